@@ -1,0 +1,3 @@
+"""graphtrail: session-precise attack-path analysis for AWS CloudTrail."""
+
+__version__ = "0.1.0"

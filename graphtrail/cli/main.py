@@ -1,0 +1,22 @@
+"""The ``graphtrail`` command: thin wiring of typer sub-commands to the library."""
+
+from __future__ import annotations
+
+import typer
+
+from graphtrail.cli.ingest import case_app, ingest
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    name="graphtrail",
+    help="Session-precise attack-path analysis for AWS CloudTrail.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("ingest")(ingest)
+app.add_typer(case_app, name="case")
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,65 @@
+"""Printing answers: table, JSON or CSV, the same way for every command."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from enum import StrEnum
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+__all__ = ["Format", "emit_json", "emit_rows", "console", "err_console"]
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+class Format(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+def emit_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, default=str, sort_keys=False) + "\n")
+
+
+def emit_rows(rows: list[dict], fmt: Format, *, title: str | None = None,
+              columns: list[str] | None = None) -> None:
+    """Print a list of flat dicts as a rich table, JSON array or CSV."""
+    cols = columns or (list(rows[0].keys()) if rows else [])
+    if fmt == Format.json:
+        emit_json(rows)
+    elif fmt == Format.csv:
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore")
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: _cell(r.get(k)) for k in cols})
+        sys.stdout.write(buf.getvalue())
+    else:
+        t = Table(title=title, show_lines=False, header_style="bold")
+        for c in cols:
+            t.add_column(c, overflow="fold")
+        for r in rows:
+            # rich markup in attacker-controlled text must not be interpreted
+            t.add_row(*[_escape(_cell(r.get(c))) for c in cols])
+        console.print(t)
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, (list, tuple, set)):
+        return ", ".join(str(x) for x in v)
+    return str(v)
+
+
+def _escape(s: str) -> str:
+    from rich.markup import escape
+
+    return escape(s)

@@ -1,0 +1,360 @@
+"""A case on disk: normalized events in Parquet, a manifest of every source object, and the
+graph facts derived from them. Ingest once, query many times, add more later.
+
+Layout of a case folder::
+
+    case.json              the committed state: which parts, manifest and key files count
+    manifest-<gen>.jsonl   one line per source object (uri, size, sha256, records, errors...)
+    eventkeys-<gen>.npy    sorted dedup keys of every event held
+    events/*.parquet       normalized events (graphtrail.model.EVENT_COLUMNS)
+    insights/*.parquet     CloudTrail Insights events, kept apart from API calls
+    graph/                 nodes and edges built from the events (see graphtrail.store.facts)
+
+``case.json`` is replaced atomically, last: an ingest that is interrupted leaves the case as
+it was at the previous commit, and parts it wrote but never committed are removed the next
+time the case is opened for writing.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from graphtrail.model import event_schema, insight_schema
+from graphtrail.store.keyindex import KeyIndex
+
+__all__ = ["Case", "CaseError", "IngestSummary", "IngestSession", "default_case_dir"]
+
+FORMAT = 1
+
+
+class CaseError(Exception):
+    """The case folder is missing, locked or not a graphtrail case."""
+
+
+def default_case_dir() -> Path:
+    """``$GRAPHTRAIL_CASE`` or ``./graphtrail-case``."""
+    return Path(os.environ.get("GRAPHTRAIL_CASE", "graphtrail-case"))
+
+
+@dataclass
+class IngestSummary:
+    """What one ingest did. ``as_dict()`` is the ``--format json`` summary."""
+
+    files_read: int = 0
+    files_unchanged: int = 0
+    files_failed: list[dict] = field(default_factory=list)
+    digest_files: int = 0
+    insights_files: int = 0
+    records_read: int = 0
+    events_added: int = 0
+    duplicates: int = 0
+    insights_added: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    bytes_read: int = 0
+    seconds: float = 0.0
+    case: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def events_per_second(self) -> float:
+        return (self.events_added + self.duplicates) / self.seconds if self.seconds else 0.0
+
+
+class Case:
+    """An opened case folder.
+
+    >>> import tempfile
+    >>> c = Case.open(tempfile.mkdtemp(), create=True)
+    >>> c.event_count()
+    0
+    """
+
+    def __init__(self, path: Path, state: dict) -> None:
+        self.path = path
+        self.state = state
+
+    # -- opening ---------------------------------------------------------------------
+    @classmethod
+    def open(cls, path: str | Path, *, create: bool = False) -> Case:
+        path = Path(path)
+        state_file = path / "case.json"
+        if not state_file.exists():
+            if not create:
+                raise CaseError(
+                    f"{path}: not a graphtrail case (no case.json). "
+                    "Run `graphtrail ingest PATH --case DIR` first."
+                )
+            path.mkdir(parents=True, exist_ok=True)
+            (path / "events").mkdir(exist_ok=True)
+            (path / "insights").mkdir(exist_ok=True)
+            state = {"format": FORMAT, "generation": 0, "events": [], "insights": [],
+                     "manifest": None, "keys": None, "created": _now(), "updated": _now()}
+            _atomic_json(state_file, state)
+        try:
+            state = json.loads(state_file.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise CaseError(f"{state_file}: unreadable case state: {exc}") from exc
+        if state.get("format") != FORMAT:
+            raise CaseError(f"{state_file}: case format {state.get('format')} is not {FORMAT}")
+        return cls(path, state)
+
+    # -- reading ---------------------------------------------------------------------
+    @property
+    def generation(self) -> int:
+        return int(self.state["generation"])
+
+    def event_parts(self) -> list[Path]:
+        return [self.path / "events" / p for p in self.state["events"]]
+
+    def events(self, columns: Iterable[str] | None = None, filter=None) -> pa.Table:
+        """The events as one Arrow table (only ``columns`` if given)."""
+        parts = self.event_parts()
+        cols = list(columns) if columns is not None else None
+        if not parts:
+            schema = event_schema()
+            if cols is not None:
+                schema = pa.schema([schema.field(c) for c in cols])
+            return schema.empty_table()
+        dataset = ds.dataset([str(p) for p in parts], schema=event_schema(), format="parquet")
+        return dataset.to_table(columns=cols, filter=filter)
+
+    def events_df(self, columns: Iterable[str] | None = None, filter=None):
+        """The events as a pandas DataFrame."""
+        return self.events(columns, filter).to_pandas()
+
+    def insights(self) -> pa.Table:
+        parts = [str(self.path / "insights" / p) for p in self.state["insights"]]
+        if not parts:
+            return insight_schema().empty_table()
+        return ds.dataset(parts, schema=insight_schema(), format="parquet").to_table()
+
+    def event_count(self) -> int:
+        return sum(pq.ParquetFile(p).metadata.num_rows for p in self.event_parts())
+
+    def manifest(self) -> list[dict]:
+        name = self.state.get("manifest")
+        if not name:
+            return []
+        with open(self.path / name, encoding="utf-8") as fh:
+            return [json.loads(line) for line in fh if line.strip()]
+
+    def known_sha256(self) -> set[str]:
+        return {m["sha256"] for m in self.manifest() if m.get("sha256") and not m.get("error")}
+
+    def known_etags(self) -> set[tuple[str, str]]:
+        return {(m["uri"], m["etag"]) for m in self.manifest() if m.get("etag") and not m.get("error")}
+
+    def key_index(self) -> KeyIndex:
+        name = self.state.get("keys")
+        if not name:
+            return KeyIndex()
+        return KeyIndex(np.load(self.path / name))
+
+    def info(self) -> dict:
+        """What the case holds: events, time range, accounts, regions, files."""
+        t = self.events(["time", "account_id", "recipient_account_id", "region", "event_source"])
+        man = self.manifest()
+        info = {
+            "case": str(self.path),
+            "events": t.num_rows,
+            "insights": self.insights().num_rows,
+            "first_event": None,
+            "last_event": None,
+            "accounts": [],
+            "regions": [],
+            "event_sources": 0,
+            "files": len(man),
+            "files_failed": sum(1 for m in man if m.get("error")),
+            "digest_files": sum(1 for m in man if m.get("kind") == "digest"),
+            "bytes": sum(m.get("size") or 0 for m in man),
+            "generation": self.generation,
+            "updated": self.state.get("updated"),
+        }
+        if t.num_rows:
+            lo, hi = pc.min_max(t.column("time")).values()
+            info["first_event"] = lo.as_py().isoformat()
+            info["last_event"] = hi.as_py().isoformat()
+            accts = set(pc.unique(t.column("recipient_account_id")).to_pylist())
+            accts |= set(pc.unique(t.column("account_id")).to_pylist())
+            info["accounts"] = sorted(a for a in accts if a)
+            info["regions"] = sorted(r for r in pc.unique(t.column("region")).to_pylist() if r)
+            info["event_sources"] = len(pc.unique(t.column("event_source")))
+        return info
+
+    # -- writing ---------------------------------------------------------------------
+    def ingest(self) -> IngestSession:
+        """Begin an ingest: ``with case.ingest() as s: s.add(part) ...`` commits on success."""
+        return IngestSession(self)
+
+    def commit(self, events: list[str], insights: list[str], manifest: list[dict],
+               keys: KeyIndex) -> None:
+        gen = self.generation + 1
+        man_name = f"manifest-{gen}.jsonl"
+        keys_name = f"eventkeys-{gen}.npy"
+        tmp = self.path / f".{man_name}.tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            for m in manifest:
+                fh.write(json.dumps(m, sort_keys=True) + "\n")
+        os.replace(tmp, self.path / man_name)
+        tmpk = self.path / f".{keys_name}.tmp.npy"
+        np.save(tmpk, keys.merged())
+        os.replace(tmpk, self.path / keys_name)
+        old = (self.state.get("manifest"), self.state.get("keys"))
+        state = {**self.state, "generation": gen, "events": events, "insights": insights,
+                 "manifest": man_name, "keys": keys_name, "updated": _now()}
+        _atomic_json(self.path / "case.json", state)
+        self.state = state
+        for name in old:
+            if name:
+                (self.path / name).unlink(missing_ok=True)
+
+    def _lock(self):
+        fh = open(self.path / ".lock", "w")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            fh.close()
+            raise CaseError(f"{self.path}: another graphtrail process is writing this case") from exc
+        return fh
+
+    def _collect_garbage(self) -> None:
+        """Remove what an interrupted ingest left: uncommitted parts and staging files."""
+        keep = {"events": set(self.state["events"]), "insights": set(self.state["insights"])}
+        for sub, names in keep.items():
+            for p in (self.path / sub).glob("*.parquet"):
+                if p.name not in names:
+                    p.unlink()
+        for p in self.path.glob("manifest-*.jsonl"):
+            if p.name != self.state.get("manifest"):
+                p.unlink()
+        for p in self.path.glob("eventkeys-*.npy"):
+            if p.name != self.state.get("keys"):
+                p.unlink()
+        shutil.rmtree(self.path / ".staging", ignore_errors=True)
+
+
+class IngestSession:
+    """Adopts the pipeline's parts into a case: dedup, move, manifest, commit."""
+
+    COMMIT_EVERY = 60.0  # seconds: a long ingest keeps what it has read if stopped
+
+    def __init__(self, case: Case) -> None:
+        self.case = case
+        self.summary = IngestSummary(case=str(case.path))
+        self._skipped: Counter = Counter()
+
+    def __enter__(self) -> IngestSession:
+        self._lock = self.case._lock()
+        self.case._collect_garbage()
+        self.staging = self.case.path / ".staging"
+        self.staging.mkdir(exist_ok=True)
+        self.keys = self.case.key_index()
+        self.events = list(self.case.state["events"])
+        self.insights = list(self.case.state["insights"])
+        self.manifest = {m["uri"]: m for m in self.case.manifest()}
+        self._t0 = time.perf_counter()
+        self._last_commit = self._t0
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                self.commit()
+            # On error or Ctrl-C the last commit stands; uncommitted parts are dropped.
+            self.case._collect_garbage()
+        finally:
+            self.summary.seconds = time.perf_counter() - self._t0
+            self.summary.skipped = dict(self._skipped)
+            self._lock.close()
+
+    def commit(self) -> None:
+        self.case.commit(self.events, self.insights, list(self.manifest.values()), self.keys)
+        self._last_commit = time.perf_counter()
+
+    def add(self, part) -> tuple[int, int]:
+        """Adopt one :class:`loaders.pipeline.PartResult`. Returns (added, duplicates)."""
+        added, dupes, per_file = self._adopt_events(part)
+        if part.insights_path:
+            name = Path(part.insights_path).name
+            os.replace(part.insights_path, self.case.path / "insights" / name)
+            self.insights.append(name)
+            self.summary.insights_added += pq.ParquetFile(self.case.path / "insights" / name).metadata.num_rows
+        s = self.summary
+        for rep in part.reports:
+            s.bytes_read += rep.size or 0
+            if rep.unchanged:
+                s.files_unchanged += 1
+                continue
+            s.files_read += 1
+            s.records_read += rep.records
+            self._skipped.update(rep.skipped)
+            if rep.kind == "digest":
+                s.digest_files += 1
+            elif rep.kind == "insights":
+                s.insights_files += 1
+            if rep.error:
+                s.files_failed.append({"path": rep.uri, "error": rep.error})
+            entry = {k: v for k, v in asdict(rep).items() if k not in ("unchanged",)}
+            entry["events_added"], entry["duplicates"] = per_file.get(rep.uri, (rep.events, 0))
+            entry["ingested_at"] = _now()
+            self.manifest[rep.uri] = entry
+        s.events_added += added
+        s.duplicates += dupes
+        if time.perf_counter() - self._last_commit > self.COMMIT_EVERY:
+            self.commit()
+        return added, dupes
+
+    def _adopt_events(self, part) -> tuple[int, int, dict[str, tuple[int, int]]]:
+        if not part.events_path:
+            return 0, 0, {}
+        keys = part.keys
+        n = len(keys)
+        new_rows = self.keys.add_new(keys)
+        name = Path(part.events_path).name
+        dest = self.case.path / "events" / name
+        if len(new_rows) == n:
+            os.replace(part.events_path, dest)
+            self.events.append(name)
+            return n, 0, {}
+        table = pq.read_table(part.events_path)
+        os.unlink(part.events_path)
+        keep = np.zeros(n, dtype=bool)
+        keep[new_rows] = True
+        files = table.column("source_file")
+        per_file: dict[str, tuple[int, int]] = {}
+        counts_new = Counter(pc.filter(files, pa.array(keep)).to_pylist())
+        counts_all = Counter(files.to_pylist())
+        for f, total in counts_all.items():
+            per_file[f] = (counts_new.get(f, 0), total - counts_new.get(f, 0))
+        if len(new_rows):
+            pq.write_table(table.filter(pa.array(keep)), dest, compression="zstd")
+            self.events.append(name)
+        return len(new_rows), n - len(new_rows), per_file
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _atomic_json(path: Path, obj: dict) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj, indent=1, sort_keys=True))
+    os.replace(tmp, path)

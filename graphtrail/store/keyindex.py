@@ -1,0 +1,92 @@
+"""A compact set of 128-bit event keys, for deduplication at millions of events.
+
+Keys are ``(hi, lo)`` uint64 pairs kept in a few sorted levels (16 bytes an event, no
+Python object per key), merged geometrically so adding N keys costs O(N log N) in all.
+
+>>> import numpy as np
+>>> idx = KeyIndex()
+>>> k = np.array([[1, 2], [3, 4], [1, 2]], dtype=np.uint64)
+>>> idx.add_new(k).tolist()
+[0, 1]
+>>> idx.add_new(np.array([[3, 4], [5, 6]], dtype=np.uint64)).tolist()
+[1]
+>>> len(idx)
+3
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["KeyIndex"]
+
+_EMPTY = np.empty((0, 2), dtype=np.uint64)
+
+
+def _sorted(keys: np.ndarray) -> np.ndarray:
+    order = np.lexsort((keys[:, 1], keys[:, 0]))
+    return keys[order]
+
+
+class KeyIndex:
+    """Sorted levels of (hi, lo) keys."""
+
+    def __init__(self, keys: np.ndarray | None = None) -> None:
+        self.levels: list[np.ndarray] = []
+        if keys is not None and len(keys):
+            self.levels.append(_sorted(np.asarray(keys, dtype=np.uint64).reshape(-1, 2)))
+
+    def __len__(self) -> int:
+        return sum(len(lv) for lv in self.levels)
+
+    def contains(self, keys: np.ndarray) -> np.ndarray:
+        """Boolean mask: which of ``keys`` are already held."""
+        found = np.zeros(len(keys), dtype=bool)
+        for lv in self.levels:
+            hi = lv[:, 0]
+            idx = np.searchsorted(hi, keys[:, 0], side="left")
+            inside = idx < len(hi)
+            idx_c = np.where(inside, idx, 0)
+            same_hi = inside & (hi[idx_c] == keys[:, 0])
+            hit = same_hi & (lv[idx_c, 1] == keys[:, 1])
+            found |= hit
+            # Distinct keys sharing a hi word are vanishingly rare; check their runs exactly.
+            for i in np.nonzero(same_hi & ~hit)[0]:
+                j = idx_c[i]
+                while j < len(hi) and hi[j] == keys[i, 0]:
+                    if lv[j, 1] == keys[i, 1]:
+                        found[i] = True
+                        break
+                    j += 1
+        return found
+
+    def add_new(self, keys: np.ndarray) -> np.ndarray:
+        """Add ``keys``; return the row numbers (ascending) that were new.
+
+        A key repeated within ``keys`` counts as new once, at its first row.
+        """
+        keys = np.asarray(keys, dtype=np.uint64).reshape(-1, 2)
+        if not len(keys):
+            return np.empty(0, dtype=np.int64)
+        _, first = np.unique(keys, axis=0, return_index=True)
+        first.sort()
+        cand = keys[first]
+        fresh = first[~self.contains(cand)]
+        if len(fresh):
+            self.levels.append(_sorted(keys[fresh]))
+            self._compact()
+        return fresh
+
+    def _compact(self) -> None:
+        while len(self.levels) > 1 and len(self.levels[-1]) * 2 >= len(self.levels[-2]):
+            b = self.levels.pop()
+            a = self.levels.pop()
+            self.levels.append(_sorted(np.concatenate([a, b])))
+
+    def merged(self) -> np.ndarray:
+        """All keys in one sorted array (what the case stores)."""
+        if not self.levels:
+            return _EMPTY
+        if len(self.levels) > 1:
+            self.levels = [_sorted(np.concatenate(self.levels))]
+        return self.levels[0]

@@ -1,0 +1,1 @@
+"""Loaders: raw CloudTrail wherever it lives -> records -> normalized events -> graph facts."""

@@ -1,0 +1,367 @@
+"""One CloudTrail record, whatever its envelope.
+
+CloudTrail reaches an investigator in many wrappings: S3 delivery (``{"Records": [...]}``),
+JSON arrays, single objects, JSON Lines, concatenated objects (Kinesis Firehose),
+``aws cloudtrail lookup-events`` output (the record is a JSON *string* in ``CloudTrailEvent``),
+EventBridge (``detail``), and log shippers or SIEM exports (extra keys, the record under a
+key, ``@timestamp`` instead of ``eventTime``, lower-cased keys). :func:`split_records`
+turns any of them into plain CloudTrail records and says what it could not read.
+
+The common case, S3 delivery and arrays of plain records, is decoded straight into the
+typed :class:`loaders.schema.Record` (only the fields graphtrail needs); everything else
+goes through a tolerant generic path record by record, so one odd record never costs the
+rest of its file.
+
+>>> out = split_records(b'{"Records": [{"eventName": "ListBuckets", "eventSource": "s3.amazonaws.com"}]}', "x.json")
+>>> [r.eventName for r in out.records], out.error
+(['ListBuckets'], None)
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from loaders.schema import Record, S3Delivery, record_from_dict
+
+__all__ = ["SplitResult", "split_records", "unwrap"]
+
+_DELIVERY = msgspec.json.Decoder(S3Delivery)
+_ARRAY = msgspec.json.Decoder(list[Record])
+_ONE = msgspec.json.Decoder(Record)
+_ANY = msgspec.json.Decoder()
+
+# Keys under which shippers and SIEM exports carry the CloudTrail record.
+_WRAPPER_KEYS = (
+    "detail",
+    "_source",
+    "message",
+    "event",
+    "record",
+    "data",
+    "cloudtrail",
+    "json",
+    "log",
+    "body",
+    "Message",
+    "raw",
+)
+
+
+@dataclass
+class SplitResult:
+    """What one raw object held.
+
+    ``records`` are typed records, in file order; ``skipped`` counts records that could not
+    be used, by reason; ``error`` says why the object as a whole could not be (fully) read,
+    e.g. ``invalid JSON at byte 812``; records before that point are still in ``records``.
+    ``digest`` is true for a CloudTrail digest file (no events in it).
+    """
+
+    records: list[Record] = field(default_factory=list)
+    skipped: Counter = field(default_factory=Counter)
+    error: str | None = None
+    digest: bool = False
+    problems: list[str] = field(default_factory=list)
+
+
+def split_records(data: bytes, name: str, hint: str | None = None) -> SplitResult:
+    """Split decompressed bytes into CloudTrail records.
+
+    Parameters
+    ----------
+    data : bytes
+        The object's content, already gunzipped.
+    name : str
+        Where it came from (for messages, and the ``.jsonl`` suffix hint).
+    hint : str, optional
+        ``"lookup-events"`` or ``"lake"`` when the source knows the format.
+    """
+    out = SplitResult()
+    start = _first_char(data)
+    if start < 0:
+        out.error = "empty file"
+        return out
+    first = data[start : start + 1]
+    lines_hint = name.endswith((".jsonl", ".ndjson", ".log", ".jsonl.gz", ".ndjson.gz", ".log.gz"))
+    if first == b"{" and not lines_hint:
+        try:
+            doc = _DELIVERY.decode(data)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            doc = None
+        if doc is not None and doc.Records is not None:
+            _take_typed(doc.Records, out)
+            return out
+    elif first == b"[":
+        try:
+            _take_typed(_ARRAY.decode(data), out)
+            return out
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            pass
+    elif first not in (b"{", b"["):
+        out.error = f"not JSON: starts with {data[start:start + 20]!r}"
+        return out
+    _generic(data, name, out, lines_hint)
+    return out
+
+
+def _take_typed(records: list[Record], out: SplitResult) -> None:
+    for r in records:
+        if r.eventName is None and r.eventSource is None:
+            out.skipped["not a CloudTrail record"] += 1
+        else:
+            out.records.append(r)
+
+
+def _first_char(data: bytes) -> int:
+    for i, b in enumerate(data[:4096]):
+        if b not in b" \t\r\n\xef\xbb\xbf":
+            return i
+    return -1
+
+
+def _generic(data: bytes, name: str, out: SplitResult, lines_hint: bool) -> None:
+    if not lines_hint:
+        try:
+            obj = _ANY.decode(data)
+        except msgspec.DecodeError:
+            obj = _NOT_JSON
+        if obj is not _NOT_JSON:
+            _emit(obj, out)
+            return
+    # Not one JSON document: JSON Lines, concatenated objects, or truncated.
+    if b"\n" in data.strip() and _looks_like_lines(data):
+        _lines(data, out)
+        return
+    _concatenated(data, out)
+
+
+_NOT_JSON = object()
+
+
+def _looks_like_lines(data: bytes) -> bool:
+    first = data.lstrip().split(b"\n", 1)[0].strip()
+    try:
+        _ANY.decode(first)
+        return True
+    except msgspec.DecodeError:
+        return False
+
+
+def _lines(data: bytes, out: SplitResult) -> None:
+    for lineno, line in enumerate(data.split(b"\n"), 1):
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            rec = _ONE.decode(line)
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            rec = None
+        if rec is not None and (rec.eventName or rec.eventSource):
+            out.records.append(rec)
+            continue
+        try:
+            obj = _ANY.decode(line)
+        except msgspec.DecodeError as exc:
+            out.skipped["invalid JSON line"] += 1
+            out.problems.append(f"line {lineno}: invalid JSON ({exc})")
+            continue
+        _emit(obj, out)
+
+
+def _concatenated(data: bytes, out: SplitResult) -> None:
+    """Objects back to back (Firehose), or a document cut off part-way.
+
+    Reads every complete JSON value it can; the first one that does not parse ends the
+    object with an error naming the byte offset. Records of an S3 delivery file truncated
+    mid-record are salvaged up to the cut.
+    """
+    text = data.decode("utf-8", errors="replace")
+    dec = json.JSONDecoder()
+    pos, n, found = 0, len(text), 0
+    while True:
+        while pos < n and text[pos] in " \t\r\n,\ufeff":
+            pos += 1
+        if pos >= n:
+            break
+        try:
+            obj, end = dec.raw_decode(text, pos)
+        except json.JSONDecodeError as exc:
+            salvaged, complete = _salvage_array(text, pos, dec, out)
+            out.error = f"invalid JSON at byte {_byte_offset(text, exc.pos)}: {exc.msg}"
+            if salvaged and complete:
+                out.error += f" (records not separated by commas; all {salvaged} records recovered)"
+            elif salvaged:
+                out.error += f" (truncated or corrupt; the {salvaged} complete records before it kept)"
+            return
+        _emit(obj, out)
+        found += 1
+        pos = end
+    if not found:
+        out.error = "no JSON value in file"
+
+
+def _salvage_array(text: str, pos: int, dec: json.JSONDecoder, out: SplitResult) -> tuple[int, bool]:
+    """Read the complete elements of a ``Records`` array or top-level array cut short.
+
+    Returns how many elements were read and whether the array's end was reached.
+    """
+    head = text[pos : pos + 4096]
+    if head.startswith("["):
+        i = pos + 1
+    else:
+        key = text.find('"Records"', pos, pos + 4096)
+        if key < 0:
+            return 0, False
+        i = text.find("[", key)
+        if i < 0:
+            return 0, False
+        i += 1
+    kept = 0
+    n = len(text)
+    while True:
+        while i < n and text[i] in " \t\r\n,":
+            i += 1
+        if i >= n:
+            return kept, False
+        if text[i] == "]":
+            return kept, True
+        try:
+            obj, i = dec.raw_decode(text, i)
+        except json.JSONDecodeError:
+            return kept, False
+        _emit(obj, out)
+        kept += 1
+
+
+def _byte_offset(text: str, char_pos: int) -> int:
+    return len(text[:char_pos].encode("utf-8", errors="replace"))
+
+
+def _emit(obj: Any, out: SplitResult) -> None:
+    for rec in unwrap(obj, out):
+        try:
+            out.records.append(record_from_dict(rec))
+        except (msgspec.ValidationError, TypeError, ValueError) as exc:
+            out.skipped["unusable record"] += 1
+            out.problems.append(f"record {len(out.records) + sum(out.skipped.values())}: {exc}")
+
+
+def unwrap(obj: Any, out: SplitResult, depth: int = 0):
+    """Yield the CloudTrail record dicts inside any known envelope.
+
+    >>> res = SplitResult()
+    >>> list(unwrap({"detail-type": "AWS API Call via CloudTrail", "detail": {"eventName": "X"}}, res))
+    [{'eventName': 'X'}]
+    >>> list(unwrap({"EventId": "1", "CloudTrailEvent": '{"eventName": "Y"}'}, res))
+    [{'eventName': 'Y'}]
+    """
+    if depth > 6:
+        out.skipped["not a CloudTrail record"] += 1
+        return
+    if isinstance(obj, list):
+        for item in obj:
+            yield from unwrap(item, out, depth + 1)
+        return
+    if isinstance(obj, str):
+        s = obj.strip()
+        if s[:1] in ("{", "["):
+            try:
+                yield from unwrap(_ANY.decode(s.encode()), out, depth + 1)
+                return
+            except msgspec.DecodeError:
+                pass
+        out.skipped["not a CloudTrail record"] += 1
+        return
+    if not isinstance(obj, dict):
+        out.skipped["not a CloudTrail record"] += 1
+        return
+    if "eventName" in obj or "eventSource" in obj:
+        yield _shipper_fixups(obj, obj)
+        return
+    if "eventname" in obj or "eventsource" in obj:
+        yield _shipper_fixups(_canonical_keys(obj), obj)
+        return
+    records = obj.get("Records")
+    if isinstance(records, list):
+        yield from unwrap(records, out, depth + 1)
+        return
+    events = obj.get("Events")
+    if isinstance(events, list):  # aws cloudtrail lookup-events, whole response
+        yield from unwrap(events, out, depth + 1)
+        return
+    ct = obj.get("CloudTrailEvent")
+    if ct is not None:  # one LookupEvents entry
+        yield from unwrap(ct, out, depth + 1)
+        return
+    if "digestStartTime" in obj or "logFiles" in obj and "digestS3Bucket" in obj:
+        out.digest = True
+        return
+    for key in _WRAPPER_KEYS:
+        inner = obj.get(key)
+        if isinstance(inner, (dict, str, list)):
+            found = list(unwrap(inner, _Quiet(), depth + 1))
+            if found:
+                for rec in found:
+                    yield _shipper_fixups(rec, obj)
+                return
+    out.skipped["not a CloudTrail record"] += 1
+
+
+class _Quiet(SplitResult):
+    """A sink for probing wrappers without counting what is not there."""
+
+
+def _shipper_fixups(rec: dict, wrapper: dict) -> dict:
+    """Fill what shippers move out of the record: time, source IP, user agent."""
+    if "eventTime" not in rec:
+        ts = wrapper.get("@timestamp") or rec.get("@timestamp") or wrapper.get("timestamp")
+        if isinstance(ts, str):
+            rec = {**rec, "eventTime": ts}
+    if "sourceIPAddress" not in rec:
+        net = wrapper.get("network")
+        ip = net.get("client", {}).get("ip") if isinstance(net, dict) else None
+        if isinstance(ip, str):
+            rec = {**rec, "sourceIPAddress": ip}
+    if "userAgent" not in rec:
+        http = wrapper.get("http")
+        ua = http.get("useragent") if isinstance(http, dict) else None
+        if isinstance(ua, str):
+            rec = {**rec, "userAgent": ua}
+    return rec
+
+
+_CANON = {
+    k.lower(): k
+    for k in (
+        "eventVersion eventTime eventSource eventName awsRegion sourceIPAddress userAgent "
+        "errorCode errorMessage requestParameters responseElements additionalEventData "
+        "resources eventID eventType eventCategory recipientAccountId sharedEventID requestID "
+        "readOnly managementEvent sessionCredentialFromConsole userIdentity insightDetails "
+        "serviceEventDetails apiVersion vpcEndpointId tlsDetails "
+        "type principalId arn accountId accessKeyId userName invokedBy sessionContext "
+        "onBehalfOf identityProvider credentialId sessionIssuer attributes creationDate "
+        "mfaAuthenticated sourceIdentity webIdFederationData federatedProvider userId "
+        "identityStoreArn ec2RoleDelivery"
+    ).split()
+}
+_CANON["acceskeyid"] = "accessKeyId"  # a typo seen in exported fixtures
+
+
+def _canonical_keys(d: dict) -> dict:
+    """Restore CloudTrail's camelCase in records whose keys a data lake lower-cased.
+
+    The payloads (request parameters, response elements) keep their keys as they are.
+    """
+    out = {}
+    for k, v in d.items():
+        ck = _CANON.get(k.lower(), k) if isinstance(k, str) else k
+        if ck in ("userIdentity", "sessionContext", "sessionIssuer", "attributes",
+                  "onBehalfOf", "webIdFederationData") and isinstance(v, dict):
+            v = _canonical_keys(v)
+        out[ck] = v
+    return out

@@ -1,0 +1,39 @@
+"""What every source yields: one raw object (a file, an S3 object, a page of an API).
+
+A source never parses CloudTrail: it only says where bytes come from. The pipeline reads
+local files inside its worker processes (``path``) and fetches remote objects in threads
+(``fetch``), so both arrive in the same record parser.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+__all__ = ["SourceObject", "SourceError"]
+
+
+class SourceError(Exception):
+    """A source could not be listed or read; the message names the bucket, path or API."""
+
+
+@dataclass(frozen=True, slots=True)
+class SourceObject:
+    """One raw object to ingest.
+
+    Exactly one of ``path`` (read by the worker) and ``fetch`` (called in the main
+    process's thread pool, returns the raw bytes, possibly gzip) is set.
+
+    ``kind`` is ``"trail"`` for API-call logs, ``"digest"`` for CloudTrail-Digest files
+    (counted, never parsed as events) and ``"insights"`` for CloudTrail-Insight files.
+    ``hint`` names the wire format when the source knows it (``"lookup-events"``), else
+    the record parser sniffs the content.
+    """
+
+    uri: str
+    size: int | None = None
+    etag: str | None = None
+    path: str | None = None
+    fetch: Callable[[], bytes] | None = None
+    kind: str = "trail"
+    hint: str | None = None
