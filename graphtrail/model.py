@@ -55,6 +55,8 @@ MASKED_VALUES = frozenset(
         "AROA****************",
         "AIDA****************",
         "ANONYMOUS_PRINCIPAL",
+        "REDACTED",
+        "SAMPLE_ACCESS_KEY",
         "null",
         "None",
     }

@@ -132,13 +132,7 @@ def _read_object(obj: SourceObject, raw: bytes | None, known: frozenset[str],
     rep.problems = split.problems[:20]
     skipped = Counter(split.skipped)
     before_skips = Counter(batch.skipped)
-    n_events = n_insights = 0
-    for i, rec in enumerate(split.records):
-        what = batch.add(rec, obj.uri, i)
-        if what == "event":
-            n_events += 1
-        elif what == "insight":
-            n_insights += 1
+    n_events, n_insights = batch.add_many(split.records, obj.uri)
     skipped.update(batch.skipped - before_skips)
     rep.records = len(split.records) + sum(split.skipped.values())
     rep.events = n_events

@@ -5,8 +5,10 @@ it. Free-form payloads (``requestParameters``, ``responseElements``...) stay as 
 text (:class:`msgspec.Raw`): stored as they are, parsed only for the few event families
 whose graph facts need them.
 
-Scalars that exports sometimes write with another JSON type (account ids as numbers,
-booleans as strings) accept both; :func:`record_from_dict` coerces the rest.
+Types are strict so the common case decodes without a Python call per field; a file whose
+scalars have another JSON type (account ids as numbers, booleans as strings, as some
+exports write them) fails the strict decode and goes through :func:`record_from_dict`,
+which coerces record by record.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import msgspec
 from msgspec import Raw, Struct
 
 __all__ = [
+    "text",
+    "flag",
     "Record",
     "UserIdentity",
     "SessionContext",
@@ -26,69 +30,70 @@ __all__ = [
     "record_from_dict",
 ]
 
-Scalar = str | int | float | bool | None
+Text = str | None
+Flag = bool | None
 
 
 class SessionIssuer(Struct, omit_defaults=True):
-    type: Scalar = None
-    principalId: Scalar = None
-    arn: Scalar = None
-    accountId: Scalar = None
-    userName: Scalar = None
+    type: Text = None
+    principalId: Text = None
+    arn: Text = None
+    accountId: Text = None
+    userName: Text = None
 
 
 class SessionAttributes(Struct, omit_defaults=True):
-    creationDate: Scalar = None
-    mfaAuthenticated: Scalar = None
+    creationDate: Text = None
+    mfaAuthenticated: Text = None
 
 
 class WebIdFederationData(Struct, omit_defaults=True):
-    federatedProvider: Scalar = None
+    federatedProvider: Text = None
 
 
 class SessionContext(Struct, omit_defaults=True):
     sessionIssuer: SessionIssuer | None = None
     attributes: SessionAttributes | None = None
-    sourceIdentity: Scalar = None
+    sourceIdentity: Text = None
     webIdFederationData: WebIdFederationData | None = None
 
 
 class OnBehalfOf(Struct, omit_defaults=True):
-    userId: Scalar = None
-    identityStoreArn: Scalar = None
+    userId: Text = None
+    identityStoreArn: Text = None
 
 
 class UserIdentity(Struct, omit_defaults=True):
-    type: Scalar = None
-    principalId: Scalar = None
-    arn: Scalar = None
-    accountId: Scalar = None
-    accessKeyId: Scalar = None
-    userName: Scalar = None
-    invokedBy: Scalar = None
-    identityProvider: Scalar = None
+    type: Text = None
+    principalId: Text = None
+    arn: Text = None
+    accountId: Text = None
+    accessKeyId: Text = None
+    userName: Text = None
+    invokedBy: Text = None
+    identityProvider: Text = None
     sessionContext: SessionContext | None = None
     onBehalfOf: OnBehalfOf | None = None
 
 
 class Record(Struct, omit_defaults=True):
-    eventVersion: Scalar = None
-    eventTime: Scalar = None
-    eventSource: Scalar = None
-    eventName: Scalar = None
-    eventType: Scalar = None
-    eventCategory: Scalar = None
-    awsRegion: Scalar = None
-    sourceIPAddress: Scalar = None
-    userAgent: Scalar = None
-    errorCode: Scalar = None
-    errorMessage: Scalar = None
-    readOnly: Scalar = None
-    eventID: Scalar = None
-    requestID: Scalar = None
-    recipientAccountId: Scalar = None
-    sharedEventID: Scalar = None
-    sessionCredentialFromConsole: Scalar = None
+    eventVersion: Text = None
+    eventTime: Text = None
+    eventSource: Text = None
+    eventName: Text = None
+    eventType: Text = None
+    eventCategory: Text = None
+    awsRegion: Text = None
+    sourceIPAddress: Text = None
+    userAgent: Text = None
+    errorCode: Text = None
+    errorMessage: Text = None
+    readOnly: Flag = None
+    eventID: Text = None
+    requestID: Text = None
+    recipientAccountId: Text = None
+    sharedEventID: Text = None
+    sessionCredentialFromConsole: Flag = None
     userIdentity: UserIdentity | None = None
     requestParameters: Raw = Raw()
     responseElements: Raw = Raw()
@@ -106,6 +111,7 @@ class S3Delivery(Struct):
 _RAW_FIELDS = ("requestParameters", "responseElements", "additionalEventData", "resources",
                "insightDetails")
 _STRUCT_FIELDS = {"userIdentity"}
+_FLAGS = {"readOnly", "sessionCredentialFromConsole"}
 _ENCODE = msgspec.json.encode
 
 
@@ -127,21 +133,46 @@ def record_from_dict(d: dict[str, Any]) -> Record:
         elif k in _STRUCT_FIELDS:
             if isinstance(v, dict):
                 clean[k] = _identity(v)
+        elif k in _FLAGS:
+            clean[k] = flag(v)
         elif k in Record.__struct_fields__:
-            clean[k] = v if isinstance(v, (str, int, float, bool)) or v is None else str(v)
+            clean[k] = text(v)
     return Record(**clean)
 
 
 def _identity(v: dict[str, Any]) -> UserIdentity | None:
     try:
-        return msgspec.convert(_scalars_only(v), UserIdentity)
+        return msgspec.convert(_texts(v), UserIdentity)
     except msgspec.ValidationError:
         return None
 
 
-def _scalars_only(v: Any) -> Any:
+def _texts(v: Any) -> Any:
     if isinstance(v, dict):
-        return {k: _scalars_only(x) for k, x in v.items()}
-    if isinstance(v, list):
-        return str(v)
-    return v
+        return {k: _texts(x) for k, x in v.items()}
+    return text(v)
+
+
+def text(v: Any) -> str | None:
+    """A scalar as CloudTrail text: numbers as digits (account ids keep 12), bools lower-case.
+
+    >>> text(12345678901), text(True), text(None), text("x")
+    ('012345678901', 'true', None, 'x')
+    """
+    if v is None or isinstance(v, str):
+        return v
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int) and 0 <= v < 10**12:
+        return f"{v:012d}"  # a number loses the leading zeros of an account id
+    if isinstance(v, (dict, list)):
+        return msgspec.json.encode(v).decode()
+    return str(v)
+
+
+def flag(v: Any) -> bool | None:
+    """``true``/``false`` in any spelling; None when it is neither."""
+    if isinstance(v, bool) or v is None:
+        return v
+    s = str(v).strip().lower()
+    return True if s == "true" else False if s == "false" else None

@@ -199,6 +199,50 @@ class Case:
             info["event_sources"] = len(pc.unique(t.column("event_source")))
         return info
 
+    # -- the graph -------------------------------------------------------------------
+    GRAPH_TABLES = ("nodes", "edges", "sessions", "activity")
+
+    def graph_is_current(self) -> bool:
+        """True when the stored graph was built from the events the case holds now."""
+        meta = self.path / "graph" / "meta.json"
+        if not meta.exists():
+            return False
+        try:
+            return json.loads(meta.read_text()).get("generation") == self.generation
+        except (OSError, json.JSONDecodeError):
+            return False
+
+    def write_graph(self, tables: dict[str, pa.Table], seconds: float | None = None) -> None:
+        """Store the graph facts built from this generation of the case (atomically)."""
+        gdir = self.path / "graph"
+        tmp = self.path / ".graph.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        for name in self.GRAPH_TABLES:
+            pq.write_table(tables[name], tmp / f"{name}.parquet", compression="zstd")
+        (tmp / "meta.json").write_text(json.dumps(
+            {"generation": self.generation, "built": _now(), "seconds": seconds,
+             **{name: tables[name].num_rows for name in self.GRAPH_TABLES}}, indent=1))
+        old = self.path / ".graph.old"
+        shutil.rmtree(old, ignore_errors=True)
+        if gdir.exists():
+            os.replace(gdir, old)
+        os.replace(tmp, gdir)
+        shutil.rmtree(old, ignore_errors=True)
+
+    def graph_table(self, name: str, columns: Iterable[str] | None = None, filter=None) -> pa.Table:
+        """One stored graph table: nodes, edges, sessions or activity."""
+        path = self.path / "graph" / f"{name}.parquet"
+        if not path.exists():
+            raise CaseError(f"{self.path}: the graph has not been built; run `graphtrail ingest` "
+                            "or `graphtrail case rebuild`")
+        cols = list(columns) if columns is not None else None
+        return ds.dataset(str(path), format="parquet").to_table(columns=cols, filter=filter)
+
+    def graph_meta(self) -> dict:
+        path = self.path / "graph" / "meta.json"
+        return json.loads(path.read_text()) if path.exists() else {}
+
     # -- writing ---------------------------------------------------------------------
     def ingest(self) -> IngestSession:
         """Begin an ingest: ``with case.ingest() as s: s.add(part) ...`` commits on success."""

@@ -1,0 +1,178 @@
+"""Node ids: one spelling per thing, whichever log or user input names it.
+
+A role is ``arn:aws:iam::<account>:role/<name>`` whether it is seen as a session issuer
+(which carries the role's path), in an assumed-role ARN (which does not), or in
+``requestParameters.roleArn``. Users likewise lose their path: names are unique per account.
+
+>>> role_id("arn:aws:iam::222222222222:role/ops/RoleB")
+'arn:aws:iam::222222222222:role/RoleB'
+>>> principal_of_arn("arn:aws:sts::111111111111:assumed-role/RoleA/attacker")
+('Role', 'arn:aws:iam::111111111111:role/RoleA', 'attacker')
+>>> principal_of_arn("arn:aws:iam::111111111111:user/dev/ci-deploy")
+('User', 'arn:aws:iam::111111111111:user/ci-deploy', None)
+>>> session_id("ASIAEXAMPLE", 1722519741000000)
+'session:ASIAEXAMPLE@2024-08-01T13:42:21Z'
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+from graphtrail.model import NodeKind, is_masked
+
+__all__ = [
+    "account_id",
+    "role_id",
+    "user_id",
+    "root_id",
+    "principal_of_arn",
+    "session_id",
+    "key_id",
+    "service_id",
+    "idp_id",
+    "ip_id",
+    "identity_center_user_id",
+    "iso",
+    "is_ip",
+    "is_temporary_key",
+    "normalize_seed",
+]
+
+_ARN = re.compile(r"^arn:(aws[\w-]*):(iam|sts)::(\d*):(.+)$")
+_IP4 = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
+_IP6 = re.compile(r"^[0-9a-fA-F:]+:[0-9a-fA-F:.]*$")
+
+
+def iso(us: int | None) -> str | None:
+    """Epoch microseconds -> ``2024-08-01T13:42:21Z`` (fractions kept when present)."""
+    if us is None:
+        return None
+    dt = datetime.fromtimestamp(us / 1e6, UTC)
+    if dt.microsecond:
+        return dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def account_id(acct: str) -> str:
+    return f"account:{acct}"
+
+
+def role_id(arn_or_name: str, account: str | None = None) -> str:
+    """The role's id; accepts a role ARN (with or without path), or a name and account."""
+    m = _ARN.match(arn_or_name)
+    if m:
+        part, acct, rest = m.group(1), m.group(3), m.group(4)
+        name = rest.split("/")[-1] if rest.startswith("role/") else rest.split("/")[1]
+        return f"arn:{part}:iam::{acct}:role/{name}"
+    return f"arn:aws:iam::{account or ''}:role/{arn_or_name.split('/')[-1]}"
+
+
+def user_id(arn_or_name: str, account: str | None = None) -> str:
+    m = _ARN.match(arn_or_name)
+    if m:
+        return f"arn:{m.group(1)}:iam::{m.group(3)}:user/{m.group(4).split('/')[-1]}"
+    return f"arn:aws:iam::{account or ''}:user/{arn_or_name.split('/')[-1]}"
+
+
+def root_id(account: str) -> str:
+    return f"arn:aws:iam::{account}:root"
+
+
+def principal_of_arn(arn: str | None) -> tuple[str, str, str | None] | None:
+    """(kind, node id, session name) for an identity ARN; None if not an IAM/STS ARN."""
+    if is_masked(arn):
+        return None
+    m = _ARN.match(arn)  # type: ignore[arg-type]
+    if not m:
+        return None
+    part, service, acct, rest = m.groups()
+    if service == "sts" and rest.startswith("assumed-role/"):
+        bits = rest.split("/")
+        role = bits[1] if len(bits) > 1 else ""
+        return (NodeKind.ROLE.value, f"arn:{part}:iam::{acct}:role/{role}",
+                "/".join(bits[2:]) or None)
+    if service == "sts" and rest.startswith("federated-user/"):
+        return (NodeKind.FEDERATED_USER.value, f"arn:{part}:sts::{acct}:{rest}", None)
+    if rest == "root":
+        return (NodeKind.ROOT.value, f"arn:{part}:iam::{acct}:root", None)
+    if rest.startswith("user/"):
+        return (NodeKind.USER.value, f"arn:{part}:iam::{acct}:user/{rest.split('/')[-1]}", None)
+    if rest.startswith("role/"):
+        return (NodeKind.ROLE.value, f"arn:{part}:iam::{acct}:role/{rest.split('/')[-1]}", None)
+    return None
+
+
+def session_id(access_key: str, issued_us: int | None) -> str:
+    """A session is one issued temporary credential: its key and when it was issued.
+
+    Temporary key ids are recycled by AWS, so the key alone never names a session.
+    """
+    return f"session:{access_key}@{iso(issued_us) if issued_us is not None else 'unknown'}"
+
+
+def key_id(access_key: str) -> str:
+    return f"key:{access_key}"
+
+
+def service_id(service: str) -> str:
+    return f"service:{service}"
+
+
+def idp_id(provider: str) -> str:
+    return f"idp:{provider}"
+
+
+def identity_center_user_id(user: str) -> str:
+    return f"idc-user:{user}"
+
+
+def ip_id(ip: str) -> str:
+    return f"ip:{ip}"
+
+
+def is_ip(value: str | None) -> bool:
+    """An address, not an AWS service name or ``AWS Internal``.
+
+    >>> is_ip("198.51.100.7"), is_ip("ec2.amazonaws.com"), is_ip("2001:db8::1"), is_ip("AWS Internal")
+    (True, False, True, False)
+    """
+    if not value:
+        return False
+    return bool(_IP4.match(value) or (":" in value and _IP6.match(value)))
+
+
+def is_temporary_key(key: str | None, identity_type: str | None = None) -> bool:
+    """ASIA keys are temporary; AKIA long-term. Odd prefixes fall back on the identity type."""
+    if not key:
+        return False
+    if key.startswith("ASIA"):
+        return True
+    if key.startswith("AKIA"):
+        return False
+    return identity_type in ("AssumedRole", "FederatedUser", "WebIdentityUser", "SAMLUser")
+
+
+def normalize_seed(value: str) -> tuple[str, str]:
+    """What an investigator typed -> (kind, node id or key).
+
+    >>> normalize_seed("AKIAIOSFODNN7EXAMPLE")
+    ('access_key', 'AKIAIOSFODNN7EXAMPLE')
+    >>> normalize_seed("arn:aws:iam::1:role/x/RoleB")
+    ('principal', 'arn:aws:iam::1:role/RoleB')
+    >>> normalize_seed("198.51.100.7")
+    ('ip', '198.51.100.7')
+    """
+    v = value.strip()
+    if v.startswith("session:"):
+        return "session", v
+    if re.match(r"^(AKIA|ASIA|AIDA|AROA)[A-Z0-9]{12,}$", v):
+        return "access_key", v
+    if is_ip(v):
+        return "ip", v
+    p = principal_of_arn(v)
+    if p is not None:
+        return "principal", p[1]
+    if re.match(r"^\d{12}$", v):
+        return "account", v
+    return "principal", v

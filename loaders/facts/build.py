@@ -1,0 +1,373 @@
+"""Events -> the identity graph: nodes, edges with evidence, sessions, and who did what.
+
+:func:`build_graph` runs after loading, over every event of a case:
+
+1. :func:`loaders.facts.credentials.link_credentials` names the actor of every call (a
+   session, a long-term key, or a principal acting without a key) and every session.
+2. Session facts: ``ISSUED`` (issuer -> session, evidence: every copy of the STS call),
+   ``OF_ROLE`` / ``OF_PRINCIPAL``, failed AssumeRole as ``ATTEMPTED`` (never a hop).
+3. Family facts from the registry (:mod:`loaders.facts.registry`): CREATED, CHANGED,
+   HAS_KEY for IAM calls.
+4. Activity facts, aggregated in Arrow: ``ACTED_ON`` / ``ATTEMPTED`` per (actor, resource),
+   ``FROM_IP`` per (actor, address), ``HAS_KEY`` per (user, key), ``IN_ACCOUNT``.
+
+Every edge carries first_seen, last_seen, an exact count and up to
+:data:`graphtrail.model.EVIDENCE_CAP` eventIDs.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+from dataclasses import dataclass
+
+import msgspec
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from graphtrail import ids
+from graphtrail.model import EVIDENCE_CAP, Edge, EdgeKind, Node, NodeKind, edge_schema, node_schema
+from loaders.facts import iam  # noqa: F401  (registers its handlers)
+from loaders.facts.credentials import STS_ISSUING, Issuance, link_credentials
+from loaders.facts.registry import HANDLERS, Call
+from loaders.facts.resources import resource_ids
+
+__all__ = ["GraphFacts", "build_graph", "EVENT_INPUT_COLUMNS", "ACTIVITY_COLUMNS", "session_schema"]
+
+EVENT_INPUT_COLUMNS = (
+    "event_id", "time", "event_source", "event_name", "error_code", "account_id",
+    "recipient_account_id", "region", "source_ip", "user_agent", "read_only", "identity_type",
+    "identity_arn", "principal_id", "access_key_id", "user_name", "issuer_arn",
+    "session_created", "invoked_by", "on_behalf_of", "web_id_provider", "source_identity",
+    "issued_key", "issued_expiration", "request_parameters", "response_elements", "resources",
+    "shared_event_id", "source_file",
+)
+ACTIVITY_COLUMNS = (
+    "event_id", "time", "actor", "actor_kind", "resource", "event_source", "event_name",
+    "error_code", "source_ip", "user_agent", "region", "recipient_account_id", "account_id",
+    "identity_type", "identity_arn", "read_only", "shared_event_id", "source_file",
+)
+_TS = pa.timestamp("us", tz="UTC")
+_IP_RE = r"^(\d{1,3}\.){3}\d{1,3}$|^[0-9a-fA-F]*:[0-9a-fA-F:.]*$"
+
+
+def session_schema() -> pa.Schema:
+    return pa.schema([
+        ("session", pa.string()), ("access_key_id", pa.string()), ("via", pa.string()),
+        ("issued", _TS), ("expires", _TS), ("principal_kind", pa.string()),
+        ("principal", pa.string()), ("session_name", pa.string()), ("account", pa.string()),
+        ("issuer", pa.string()), ("issuer_account", pa.string()),
+        ("event_ids", pa.list_(pa.string())), ("source_identity", pa.string()),
+        ("console", pa.bool_()),
+    ])
+
+
+@dataclass
+class GraphFacts:
+    nodes: pa.Table  # graphtrail.model.node_schema()
+    edges: pa.Table  # graphtrail.model.edge_schema()
+    sessions: pa.Table  # session_schema()
+    activity: pa.Table  # ACTIVITY_COLUMNS: every call with its actor and resource
+
+
+class _Graph:
+    """Small accumulator for the facts that are not bulk-aggregated."""
+
+    def __init__(self) -> None:
+        self.nodes: dict[str, Node] = {}
+        self.edges: dict[tuple[str, str, str], Edge] = {}
+
+    def node(self, n: Node) -> None:
+        old = self.nodes.get(n.id)
+        if old is None or (old.kind == NodeKind.RESOURCE and n.kind != NodeKind.RESOURCE):
+            self.nodes[n.id] = n
+        else:
+            for k, v in n.props.items():
+                old.props.setdefault(k, v)
+
+    def edge(self, e: Edge) -> None:
+        old = self.edges.get(e.key)
+        if old is None:
+            self.edges[e.key] = e
+        else:
+            old.absorb(e)
+
+
+def build_graph(events: pa.Table) -> GraphFacts:
+    """Build the identity graph from a table of normalized events (any row order)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        return _build(events)
+    finally:
+        if was:
+            gc.enable()
+
+
+def _build(ev: pa.Table) -> GraphFacts:
+    ev = ev.select(list(EVENT_INPUT_COLUMNS)).sort_by([("time", "ascending"), ("event_id", "ascending")])
+    lin = link_credentials(ev)
+    g = _Graph()
+    resource = resource_ids(ev)
+    _session_facts(ev, lin.sessions, lin.failed_assume, lin.actor, g)
+    handled = _family_facts(ev, lin.actor, g)
+    activity = pa.table({
+        "event_id": ev.column("event_id"), "time": ev.column("time"),
+        "actor": lin.actor, "actor_kind": lin.actor_kind, "resource": resource,
+        **{c: ev.column(c) for c in ACTIVITY_COLUMNS
+           if c not in ("event_id", "time", "actor", "actor_kind", "resource")},
+    }).select(list(ACTIVITY_COLUMNS))
+    bulk = _activity_edges(activity, handled, lin.failed_assume)
+    _actor_nodes(activity, lin.sessions, g)
+    _principal_links(ev, lin.actor, g)
+    nodes = _nodes_table(g, bulk)
+    edges = pa.concat_tables([_edges_table(g.edges.values()), bulk])
+    return GraphFacts(nodes=nodes, edges=edges, sessions=_sessions_table(lin.sessions),
+                      activity=activity)
+
+
+def _session_facts(ev: pa.Table, sessions: dict[str, Issuance], failed: list[tuple[int, str]],
+                   actor: pa.Array, g: _Graph) -> None:
+    for s in sessions.values():
+        props = {"access_key_id": s.key, "issued_at": ids.iso(s.issued) if s.issued else None,
+                 "expires_at": ids.iso(s.expires) if s.kind != "unknown" else None,
+                 "via": s.kind, "session_name": s.session_name, "principal": s.principal,
+                 "source_identity": s.source_identity, "console": s.console,
+                 "issuer": s.issuer, "issue_event_ids": s.event_ids}
+        label = f"{s.session_name or s.key} ({s.principal.rsplit('/', 1)[-1] if s.principal else '?'})"
+        g.node(Node(s.session, NodeKind.SESSION, label, s.account, props))
+        if s.principal:
+            kind = NodeKind(s.principal_kind)
+            g.node(Node(s.principal, kind, s.principal.rsplit("/", 1)[-1],
+                        s.principal.split(":")[4] or None if s.principal.startswith("arn:") else None))
+            rel = EdgeKind.OF_ROLE if kind == NodeKind.ROLE else EdgeKind.OF_PRINCIPAL
+            t = s.issued or 0
+            g.edge(Edge(s.session, s.principal, rel, t, t, 1, list(s.event_ids[:EVIDENCE_CAP])))
+        if s.issuer and s.rows:
+            t = s.issued
+            names = [ev.column("event_name")[r].as_py() for r in s.rows]
+            g.edge(Edge(s.issuer, s.session, EdgeKind.ISSUED, t, t, 1, list(s.event_ids),
+                        sorted(set(names)),
+                        {"via": s.kind, "to_account": s.account, "from_account": s.issuer_account}))
+    for row, role in failed:
+        a = actor[row].as_py()
+        if a is None:
+            continue
+        t = ev.column("time")[row].value
+        eid = ev.column("event_id")[row].as_py()
+        g.node(Node(role, NodeKind.ROLE, role.rsplit("/", 1)[-1], role.split(":")[4] or None))
+        g.edge(Edge(a, role, EdgeKind.ATTEMPTED, t, t, 1, [eid], [ev.column("event_name")[row].as_py()],
+                    {"error_code": ev.column("error_code")[row].as_py()}))
+
+
+def _family_facts(ev: pa.Table, actor: pa.Array, g: _Graph) -> pa.Array:
+    """Run the registry's handlers on successful calls; returns the handled-row mask."""
+    names = ev.column("event_name")
+    mask = pc.fill_null(pc.and_(pc.is_in(names, pa.array(sorted(HANDLERS))),
+                                pc.is_null(ev.column("error_code"))), False)
+    rows = pc.indices_nonzero(mask)
+    if len(rows):
+        sub = ev.take(rows).to_pydict()
+        acts = actor.take(rows).to_pylist()
+        times = ev.column("time").cast(pa.int64()).take(rows).to_pylist()
+        for j in range(len(rows)):
+            if acts[j] is None:
+                continue
+            call = Call(event_id=sub["event_id"][j], time=times[j], event_name=sub["event_name"][j],
+                        actor=acts[j], caller_arn=sub["identity_arn"][j],
+                        account=sub["recipient_account_id"][j] or sub["account_id"][j],
+                        request=_dec(sub["request_parameters"][j]),
+                        response=_dec(sub["response_elements"][j]))
+            for fact in HANDLERS[call.event_name](call):
+                for n in fact.nodes:
+                    g.node(n)
+                g.edge(Edge(fact.src, fact.dst, fact.kind, call.time, call.time, 1, [call.event_id],
+                            [call.event_name], dict(fact.props)))
+    sts = pc.fill_null(pc.is_in(names, pa.array(sorted(STS_ISSUING))), False)
+    return _flat(pc.or_(mask, sts))
+
+
+def _flat(a):
+    return a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a
+
+
+def _dec(text: str | None) -> dict:
+    if not text:
+        return {}
+    try:
+        v = msgspec.json.decode(text)
+    except msgspec.DecodeError:
+        return {}
+    return v if isinstance(v, dict) else {}
+
+
+def _grouped_edges(t: pa.Table, src: str, dst: str, kind: str, props: dict | None = None) -> pa.Table:
+    """Aggregate rows into edges (src, dst) with first/last seen, count and evidence."""
+    if not t.num_rows:
+        return edge_schema().empty_table()
+    agg = t.group_by([src, dst], use_threads=False).aggregate([
+        ("time", "min"), ("time", "max"), ("event_id", "count"),
+        ("event_id", "list"), ("event_name", "distinct"),
+    ])
+    n = agg.num_rows
+    return pa.table({
+        "src": agg.column(src), "dst": agg.column(dst),
+        "kind": pa.array([kind] * n, pa.string()),
+        "first_seen": agg.column("time_min"), "last_seen": agg.column("time_max"),
+        "count": agg.column("event_id_count").cast(pa.int64()),
+        "event_ids": pc.list_slice(agg.column("event_id_list"), 0, EVIDENCE_CAP),
+        "event_names": agg.column("event_name_distinct"),
+        "props": pa.array([json.dumps(props) if props else None] * n, pa.string()),
+    }, schema=edge_schema())
+
+
+def _activity_edges(act: pa.Table, handled: pa.Array, failed: list[tuple[int, str]]) -> pa.Table:
+    has_actor = pc.is_valid(act.column("actor"))
+    ok = pc.is_null(act.column("error_code"))
+    failed_rows = pa.array(sorted(r for r, _ in failed), pa.int64())
+    not_failed_sts = pc.invert(pc.is_in(pa.array(range(act.num_rows), pa.int64()), failed_rows))
+    base = act.select(["actor", "resource", "time", "event_id", "event_name", "source_ip"])
+    acted = base.filter(pc.and_(pc.and_(has_actor, ok), pc.invert(handled)))
+    tried = base.filter(pc.and_(pc.and_(has_actor, pc.invert(ok)), not_failed_sts))
+    ip_ok = pc.fill_null(pc.match_substring_regex(act.column("source_ip"), _IP_RE), False)
+    ips = base.filter(pc.and_(has_actor, ip_ok))
+    ips = ips.set_column(ips.schema.get_field_index("source_ip"), "source_ip",
+                         pc.binary_join_element_wise("ip:", ips.column("source_ip"), ""))
+    return pa.concat_tables([
+        _grouped_edges(acted, "actor", "resource", EdgeKind.ACTED_ON.value),
+        _grouped_edges(tried, "actor", "resource", EdgeKind.ATTEMPTED.value),
+        _grouped_edges(ips, "actor", "source_ip", EdgeKind.FROM_IP.value),
+    ])
+
+
+def _actor_nodes(act: pa.Table, sessions: dict[str, Issuance], g: _Graph) -> None:
+    """Every actor, with when it was active, how often, and from where."""
+    t = act.filter(pc.is_valid(act.column("actor")))
+    if not t.num_rows:
+        return
+    agg = t.group_by(["actor", "actor_kind"], use_threads=False).aggregate([
+        ("time", "min"), ("time", "max"), ("event_id", "count"), ("user_agent", "distinct"),
+        ("account_id", "first"), ("recipient_account_id", "first"), ("identity_arn", "first"),
+    ]).to_pylist()
+    for r in agg:
+        a, kind = r["actor"], NodeKind(r["actor_kind"])
+        props = {"first_seen": ids.iso(_us(r["time_min"])), "last_seen": ids.iso(_us(r["time_max"])),
+                 "calls": r["event_id_count"],
+                 "user_agents": [u for u in (r["user_agent_distinct"] or []) if u][:5]}
+        acct = r["account_id_first"] or r["recipient_account_id_first"]
+        if kind == NodeKind.SESSION and a in sessions:
+            s = sessions[a]
+            g.node(Node(a, kind, a, s.account, props))
+        elif kind == NodeKind.ACCESS_KEY:
+            key = a.split(":", 1)[1]
+            props["access_key_id"] = key
+            g.node(Node(a, kind, key, acct, props))
+        elif kind == NodeKind.ACCOUNT:
+            g.node(Node(a, kind, a.split(":", 1)[1], a.split(":", 1)[1], props))
+        else:
+            label = a.rsplit("/", 1)[-1] if a.startswith("arn:") else a.split(":", 1)[-1]
+            acct = a.split(":")[4] if a.startswith("arn:") else acct
+            g.node(Node(a, kind, label, acct or None, props))
+
+
+def _us(v) -> int | None:
+    if v is None:
+        return None
+    return int(v.timestamp() * 1_000_000) if hasattr(v, "timestamp") else int(v)
+
+
+def _principal_links(ev: pa.Table, actor: pa.Array, g: _Graph) -> None:
+    """HAS_KEY for long-term keys seen in use; accounts for every principal."""
+    keyed = pa.table({"actor": actor, "arn": ev.column("identity_arn"), "time": ev.column("time"),
+                      "event_id": ev.column("event_id"), "event_name": ev.column("event_name")})
+    keyed = keyed.filter(pc.fill_null(pc.starts_with(keyed.column("actor"), "key:"), False))
+    if keyed.num_rows:
+        agg = keyed.group_by(["actor", "arn"], use_threads=False).aggregate(
+            [("time", "min"), ("time", "max"), ("event_id", "count"), ("event_id", "first")]).to_pylist()
+        for r in agg:
+            p = ids.principal_of_arn(r["arn"])
+            if p is None or p[0] not in (NodeKind.USER.value, NodeKind.ROOT.value):
+                continue
+            g.node(Node(p[1], NodeKind(p[0]), p[1].rsplit("/", 1)[-1] if p[0] == "User" else "root",
+                        p[1].split(":")[4]))
+            t0, t1 = _us(r["time_min"]), _us(r["time_max"])
+            e = Edge(p[1], r["actor"], EdgeKind.HAS_KEY, t0, t1, r["event_id_count"],
+                     [r["event_id_first"]], [], {"seen_in_use": True})
+            g.edge(e)
+            if r["actor"] in g.nodes:
+                g.nodes[r["actor"]].props.setdefault("user", p[1])
+
+
+def _nodes_table(g: _Graph, bulk: pa.Table) -> pa.Table:
+    nodes = dict(g.nodes)
+    for col in ("src", "dst"):
+        for nid in pc.unique(bulk.column(col)).to_pylist():
+            if nid not in nodes:
+                nodes[nid] = _implied_node(nid)
+    accounts = {n.account for n in nodes.values() if n.account}
+    for a in accounts:
+        aid = ids.account_id(a)
+        if aid not in nodes:
+            nodes[aid] = Node(aid, NodeKind.ACCOUNT, a, a)
+    in_acct = []
+    for n in list(nodes.values()):
+        if n.account and n.kind in (NodeKind.USER, NodeKind.ROLE, NodeKind.ROOT,
+                                    NodeKind.FEDERATED_USER, NodeKind.RESOURCE, NodeKind.POLICY):
+            in_acct.append(Edge(n.id, ids.account_id(n.account), EdgeKind.IN_ACCOUNT, 0, 0, 1))
+    g.edges.update({e.key: e for e in in_acct})
+    return pa.table({
+        "id": [n.id for n in nodes.values()],
+        "kind": [n.kind.value for n in nodes.values()],
+        "label": [n.label for n in nodes.values()],
+        "account": [n.account for n in nodes.values()],
+        "props": [json.dumps(n.props, default=str) if n.props else None for n in nodes.values()],
+    }, schema=node_schema())
+
+
+def _implied_node(nid: str) -> Node:
+    """A node known only as the end of an aggregated edge: an address or a resource."""
+    if nid.startswith("ip:"):
+        return Node(nid, NodeKind.IP, nid[3:])
+    p = ids.principal_of_arn(nid)
+    if p is not None and p[0] in (NodeKind.USER.value, NodeKind.ROLE.value, NodeKind.ROOT.value):
+        return Node(p[1], NodeKind(p[0]), p[1].rsplit("/", 1)[-1], p[1].split(":")[4] or None)
+    if nid.startswith("arn:"):
+        parts = nid.split(":")
+        acct = parts[4] if len(parts) > 4 and parts[4] else None
+        return Node(nid, NodeKind.RESOURCE, parts[-1] if len(parts) > 5 else nid, acct,
+                    {"service": parts[2] if len(parts) > 2 else None})
+    bits = nid.split(":")
+    acct = bits[1] if len(bits) > 2 and bits[1] != "unknown" else None
+    label = f"{bits[0]} (all)" if bits[-1] == "*" else bits[-1]
+    return Node(nid, NodeKind.RESOURCE, label, acct, {"service": bits[0]})
+
+
+def _edges_table(edges) -> pa.Table:
+    edges = list(edges)
+    return pa.table({
+        "src": [e.src for e in edges], "dst": [e.dst for e in edges],
+        "kind": [e.kind.value for e in edges],
+        "first_seen": pa.array([e.first_seen for e in edges], pa.int64()).cast(_TS),
+        "last_seen": pa.array([e.last_seen for e in edges], pa.int64()).cast(_TS),
+        "count": [e.count for e in edges],
+        "event_ids": [e.event_ids[:EVIDENCE_CAP] for e in edges],
+        "event_names": [e.event_names for e in edges],
+        "props": [json.dumps(e.props, default=str) if e.props else None for e in edges],
+    }, schema=edge_schema())
+
+
+def _sessions_table(sessions: dict[str, Issuance]) -> pa.Table:
+    ss = list(sessions.values())
+    big = 2**62
+    return pa.table({
+        "session": [s.session for s in ss], "access_key_id": [s.key for s in ss],
+        "via": [s.kind for s in ss],
+        "issued": pa.array([s.issued if s.issued else None for s in ss], pa.int64()).cast(_TS),
+        "expires": pa.array([s.expires if s.expires < big and s.kind != "unknown" else None
+                             for s in ss], pa.int64()).cast(_TS),
+        "principal_kind": [s.principal_kind for s in ss], "principal": [s.principal for s in ss],
+        "session_name": [s.session_name for s in ss], "account": [s.account for s in ss],
+        "issuer": [s.issuer for s in ss], "issuer_account": [s.issuer_account for s in ss],
+        "event_ids": [s.event_ids for s in ss], "source_identity": [s.source_identity for s in ss],
+        "console": [s.console for s in ss],
+    }, schema=session_schema())
