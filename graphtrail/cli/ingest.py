@@ -10,12 +10,14 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from graphtrail.cli.output import Format, console, emit_json, err_console
+from graphtrail.cli.wiring import build_case_graph
 from graphtrail.store.case import Case, CaseError, IngestSummary
 from loaders.pipeline import run_pipeline
 from loaders.sources.base import SourceError
 from loaders.sources.files import list_files
 
-__all__ = ["ingest", "case_app", "run_ingest", "EXIT_OK", "EXIT_PARTIAL", "EXIT_FATAL"]
+__all__ = ["ingest", "case_app", "run_ingest", "finish_ingest", "EXIT_OK", "EXIT_PARTIAL",
+           "EXIT_FATAL"]
 
 DEFAULT_CASE = Path("graphtrail-case")  # GRAPHTRAIL_CASE overrides, via typer envvar
 EXIT_OK = 0  # every input read
@@ -55,11 +57,20 @@ def ingest(
         err_console.print(f"[red]error:[/] {exc}", highlight=False)
         raise typer.Exit(EXIT_FATAL) from exc
     summary = _ingest_with_progress(objects, c, workers)
+    finish_ingest(c, summary)
     if fmt == Format.json:
         emit_json(summary.as_dict())
     else:
         print_summary(summary)
     raise typer.Exit(EXIT_PARTIAL if summary.files_failed else EXIT_OK)
+
+
+def finish_ingest(c: Case, summary: IngestSummary) -> None:
+    """Link credentials over the whole case once the events are in (files arrive out of order)."""
+    if c.graph_is_current():
+        return
+    meta = build_case_graph(c)
+    summary.graph = {k: meta[k] for k in ("nodes", "edges", "sessions", "seconds")}
 
 
 def _ingest_with_progress(objects, c: Case, workers) -> IngestSummary:
@@ -98,6 +109,10 @@ def print_summary(s: IngestSummary) -> None:
               f"duplicates {s.duplicates:,}  insights {s.insights_added:,}")
     if s.seconds:
         out.print(f"{s.seconds:.1f} s, {s.events_per_second:,.0f} events/s")
+    if s.graph:
+        g = s.graph
+        out.print(f"graph: {g['nodes']:,} nodes, {g['edges']:,} edges, {g['sessions']:,} sessions "
+                  f"({g['seconds']:.1f} s)")
     if s.skipped:
         out.print("skipped records: " + ", ".join(f"{k}: {v:,}" for k, v in sorted(s.skipped.items())),
                   highlight=False, markup=False)
@@ -106,6 +121,18 @@ def print_summary(s: IngestSummary) -> None:
 
 
 case_app = typer.Typer(help="Inspect a case.", no_args_is_help=True)
+
+
+@case_app.command("rebuild")
+def case_rebuild(case: CaseOpt = DEFAULT_CASE) -> None:
+    """Rebuild the graph from the case's events (after upgrading graphtrail, say)."""
+    try:
+        meta = build_case_graph(Case.open(case))
+    except CaseError as exc:
+        err_console.print(f"[red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(EXIT_FATAL) from exc
+    console.print(f"graph: {meta['nodes']:,} nodes, {meta['edges']:,} edges, "
+                  f"{meta['sessions']:,} sessions ({meta['seconds']:.1f} s)")
 
 
 @case_app.command("info")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from graphtrail.cli.ingest import case_app, ingest
+from graphtrail.cli.investigate import blast_radius_cmd, chains_cmd, timeline_cmd
 
 __all__ = ["app"]
 
@@ -17,6 +18,9 @@ app = typer.Typer(
 )
 app.command("ingest")(ingest)
 app.add_typer(case_app, name="case")
+app.command("blast-radius")(blast_radius_cmd)
+app.command("chains")(chains_cmd)
+app.command("timeline")(timeline_cmd)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -40,6 +40,11 @@ from graphtrail.store.keyindex import KeyIndex
 __all__ = ["Case", "CaseError", "IngestSummary", "IngestSession", "default_case_dir"]
 
 FORMAT = 1
+# Columns with few distinct values: read as dictionaries they cost a few bytes an event.
+_DICTIONARY_COLUMNS = {"event_source", "event_name", "event_type", "event_category", "region",
+                       "account_id", "recipient_account_id", "user_agent", "error_code",
+                       "identity_type", "issuer_type", "issuer_arn", "source_file",
+                       "event_version", "invoked_by"}
 
 
 class CaseError(Exception):
@@ -69,6 +74,7 @@ class IngestSummary:
     seconds: float = 0.0
     case: str = ""
     notes: list[str] = field(default_factory=list)
+    graph: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -135,6 +141,16 @@ class Case:
             return schema.empty_table()
         dataset = ds.dataset([str(p) for p in parts], schema=event_schema(), format="parquet")
         return dataset.to_table(columns=cols, filter=filter)
+
+    def event_batches(self, columns: Iterable[str], batch_size: int = 262_144):
+        """Stream the events in record batches (repetitive text columns dictionary-encoded)."""
+        parts = [str(p) for p in self.event_parts()]
+        if not parts:
+            return
+        fmt = ds.ParquetFileFormat(read_options=ds.ParquetReadOptions(
+            dictionary_columns=_DICTIONARY_COLUMNS))
+        dataset = ds.dataset(parts, format=fmt)
+        yield from dataset.to_batches(columns=list(columns), batch_size=batch_size)
 
     def events_df(self, columns: Iterable[str] | None = None, filter=None):
         """The events as a pandas DataFrame."""
@@ -212,22 +228,28 @@ class Case:
         except (OSError, json.JSONDecodeError):
             return False
 
-    def write_graph(self, tables: dict[str, pa.Table], seconds: float | None = None) -> None:
-        """Store the graph facts built from this generation of the case (atomically)."""
-        gdir = self.path / "graph"
+    def graph_workdir(self) -> Path:
+        """An empty folder to build the next graph in; :meth:`commit_graph` adopts it."""
         tmp = self.path / ".graph.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
-        for name in self.GRAPH_TABLES:
-            pq.write_table(tables[name], tmp / f"{name}.parquet", compression="zstd")
-        (tmp / "meta.json").write_text(json.dumps(
-            {"generation": self.generation, "built": _now(), "seconds": seconds,
-             **{name: tables[name].num_rows for name in self.GRAPH_TABLES}}, indent=1))
+        return tmp
+
+    def commit_graph(self, workdir: Path, tables: dict[str, pa.Table], meta: dict) -> None:
+        """Write ``tables`` next to what the builder already wrote, then swap atomically."""
+        for name, table in tables.items():
+            pq.write_table(table, workdir / f"{name}.parquet", compression="zstd")
+        missing = [n for n in self.GRAPH_TABLES if not (workdir / f"{n}.parquet").exists()]
+        if missing:
+            raise CaseError(f"{workdir}: graph tables missing: {missing}")
+        (workdir / "meta.json").write_text(json.dumps(
+            {"generation": self.generation, "built": _now(), **meta}, indent=1, default=str))
+        gdir = self.path / "graph"
         old = self.path / ".graph.old"
         shutil.rmtree(old, ignore_errors=True)
         if gdir.exists():
             os.replace(gdir, old)
-        os.replace(tmp, gdir)
+        os.replace(workdir, gdir)
         shutil.rmtree(old, ignore_errors=True)
 
     def graph_table(self, name: str, columns: Iterable[str] | None = None, filter=None) -> pa.Table:

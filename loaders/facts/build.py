@@ -19,16 +19,28 @@ from __future__ import annotations
 
 import gc
 import json
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import msgspec
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from graphtrail import ids
-from graphtrail.model import EVIDENCE_CAP, Edge, EdgeKind, Node, NodeKind, edge_schema, node_schema
+from graphtrail.model import (
+    EVENT_COLUMNS,
+    EVIDENCE_CAP,
+    Edge,
+    EdgeKind,
+    Node,
+    NodeKind,
+    edge_schema,
+    node_schema,
+)
 from loaders.facts import iam  # noqa: F401  (registers its handlers)
-from loaders.facts.credentials import STS_ISSUING, Issuance, link_credentials
+from loaders.facts.credentials import STS_ISSUING, Issuance, Linker
 from loaders.facts.registry import HANDLERS, Call
 from loaders.facts.resources import resource_ids
 
@@ -67,15 +79,16 @@ class GraphFacts:
     nodes: pa.Table  # graphtrail.model.node_schema()
     edges: pa.Table  # graphtrail.model.edge_schema()
     sessions: pa.Table  # session_schema()
-    activity: pa.Table  # ACTIVITY_COLUMNS: every call with its actor and resource
+    activity_rows: int  # calls written to the activity file (ACTIVITY_COLUMNS)
 
 
 class _Graph:
-    """Small accumulator for the facts that are not bulk-aggregated."""
+    """Accumulates facts; graph-sized, whatever the number of events."""
 
     def __init__(self) -> None:
         self.nodes: dict[str, Node] = {}
         self.edges: dict[tuple[str, str, str], Edge] = {}
+        self.actors: dict[str, dict] = {}
 
     def node(self, n: Node) -> None:
         old = self.nodes.get(n.id)
@@ -93,83 +106,112 @@ class _Graph:
             old.absorb(e)
 
 
-def build_graph(events: pa.Table) -> GraphFacts:
-    """Build the identity graph from a table of normalized events (any row order)."""
+BatchReader = Callable[[list[str]], Iterator[pa.RecordBatch]]
+_LIGHT = [c for c in EVENT_INPUT_COLUMNS if c not in ("resources",)]
+
+
+def build_graph(read_batches: BatchReader, activity_path: str | Path) -> GraphFacts:
+    """Build the identity graph from the events ``read_batches(columns)`` yields.
+
+    Two passes over the events, batch by batch; the per-call activity table is written to
+    ``activity_path`` as it is made, so memory is bounded by the graph, not the events.
+    """
     was = gc.isenabled()
     gc.disable()
     try:
-        return _build(events)
+        linker = Linker()
+        for batch in read_batches(_LIGHT):
+            linker.observe(batch)
+        linker.resolve()
+        g = _Graph()
+        writer = None
+        rows = 0
+        try:
+            for batch in read_batches(list(EVENT_INPUT_COLUMNS)):
+                act = _activity_batch(batch, linker)
+                if writer is None:
+                    writer = pq.ParquetWriter(str(activity_path), act.schema, compression="zstd")
+                writer.write_table(act)
+                rows += act.num_rows
+                handled = _family_facts(batch, act.column("actor"), g)
+                _activity_edges(act, handled, g)
+                _actor_stats(act, g)
+        finally:
+            if writer is None:
+                writer = pq.ParquetWriter(str(activity_path), _activity_schema(), compression="zstd")
+            writer.close()
+        _session_facts(linker, g)
+        _actor_nodes(linker.sessions, g)
+        nodes = _nodes_table(g)
+        return GraphFacts(nodes=nodes, edges=_edges_table(g.edges.values()),
+                          sessions=_sessions_table(linker.sessions), activity_rows=rows)
     finally:
         if was:
             gc.enable()
 
 
-def _build(ev: pa.Table) -> GraphFacts:
-    ev = ev.select(list(EVENT_INPUT_COLUMNS)).sort_by([("time", "ascending"), ("event_id", "ascending")])
-    lin = link_credentials(ev)
-    g = _Graph()
-    resource = resource_ids(ev)
-    _session_facts(ev, lin.sessions, lin.failed_assume, lin.actor, g)
-    handled = _family_facts(ev, lin.actor, g)
-    activity = pa.table({
-        "event_id": ev.column("event_id"), "time": ev.column("time"),
-        "actor": lin.actor, "actor_kind": lin.actor_kind, "resource": resource,
-        **{c: ev.column(c) for c in ACTIVITY_COLUMNS
-           if c not in ("event_id", "time", "actor", "actor_kind", "resource")},
-    }).select(list(ACTIVITY_COLUMNS))
-    bulk = _activity_edges(activity, handled, lin.failed_assume)
-    _actor_nodes(activity, lin.sessions, g)
-    _principal_links(ev, lin.actor, g)
-    nodes = _nodes_table(g, bulk)
-    edges = pa.concat_tables([_edges_table(g.edges.values()), bulk])
-    return GraphFacts(nodes=nodes, edges=edges, sessions=_sessions_table(lin.sessions),
-                      activity=activity)
+def _activity_schema() -> pa.Schema:
+    base = {n: t for n, t, _ in EVENT_COLUMNS}
+    base.update({"actor": pa.string(), "actor_kind": pa.string(), "resource": pa.string()})
+    return pa.schema([(c, base[c]) for c in ACTIVITY_COLUMNS])
 
 
-def _session_facts(ev: pa.Table, sessions: dict[str, Issuance], failed: list[tuple[int, str]],
-                   actor: pa.Array, g: _Graph) -> None:
-    for s in sessions.values():
+def _activity_batch(batch: pa.RecordBatch, linker: Linker) -> pa.Table:
+    t = pa.Table.from_batches([batch])
+    actor, kind = linker.actors(t)
+    cols = {"actor": actor, "actor_kind": kind, "resource": resource_ids(t)}
+    schema = _activity_schema()
+    arrays = [cols[c] if c in cols else _plain(t.column(c)) for c in ACTIVITY_COLUMNS]
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _plain(col):
+    return col.cast(col.type.value_type) if pa.types.is_dictionary(col.type) else col
+
+
+def _session_facts(linker: Linker, g: _Graph) -> None:
+    for s in linker.sessions.values():
         props = {"access_key_id": s.key, "issued_at": ids.iso(s.issued) if s.issued else None,
                  "expires_at": ids.iso(s.expires) if s.kind != "unknown" else None,
                  "via": s.kind, "session_name": s.session_name, "principal": s.principal,
                  "source_identity": s.source_identity, "console": s.console,
                  "issuer": s.issuer, "issue_event_ids": s.event_ids}
-        label = f"{s.session_name or s.key} ({s.principal.rsplit('/', 1)[-1] if s.principal else '?'})"
-        g.node(Node(s.session, NodeKind.SESSION, label, s.account, props))
+        short = s.principal.rsplit("/", 1)[-1] if s.principal else "?"
+        g.node(Node(s.session, NodeKind.SESSION, f"{s.session_name or s.key} ({short})", s.account, props))
         if s.principal:
             kind = NodeKind(s.principal_kind)
-            g.node(Node(s.principal, kind, s.principal.rsplit("/", 1)[-1],
-                        s.principal.split(":")[4] or None if s.principal.startswith("arn:") else None))
+            acct = s.principal.split(":")[4] or None if s.principal.startswith("arn:") else None
+            g.node(Node(s.principal, kind, s.principal.rsplit("/", 1)[-1], acct))
             rel = EdgeKind.OF_ROLE if kind == NodeKind.ROLE else EdgeKind.OF_PRINCIPAL
             t = s.issued or 0
             g.edge(Edge(s.session, s.principal, rel, t, t, 1, list(s.event_ids[:EVIDENCE_CAP])))
-        if s.issuer and s.rows:
-            t = s.issued
-            names = [ev.column("event_name")[r].as_py() for r in s.rows]
-            g.edge(Edge(s.issuer, s.session, EdgeKind.ISSUED, t, t, 1, list(s.event_ids),
-                        sorted(set(names)),
+        if s.issuer and s.event_ids:
+            g.edge(Edge(s.issuer, s.session, EdgeKind.ISSUED, s.issued, s.issued, 1, list(s.event_ids),
+                        sorted(s.event_names) or [s.kind],
                         {"via": s.kind, "to_account": s.account, "from_account": s.issuer_account}))
-    for row, role in failed:
-        a = actor[row].as_py()
+    for row in linker.failed_assume:
+        a = row.get("actor")
         if a is None:
             continue
-        t = ev.column("time")[row].value
-        eid = ev.column("event_id")[row].as_py()
+        role = row["role"]
+        t = _us(row["time"])
         g.node(Node(role, NodeKind.ROLE, role.rsplit("/", 1)[-1], role.split(":")[4] or None))
-        g.edge(Edge(a, role, EdgeKind.ATTEMPTED, t, t, 1, [eid], [ev.column("event_name")[row].as_py()],
-                    {"error_code": ev.column("error_code")[row].as_py()}))
+        g.edge(Edge(a, role, EdgeKind.ATTEMPTED, t, t, 1, [row["event_id"]], [row["event_name"]],
+                    {"error_code": row["error_code"]}))
 
 
-def _family_facts(ev: pa.Table, actor: pa.Array, g: _Graph) -> pa.Array:
-    """Run the registry's handlers on successful calls; returns the handled-row mask."""
-    names = ev.column("event_name")
+def _family_facts(batch: pa.RecordBatch, actor: pa.Array, g: _Graph) -> pa.Array:
+    """Run the registry's handlers on successful calls; returns the rows handled elsewhere."""
+    names = _plain(batch.column("event_name"))
     mask = pc.fill_null(pc.and_(pc.is_in(names, pa.array(sorted(HANDLERS))),
-                                pc.is_null(ev.column("error_code"))), False)
+                                pc.is_null(batch.column("error_code"))), False)
     rows = pc.indices_nonzero(mask)
     if len(rows):
-        sub = ev.take(rows).to_pydict()
+        sub = pa.Table.from_batches([batch]).take(rows).select(
+            ["event_id", "event_name", "identity_arn", "recipient_account_id", "account_id",
+             "request_parameters", "response_elements"]).to_pydict()
         acts = actor.take(rows).to_pylist()
-        times = ev.column("time").cast(pa.int64()).take(rows).to_pylist()
+        times = batch.column("time").cast(pa.int64()).take(rows).to_pylist()
         for j in range(len(rows)):
             if acts[j] is None:
                 continue
@@ -201,63 +243,92 @@ def _dec(text: str | None) -> dict:
     return v if isinstance(v, dict) else {}
 
 
-def _grouped_edges(t: pa.Table, src: str, dst: str, kind: str, props: dict | None = None) -> pa.Table:
-    """Aggregate rows into edges (src, dst) with first/last seen, count and evidence."""
+def _grouped(t: pa.Table, src: str, dst: str, kind: EdgeKind, g: _Graph) -> None:
+    """Aggregate a batch's rows into edges (src, dst) and fold them into the graph."""
     if not t.num_rows:
-        return edge_schema().empty_table()
+        return
     agg = t.group_by([src, dst], use_threads=False).aggregate([
         ("time", "min"), ("time", "max"), ("event_id", "count"),
         ("event_id", "list"), ("event_name", "distinct"),
     ])
-    n = agg.num_rows
-    return pa.table({
-        "src": agg.column(src), "dst": agg.column(dst),
-        "kind": pa.array([kind] * n, pa.string()),
-        "first_seen": agg.column("time_min"), "last_seen": agg.column("time_max"),
-        "count": agg.column("event_id_count").cast(pa.int64()),
-        "event_ids": pc.list_slice(agg.column("event_id_list"), 0, EVIDENCE_CAP),
-        "event_names": agg.column("event_name_distinct"),
-        "props": pa.array([json.dumps(props) if props else None] * n, pa.string()),
-    }, schema=edge_schema())
+    agg = agg.set_column(agg.schema.get_field_index("event_id_list"), "event_id_list",
+                         pc.list_slice(agg.column("event_id_list"), 0, EVIDENCE_CAP))
+    for s, d, lo, hi, n, evid, names in zip(
+            agg.column(src).to_pylist(), agg.column(dst).to_pylist(),
+            agg.column("time_min").cast(pa.int64()).to_pylist(),
+            agg.column("time_max").cast(pa.int64()).to_pylist(),
+            agg.column("event_id_count").to_pylist(), agg.column("event_id_list").to_pylist(),
+            agg.column("event_name_distinct").to_pylist(), strict=True):
+        g.edge(Edge(s, d, kind, lo, hi, n, evid, names))
 
 
-def _activity_edges(act: pa.Table, handled: pa.Array, failed: list[tuple[int, str]]) -> pa.Table:
+def _activity_edges(act: pa.Table, handled: pa.Array, g: _Graph) -> None:
     has_actor = pc.is_valid(act.column("actor"))
     ok = pc.is_null(act.column("error_code"))
-    failed_rows = pa.array(sorted(r for r, _ in failed), pa.int64())
-    not_failed_sts = pc.invert(pc.is_in(pa.array(range(act.num_rows), pa.int64()), failed_rows))
+    names = act.column("event_name")
+    sts = pc.fill_null(pc.is_in(names, pa.array(sorted(STS_ISSUING))), False)
     base = act.select(["actor", "resource", "time", "event_id", "event_name", "source_ip"])
-    acted = base.filter(pc.and_(pc.and_(has_actor, ok), pc.invert(handled)))
-    tried = base.filter(pc.and_(pc.and_(has_actor, pc.invert(ok)), not_failed_sts))
+    _grouped(base.filter(pc.and_(pc.and_(has_actor, ok), pc.invert(handled))),
+             "actor", "resource", EdgeKind.ACTED_ON, g)
+    # failed AssumeRole* are ATTEMPTED edges to the role (see _session_facts)
+    _grouped(base.filter(pc.and_(pc.and_(has_actor, pc.invert(ok)), pc.invert(sts))),
+             "actor", "resource", EdgeKind.ATTEMPTED, g)
     ip_ok = pc.fill_null(pc.match_substring_regex(act.column("source_ip"), _IP_RE), False)
     ips = base.filter(pc.and_(has_actor, ip_ok))
     ips = ips.set_column(ips.schema.get_field_index("source_ip"), "source_ip",
                          pc.binary_join_element_wise("ip:", ips.column("source_ip"), ""))
-    return pa.concat_tables([
-        _grouped_edges(acted, "actor", "resource", EdgeKind.ACTED_ON.value),
-        _grouped_edges(tried, "actor", "resource", EdgeKind.ATTEMPTED.value),
-        _grouped_edges(ips, "actor", "source_ip", EdgeKind.FROM_IP.value),
-    ])
+    _grouped(ips, "actor", "source_ip", EdgeKind.FROM_IP, g)
+    keyed = act.filter(pc.fill_null(pc.starts_with(act.column("actor"), "key:"), False))
+    if keyed.num_rows:  # HAS_KEY: the user (or root) a long-term key belongs to
+        agg = keyed.group_by(["actor", "identity_arn"], use_threads=False).aggregate(
+            [("time", "min"), ("time", "max"), ("event_id", "count"), ("event_id", "first")])
+        for r in agg.to_pylist():
+            p = ids.principal_of_arn(r["identity_arn"])
+            if p is None or p[0] not in (NodeKind.USER.value, NodeKind.ROOT.value):
+                continue
+            g.node(Node(p[1], NodeKind(p[0]), p[1].rsplit("/", 1)[-1] if p[0] == "User" else "root",
+                        p[1].split(":")[4]))
+            g.edge(Edge(p[1], r["actor"], EdgeKind.HAS_KEY, _us(r["time_min"]), _us(r["time_max"]),
+                        r["event_id_count"], [r["event_id_first"]], [], {"seen_in_use": True}))
+            g.actors.setdefault(r["actor"], {}).setdefault("user", p[1])
 
 
-def _actor_nodes(act: pa.Table, sessions: dict[str, Issuance], g: _Graph) -> None:
-    """Every actor, with when it was active, how often, and from where."""
+def _actor_stats(act: pa.Table, g: _Graph) -> None:
+    """When each actor was active, how often, with which user agents."""
     t = act.filter(pc.is_valid(act.column("actor")))
     if not t.num_rows:
         return
     agg = t.group_by(["actor", "actor_kind"], use_threads=False).aggregate([
         ("time", "min"), ("time", "max"), ("event_id", "count"), ("user_agent", "distinct"),
-        ("account_id", "first"), ("recipient_account_id", "first"), ("identity_arn", "first"),
+        ("account_id", "first"), ("recipient_account_id", "first"),
     ]).to_pylist()
     for r in agg:
-        a, kind = r["actor"], NodeKind(r["actor_kind"])
-        props = {"first_seen": ids.iso(_us(r["time_min"])), "last_seen": ids.iso(_us(r["time_max"])),
-                 "calls": r["event_id_count"],
-                 "user_agents": [u for u in (r["user_agent_distinct"] or []) if u][:5]}
-        acct = r["account_id_first"] or r["recipient_account_id_first"]
-        if kind == NodeKind.SESSION and a in sessions:
-            s = sessions[a]
-            g.node(Node(a, kind, a, s.account, props))
+        st = g.actors.setdefault(r["actor"], {})
+        lo, hi = _us(r["time_min"]), _us(r["time_max"])
+        st["kind"] = r["actor_kind"]
+        st["first"] = min(st.get("first", lo), lo)
+        st["last"] = max(st.get("last", hi), hi)
+        st["calls"] = st.get("calls", 0) + r["event_id_count"]
+        agents = st.setdefault("user_agents", [])
+        for u in r["user_agent_distinct"] or []:
+            if u and u not in agents and len(agents) < 5:
+                agents.append(u)
+        st.setdefault("account", r["account_id_first"] or r["recipient_account_id_first"])
+
+
+def _actor_nodes(sessions: dict[str, Issuance], g: _Graph) -> None:
+    for a, st in g.actors.items():
+        if "kind" not in st:
+            continue
+        kind = NodeKind(st["kind"])
+        props = {"first_seen": ids.iso(st["first"]), "last_seen": ids.iso(st["last"]),
+                 "calls": st["calls"], "user_agents": st["user_agents"]}
+        if "user" in st:
+            props["user"] = st["user"]
+        acct = st.get("account")
+        if kind == NodeKind.SESSION:
+            s = sessions.get(a)
+            g.node(Node(a, kind, a, s.account if s else acct, props))
         elif kind == NodeKind.ACCESS_KEY:
             key = a.split(":", 1)[1]
             props["access_key_id"] = key
@@ -276,32 +347,10 @@ def _us(v) -> int | None:
     return int(v.timestamp() * 1_000_000) if hasattr(v, "timestamp") else int(v)
 
 
-def _principal_links(ev: pa.Table, actor: pa.Array, g: _Graph) -> None:
-    """HAS_KEY for long-term keys seen in use; accounts for every principal."""
-    keyed = pa.table({"actor": actor, "arn": ev.column("identity_arn"), "time": ev.column("time"),
-                      "event_id": ev.column("event_id"), "event_name": ev.column("event_name")})
-    keyed = keyed.filter(pc.fill_null(pc.starts_with(keyed.column("actor"), "key:"), False))
-    if keyed.num_rows:
-        agg = keyed.group_by(["actor", "arn"], use_threads=False).aggregate(
-            [("time", "min"), ("time", "max"), ("event_id", "count"), ("event_id", "first")]).to_pylist()
-        for r in agg:
-            p = ids.principal_of_arn(r["arn"])
-            if p is None or p[0] not in (NodeKind.USER.value, NodeKind.ROOT.value):
-                continue
-            g.node(Node(p[1], NodeKind(p[0]), p[1].rsplit("/", 1)[-1] if p[0] == "User" else "root",
-                        p[1].split(":")[4]))
-            t0, t1 = _us(r["time_min"]), _us(r["time_max"])
-            e = Edge(p[1], r["actor"], EdgeKind.HAS_KEY, t0, t1, r["event_id_count"],
-                     [r["event_id_first"]], [], {"seen_in_use": True})
-            g.edge(e)
-            if r["actor"] in g.nodes:
-                g.nodes[r["actor"]].props.setdefault("user", p[1])
-
-
-def _nodes_table(g: _Graph, bulk: pa.Table) -> pa.Table:
+def _nodes_table(g: _Graph) -> pa.Table:
     nodes = dict(g.nodes)
-    for col in ("src", "dst"):
-        for nid in pc.unique(bulk.column(col)).to_pylist():
+    for src, _, dst in g.edges:
+        for nid in (src, dst):
             if nid not in nodes:
                 nodes[nid] = _implied_node(nid)
     accounts = {n.account for n in nodes.values() if n.account}

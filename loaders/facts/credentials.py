@@ -3,6 +3,8 @@
 This is what makes graphtrail session-precise. It runs after loading (files arrive out of
 order), over the whole case:
 
+Memory is bounded by the number of distinct actors, not of events (see :class:`Linker`).
+
 1. **Issuances.** Every successful STS call whose response carries
    ``credentials.accessKeyId`` issues one *session*, named by that key and its issue time.
    The two copies of a cross-account AssumeRole (caller's and role owner's, one
@@ -24,6 +26,7 @@ link anything: a masked key is treated as no key.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import msgspec
 import numpy as np
@@ -33,7 +36,7 @@ import pyarrow.compute as pc
 from graphtrail import ids
 from graphtrail.model import NodeKind, is_masked
 
-__all__ = ["Issuance", "Lineage", "link_credentials", "STS_ISSUING"]
+__all__ = ["Issuance", "Linker", "signatures", "STS_ISSUING", "STS_COLUMNS"]
 
 STS_ISSUING = frozenset(
     {"AssumeRole", "AssumeRoleWithSAML", "AssumeRoleWithWebIdentity", "GetSessionToken",
@@ -66,7 +69,8 @@ class Issuance:
     session_name: str | None
     account: str | None  # the account the session belongs to
     event_ids: list[str] = field(default_factory=list)
-    rows: list[int] = field(default_factory=list)
+    calls: list[tuple[str, int]] = field(default_factory=list)  # (signature, time) of STS calls
+    event_names: set[str] = field(default_factory=set)
     source_identity: str | None = None
     issuer: str | None = None  # actor node id, filled once actors are known
     issuer_account: str | None = None
@@ -83,16 +87,6 @@ class Issuance:
         return principal == self.principal
 
 
-@dataclass
-class Lineage:
-    """The result of linking: who made each call, and every session."""
-
-    actor: pa.Array  # one actor node id per event row (string; null if unknown)
-    actor_kind: pa.Array  # NodeKind value of the actor
-    sessions: dict[str, Issuance]
-    failed_assume: list[tuple[int, str]]  # (row, role id) of failed AssumeRole* calls
-
-
 def _dec(text: str | None) -> dict:
     if not text:
         return {}
@@ -103,57 +97,186 @@ def _dec(text: str | None) -> dict:
     return v if isinstance(v, dict) else {}
 
 
-def _issuances(ev: pa.Table) -> tuple[dict[str, Issuance], list[tuple[int, str]]]:
-    names = ev.column("event_name")
-    is_sts = pc.fill_null(pc.is_in(names, pa.array(sorted(STS_ISSUING))), False)
-    rows = pc.indices_nonzero(is_sts).to_pylist()
-    sessions: dict[str, Issuance] = {}
-    by_key: dict[str, list[Issuance]] = {}
-    failed: list[tuple[int, str]] = []
-    if not rows:
-        return sessions, failed
-    sub = ev.take(pa.array(rows, pa.int64())).to_pydict()
-    times = ev.column("time").cast(pa.int64()).take(pa.array(rows, pa.int64())).to_pylist()
-    exp_us = ev.column("issued_expiration").cast(pa.int64()).take(pa.array(rows, pa.int64())).to_pylist()
-    for j, row in enumerate(rows):
-        name = sub["event_name"][j]
-        req = _dec(sub["request_parameters"][j])
-        key = sub["issued_key"][j]
-        if sub["error_code"][j]:
-            role = req.get("roleArn")
-            if isinstance(role, str) and name.startswith("AssumeRole"):
-                failed.append((row, ids.role_id(role)))
-            continue
-        if is_masked(key):
-            continue
-        resp = _dec(sub["response_elements"][j])
-        t = times[j]
-        kind, principal, sname, acct = _target(name, req, resp, sub, j)
-        if principal is None:
-            continue
-        ttl = _DEFAULT_TTL.get(name, _HOUR)
-        dur = req.get("durationSeconds")
-        if isinstance(dur, (int, float, str)) and str(dur).isdigit():
-            ttl = int(dur) * _SECOND
-        expires = exp_us[j] if exp_us[j] is not None else t + ttl
-        same = [s for s in by_key.get(key, []) if abs(s.issued - t) <= 5 * _SECOND]
-        if same:  # the other copy of a cross-account call
-            s = same[0]
-            s.event_ids.append(sub["event_id"][j])
-            s.rows.append(row)
-            continue
-        s = Issuance(
-            session=ids.session_id(key, t), key=key, kind=name, issued=t, expires=expires,
-            principal_kind=kind, principal=principal, session_name=sname, account=acct,
-            event_ids=[sub["event_id"][j]], rows=[row],
-            source_identity=req.get("sourceIdentity") or resp.get("sourceIdentity"),
-        )
-        sessions[s.session] = s
-        by_key.setdefault(key, []).append(s)
-    return sessions, failed
+_STS_NAMES = pa.array(sorted(STS_ISSUING))
+STS_COLUMNS = ("event_id", "time", "event_name", "error_code", "request_parameters",
+               "response_elements", "issued_key", "issued_expiration", "recipient_account_id",
+               "account_id", "identity_arn")
 
 
-def _target(name: str, req: dict, resp: dict, sub: dict, j: int):
+def signatures(batch: pa.Table | pa.RecordBatch) -> pa.Array:
+    """The identity signature of each call: every identity field that can tell actors apart."""
+    parts = []
+    for c in _SIG_COLUMNS:
+        col = batch.column(c)
+        if pa.types.is_timestamp(col.type):
+            col = col.cast(pa.int64()).cast(pa.string())
+        elif pa.types.is_dictionary(col.type):
+            col = col.cast(pa.string())
+        parts.append(col)
+    sig = pc.binary_join_element_wise(*parts, _SEP, null_handling="replace", null_replacement="")
+    return sig.combine_chunks() if isinstance(sig, pa.ChunkedArray) else sig
+
+
+class Linker:
+    """Links calls to credentials in two passes over the events, in batches.
+
+    Pass one (:meth:`observe`) keeps one entry per identity signature (graph-sized) and
+    the few rows that issue credentials or open console sessions. :meth:`resolve` then
+    decides every signature's actor, and pass two (:meth:`actors`) maps each batch's calls
+    to them. Memory is bounded by the number of actors, not of events.
+    """
+
+    def __init__(self) -> None:
+        self.spans: dict[str, list[int]] = {}
+        self.sts_rows: list[dict] = []
+        self.console_rows: list[dict] = []
+        self.sessions: dict[str, Issuance] = {}
+        self.failed_assume: list[dict] = []
+        self.by_key: dict[str, list[Issuance]] = {}
+        self.actor_of: dict[str, tuple[str | None, str | None]] = {}
+        self.orphans: dict[str, Issuance] = {}
+
+    # -- pass one ------------------------------------------------------------------
+    def observe(self, batch: pa.Table) -> None:
+        sig = signatures(batch)
+        t = pa.table({"sig": sig, "time": batch.column("time").cast(pa.int64())})
+        agg = t.group_by("sig", use_threads=False).aggregate([("time", "min"), ("time", "max")])
+        spans = self.spans
+        for k, lo, hi in zip(agg.column("sig").to_pylist(), agg.column("time_min").to_pylist(),
+                             agg.column("time_max").to_pylist(), strict=True):
+            cur = spans.get(k)
+            if cur is None:
+                spans[k] = [lo, hi]
+            else:
+                cur[0] = min(cur[0], lo)
+                cur[1] = max(cur[1], hi)
+        names = batch.column("event_name")
+        if pa.types.is_dictionary(names.type):
+            names = names.cast(pa.string())
+        sts = pc.fill_null(pc.is_in(names, _STS_NAMES), False)
+        if pc.any(sts).as_py():
+            sub = batch.filter(sts).select(list(STS_COLUMNS)).to_pylist()
+            for row, s in zip(sub, sig.filter(sts).to_pylist(), strict=True):
+                row["sig"] = s
+                self.sts_rows.append(row)
+        login = pc.fill_null(pc.and_(pc.equal(names, "ConsoleLogin"),
+                                     pc.is_null(batch.column("error_code"))), False)
+        if pc.any(login).as_py():
+            self.console_rows.extend(batch.filter(login).select(
+                ["event_id", "time", "identity_arn"]).to_pylist())
+
+    # -- between the passes -----------------------------------------------------------
+    def resolve(self) -> None:
+        self._issuances()
+        for lst in self.by_key.values():
+            lst.sort(key=lambda s: s.issued)
+        for sig, (lo, hi) in self.spans.items():
+            f = dict(zip(_SIG_COLUMNS, sig.split(_SEP), strict=True))
+            self.actor_of[sig] = _resolve(f, lo, hi, self.by_key, self.orphans)
+        self.sessions.update(self.orphans)
+        _tie_console_sessions(self.console_rows, self.orphans)
+        for s in self.sessions.values():  # the issuer is whoever made the STS call
+            if not s.calls:
+                continue
+            found = [self.actor(sig, t) for sig, t in s.calls]
+            precise = [a for a, k in found if a is not None and k != NodeKind.ACCOUNT.value]
+            loose = [a for a, _ in found if a is not None]
+            s.issuer = precise[0] if precise else (loose[0] if loose else None)
+        for row in self.failed_assume:
+            row["actor"] = self.actor(row.pop("sig"), _us(row["time"]))[0]
+
+    def actor(self, sig: str, t: int) -> tuple[str | None, str | None]:
+        """The actor of one call with signature ``sig`` at time ``t`` (µs)."""
+        a = self.actor_of.get(sig, (None, None))
+        if a[0] != "SPLIT":
+            return a
+        f = dict(zip(_SIG_COLUMNS, sig.split(_SEP), strict=True))
+        cands = self.by_key.get(f["access_key_id"], [])
+        hit = [s for s in cands if s.issued - VALIDITY_SLACK <= t <= s.expires + VALIDITY_SLACK]
+        s = max(hit, key=lambda s: s.issued) if hit else _orphan(f, None, self.orphans)
+        if s.session not in self.sessions:
+            self.sessions[s.session] = s
+        return s.session, NodeKind.SESSION.value
+
+    # -- pass two ------------------------------------------------------------------
+    def actors(self, batch: pa.Table) -> tuple[pa.Array, pa.Array]:
+        """Actor node id and kind of every call in ``batch``."""
+        sig = signatures(batch)
+        enc = sig.dictionary_encode()
+        uniq = enc.dictionary.to_pylist()
+        found = [self.actor_of.get(u, (None, None)) for u in uniq]
+        codes = enc.indices.to_numpy(zero_copy_only=False)
+        act = np.array([a for a, _ in found] or [None], dtype=object)[codes] if len(codes) else np.array([], dtype=object)
+        kind = np.array([k for _, k in found] or [None], dtype=object)[codes] if len(codes) else np.array([], dtype=object)
+        split = [i for i, (a, _) in enumerate(found) if a == "SPLIT"]
+        if split:
+            times = batch.column("time").cast(pa.int64()).to_numpy(zero_copy_only=False)
+            for g in split:
+                for row in np.nonzero(codes == g)[0].tolist():
+                    act[row], kind[row] = self.actor(uniq[g], int(times[row]))
+        return pa.array(act.tolist(), pa.string()), pa.array(kind.tolist(), pa.string())
+
+    def _issuances(self) -> None:
+        for row in sorted(self.sts_rows, key=lambda r: (_us(r["time"]), r["event_id"] or "")):
+            name = row["event_name"]
+            req = _dec(row["request_parameters"])
+            key = row["issued_key"]
+            t = _us(row["time"])
+            if row["error_code"]:
+                role = req.get("roleArn")
+                if isinstance(role, str) and name.startswith("AssumeRole"):
+                    self.failed_assume.append({"sig": row["sig"], "time": row["time"],
+                                               "event_id": row["event_id"], "event_name": name,
+                                               "error_code": row["error_code"],
+                                               "role": ids.role_id(role)})
+                continue
+            if is_masked(key) or not _plausible_key(key):
+                continue
+            resp = _dec(row["response_elements"])
+            kind, principal, sname, acct = _target(name, req, resp, row)
+            if principal is None:
+                continue
+            ttl = _DEFAULT_TTL.get(name, _HOUR)
+            dur = req.get("durationSeconds")
+            if isinstance(dur, (int, float, str)) and str(dur).isdigit():
+                ttl = int(dur) * _SECOND
+            exp = _us(row["issued_expiration"])
+            expires = exp if exp is not None else t + ttl
+            same = [s for s in self.by_key.get(key, []) if abs(s.issued - t) <= 5 * _SECOND]
+            if same:  # the other copy of a cross-account call
+                same[0].event_ids.append(row["event_id"])
+                same[0].calls.append((row["sig"], t))
+                same[0].event_names.add(name)
+                continue
+            s = Issuance(
+                session=ids.session_id(key, t), key=key, kind=name, issued=t, expires=expires,
+                principal_kind=kind, principal=principal, session_name=sname, account=acct,
+                event_ids=[row["event_id"]], calls=[(row["sig"], t)], event_names={name},
+                source_identity=req.get("sourceIdentity") or resp.get("sourceIdentity"),
+                issuer_account=row["account_id"],
+            )
+            self.sessions[s.session] = s
+            self.by_key.setdefault(key, []).append(s)
+
+
+def _us(v) -> int | None:
+    """A timestamp from Arrow (datetime) or an int -> epoch µs."""
+    if v is None:
+        return None
+    if isinstance(v, int):
+        return v
+    return (v - _EPOCH) // _ONE_US
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_US = timedelta(microseconds=1)
+
+
+def _plausible_key(key: str | None) -> bool:
+    return bool(key) and len(key) >= 16 and key.replace("_", "").isalnum() and "_" not in key
+
+
+def _target(name: str, req: dict, resp: dict, row: dict):
     """(principal kind, principal id, session name, account) a new session acts as."""
     if name.startswith("AssumeRole"):
         role = req.get("roleArn")
@@ -173,93 +296,19 @@ def _target(name: str, req: dict, resp: dict, sub: dict, j: int):
     if name == "GetFederationToken":
         fu = resp.get("federatedUser") or {}
         arn = fu.get("arn") if isinstance(fu, dict) else None
-        acct = sub["recipient_account_id"][j] or sub["account_id"][j]
+        acct = row["recipient_account_id"] or row["account_id"]
         if not isinstance(arn, str):
             arn = f"arn:aws:sts::{acct}:federated-user/{req.get('name')}"
         return NodeKind.FEDERATED_USER.value, arn, None, acct
-    # GetSessionToken / AssumeRoot: the caller's own principal
-    p = ids.principal_of_arn(sub["identity_arn"][j])
     if name == "AssumeRoot":
         target = req.get("targetPrincipal")
         acct = target if isinstance(target, str) and target.isdigit() else None
         return NodeKind.ROOT.value, ids.root_id(acct or ""), None, acct
+    # GetSessionToken: the caller's own principal
+    p = ids.principal_of_arn(row["identity_arn"])
     if p is None:
         return None, None, None, None
     return p[0], p[1], None, p[1].split(":")[4] or None
-
-
-def link_credentials(ev: pa.Table) -> Lineage:
-    """Resolve the actor of every event row and every session's issuer.
-
-    ``ev`` holds the event columns named in ``_SIG_COLUMNS`` plus ``time``, ``event_id``,
-    ``event_name``, ``error_code``, ``issued_key``, ``issued_expiration``,
-    ``request_parameters``, ``response_elements``, ``recipient_account_id``, ``source_ip``.
-    """
-    n = ev.num_rows
-    sessions, failed = _issuances(ev)
-    by_key: dict[str, list[Issuance]] = {}
-    for s in sessions.values():
-        by_key.setdefault(s.key, []).append(s)
-    for lst in by_key.values():
-        lst.sort(key=lambda s: s.issued)
-
-    parts = []
-    for c in _SIG_COLUMNS:
-        col = ev.column(c)
-        if pa.types.is_timestamp(col.type):
-            col = col.cast(pa.int64()).cast(pa.string())
-        parts.append(col)
-    sig = pc.binary_join_element_wise(*parts, _SEP, null_handling="replace", null_replacement="")
-    enc = sig.combine_chunks().dictionary_encode() if isinstance(sig, pa.ChunkedArray) else sig.dictionary_encode()
-    uniq = enc.dictionary.to_pylist()
-    codes = enc.indices.to_numpy(zero_copy_only=False)
-    times = ev.column("time").cast(pa.int64()).to_numpy(zero_copy_only=False)
-    tmin = np.full(len(uniq), np.iinfo(np.int64).max, dtype=np.int64)
-    tmax = np.full(len(uniq), np.iinfo(np.int64).min, dtype=np.int64)
-    np.minimum.at(tmin, codes, times)
-    np.maximum.at(tmax, codes, times)
-
-    actors: list[str | None] = [None] * len(uniq)
-    kinds: list[str | None] = [None] * len(uniq)
-    split: list[int] = []
-    orphans: dict[str, Issuance] = {}
-    for g, text in enumerate(uniq):
-        f = dict(zip(_SIG_COLUMNS, text.split(_SEP), strict=True))
-        a, k = _resolve(f, int(tmin[g]), int(tmax[g]), by_key, orphans)
-        if a == "SPLIT":
-            split.append(g)
-        actors[g], kinds[g] = a, k
-
-    actor_arr = np.array(actors, dtype=object)[codes] if n else np.array([], dtype=object)
-    kind_arr = np.array(kinds, dtype=object)[codes] if n else np.array([], dtype=object)
-    for g in split:  # one signature over two issues of a recycled key: call by call
-        f = dict(zip(_SIG_COLUMNS, uniq[g].split(_SEP), strict=True))
-        cands = by_key.get(f["access_key_id"], [])
-        for row in np.nonzero(codes == g)[0].tolist():
-            t = int(times[row])
-            hit = [s for s in cands if s.issued - VALIDITY_SLACK <= t <= s.expires + VALIDITY_SLACK]
-            s = max(hit, key=lambda s: s.issued) if hit else None
-            if s is None:
-                s = _orphan(f, t, orphans)
-            actor_arr[row], kind_arr[row] = s.session, NodeKind.SESSION.value
-
-    sessions.update(orphans)
-    _tie_console_sessions(ev, orphans, actor_arr)
-    for s in sessions.values():  # the issuer is whoever made the STS call
-        if not s.rows:
-            continue
-        precise = [actor_arr[r] for r in s.rows
-                   if actor_arr[r] is not None and kind_arr[r] != NodeKind.ACCOUNT.value]
-        placeholder = [actor_arr[r] for r in s.rows if actor_arr[r] is not None]
-        s.issuer = precise[0] if precise else (placeholder[0] if placeholder else None)
-        accts = [ev.column("account_id")[r].as_py() for r in s.rows]
-        s.issuer_account = next((a for a in accts if a), None)
-    return Lineage(
-        actor=pa.array(actor_arr.tolist(), type=pa.string()),
-        actor_kind=pa.array(kind_arr.tolist(), type=pa.string()),
-        sessions=sessions,
-        failed_assume=failed,
-    )
 
 
 def _resolve(f: dict, tmin: int, tmax: int, by_key: dict[str, list[Issuance]],
@@ -331,28 +380,24 @@ def _orphan(f: dict, created: int | None, orphans: dict[str, Issuance]) -> Issua
     return s
 
 
-def _tie_console_sessions(ev: pa.Table, orphans: dict[str, Issuance], actor_arr: np.ndarray) -> None:
+def _tie_console_sessions(logins_rows: list[dict], orphans: dict[str, Issuance]) -> None:
     """An IAM user's console session is opened by the ConsoleLogin just before it."""
     user_orphans = [s for s in orphans.values()
                     if s.principal_kind in (NodeKind.USER.value, NodeKind.ROOT.value) and s.issued]
     if not user_orphans:
         return
-    mask = pc.fill_null(pc.and_(pc.equal(ev.column("event_name"), "ConsoleLogin"),
-                                pc.is_null(ev.column("error_code"))), False)
-    rows = pc.indices_nonzero(mask).to_pylist()
-    logins: dict[str, list[tuple[int, int, str]]] = {}
-    for r in rows:
-        p = ids.principal_of_arn(ev.column("identity_arn")[r].as_py())
-        if p is None:
-            continue
-        t = ev.column("time")[r].value
-        logins.setdefault(p[1], []).append((t, r, ev.column("event_id")[r].as_py()))
+    logins: dict[str, list[tuple[int, str]]] = {}
+    for r in logins_rows:
+        p = ids.principal_of_arn(r["identity_arn"])
+        if p is not None:
+            logins.setdefault(p[1], []).append((_us(r["time"]), r["event_id"]))
     for s in user_orphans:
         best = None
-        for t, r, eid in logins.get(s.principal, []):
+        for t, eid in logins.get(s.principal, []):
             if t - CREATION_SLACK <= s.issued <= t + 12 * _HOUR and (best is None or t > best[0]):
-                best = (t, r, eid)
+                best = (t, eid)
         if best is not None:
             s.kind, s.console = "ConsoleLogin", True
-            s.rows, s.event_ids = [best[1]], [best[2]]
+            s.event_ids = [best[1]]
+            s.issuer = s.principal
             s.expires = s.issued + 12 * _HOUR

@@ -1,0 +1,58 @@
+"""Options and helpers shared by the question commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from graphtrail.cli.output import err_console
+from graphtrail.cli.wiring import ensure_graph
+from graphtrail.queries.seeds import Seed, SeedError, parse_time_bound
+from graphtrail.store.case import Case, CaseError
+from graphtrail.store.memory import MemoryStore
+
+__all__ = ["CaseOpt", "SinceOpt", "UntilOpt", "AccessKeyOpt", "PrincipalOpt", "SessionOpt", "IpOpt",
+           "open_store", "pick_seed", "time_bounds", "fail", "DEFAULT_CASE"]
+
+DEFAULT_CASE = Path("graphtrail-case")
+CaseOpt = Annotated[Path, typer.Option("--case", envvar="GRAPHTRAIL_CASE",
+                                       help="Case folder (default ./graphtrail-case).")]
+SinceOpt = Annotated[str | None, typer.Option("--since", help="Only from this time (ISO 8601, UTC).")]
+UntilOpt = Annotated[str | None, typer.Option("--until", help="Only up to this time (ISO 8601, UTC).")]
+AccessKeyOpt = Annotated[str | None, typer.Option("--access-key", help="An access key id (AKIA... or ASIA...).")]
+PrincipalOpt = Annotated[str | None, typer.Option("--principal", help="A user, role or root ARN.")]
+SessionOpt = Annotated[str | None, typer.Option("--session", help="A session id (session:ASIA...@time).")]
+IpOpt = Annotated[str | None, typer.Option("--ip", help="A source IP address.")]
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    err_console.print(f"[red]error:[/] {message}", highlight=False, markup=True)
+    return typer.Exit(code)
+
+
+def open_store(case: Path) -> MemoryStore:
+    """Open a case for questions, building its graph first if the events changed."""
+    try:
+        c = Case.open(case)
+        ensure_graph(c)
+    except CaseError as exc:
+        raise fail(str(exc)) from exc
+    return MemoryStore(c)
+
+
+def pick_seed(access_key: str | None, principal: str | None, session: str | None,
+              ip: str | None) -> Seed:
+    given = [(k, v) for k, v in (("access_key", access_key), ("principal", principal),
+                                 ("session", session), ("ip", ip)) if v]
+    if len(given) != 1:
+        raise fail("give exactly one of --access-key, --principal, --session, --ip")
+    return Seed.of(*given[0])
+
+
+def time_bounds(since: str | None, until: str | None) -> tuple[int | None, int | None]:
+    try:
+        return parse_time_bound(since), parse_time_bound(until)
+    except SeedError as exc:
+        raise fail(str(exc)) from exc

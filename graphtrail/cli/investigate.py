@@ -1,0 +1,140 @@
+"""``blast-radius``, ``chains``, ``timeline``: thin wrappers over graphtrail.queries."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from graphtrail.cli.common import (
+    DEFAULT_CASE,
+    AccessKeyOpt,
+    CaseOpt,
+    IpOpt,
+    PrincipalOpt,
+    SessionOpt,
+    SinceOpt,
+    UntilOpt,
+    fail,
+    open_store,
+    pick_seed,
+    time_bounds,
+)
+from graphtrail.cli.output import Format, console, emit_json, emit_rows
+from graphtrail.queries.blast_radius import BlastRadius, blast_radius
+from graphtrail.queries.chains import chains
+from graphtrail.queries.seeds import SeedError
+from graphtrail.queries.timeline import timeline
+
+__all__ = ["blast_radius_cmd", "chains_cmd", "timeline_cmd", "print_blast_radius", "print_chains"]
+
+FormatOpt = Annotated[Format, typer.Option("--format", help="table, json or csv.")]
+
+
+def blast_radius_cmd(
+    access_key: AccessKeyOpt = None, principal: PrincipalOpt = None, session: SessionOpt = None,
+    ip: IpOpt = None, since: SinceOpt = None, until: UntilOpt = None,
+    case: CaseOpt = DEFAULT_CASE, fmt: FormatOpt = Format.table,
+) -> None:
+    """Everything a credential did and everything derived from it, forward in time."""
+    seed = pick_seed(access_key, principal, session, ip)
+    lo, hi = time_bounds(since, until)
+    store = open_store(case)
+    try:
+        br = blast_radius(store, seed, since=lo, until=hi)
+    except SeedError as exc:
+        raise fail(str(exc)) from exc
+    if fmt == Format.json:
+        emit_json(br.to_dict())
+    elif fmt == Format.csv:
+        emit_rows([{"event_id": e} for e in br.event_ids], fmt)
+    else:
+        print_blast_radius(br)
+
+
+def print_blast_radius(br: BlastRadius) -> None:
+    out = console
+    out.print(f"[bold]Blast radius of {br.seed['kind']} {br.seed['value']}[/]", highlight=False,
+              markup=True)
+    out.print(f"{br.calls:,} calls ({br.failed_calls:,} failed) from {br.first_seen} to "
+              f"{br.last_seen}; {len(br.event_ids):,} eventIDs", highlight=False)
+    for title, items in (("access keys", br.access_keys), ("roles assumed", br.roles),
+                         ("roles attempted (failed)", br.attempted_roles),
+                         ("accounts", br.accounts), ("source IPs", br.ips),
+                         ("principals", br.principals)):
+        if items:
+            out.print(f"[bold]{title}[/] ({len(items)}): " + _short(items), highlight=False)
+    if br.resources:
+        out.print(f"[bold]resources touched[/] ({len(br.resources)}): " + _short(br.resources, 8),
+                  highlight=False)
+    if br.created:
+        emit_rows([{k: c.get(k) for k in ("time", "type", "id", "used_later", "event_id")}
+                   for c in br.created], Format.table, title="Created")
+    if br.policy_changes:
+        emit_rows([{k: c.get(k) for k in ("time", "event_name", "target", "used_later", "event_id")}
+                   for c in br.policy_changes], Format.table, title="Permission and trust changes")
+
+
+def _short(items: list[str], n: int = 12) -> str:
+    from rich.markup import escape
+
+    shown = ", ".join(escape(i) for i in items[:n])
+    return shown + (f" ... (+{len(items) - n})" if len(items) > n else "")
+
+
+def chains_cmd(
+    cross_account: Annotated[bool, typer.Option("--cross-account", help="Only chains crossing accounts.")] = False,
+    origin: Annotated[str | None, typer.Option("--from", help="Origin principal ARN or access key.")] = None,
+    to: Annotated[str | None, typer.Option("--to", help="A role ARN the chain reaches.")] = None,
+    min_hops: Annotated[int, typer.Option("--min-hops", min=1)] = 1,
+    since: SinceOpt = None, until: UntilOpt = None,
+    case: CaseOpt = DEFAULT_CASE, fmt: FormatOpt = Format.table,
+) -> None:
+    """Role-chaining paths walked by real sessions (time-respecting)."""
+    lo, hi = time_bounds(since, until)
+    found = chains(open_store(case), cross_account=cross_account, origin=origin, to=to,
+                   min_hops=min_hops, since=lo, until=hi)
+    if fmt == Format.json:
+        emit_json({"chains": [c.to_dict() for c in found]})
+    elif fmt == Format.csv:
+        emit_rows([{"chain": i, **{k: h[k] for k in ("from", "to", "time", "event_id", "access_key_id",
+                                                      "from_account", "to_account")}}
+                   for i, c in enumerate(found) for h in c.hops], fmt)
+    else:
+        print_chains(found)
+
+
+def print_chains(found) -> None:
+    from rich.markup import escape
+
+    if not found:
+        console.print("no chains")
+    for i, c in enumerate(found, 1):
+        tag = " [yellow]cross-account[/]" if c.cross_account else ""
+        console.print(f"[bold]chain {i}[/] ({len(c.hops)} hops){tag}", markup=True)
+        console.print("  " + escape(c.path[0]), highlight=False)
+        for h in c.hops:
+            console.print(f"  -> {escape(h['to'])}  [dim]{h['time']} key {h['access_key_id']} "
+                          f"event {h['event_id']} {h['from_account']}->{h['to_account']}[/]",
+                          highlight=False)
+
+
+def timeline_cmd(
+    access_key: AccessKeyOpt = None, principal: PrincipalOpt = None, session: SessionOpt = None,
+    ip: IpOpt = None, since: SinceOpt = None, until: UntilOpt = None,
+    lineage: Annotated[bool, typer.Option("--lineage", help="Include every derived credential.")] = False,
+    limit: Annotated[int | None, typer.Option("--limit", help="At most this many rows.")] = None,
+    case: CaseOpt = DEFAULT_CASE, fmt: FormatOpt = Format.table,
+) -> None:
+    """Every call of a credential, principal or IP, in time order."""
+    seed = pick_seed(access_key, principal, session, ip)
+    lo, hi = time_bounds(since, until)
+    store = open_store(case)
+    try:
+        df = timeline(store, seed, since=lo, until=hi, lineage=lineage, limit=limit)
+    except SeedError as exc:
+        raise fail(str(exc)) from exc
+    rows = df.where(df.notna(), None).to_dict("records")
+    cols = None if fmt != Format.table else ["time", "event_name", "identity_arn", "recipient_account_id",
+                                              "region", "source_ip", "outcome", "resource", "event_id"]
+    emit_rows(rows, fmt, columns=cols, title=f"Timeline of {seed.kind} {seed.value}")

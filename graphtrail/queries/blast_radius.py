@@ -1,0 +1,285 @@
+"""Blast radius: everything a credential did, and everything derived from it, forward in time.
+
+From the seed's credentials the walk follows what each credential *produced*:
+
+* sessions it issued (AssumeRole*, GetSessionToken, GetFederationToken), at any depth:
+  role chaining, across accounts;
+* access keys it created (their later calls are the attacker's too), users it created
+  (their keys and console sessions after creation), login profiles it created or reset
+  (the user's console sessions after that);
+* trust it opened to other accounts (sessions of that role issued afterwards from those
+  accounts).
+
+A benign user who assumes the same roles at the same time has *other* sessions, issued by
+*her* key: they are never reached. Every answer carries the eventIDs that prove it.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import asdict, dataclass, field
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from graphtrail import ids
+from graphtrail.model import EdgeKind, NodeKind
+from graphtrail.queries.seeds import Seed, seed_credentials
+
+__all__ = ["BlastRadius", "blast_radius", "lineage_of"]
+
+
+@dataclass
+class BlastRadius:
+    """The answer; :meth:`to_dict` is the ``--format json`` object."""
+
+    seed: dict
+    since: str | None
+    until: str | None
+    event_ids: list[str]
+    access_keys: list[str]
+    sessions: list[str]
+    roles: list[str]
+    attempted_roles: list[str]
+    accounts: list[str]
+    ips: list[str]
+    resources: list[str]
+    created: list[dict]
+    policy_changes: list[dict]
+    principals: list[str] = field(default_factory=list)
+    lineage: list[dict] = field(default_factory=list)
+    first_seen: str | None = None
+    last_seen: str | None = None
+    calls: int = 0
+    failed_calls: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def lineage_of(store, start: set[str], since: int | None = None,
+               until: int | None = None) -> tuple[dict[str, dict], list[dict]]:
+    """Every credential derived from ``start``, with how it was derived.
+
+    Returns ``(credentials, links)``: credentials maps node id -> {"via": edge kind,
+    "parent": node id, "time": µs, "event_ids": [...]}; links lists the derivation edges.
+    """
+    g = store.lineage
+    sess = store.session_info
+    creds: dict[str, dict] = {c: {"via": "seed", "parent": None, "time": None, "event_ids": []}
+                              for c in start}
+    links: list[dict] = []
+    queue = deque(start)
+
+    def add(node: str, parent: str, via: str, t: int | None, evid: list[str]) -> None:
+        if node in creds:
+            return
+        if until is not None and t is not None and t > until:
+            return
+        creds[node] = {"via": via, "parent": parent, "time": t, "event_ids": evid}
+        links.append({"from": parent, "to": node, "via": via, "time": ids.iso(t), "event_ids": evid})
+        queue.append(node)
+
+    while queue:
+        cred = queue.popleft()
+        if cred not in g:
+            continue
+        for _, dst, k, d in g.out_edges(cred, keys=True, data=True):
+            t = d.get("first_seen")
+            if k == EdgeKind.ISSUED:
+                add(dst, cred, "ISSUED", t, d["event_ids"])
+            elif k == EdgeKind.CREATED:
+                kind = g.nodes[dst].get("kind")
+                if kind == NodeKind.ACCESS_KEY:
+                    add(dst, cred, "CREATED", t, d["event_ids"])
+                elif kind == NodeKind.USER:
+                    _user_credentials_after(g, sess, dst, t, cred, d["event_ids"], add)
+                elif kind == NodeKind.LOGIN_PROFILE:
+                    for _, user, k2 in g.out_edges(dst, keys=True):
+                        if k2 == EdgeKind.OF_PRINCIPAL:
+                            _console_sessions_after(g, sess, user, t, cred, d["event_ids"], add)
+            elif k == EdgeKind.CHANGED:
+                if d.get("change") == "UpdateLoginProfile":
+                    for _, user, k2 in g.out_edges(dst, keys=True):
+                        if k2 == EdgeKind.OF_PRINCIPAL:
+                            _console_sessions_after(g, sess, user, t, cred, d["event_ids"], add)
+                external = set(d.get("external_accounts") or [])
+                if external:
+                    for sid, _, k2 in g.in_edges(dst, keys=True):
+                        s = sess.get(sid)
+                        if (k2 == EdgeKind.OF_ROLE and s and s["issued"] and t and s["issued"] >= t
+                                and (s["issuer_account"] in external or "*" in external)):
+                            add(sid, cred, "TRUST_OPENED", s["issued"], d["event_ids"])
+    return creds, links
+
+
+def _user_credentials_after(g, sess, user, t, parent, evid, add) -> None:
+    for _, key, k in g.out_edges(user, keys=True):
+        if k == EdgeKind.HAS_KEY:
+            add(key, parent, "CREATED_USER_KEY", t, evid)
+    _console_sessions_after(g, sess, user, t, parent, evid, add)
+
+
+def _console_sessions_after(g, sess, user, t, parent, evid, add) -> None:
+    if user not in g:
+        return
+    for sid, _, k in g.in_edges(user, keys=True):
+        s = sess.get(sid)
+        if k == EdgeKind.OF_PRINCIPAL and s and s["issued"] and (t is None or s["issued"] >= t):
+            add(sid, parent, "CONSOLE_AFTER_CHANGE", s["issued"], evid + s["event_ids"])
+
+
+def blast_radius(store, seed: Seed | str, *, since: int | None = None,
+                 until: int | None = None) -> BlastRadius:
+    """Everything ``seed`` did and everything derived from it.
+
+    Parameters
+    ----------
+    store : MemoryStore
+    seed : Seed or str
+        A key id, principal ARN, session id or IP (kind guessed from the text).
+    since, until : int, optional
+        Epoch µs bounds for calls and derived credentials.
+    """
+    if isinstance(seed, str):
+        seed = Seed.of(None, seed)
+    start = seed_credentials(store, seed, since, until)
+    creds, links = lineage_of(store, start, since, until)
+    return summarize(store, seed, creds, links, since, until)
+
+
+def summarize(store, seed: Seed, creds: dict[str, dict], links: list[dict],
+              since: int | None, until: int | None) -> BlastRadius:
+    """Turn a set of credentials into the blast-radius answer (shared with other backends)."""
+    g = store.lineage
+    sess = store.session_info
+    cred_ids = pa.array(sorted(creds), pa.string())
+    flt = pc.is_in(pc.field("actor"), value_set=cred_ids)
+    if since is not None:
+        flt = flt & (pc.field("time") >= pa.scalar(since, pa.timestamp("us", tz="UTC")))
+    if until is not None:
+        flt = flt & (pc.field("time") <= pa.scalar(until, pa.timestamp("us", tz="UTC")))
+    calls = store.activity(["event_id", "time", "actor", "resource", "source_ip", "error_code",
+                            "recipient_account_id", "account_id"], flt)
+    event_ids = set(calls.column("event_id").to_pylist())
+    sessions = sorted(c for c in creds if c in sess)
+    for sid in sessions:  # both copies of each STS call that issued a session in the lineage
+        if creds[sid]["via"] != "seed":
+            event_ids.update(sess[sid]["event_ids"] or [])
+    keys = set()
+    for c in creds:
+        if c.startswith("key:"):
+            keys.add(c[4:])
+        elif c in sess and sess[c]["access_key_id"]:
+            keys.add(sess[c]["access_key_id"])
+    roles, principals, accounts, attempted = set(), set(), set(), set()
+    for sid in sessions:
+        s = sess[sid]
+        if s["principal"]:
+            (roles if s["principal_kind"] == NodeKind.ROLE else principals).add(s["principal"])
+        if s["account"]:
+            accounts.add(s["account"])
+    for c in creds:
+        if c.startswith("arn:"):
+            principals.add(c)
+        if c in g:
+            for _, dst, k in g.out_edges(c, keys=True):
+                if k == EdgeKind.ATTEMPTED and g.nodes[dst].get("kind") == NodeKind.ROLE:
+                    attempted.add(dst)
+                if k == EdgeKind.HAS_KEY:
+                    pass
+            for src, _, k in g.in_edges(c, keys=True):
+                if k == EdgeKind.HAS_KEY:
+                    principals.add(src)
+    for col in ("recipient_account_id", "account_id"):
+        accounts.update(a for a in pc.unique(calls.column(col)).to_pylist() if a)
+    ips = sorted(ip for ip in pc.unique(calls.column("source_ip")).to_pylist() if ids.is_ip(ip))
+    ok = calls.filter(pc.is_null(calls.column("error_code")))
+    resources = sorted(r for r in pc.unique(ok.column("resource")).to_pylist() if r)
+    created, changes = _created_and_changed(store, creds, since, until)
+    t = calls.column("time")
+    lo, hi = (pc.min_max(t).values() if calls.num_rows else (None, None))
+    return BlastRadius(
+        seed=seed.as_dict(), since=ids.iso(since), until=ids.iso(until),
+        event_ids=sorted(event_ids), access_keys=sorted(keys), sessions=sessions,
+        roles=sorted(roles), attempted_roles=sorted(attempted - roles),
+        accounts=sorted(accounts), ips=ips, resources=resources, created=created,
+        policy_changes=changes, principals=sorted(principals), lineage=links,
+        first_seen=lo.as_py().strftime("%Y-%m-%dT%H:%M:%SZ") if lo is not None and lo.is_valid else None,
+        last_seen=hi.as_py().strftime("%Y-%m-%dT%H:%M:%SZ") if hi is not None and hi.is_valid else None,
+        calls=calls.num_rows, failed_calls=calls.num_rows - ok.num_rows,
+    )
+
+
+def _created_and_changed(store, creds: dict, since, until) -> tuple[list[dict], list[dict]]:
+    g = store.lineage
+    created, changes = [], []
+    for c in creds:
+        if c not in g:
+            continue
+        for _, dst, k, d in g.out_edges(c, keys=True, data=True):
+            t = d.get("first_seen")
+            if (since is not None and t is not None and t < since) or (until is not None and t and t > until):
+                continue
+            if k == EdgeKind.CREATED:
+                created.append({"type": d.get("created_type") or g.nodes[dst].get("kind"),
+                                "id": _display(dst), "node": dst, "by": c, "time": ids.iso(t),
+                                "event_id": d["event_ids"][0] if d["event_ids"] else None,
+                                "used_later": used_later(store, dst, t),
+                                **{x: d[x] for x in ("admin", "version", "set_as_default") if x in d}})
+            elif k == EdgeKind.CHANGED:
+                changes.append({"event_name": (d.get("event_names") or [d.get("change")])[0],
+                                "target": _display(dst), "by": c, "time": ids.iso(t),
+                                "event_id": d["event_ids"][0] if d["event_ids"] else None,
+                                "event_ids": d["event_ids"],
+                                "used_later": used_later(store, dst, t, d),
+                                **{x: d[x] for x in ("policy_arn", "admin", "external_accounts",
+                                                     "trusted_accounts", "policy_name", "version")
+                                   if d.get(x) is not None}})
+    created.sort(key=lambda x: (x["time"] or "", x["id"]))
+    changes.sort(key=lambda x: (x["time"] or "", x["target"]))
+    return created, changes
+
+
+def _display(node: str) -> str:
+    if node.startswith("key:"):
+        return node[4:]
+    if node.startswith("login-profile:"):
+        return node[len("login-profile:"):]
+    return node
+
+
+def used_later(store, node: str, t: int | None, change: dict | None = None) -> bool:
+    """Was a created (or changed) thing used after ``t``?
+
+    A key: any call made with it. A user: any call by its keys or sessions. A login profile:
+    a console session of its user. A role: a session of it. A policy: no direct use is
+    visible in CloudTrail, so False.
+    """
+    g = store.lineage
+    sess = store.session_info
+    if node not in g:
+        return False
+    kind = g.nodes[node].get("kind")
+    if kind == NodeKind.ACCESS_KEY:
+        return bool(store.node_info.get(node, {}).get("props", {}).get("calls"))
+    if kind == NodeKind.USER:
+        for _, key, k in g.out_edges(node, keys=True):
+            if k == EdgeKind.HAS_KEY and used_later(store, key, t):
+                return True
+        return any(k == EdgeKind.OF_PRINCIPAL and (sess.get(s, {}).get("issued") or 0) >= (t or 0)
+                   for s, _, k in g.in_edges(node, keys=True))
+    if kind == NodeKind.LOGIN_PROFILE:
+        for _, user, k in g.out_edges(node, keys=True):
+            if k == EdgeKind.OF_PRINCIPAL:
+                return any(k2 == EdgeKind.OF_PRINCIPAL and sess.get(s, {}).get("console")
+                           and (sess[s]["issued"] or 0) >= (t or 0)
+                           for s, _, k2 in g.in_edges(user, keys=True))
+    if kind == NodeKind.ROLE:
+        external = set((change or {}).get("external_accounts") or [])
+        for s, _, k in g.in_edges(node, keys=True):
+            info = sess.get(s)
+            if k == EdgeKind.OF_ROLE and info and (info["issued"] or 0) >= (t or 0):
+                if not external or info["issuer_account"] in external or "*" in external:
+                    return True
+    return False

@@ -1,0 +1,191 @@
+"""Role chains: paths walked by real sessions, one issuing the next.
+
+A chain is a lineage of sessions: each hop is an STS call made *with the previous hop's
+credential* while it was valid (the linker only ties a call to a session inside the
+session's validity). Two roles that merely connect in the trust graph, or two sessions of
+different people that happen to use the same roles, never make a chain together.
+
+``path`` lists principals: the origin (the IAM ARN behind the first credential, or the
+external account id, service or identity provider that started it), then each role
+assumed, as ``arn:aws:iam::<account>:role/<name>``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from graphtrail import ids
+from graphtrail.model import EdgeKind, NodeKind
+
+__all__ = ["Chain", "chains", "origin_of"]
+
+
+@dataclass
+class Chain:
+    path: list[str]
+    hops: list[dict]
+    sessions: list[str]
+    origin_credential: str | None
+
+    @property
+    def cross_account(self) -> bool:
+        return any(h["from_account"] and h["to_account"] and h["from_account"] != h["to_account"]
+                   for h in self.hops)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["cross_account"] = self.cross_account
+        return d
+
+
+def origin_of(store, issuer: str | None) -> tuple[str | None, str | None]:
+    """(origin principal as the chain names it, its account) for a root issuer."""
+    if issuer is None:
+        return None, None
+    info = store.node_info.get(issuer, {})
+    if issuer.startswith("key:"):
+        user = info.get("props", {}).get("user")
+        if user is None and issuer in store.lineage:
+            user = next((s for s, _, k in store.lineage.in_edges(issuer, keys=True)
+                         if k == EdgeKind.HAS_KEY), None)
+        return (user or issuer[4:]), (user.split(":")[4] if user else info.get("account"))
+    if issuer.startswith("account:"):
+        return issuer.split(":", 1)[1], issuer.split(":", 1)[1]
+    if issuer.startswith(("service:", "idp:", "idc-user:")):
+        return issuer.split(":", 1)[1], None
+    if issuer.startswith("arn:"):
+        return issuer, issuer.split(":")[4] or None
+    return issuer, info.get("account")
+
+
+def _key_of(store, cred: str | None) -> str | None:
+    if cred is None:
+        return None
+    if cred.startswith("key:"):
+        return cred[4:]
+    s = store.session_info.get(cred)
+    return s["access_key_id"] if s else None
+
+
+def chains(store, *, cross_account: bool = False, origin: str | None = None, to: str | None = None,
+           min_hops: int = 1, since: int | None = None, until: int | None = None) -> list[Chain]:
+    """Every role chain in the case, filtered.
+
+    Parameters
+    ----------
+    cross_account : only chains with a hop between accounts.
+    origin : an ARN (the origin principal) or an access key id (the first hop's key).
+    to : a role ARN: chains that reach it, cut there.
+    min_hops : at least this many role assumptions.
+    since, until : epoch µs bounds on hop times.
+    """
+    sess = store.session_info
+    children: dict[str, list[str]] = {}
+    for sid, s in sess.items():
+        if s["issuer"] in sess:
+            children.setdefault(s["issuer"], []).append(sid)
+    for lst in children.values():
+        lst.sort(key=lambda x: (sess[x]["issued"] or 0, x))
+    roots = sorted((sid for sid, s in sess.items() if s["issuer"] not in sess),
+                   key=lambda x: (sess[x]["issued"] or 0, x))
+    to_id = ids.role_id(to) if to else None
+    want_origin = _origin_filter(origin)
+    out: list[Chain] = []
+    seen: set[tuple[str, ...]] = set()
+    for root in roots:
+        s0 = sess[root]
+        org, org_acct = origin_of(store, s0["issuer"])
+        for lineage in _walk(root, children):
+            chain = _chain(store, lineage, org, org_acct, s0["issuer"])
+            if chain is None:
+                continue
+            if to_id is not None:
+                if to_id not in chain.path[1:]:
+                    continue
+                cut = chain.path.index(to_id, 1)
+                chain = _truncate(chain, cut)
+            key = tuple(chain.sessions)
+            if key in seen:
+                continue
+            if len(chain.hops) < max(min_hops, 1):
+                continue
+            if cross_account and not chain.cross_account:
+                continue
+            if want_origin and not want_origin(chain, _key_of(store, s0["issuer"])):
+                continue
+            if since is not None and all(h["time_us"] < since for h in chain.hops):
+                continue
+            if until is not None and chain.hops and chain.hops[0]["time_us"] > until:
+                continue
+            seen.add(key)
+            out.append(chain)
+    for c in out:
+        for h in c.hops:
+            h.pop("time_us", None)
+    out.sort(key=lambda c: (-len(c.hops), c.hops[0]["time"] if c.hops else ""))
+    return out
+
+
+def _origin_filter(origin: str | None):
+    if not origin:
+        return None
+    kind, value = ids.normalize_seed(origin)
+    if kind == "access_key":
+        return lambda chain, key: key == value or any(h["access_key_id"] == value for h in chain.hops[:1])
+    return lambda chain, key: chain.path[0] == value or chain.path[0] == origin
+
+
+def _walk(root: str, children: dict[str, list[str]]):
+    """Every root-to-leaf lineage (sessions), depth first, cycles impossible by time."""
+    stack = [(root, [root])]
+    while stack:
+        node, path = stack.pop()
+        kids = [k for k in children.get(node, []) if k not in path]
+        if not kids:
+            yield path
+        for k in reversed(kids):
+            stack.append((k, path + [k]))
+
+
+def _chain(store, lineage: list[str], origin: str | None, origin_account: str | None,
+           issuer: str | None) -> Chain | None:
+    sess = store.session_info
+    path: list[str] = []
+    hops: list[dict] = []
+    prev_principal = origin
+    prev_account = origin_account
+    prev_cred = issuer
+    first = sess[lineage[0]]
+    if origin is None:  # issued outside the logs: the chain starts at the session's principal
+        prev_principal, prev_account = first["principal"], first["account"]
+        path.append(first["principal"])
+        prev_cred = lineage[0]
+        lineage = lineage[1:]
+    else:
+        path.append(origin)
+    for sid in lineage:
+        s = sess[sid]
+        principal = s["principal"]
+        if s["principal_kind"] == NodeKind.ROLE and principal:
+            evid = s["event_ids"] or []
+            hops.append({
+                "from": prev_principal, "to": principal, "time": ids.iso(s["issued"]),
+                "time_us": s["issued"] or 0,
+                "event_id": evid[0] if evid else None, "event_ids": evid,
+                "access_key_id": _key_of(store, prev_cred), "from_account": prev_account,
+                "to_account": s["account"], "session": sid, "via": s["via"],
+                "session_name": s["session_name"], "source_identity": s["source_identity"],
+            })
+            path.append(principal)
+            prev_principal, prev_account = principal, s["account"]
+        prev_cred = sid
+    if not hops:
+        return None
+    return Chain(path=path, hops=hops, sessions=[h["session"] for h in hops],
+                 origin_credential=issuer)
+
+
+def _truncate(chain: Chain, cut: int) -> Chain:
+    """Keep the path up to element ``cut`` (a role) and the hops that reach it."""
+    return Chain(path=chain.path[: cut + 1], hops=chain.hops[:cut],
+                 sessions=chain.sessions[:cut], origin_credential=chain.origin_credential)
