@@ -7,8 +7,9 @@ From the seed's credentials the walk follows what each credential *produced*:
 * access keys it created (their later calls are the attacker's too), users it created
   (their keys and console sessions after creation), login profiles it created or reset
   (the user's console sessions after that);
-* trust it opened to other accounts (sessions of that role issued afterwards from those
-  accounts).
+* trust it opened to other accounts is reported with whether anyone used it afterwards
+  (``used_later``), but the sessions of those other accounts are not walked into: who
+  controls them is a judgement for the investigator, not a fact in the logs.
 
 A benign user who assumes the same roles at the same time has *other* sessions, issued by
 *her* key: they are never reached. Every answer carries the eventIDs that prove it.
@@ -103,13 +104,6 @@ def lineage_of(store, start: set[str], since: int | None = None,
                     for _, user, k2 in g.out_edges(dst, keys=True):
                         if k2 == EdgeKind.OF_PRINCIPAL:
                             _console_sessions_after(g, sess, user, t, cred, d["event_ids"], add)
-                external = set(d.get("external_accounts") or [])
-                if external:
-                    for sid, _, k2 in g.in_edges(dst, keys=True):
-                        s = sess.get(sid)
-                        if (k2 == EdgeKind.OF_ROLE and s and s["issued"] and t and s["issued"] >= t
-                                and (s["issuer_account"] in external or "*" in external)):
-                            add(sid, cred, "TRUST_OPENED", s["issued"], d["event_ids"])
     return creds, links
 
 
@@ -222,11 +216,19 @@ def _created_and_changed(store, creds: dict, since, until) -> tuple[list[dict], 
             if (since is not None and t is not None and t < since) or (until is not None and t and t > until):
                 continue
             if k == EdgeKind.CREATED:
-                created.append({"type": d.get("created_type") or g.nodes[dst].get("kind"),
-                                "id": _display(dst), "node": dst, "by": c, "time": ids.iso(t),
-                                "event_id": d["event_ids"][0] if d["event_ids"] else None,
-                                "used_later": used_later(store, dst, t),
-                                **{x: d[x] for x in ("admin", "version", "set_as_default") if x in d}})
+                ctype = d.get("created_type") or g.nodes[dst].get("kind")
+                shown = _display(dst) + (f":{d['version']}" if ctype == "PolicyVersion" and d.get("version") else "")
+                item = {"type": ctype, "id": shown, "node": dst, "by": c, "time": ids.iso(t),
+                        "event_id": d["event_ids"][0] if d["event_ids"] else None,
+                        "used_later": used_later(store, dst, t),
+                        **{x: d[x] for x in ("admin", "version", "set_as_default") if x in d}}
+                created.append(item)
+                if ctype in ("PolicyVersion", "Policy"):  # a permission change as well
+                    changes.append({"event_name": (d.get("event_names") or ["CreatePolicyVersion"])[0],
+                                    "target": _display(dst), "by": c, "time": ids.iso(t),
+                                    "event_id": item["event_id"], "event_ids": d["event_ids"],
+                                    "used_later": False,
+                                    **{x: d[x] for x in ("admin", "version", "set_as_default") if x in d}})
             elif k == EdgeKind.CHANGED:
                 changes.append({"event_name": (d.get("event_names") or [d.get("change")])[0],
                                 "target": _display(dst), "by": c, "time": ids.iso(t),

@@ -188,7 +188,9 @@ def _session_facts(linker: Linker, g: _Graph) -> None:
         if s.issuer and s.event_ids:
             g.edge(Edge(s.issuer, s.session, EdgeKind.ISSUED, s.issued, s.issued, 1, list(s.event_ids),
                         sorted(s.event_names) or [s.kind],
-                        {"via": s.kind, "to_account": s.account, "from_account": s.issuer_account}))
+                        {"via": s.kind, "to_account": s.account, "from_account": s.issuer_account,
+                         **({"linked_by": "principalId and time (caller's copy missing)"}
+                            if s.issuer_inferred else {})}))
     for row in linker.failed_assume:
         a = row.get("actor")
         if a is None:

@@ -75,6 +75,7 @@ class Issuance:
     issuer: str | None = None  # actor node id, filled once actors are known
     issuer_account: str | None = None
     console: bool = False
+    issuer_inferred: bool = False  # only the role owner's copy: linked by principalId and time
 
     def matches(self, kind: str | None, principal: str | None, session_name: str | None) -> bool:
         """Does a caller identity fit this session?"""
@@ -135,6 +136,8 @@ class Linker:
         self.by_key: dict[str, list[Issuance]] = {}
         self.actor_of: dict[str, tuple[str | None, str | None]] = {}
         self.orphans: dict[str, Issuance] = {}
+        self.by_principal_id: dict[tuple[str, str], set[str]] = {}
+        self.inferred: set[tuple[str, int]] = set()  # (session, time) linked by principalId
 
     # -- pass one ------------------------------------------------------------------
     def observe(self, batch: pa.Table) -> None:
@@ -174,20 +177,48 @@ class Linker:
             f = dict(zip(_SIG_COLUMNS, sig.split(_SEP), strict=True))
             self.actor_of[sig] = _resolve(f, lo, hi, self.by_key, self.orphans)
         self.sessions.update(self.orphans)
+        self._index_principal_ids()
         _tie_console_sessions(self.console_rows, self.orphans)
         for s in self.sessions.values():  # the issuer is whoever made the STS call
             if not s.calls:
                 continue
-            found = [self.actor(sig, t) for sig, t in s.calls]
-            precise = [a for a, k in found if a is not None and k != NodeKind.ACCOUNT.value]
-            loose = [a for a, _ in found if a is not None]
-            s.issuer = precise[0] if precise else (loose[0] if loose else None)
+            found = [(self.actor(sig, t), t) for sig, t in s.calls]
+            precise = [(a, t) for (a, k), t in found if a is not None and k != NodeKind.ACCOUNT.value]
+            loose = [a for (a, _), _ in found if a is not None]
+            if precise:
+                s.issuer = precise[0][0]
+                s.issuer_inferred = all((a, t) in self.inferred for a, t in precise)
+            else:
+                s.issuer = loose[0] if loose else None
         for row in self.failed_assume:
             row["actor"] = self.actor(row.pop("sig"), _us(row["time"]))[0]
+
+    def _index_principal_ids(self) -> None:
+        """principalId (``AROA...:session``) -> the sessions whose calls carried it.
+
+        The role owner's copy of a cross-account call names the caller only as
+        ``AWSAccount`` with the caller's principalId. When the caller's own copy is
+        missing, that principalId, the account and the time still single out the session.
+        """
+        by_pid: dict[tuple[str, str], set[str]] = {}
+        for sig, (a, k) in self.actor_of.items():
+            if k != NodeKind.SESSION.value or a in (None, "SPLIT"):
+                continue
+            f = dict(zip(_SIG_COLUMNS, sig.split(_SEP), strict=True))
+            if f["principal_id"] and ":" in f["principal_id"]:
+                by_pid.setdefault((f["principal_id"], f["account_id"]), set()).add(a)
+        self.by_principal_id = by_pid
+        for sig, (_, k) in list(self.actor_of.items()):
+            if k == NodeKind.ACCOUNT.value:
+                f = dict(zip(_SIG_COLUMNS, sig.split(_SEP), strict=True))
+                if (f["principal_id"], f["account_id"]) in by_pid:
+                    self.actor_of[sig] = ("VIA_PRINCIPAL_ID", k)
 
     def actor(self, sig: str, t: int) -> tuple[str | None, str | None]:
         """The actor of one call with signature ``sig`` at time ``t`` (µs)."""
         a = self.actor_of.get(sig, (None, None))
+        if a[0] == "VIA_PRINCIPAL_ID":
+            return self._by_principal_id(sig, t)
         if a[0] != "SPLIT":
             return a
         f = dict(zip(_SIG_COLUMNS, sig.split(_SEP), strict=True))
@@ -197,6 +228,17 @@ class Linker:
         if s.session not in self.sessions:
             self.sessions[s.session] = s
         return s.session, NodeKind.SESSION.value
+
+    def _by_principal_id(self, sig: str, t: int) -> tuple[str | None, str | None]:
+        f = dict(zip(_SIG_COLUMNS, sig.split(_SEP), strict=True))
+        cands = [self.sessions[x] for x in self.by_principal_id.get((f["principal_id"], f["account_id"]), ())
+                 if x in self.sessions]
+        live = [s for s in cands if s.issued - VALIDITY_SLACK <= t <= s.expires + VALIDITY_SLACK]
+        if len(live) == 1:
+            self.inferred.add((live[0].session, t))
+            return live[0].session, NodeKind.SESSION.value
+        acct = f["account_id"]  # unknown or ambiguous: the account stands in, as logged
+        return (ids.account_id(acct), NodeKind.ACCOUNT.value) if acct else (None, None)
 
     # -- pass two ------------------------------------------------------------------
     def actors(self, batch: pa.Table) -> tuple[pa.Array, pa.Array]:
@@ -208,7 +250,7 @@ class Linker:
         codes = enc.indices.to_numpy(zero_copy_only=False)
         act = np.array([a for a, _ in found] or [None], dtype=object)[codes] if len(codes) else np.array([], dtype=object)
         kind = np.array([k for _, k in found] or [None], dtype=object)[codes] if len(codes) else np.array([], dtype=object)
-        split = [i for i, (a, _) in enumerate(found) if a == "SPLIT"]
+        split = [i for i, (a, _) in enumerate(found) if a in ("SPLIT", "VIA_PRINCIPAL_ID")]
         if split:
             times = batch.column("time").cast(pa.int64()).to_numpy(zero_copy_only=False)
             for g in split:
