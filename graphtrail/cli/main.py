@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from graphtrail.cli.demo import demo_cmd
+from graphtrail.cli.detect import findings_cmd
 from graphtrail.cli.ingest import case_app, ingest
 from graphtrail.cli.investigate import blast_radius_cmd, chains_cmd, timeline_cmd
 
@@ -21,6 +23,8 @@ app.add_typer(case_app, name="case")
 app.command("blast-radius")(blast_radius_cmd)
 app.command("chains")(chains_cmd)
 app.command("timeline")(timeline_cmd)
+app.command("findings")(findings_cmd)
+app.command("demo")(demo_cmd)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -46,20 +46,31 @@ from loaders.facts.resources import resource_ids
 
 __all__ = ["GraphFacts", "build_graph", "EVENT_INPUT_COLUMNS", "ACTIVITY_COLUMNS", "session_schema"]
 
-EVENT_INPUT_COLUMNS = (
+EVENT_INPUT_COLUMNS = (  # what the builder reads from the events table
     "event_id", "time", "event_source", "event_name", "error_code", "account_id",
     "recipient_account_id", "region", "source_ip", "user_agent", "read_only", "identity_type",
     "identity_arn", "principal_id", "access_key_id", "user_name", "issuer_arn",
     "session_created", "invoked_by", "on_behalf_of", "web_id_provider", "source_identity",
     "issued_key", "issued_expiration", "request_parameters", "response_elements", "resources",
-    "shared_event_id", "source_file",
+    "shared_event_id", "source_file", "additional_event_data",
 )
 ACTIVITY_COLUMNS = (
     "event_id", "time", "actor", "actor_kind", "resource", "event_source", "event_name",
     "error_code", "source_ip", "user_agent", "region", "recipient_account_id", "account_id",
-    "identity_type", "identity_arn", "read_only", "shared_event_id", "source_file",
+    "identity_type", "identity_arn", "read_only", "shared_event_id", "source_file", "detail",
 )
+# Calls whose request parameters detections read; ``detail`` keeps them in the activity table.
+DETAIL_EVENTS = frozenset({
+    "CreateAccessKey", "CreateLoginProfile", "UpdateLoginProfile", "AttachUserPolicy",
+    "AttachRolePolicy", "AttachGroupPolicy", "PutUserPolicy", "PutRolePolicy", "PutGroupPolicy",
+    "CreatePolicyVersion", "SetDefaultPolicyVersion", "UpdateAssumeRolePolicy", "CreateRole",
+    "PutEventSelectors", "UpdateTrail", "ModifySnapshotAttribute", "ModifyImageAttribute",
+    "ModifyDBSnapshotAttribute", "ModifyDBClusterSnapshotAttribute", "RunInstances",
+    "GetParameter", "GetParameters", "GetParametersByPath", "UpdateDetector", "CreateUser",
+    "PutBucketPolicy", "PutBucketAcl", "DeleteBucketPolicy",
+})
 _TS = pa.timestamp("us", tz="UTC")
+_DETAIL = pa.array(sorted(DETAIL_EVENTS))
 _IP_RE = r"^(\d{1,3}\.){3}\d{1,3}$|^[0-9a-fA-F]*:[0-9a-fA-F:.]*$"
 
 
@@ -107,7 +118,7 @@ class _Graph:
 
 
 BatchReader = Callable[[list[str]], Iterator[pa.RecordBatch]]
-_LIGHT = [c for c in EVENT_INPUT_COLUMNS if c not in ("resources",)]
+_LIGHT = [c for c in EVENT_INPUT_COLUMNS if c not in ("resources", "additional_event_data")]
 
 
 def build_graph(read_batches: BatchReader, activity_path: str | Path) -> GraphFacts:
@@ -152,14 +163,25 @@ def build_graph(read_batches: BatchReader, activity_path: str | Path) -> GraphFa
 
 def _activity_schema() -> pa.Schema:
     base = {n: t for n, t, _ in EVENT_COLUMNS}
-    base.update({"actor": pa.string(), "actor_kind": pa.string(), "resource": pa.string()})
+    base.update({"actor": pa.string(), "actor_kind": pa.string(), "resource": pa.string(),
+                 "detail": pa.string()})
     return pa.schema([(c, base[c]) for c in ACTIVITY_COLUMNS])
 
 
 def _activity_batch(batch: pa.RecordBatch, linker: Linker) -> pa.Table:
     t = pa.Table.from_batches([batch])
     actor, kind = linker.actors(t)
-    cols = {"actor": actor, "actor_kind": kind, "resource": resource_ids(t)}
+    names = _plain(t.column("event_name"))
+    login = pc.fill_null(pc.equal(names, "ConsoleLogin"), False)
+    detail = pc.if_else(pc.fill_null(pc.is_in(names, _DETAIL), False),
+                        t.column("request_parameters"),
+                        pc.if_else(login, t.column("additional_event_data"), pa.scalar(None, pa.string())))
+    # A failed console sign-in logs no errorCode, only responseElements.ConsoleLogin=Failure.
+    failed_login = pc.and_(login, pc.fill_null(pc.match_substring(t.column("response_elements"), "Failure"), False))
+    error = pc.if_else(pc.and_(failed_login, pc.is_null(_plain(t.column("error_code")))),
+                       pa.scalar("ConsoleLoginFailure"), _plain(t.column("error_code")))
+    cols = {"actor": actor, "actor_kind": kind, "resource": resource_ids(t), "detail": detail,
+            "error_code": error}
     schema = _activity_schema()
     arrays = [cols[c] if c in cols else _plain(t.column(c)) for c in ACTIVITY_COLUMNS]
     return pa.Table.from_arrays(arrays, schema=schema)

@@ -10,19 +10,20 @@ which permissions or trust it changed.
 
 from __future__ import annotations
 
-import json
 from typing import Any
-from urllib.parse import unquote
 
 from graphtrail import ids
 from graphtrail.model import EdgeKind, Node, NodeKind
+from graphtrail.policy import (
+    ADMIN_POLICY_ARNS,
+    is_admin_document,
+    trusted_accounts,
+)
 from loaders.facts.registry import Call, Fact, handles
 
-__all__ = ["create_access_key", "policy_document", "trusted_accounts", "is_admin_policy"]
+__all__ = ["create_access_key"]
 
-ADMIN_POLICIES = frozenset({"arn:aws:iam::aws:policy/AdministratorAccess",
-                            "arn:aws:iam::aws:policy/IAMFullAccess",
-                            "arn:aws:iam::aws:policy/PowerUserAccess"})
+ADMIN_POLICIES = ADMIN_POLICY_ARNS
 
 
 def _user(c: Call, name: Any = None) -> tuple[str, Node]:
@@ -33,66 +34,6 @@ def _user(c: Call, name: Any = None) -> tuple[str, Node]:
         p = ids.principal_of_arn(c.caller_arn)
         uid = p[1] if p and p[0] == NodeKind.USER.value else ids.user_id("unknown", c.account)
     return uid, Node(uid, NodeKind.USER, uid.rsplit("/", 1)[-1], uid.split(":")[4])
-
-
-def policy_document(value: Any) -> dict:
-    """A policy document from a request parameter (JSON text, URL-encoded or not)."""
-    if isinstance(value, dict):
-        return value
-    if not isinstance(value, str):
-        return {}
-    for text in (value, unquote(value)):
-        try:
-            doc = json.loads(text)
-            return doc if isinstance(doc, dict) else {}
-        except json.JSONDecodeError:
-            continue
-    return {}
-
-
-def _statements(doc: dict) -> list[dict]:
-    st = doc.get("Statement", [])
-    st = st if isinstance(st, list) else [st]
-    return [s for s in st if isinstance(s, dict)]
-
-
-def _as_list(v: Any) -> list:
-    return v if isinstance(v, list) else [v]
-
-
-def is_admin_policy(doc: dict) -> bool:
-    """Allow ``*`` on ``*`` (or ``iam:*``) anywhere in the document."""
-    for s in _statements(doc):
-        if s.get("Effect") != "Allow":
-            continue
-        actions = [a for a in _as_list(s.get("Action", [])) if isinstance(a, str)]
-        resources = [r for r in _as_list(s.get("Resource", [])) if isinstance(r, str)]
-        if any(a in ("*", "iam:*") for a in actions) and "*" in resources:
-            return True
-    return False
-
-
-def trusted_accounts(doc: dict) -> list[str]:
-    """Accounts (or ``*``) a trust policy lets assume the role."""
-    out: list[str] = []
-    for s in _statements(doc):
-        if s.get("Effect") != "Allow":
-            continue
-        principal = s.get("Principal", {})
-        if principal == "*":
-            out.append("*")
-            continue
-        aws = principal.get("AWS", []) if isinstance(principal, dict) else []
-        for p in _as_list(aws):
-            if not isinstance(p, str):
-                continue
-            if p == "*":
-                out.append("*")
-            elif p.isdigit():
-                out.append(p)
-            elif p.startswith("arn:"):
-                out.append(p.split(":")[4])
-    return sorted(set(out))
 
 
 @handles("CreateAccessKey")
@@ -132,7 +73,7 @@ def create_role(c: Call) -> list[Fact]:
     if not isinstance(name, str):
         return []
     rid = ids.role_id(name, c.account)
-    trust = trusted_accounts(policy_document(c.request.get("assumeRolePolicyDocument")))
+    trust = trusted_accounts(c.request.get("assumeRolePolicyDocument"))
     role = Node(rid, NodeKind.ROLE, name, c.account)
     return [Fact(c.actor, rid, EdgeKind.CREATED, [role],
                  {"created_type": "Role", "trusted_accounts": trust})]
@@ -151,7 +92,7 @@ def create_policy(c: Call) -> list[Fact]:
         if not isinstance(name, str):
             return []
         arn = f"arn:aws:iam::{c.account}:policy/{name}"
-    admin = is_admin_policy(policy_document(c.request.get("policyDocument")))
+    admin = is_admin_document(c.request.get("policyDocument"))
     return [Fact(c.actor, arn, EdgeKind.CREATED, [_policy_node(arn)],
                  {"created_type": "Policy", "admin": admin})]
 
@@ -163,7 +104,7 @@ def create_policy_version(c: Call) -> list[Fact]:
         return []
     pv = c.response.get("policyVersion") or {}
     version = pv.get("versionId") if isinstance(pv, dict) else None
-    admin = is_admin_policy(policy_document(c.request.get("policyDocument")))
+    admin = is_admin_document(c.request.get("policyDocument"))
     return [Fact(c.actor, arn, EdgeKind.CREATED, [_policy_node(arn)],
                  {"created_type": "PolicyVersion", "version": version, "admin": admin,
                   "set_as_default": bool(c.request.get("setAsDefault"))})]
@@ -210,11 +151,10 @@ def inline_policy(c: Call) -> list[Fact]:
     target = _principal_target(c)
     if target is None:
         return []
-    doc = policy_document(c.request.get("policyDocument"))
     return [Fact(c.actor, target[0], EdgeKind.CHANGED, [target[1]],
                  {"change": c.event_name, "policy_name": c.request.get("policyName"),
                   "group": c.request.get("groupName") if c.event_name.endswith("Group") else None,
-                  "admin": is_admin_policy(doc)})]
+                  "admin": is_admin_document(c.request.get("policyDocument"))})]
 
 
 @handles("UpdateAssumeRolePolicy")
@@ -223,7 +163,7 @@ def update_trust(c: Call) -> list[Fact]:
     if not isinstance(name, str):
         return []
     rid = ids.role_id(name, c.account)
-    trust = trusted_accounts(policy_document(c.request.get("policyDocument")))
+    trust = trusted_accounts(c.request.get("policyDocument"))
     external = [a for a in trust if a != c.account]
     return [Fact(c.actor, rid, EdgeKind.CHANGED, [Node(rid, NodeKind.ROLE, name, c.account)],
                  {"change": c.event_name, "trusted_accounts": trust, "external_accounts": external})]

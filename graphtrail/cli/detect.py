@@ -1,0 +1,54 @@
+"""``graphtrail findings``: the detection catalogue over a case."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from graphtrail.cli.common import DEFAULT_CASE, CaseOpt, SinceOpt, UntilOpt, open_store, time_bounds
+from graphtrail.cli.output import Format, console, emit_json, emit_rows
+from graphtrail.queries.findings import RULES, SEVERITIES, findings
+
+__all__ = ["findings_cmd", "print_findings"]
+
+
+def findings_cmd(
+    since: SinceOpt = None, until: UntilOpt = None,
+    rule: Annotated[list[str] | None, typer.Option("--rule", help="Only these rule ids.")] = None,
+    min_severity: Annotated[str | None, typer.Option("--min-severity",
+                                                     help="critical, high, medium, low or info.")] = None,
+    list_rules: Annotated[bool, typer.Option("--list", help="List the catalogue and exit.")] = False,
+    case: CaseOpt = DEFAULT_CASE,
+    fmt: Annotated[Format, typer.Option("--format")] = Format.table,
+) -> None:
+    """Detections with ATT&CK techniques, credential lineage and eventIDs."""
+    if list_rules:
+        from graphtrail.queries.findings import rules as _  # noqa: F401
+
+        emit_rows([{"id": r.id, "severity": r.severity, "technique": r.technique, "title": r.title}
+                   for r in RULES.values()], fmt)
+        return
+    if min_severity and min_severity not in SEVERITIES:
+        raise typer.BadParameter(f"one of {', '.join(SEVERITIES)}", param_hint="--min-severity")
+    lo, hi = time_bounds(since, until)
+    found = findings(open_store(case), since=lo, until=hi, rules=rule, min_severity=min_severity)
+    if fmt == Format.json:
+        emit_json({"findings": [f.to_dict() for f in found]})
+    elif fmt == Format.csv:
+        emit_rows([{**f.to_dict(), "event_ids": " ".join(f.event_ids),
+                    "lineage": " | ".join(" > ".join(x) for x in f.lineage)} for f in found], fmt,
+                  columns=["rule_id", "severity", "technique", "title", "summary", "first_seen",
+                           "count", "accounts", "lineage", "event_ids"])
+    else:
+        print_findings(found)
+
+
+def print_findings(found) -> None:
+    if not found:
+        console.print("no findings")
+        return
+    emit_rows([{"severity": f.severity, "rule": f.rule_id, "technique": f.technique,
+                "title": f.title, "what": f.summary, "first seen": f.first_seen, "calls": f.count,
+                "origin": f.lineage[0][0] if f.lineage and f.lineage[0] else ""}
+               for f in found], Format.table, title=f"{len(found)} findings")
