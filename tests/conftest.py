@@ -1,0 +1,43 @@
+"""Shared fixtures: generated scenarios ingested into cases, the Bolt server, the browser."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from graphtrail.cli.ingest import finish_ingest, run_ingest
+from graphtrail.store.case import Case
+from graphtrail.store.memory import MemoryStore
+from graphtrail.synth.scenarios import build_scenario
+from loaders.sources.files import list_files
+from tests.bolt_fixture import bolt_server  # noqa: F401  (fixture)
+from tests.browser import browser  # noqa: F401  (fixture)
+
+DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+
+
+def ingest_paths(paths: list[str], case_dir: Path, workers: int | None = 0) -> Case:
+    """Ingest ``paths`` into ``case_dir`` and build its graph, as ``graphtrail ingest`` does."""
+    case = Case.open(case_dir, create=True)
+    summary = run_ingest(list(list_files(paths)), case, workers=workers)
+    finish_ingest(case, summary)
+    return case
+
+
+@pytest.fixture(scope="session")
+def scenario(tmp_path_factory):
+    """The demo incident (seed 0) generated, ingested; yields (store, ground truth)."""
+    root = tmp_path_factory.mktemp("scenario")
+    truth = build_scenario(root / "logs", seed=0, noise_events=2000)
+    case = ingest_paths([str(root / "logs")], root / "case")
+    return MemoryStore(case), truth
+
+
+@pytest.fixture(scope="session")
+def datasets_case(tmp_path_factory):
+    """Every file of ../shared/datasets ingested (skipped when the folder is absent)."""
+    if not DATASETS.is_dir():
+        pytest.skip(f"{DATASETS} is absent")
+    root = tmp_path_factory.mktemp("datasets")
+    return MemoryStore(ingest_paths([str(DATASETS)], root / "case"))
