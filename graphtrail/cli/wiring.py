@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from graphtrail.store.case import Case
+from graphtrail.store.memory import lineage_edges
 from loaders.facts.build import build_graph
 
 __all__ = ["build_case_graph", "ensure_graph"]
@@ -19,6 +20,7 @@ def build_case_graph(case: Case) -> dict:
             "edges": facts.edges.num_rows, "sessions": facts.sessions.num_rows,
             "activity": facts.activity_rows}
     case.commit_graph(work, {"nodes": facts.nodes, "edges": facts.edges,
+                             "lineage": lineage_edges(facts.edges),
                              "sessions": facts.sessions}, meta)
     return meta
 

@@ -216,7 +216,12 @@ class Case:
         return info
 
     # -- the graph -------------------------------------------------------------------
-    GRAPH_TABLES = ("nodes", "edges", "sessions", "activity")
+    GRAPH_TABLES = ("nodes", "edges", "lineage", "sessions", "activity")
+    # Repetitive columns of graph tables, read as dictionaries (fast filters, little memory).
+    GRAPH_DICTIONARY_COLUMNS = {"actor", "actor_kind", "resource", "source_ip", "event_name",
+                                "event_source", "recipient_account_id", "account_id", "region",
+                                "identity_type", "identity_arn", "user_agent", "error_code",
+                                "source_file", "kind"}
 
     def graph_is_current(self) -> bool:
         """True when the stored graph was built from the events the case holds now."""
@@ -259,7 +264,10 @@ class Case:
             raise CaseError(f"{self.path}: the graph has not been built; run `graphtrail ingest` "
                             "or `graphtrail case rebuild`")
         cols = list(columns) if columns is not None else None
-        return ds.dataset(str(path), format="parquet").to_table(columns=cols, filter=filter)
+        fmt = ds.ParquetFileFormat(read_options=ds.ParquetReadOptions(
+            dictionary_columns=self.GRAPH_DICTIONARY_COLUMNS))
+        table = ds.dataset(str(path), format=fmt).to_table(columns=cols, filter=filter)
+        return _decode_dictionaries(table)
 
     def graph_meta(self) -> dict:
         path = self.path / "graph" / "meta.json"
@@ -414,6 +422,14 @@ class IngestSession:
             pq.write_table(table.filter(pa.array(keep)), dest, compression="zstd")
             self.events.append(name)
         return len(new_rows), n - len(new_rows), per_file
+
+
+def _decode_dictionaries(table: pa.Table) -> pa.Table:
+    """Dictionary columns back to plain strings (callers see one type either way)."""
+    for i, f in enumerate(table.schema):
+        if pa.types.is_dictionary(f.type):
+            table = table.set_column(i, f.name, table.column(i).cast(f.type.value_type))
+    return table
 
 
 def _now() -> str:

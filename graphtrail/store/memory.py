@@ -18,12 +18,18 @@ import pyarrow.compute as pc
 from graphtrail.model import EdgeKind
 from graphtrail.store.case import Case
 
-__all__ = ["MemoryStore", "LINEAGE_EDGES"]
+__all__ = ["MemoryStore", "LINEAGE_EDGES", "lineage_edges"]
 
 # Edges that carry one credential to another (or to what it acts as).
 LINEAGE_EDGES = frozenset({EdgeKind.ISSUED, EdgeKind.OF_ROLE, EdgeKind.OF_PRINCIPAL,
                            EdgeKind.HAS_KEY, EdgeKind.CREATED, EdgeKind.CHANGED,
                            EdgeKind.ATTEMPTED})
+
+
+def lineage_edges(edges: pa.Table) -> pa.Table:
+    """The edges that carry one credential to another: stored apart, because they are few."""
+    kinds = pa.array(sorted(k.value for k in LINEAGE_EDGES))
+    return edges.filter(pc.is_in(edges.column("kind"), kinds))
 
 
 class MemoryStore:
@@ -60,20 +66,15 @@ class MemoryStore:
         return self.case.graph_table("activity", columns, filter)
 
     @cached_property
-    def node_info(self) -> dict[str, dict]:
-        out = {}
-        for r in self.nodes.to_pylist():
-            r["props"] = json.loads(r["props"]) if r["props"] else {}
-            out[r["id"]] = r
-        return out
+    def node_info(self) -> _NodeInfo:
+        """Node id -> {id, kind, label, account, props}; props parsed when first asked for."""
+        return _NodeInfo(self.nodes)
 
     # -- graphs --------------------------------------------------------------------------
     @cached_property
     def lineage(self) -> nx.MultiDiGraph:
         """Credentials and principals, and the edges that derive one from another."""
-        kinds = pa.array(sorted(k.value for k in LINEAGE_EDGES))
-        edges = self.edges.filter(pc.is_in(self.edges.column("kind"), kinds))
-        return self._graph(edges, only_edge_nodes=True)
+        return self._graph(self.case.graph_table("lineage"), only_edge_nodes=True)
 
     @cached_property
     def graph(self) -> nx.MultiDiGraph:
@@ -83,30 +84,68 @@ class MemoryStore:
     def _graph(self, edges: pa.Table, *, only_edge_nodes: bool) -> nx.MultiDiGraph:
         g = nx.MultiDiGraph()
         info = self.node_info
-        rows = edges.to_pylist()
-        wanted = {r["src"] for r in rows} | {r["dst"] for r in rows} if only_edge_nodes else info.keys()
+        cols = {c: edges.column(c) for c in edges.column_names}
+        for c in ("first_seen", "last_seen"):
+            cols[c] = cols[c].cast(pa.int64())
+        cols = {c: v.to_pylist() for c, v in cols.items()}
+        src, dst = cols["src"], cols["dst"]
+        wanted = set(src) | set(dst) if only_edge_nodes else set(info.keys())
         for nid in wanted:
-            n = info.get(nid)
-            if n is None:
-                g.add_node(nid, kind="Resource", label=nid, account=None)
-            else:
+            if nid in info:
+                n = info[nid]
                 g.add_node(nid, kind=n["kind"], label=n["label"], account=n["account"], **n["props"])
-        for r in rows:
-            props = json.loads(r["props"]) if r["props"] else {}
-            g.add_edge(r["src"], r["dst"], key=r["kind"], kind=r["kind"],
-                       first_seen=_us(r["first_seen"]), last_seen=_us(r["last_seen"]),
-                       count=r["count"], event_ids=r["event_ids"] or [],
-                       event_names=r["event_names"] or [], **props)
+            else:
+                g.add_node(nid, kind="Resource", label=nid, account=None)
+        for i in range(len(src)):
+            props = json.loads(cols["props"][i]) if cols["props"][i] else {}
+            g.add_edge(src[i], dst[i], key=cols["kind"][i], kind=cols["kind"][i],
+                       first_seen=cols["first_seen"][i], last_seen=cols["last_seen"][i],
+                       count=cols["count"][i], event_ids=cols["event_ids"][i] or [],
+                       event_names=cols["event_names"][i] or [], **props)
         return g
 
     @cached_property
     def session_info(self) -> dict[str, dict]:
-        out = {}
-        for r in self.sessions.to_pylist():
-            r["issued"] = _us(r["issued"])
-            r["expires"] = _us(r["expires"])
-            out[r["session"]] = r
-        return out
+        t = self.sessions
+        cols = {c: (t.column(c).cast(pa.int64()) if c in ("issued", "expires") else t.column(c)).to_pylist()
+                for c in t.column_names}
+        names = list(cols)
+        return {row[0]: dict(zip(names, row, strict=True))
+                for row in zip(*(cols[c] for c in names), strict=True)}
+
+
+class _NodeInfo(dict):
+    """A dict of node rows whose JSON props are parsed lazily (most are never read)."""
+
+    def __init__(self, nodes: pa.Table) -> None:
+        super().__init__()
+        self._raw = {}
+        for nid, kind, label, acct, props in zip(*(nodes.column(c).to_pylist() for c in
+                                                   ("id", "kind", "label", "account", "props")),
+                                                 strict=True):
+            self._raw[nid] = (kind, label, acct, props)
+
+    def __missing__(self, nid: str) -> dict:
+        kind, label, acct, props = self._raw[nid]
+        row = {"id": nid, "kind": kind, "label": label, "account": acct,
+               "props": json.loads(props) if props else {}}
+        self[nid] = row
+        return row
+
+    def __contains__(self, nid: object) -> bool:
+        return nid in self._raw
+
+    def get(self, nid, default=None):
+        return self[nid] if nid in self._raw else default
+
+    def keys(self):
+        return self._raw.keys()
+
+    def __iter__(self):
+        return iter(self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
 
 
 def _us(v) -> int | None:

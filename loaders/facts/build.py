@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import msgspec
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -131,30 +132,39 @@ def build_graph(read_batches: BatchReader, activity_path: str | Path) -> GraphFa
     gc.disable()
     try:
         linker = Linker()
-        for batch in read_batches(_LIGHT):
+        for batch in _rebatch(read_batches(_LIGHT)):
             linker.observe(batch)
         linker.resolve()
         g = _Graph()
+        partials: list[pa.Table] = []
         writer = None
         rows = 0
         try:
-            for batch in read_batches(list(EVENT_INPUT_COLUMNS)):
+            for batch in _rebatch(read_batches(list(EVENT_INPUT_COLUMNS))):
                 act = _activity_batch(batch, linker)
                 if writer is None:
                     writer = pq.ParquetWriter(str(activity_path), act.schema, compression="zstd")
                 writer.write_table(act)
                 rows += act.num_rows
                 handled = _family_facts(batch, act.column("actor"), g)
-                _activity_edges(act, handled, g)
+                partials.extend(_activity_edges(act, handled, g))
                 _actor_stats(act, g)
+                if sum(p.num_rows for p in partials) > 4 * BATCH_ROWS:
+                    partials = [_merge_partials(partials)]  # graph-sized, whatever the events
         finally:
             if writer is None:
                 writer = pq.ParquetWriter(str(activity_path), _activity_schema(), compression="zstd")
             writer.close()
         _session_facts(linker, g)
         _actor_nodes(linker.sessions, g)
+        bulk = _finish_partials(_merge_partials(partials)) if partials else edge_schema().empty_table()
+        for col in ("src", "dst"):
+            for nid in pc.unique(bulk.column(col)).to_pylist():
+                if nid not in g.nodes:
+                    g.nodes[nid] = _implied_node(nid)
         nodes = _nodes_table(g)
-        return GraphFacts(nodes=nodes, edges=_edges_table(g.edges.values()),
+        edges = pa.concat_tables([_edges_table(g.edges.values()), bulk])
+        return GraphFacts(nodes=nodes, edges=edges,
                           sessions=_sessions_table(linker.sessions), activity_rows=rows)
     finally:
         if was:
@@ -169,7 +179,7 @@ def _activity_schema() -> pa.Schema:
 
 
 def _activity_batch(batch: pa.RecordBatch, linker: Linker) -> pa.Table:
-    t = pa.Table.from_batches([batch])
+    t = _table(batch)
     actor, kind = linker.actors(t)
     names = _plain(t.column("event_name"))
     login = pc.fill_null(pc.equal(names, "ConsoleLogin"), False)
@@ -185,6 +195,10 @@ def _activity_batch(batch: pa.RecordBatch, linker: Linker) -> pa.Table:
     schema = _activity_schema()
     arrays = [cols[c] if c in cols else _plain(t.column(c)) for c in ACTIVITY_COLUMNS]
     return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _table(batch) -> pa.Table:
+    return batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
 
 
 def _plain(col):
@@ -231,7 +245,7 @@ def _family_facts(batch: pa.RecordBatch, actor: pa.Array, g: _Graph) -> pa.Array
                                 pc.is_null(batch.column("error_code"))), False)
     rows = pc.indices_nonzero(mask)
     if len(rows):
-        sub = pa.Table.from_batches([batch]).take(rows).select(
+        sub = _table(batch).take(rows).select(
             ["event_id", "event_name", "identity_arn", "recipient_account_id", "account_id",
              "request_parameters", "response_elements"]).to_pydict()
         acts = actor.take(rows).to_pylist()
@@ -267,41 +281,114 @@ def _dec(text: str | None) -> dict:
     return v if isinstance(v, dict) else {}
 
 
-def _grouped(t: pa.Table, src: str, dst: str, kind: EdgeKind, g: _Graph) -> None:
-    """Aggregate a batch's rows into edges (src, dst) and fold them into the graph."""
+BATCH_ROWS = 262_144
+
+
+def _rebatch(batches: Iterator[pa.RecordBatch], rows: int = BATCH_ROWS) -> Iterator[pa.Table]:
+    """Group small record batches into tables of about ``rows`` rows (fewer, larger steps)."""
+    pending: list[pa.RecordBatch] = []
+    n = 0
+    for b in batches:
+        pending.append(b)
+        n += b.num_rows
+        if n >= rows:
+            yield pa.Table.from_batches(pending)
+            pending, n = [], 0
+    if pending:
+        yield pa.Table.from_batches(pending)
+
+
+_PARTIAL = pa.schema([("src", pa.string()), ("dst", pa.string()), ("kind", pa.string()),
+                      ("first_seen", _TS), ("last_seen", _TS), ("count", pa.int64()),
+                      ("event_ids", pa.list_(pa.string())), ("event_names", pa.list_(pa.string()))])
+
+
+def _grouped(t: pa.Table, src: str, dst: str, kind: EdgeKind) -> pa.Table:
+    """Aggregate a batch's rows into partial edges (src, dst): times, count, evidence."""
     if not t.num_rows:
-        return
+        return _PARTIAL.empty_table()
     agg = t.group_by([src, dst], use_threads=False).aggregate([
         ("time", "min"), ("time", "max"), ("event_id", "count"),
         ("event_id", "list"), ("event_name", "distinct"),
     ])
-    agg = agg.set_column(agg.schema.get_field_index("event_id_list"), "event_id_list",
-                         pc.list_slice(agg.column("event_id_list"), 0, EVIDENCE_CAP))
-    for s, d, lo, hi, n, evid, names in zip(
-            agg.column(src).to_pylist(), agg.column(dst).to_pylist(),
-            agg.column("time_min").cast(pa.int64()).to_pylist(),
-            agg.column("time_max").cast(pa.int64()).to_pylist(),
-            agg.column("event_id_count").to_pylist(), agg.column("event_id_list").to_pylist(),
-            agg.column("event_name_distinct").to_pylist(), strict=True):
-        g.edge(Edge(s, d, kind, lo, hi, n, evid, names))
+    return pa.Table.from_arrays([
+        agg.column(src), agg.column(dst), pa.array([kind.value] * agg.num_rows, pa.string()),
+        agg.column("time_min"), agg.column("time_max"), agg.column("event_id_count").cast(pa.int64()),
+        pc.list_slice(agg.column("event_id_list"), 0, EVIDENCE_CAP),
+        agg.column("event_name_distinct").cast(pa.list_(pa.string())),
+    ], schema=_PARTIAL)
 
 
-def _activity_edges(act: pa.Table, handled: pa.Array, g: _Graph) -> None:
+def _regroup_lists(lists: pa.Array, gid: np.ndarray, groups: int, cap: int | None,
+                   distinct: bool) -> pa.Array:
+    """Concatenate the lists of rows sharing a group id, in row order (optionally capped)."""
+    lengths = pc.list_value_length(lists).fill_null(0).to_numpy(zero_copy_only=False)
+    values = pc.list_flatten(lists)
+    owner = np.repeat(gid, lengths)
+    order = np.argsort(owner, kind="stable")
+    values = values.take(pa.array(order))
+    counts = np.bincount(owner, minlength=groups)
+    offsets = np.zeros(groups + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    out = pa.LargeListArray.from_arrays(pa.array(offsets), values).cast(pa.list_(pa.string()))
+    if distinct:
+        return pa.array([list(dict.fromkeys(x)) for x in out.to_pylist()], pa.list_(pa.string()))
+    return pc.list_slice(out, 0, cap) if cap else out
+
+
+def _merge_partials(partials: list[pa.Table]) -> pa.Table:
+    """Fold partial edges of several batches into one row per (src, dst, kind), in Arrow."""
+    t = pa.concat_tables(partials).combine_chunks()
+    if not t.num_rows:
+        return _PARTIAL.empty_table()
+    key = pc.binary_join_element_wise(t.column("src"), t.column("kind"), t.column("dst"), "\x1f")
+    key = key.combine_chunks() if isinstance(key, pa.ChunkedArray) else key
+    enc = key.dictionary_encode()
+    gid = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    groups = len(enc.dictionary)
+    first_row = np.full(groups, len(gid), dtype=np.int64)
+    np.minimum.at(first_row, gid, np.arange(len(gid)))
+    lo = t.column("first_seen").cast(pa.int64()).to_numpy(zero_copy_only=False)
+    hi = t.column("last_seen").cast(pa.int64()).to_numpy(zero_copy_only=False)
+    first = np.full(groups, np.iinfo(np.int64).max, dtype=np.int64)
+    last = np.full(groups, np.iinfo(np.int64).min, dtype=np.int64)
+    np.minimum.at(first, gid, lo)
+    np.maximum.at(last, gid, hi)
+    count = np.bincount(gid, weights=t.column("count").to_numpy(zero_copy_only=False),
+                        minlength=groups).astype(np.int64)
+    take = pa.array(first_row)
+    return pa.Table.from_arrays([
+        t.column("src").take(take), t.column("dst").take(take), t.column("kind").take(take),
+        pa.array(first).cast(_TS), pa.array(last).cast(_TS), pa.array(count),
+        _regroup_lists(t.column("event_ids").combine_chunks(), gid, groups, EVIDENCE_CAP, False),
+        _regroup_lists(t.column("event_names").combine_chunks(), gid, groups, None, True),
+    ], schema=_PARTIAL)
+
+
+def _finish_partials(t: pa.Table) -> pa.Table:
+    return pa.table({**{c: t.column(c) for c in _PARTIAL.names},
+                     "props": pa.nulls(t.num_rows, pa.string())}, schema=edge_schema())
+
+
+def _activity_edges(act: pa.Table, handled: pa.Array, g: _Graph) -> list[pa.Table]:
+    """Partial ACTED_ON / ATTEMPTED / FROM_IP edges of one batch; HAS_KEY into ``g``."""
     has_actor = pc.is_valid(act.column("actor"))
     ok = pc.is_null(act.column("error_code"))
     names = act.column("event_name")
     sts = pc.fill_null(pc.is_in(names, pa.array(sorted(STS_ISSUING))), False)
     base = act.select(["actor", "resource", "time", "event_id", "event_name", "source_ip"])
-    _grouped(base.filter(pc.and_(pc.and_(has_actor, ok), pc.invert(handled))),
-             "actor", "resource", EdgeKind.ACTED_ON, g)
-    # failed AssumeRole* are ATTEMPTED edges to the role (see _session_facts)
-    _grouped(base.filter(pc.and_(pc.and_(has_actor, pc.invert(ok)), pc.invert(sts))),
-             "actor", "resource", EdgeKind.ATTEMPTED, g)
+    out = [
+        _grouped(base.filter(pc.and_(pc.and_(has_actor, ok), pc.invert(handled))),
+                 "actor", "resource", EdgeKind.ACTED_ON),
+        # failed AssumeRole* are ATTEMPTED edges to the role (see _session_facts)
+        _grouped(base.filter(pc.and_(pc.and_(has_actor, pc.invert(ok)), pc.invert(sts))),
+                 "actor", "resource", EdgeKind.ATTEMPTED),
+    ]
     ip_ok = pc.fill_null(pc.match_substring_regex(act.column("source_ip"), _IP_RE), False)
     ips = base.filter(pc.and_(has_actor, ip_ok))
     ips = ips.set_column(ips.schema.get_field_index("source_ip"), "source_ip",
                          pc.binary_join_element_wise("ip:", ips.column("source_ip"), ""))
-    _grouped(ips, "actor", "source_ip", EdgeKind.FROM_IP, g)
+    out.append(_grouped(ips, "actor", "source_ip", EdgeKind.FROM_IP))
     keyed = act.filter(pc.fill_null(pc.starts_with(act.column("actor"), "key:"), False))
     if keyed.num_rows:  # HAS_KEY: the user (or root) a long-term key belongs to
         agg = keyed.group_by(["actor", "identity_arn"], use_threads=False).aggregate(
@@ -315,6 +402,7 @@ def _activity_edges(act: pa.Table, handled: pa.Array, g: _Graph) -> None:
             g.edge(Edge(p[1], r["actor"], EdgeKind.HAS_KEY, _us(r["time_min"]), _us(r["time_max"]),
                         r["event_id_count"], [r["event_id_first"]], [], {"seen_in_use": True}))
             g.actors.setdefault(r["actor"], {}).setdefault("user", p[1])
+    return out
 
 
 def _actor_stats(act: pa.Table, g: _Graph) -> None:
@@ -373,7 +461,7 @@ def _us(v) -> int | None:
 
 def _nodes_table(g: _Graph) -> pa.Table:
     nodes = dict(g.nodes)
-    for src, _, dst in g.edges:
+    for src, _, dst in list(g.edges):
         for nid in (src, dst):
             if nid not in nodes:
                 nodes[nid] = _implied_node(nid)

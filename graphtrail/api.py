@@ -1,0 +1,106 @@
+"""The Python API for notebooks: open a case, ask the questions, get objects and DataFrames.
+
+>>> import graphtrail
+>>> inv = graphtrail.open_case("graphtrail-demo/case")          # doctest: +SKIP
+>>> inv.blast_radius(access_key="AKIA...").roles                  # doctest: +SKIP
+>>> inv.timeline(access_key="AKIA...", lineage=True).head()       # doctest: +SKIP
+>>> inv.findings_df()                                             # doctest: +SKIP
+
+Like the CLI, this module wires the loaders to the core: it ingests, and (re)builds the
+graph when the case's events changed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from graphtrail.cli.ingest import finish_ingest, run_ingest
+from graphtrail.cli.wiring import ensure_graph
+from graphtrail.queries.blast_radius import BlastRadius, blast_radius
+from graphtrail.queries.chains import Chain, chains
+from graphtrail.queries.findings import Finding, findings
+from graphtrail.queries.seeds import Seed, parse_time_bound
+from graphtrail.queries.timeline import timeline
+from graphtrail.store.case import Case, IngestSummary
+from graphtrail.store.memory import MemoryStore
+from loaders.sources.files import list_files
+
+__all__ = ["Investigation", "open_case"]
+
+
+def open_case(path: str | Path = "graphtrail-case", *, create: bool = False) -> Investigation:
+    """Open (or with ``create=True`` start) a case for questions."""
+    return Investigation(Case.open(path, create=create))
+
+
+def _seed(access_key=None, principal=None, session=None, ip=None) -> Seed:
+    given = [(k, v) for k, v in (("access_key", access_key), ("principal", principal),
+                                 ("session", session), ("ip", ip)) if v]
+    if len(given) != 1:
+        raise ValueError("give exactly one of access_key, principal, session, ip")
+    return Seed.of(*given[0])
+
+
+class Investigation:
+    """One case, and the questions graphtrail answers about it."""
+
+    def __init__(self, case: Case) -> None:
+        self.case = case
+        self._store: MemoryStore | None = None
+
+    @property
+    def store(self) -> MemoryStore:
+        if self._store is None or not self.case.graph_is_current():
+            ensure_graph(self.case)
+            self._store = MemoryStore(self.case)
+        return self._store
+
+    def ingest(self, *paths: str, workers: int | None = None) -> IngestSummary:
+        """Add files or folders to the case (deduplicated), then relink."""
+        summary = run_ingest(list(list_files(paths)), self.case, workers=workers)
+        finish_ingest(self.case, summary)
+        self._store = None
+        return summary
+
+    def blast_radius(self, access_key=None, principal=None, session=None, ip=None, *,
+                     since: str | None = None, until: str | None = None) -> BlastRadius:
+        return blast_radius(self.store, _seed(access_key, principal, session, ip),
+                            since=parse_time_bound(since), until=parse_time_bound(until))
+
+    def chains(self, *, cross_account: bool = False, origin: str | None = None,
+               to: str | None = None, min_hops: int = 1) -> list[Chain]:
+        return chains(self.store, cross_account=cross_account, origin=origin, to=to,
+                      min_hops=min_hops)
+
+    def chains_df(self, **kw) -> pd.DataFrame:
+        """One row per hop, with the chain it belongs to."""
+        rows = [{"chain": i, "origin": c.path[0], **h} for i, c in enumerate(self.chains(**kw))
+                for h in c.hops]
+        return pd.DataFrame(rows)
+
+    def timeline(self, access_key=None, principal=None, session=None, ip=None, *,
+                 since: str | None = None, until: str | None = None,
+                 lineage: bool = False) -> pd.DataFrame:
+        return timeline(self.store, _seed(access_key, principal, session, ip),
+                        since=parse_time_bound(since), until=parse_time_bound(until),
+                        lineage=lineage)
+
+    def findings(self, **kw) -> list[Finding]:
+        return findings(self.store, **kw)
+
+    def findings_df(self, **kw) -> pd.DataFrame:
+        return pd.DataFrame([f.to_dict() for f in self.findings(**kw)])
+
+    def events(self, columns=None) -> pd.DataFrame:
+        """The normalized events (all of them, or only ``columns``)."""
+        return self.case.events_df(columns)
+
+    @property
+    def graph(self):
+        """The whole case graph as a networkx MultiDiGraph."""
+        return self.store.graph
+
+    def info(self) -> dict:
+        return self.case.info()
