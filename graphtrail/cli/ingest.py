@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from graphtrail.cli.output import Format, console, emit_json, err_console
@@ -40,29 +42,95 @@ def run_ingest(objects, case: Case, *, workers: int | None = None, progress=None
 
 
 def ingest(
-    paths: Annotated[list[str], typer.Argument(help="Files or folders (recursively); - for stdin.")],
+    paths: Annotated[list[str] | None, typer.Argument(
+        help="Files or folders (recursively), s3://BUCKET/PREFIX, or - for stdin.")] = None,
     case: CaseOpt = DEFAULT_CASE,
     fmt: Annotated[Format, typer.Option("--format", help="table or json summary.")] = Format.table,
     workers: Annotated[int | None, typer.Option(help="Worker processes (default: one per core).")] = None,
+    since: Annotated[str | None, typer.Option(help="Live sources: from this time (ISO 8601, UTC).")] = None,
+    until: Annotated[str | None, typer.Option(help="Live sources: up to this time (ISO 8601, UTC).")] = None,
+    account: Annotated[list[str] | None, typer.Option("--account", help="S3: only these accounts.")] = None,
+    region: Annotated[list[str] | None, typer.Option(
+        "--region", help="S3: only these regions; API sources: the regions to query.")] = None,
+    profile: Annotated[str | None, typer.Option(help="AWS profile for live sources.")] = None,
+    lookup_events: Annotated[bool, typer.Option(
+        "--lookup-events", help="Read the event history with LookupEvents (90 days, management events).")] = False,
+    all_regions: Annotated[bool, typer.Option("--all-regions", help="LookupEvents in every region.")] = False,
+    event_name: Annotated[str | None, typer.Option(help="LookupEvents: only this event name.")] = None,
+    lake: Annotated[str | None, typer.Option(help="CloudTrail Lake event data store id or ARN.")] = None,
+    sql: Annotated[str | None, typer.Option(help="CloudTrail Lake: an extra SQL condition.")] = None,
 ) -> None:
-    """Load CloudTrail from files or folders into a case.
+    """Load CloudTrail into a case: files, folders, S3 trail buckets, LookupEvents, Lake.
 
     Exit status: 0 every input was read; 1 the case was updated but some input failed
-    (see files_failed); 2 nothing was ingested (bad arguments, case locked or unreadable).
+    (see files_failed); 2 nothing was ingested (bad arguments, case locked or unreadable,
+    a source that cannot be listed); 130 interrupted (the case is as at its last commit).
     """
     try:
         c = Case.open(case, create=True)
-        objects = list(list_files(paths))
-    except (CaseError, SourceError) as exc:
-        err_console.print(f"[red]error:[/] {exc}", highlight=False)
+        objects, notes = select_sources(c, paths or [], since=since, until=until, accounts=account,
+                                        regions=region, profile=profile, lookup_events=lookup_events,
+                                        all_regions=all_regions, event_name=event_name, lake=lake,
+                                        sql=sql)
+        summary = _ingest_with_progress(objects, c, workers)
+    except (CaseError, SourceError, ValueError) as exc:
+        err_console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
         raise typer.Exit(EXIT_FATAL) from exc
-    summary = _ingest_with_progress(objects, c, workers)
+    summary.notes.extend(notes)
     finish_ingest(c, summary)
     if fmt == Format.json:
         emit_json(summary.as_dict())
     else:
         print_summary(summary)
     raise typer.Exit(EXIT_PARTIAL if summary.files_failed else EXIT_OK)
+
+
+def select_sources(case: Case, paths: list[str], *, since=None, until=None, accounts=None,
+                   regions=None, profile=None, lookup_events=False, all_regions=False,
+                   event_name=None, lake=None, sql=None):
+    """The objects to read, from the arguments; returns (iterable of SourceObject, notes)."""
+    from graphtrail.queries.seeds import SeedError, parse_time_bound
+
+    try:
+        lo, hi = parse_time_bound(since), parse_time_bound(until)
+    except SeedError as exc:
+        raise ValueError(str(exc)) from exc
+    lo_dt = datetime.fromtimestamp(lo / 1e6, UTC) if lo is not None else None
+    hi_dt = datetime.fromtimestamp(hi / 1e6, UTC) if hi is not None else None
+    local = [p for p in paths if not p.startswith("s3://")]
+    remote = [p for p in paths if p.startswith("s3://")]
+    if not (local or remote or lookup_events or lake):
+        raise ValueError("nothing to ingest: give files, folders, s3:// URIs, --lookup-events or --lake")
+    notes: list[str] = []
+    sources: list = [list(list_files(local))] if local else []
+    session = None
+    if remote or lookup_events or lake:
+        import boto3
+
+        session = boto3.Session(profile_name=profile, region_name=(regions or [None])[0])
+    for uri in remote:
+        from loaders.sources.s3 import list_s3_objects
+
+        sources.append(list_s3_objects(uri, accounts=accounts, regions=regions, since=lo_dt,
+                                       until=hi_dt, session=session, known_etags=case.known_etags()))
+    if lookup_events:
+        from loaders.sources.lookup_events import LIMITS, lookup_events_pages
+        from loaders.sources.lookup_events import all_regions as every_region
+
+        names = every_region(session) if all_regions else (regions or [session.region_name or "us-east-1"])
+        sources.append(lookup_events_pages(regions=names, since=lo_dt, until=hi_dt,
+                                           event_name=event_name, session=session))
+        notes.append("LookupEvents cannot contain: " + "; ".join(LIMITS))
+    if lake:
+        from loaders.sources.lake import lake_pages
+
+        sources.append(lake_pages(lake, since=lo_dt, until=hi_dt, sql_filter=sql, session=session))
+    return _chain(sources), notes
+
+
+def _chain(sources):
+    for s in sources:
+        yield from s
 
 
 def finish_ingest(c: Case, summary: IngestSummary) -> None:
@@ -74,16 +142,18 @@ def finish_ingest(c: Case, summary: IngestSummary) -> None:
 
 
 def _ingest_with_progress(objects, c: Case, workers) -> IngestSummary:
-    total = len(objects)
-    if not sys.stderr.isatty() or total < 20:
+    objects = list(objects) if not sys.stderr.isatty() else objects
+    total = len(objects) if isinstance(objects, list) else None
+    if not sys.stderr.isatty() or (total is not None and total < 20):
         return _guarded(lambda: run_ingest(objects, c, workers=workers))
     with Progress(TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.fields[events]:,} events"), TimeElapsedColumn(),
+                  TextColumn("{task.fields[mb]:,.0f} MB  {task.fields[events]:,} events"),
+                  TimeElapsedColumn(),
                   console=err_console, transient=True) as bar:
-        task = bar.add_task("files", total=total, events=0)
+        task = bar.add_task("objects", total=total, events=0, mb=0.0)
 
         def tick(part, summary):
-            bar.update(task, advance=len(part.reports),
+            bar.update(task, advance=len(part.reports), mb=summary.bytes_read / 2**20,
                        events=summary.events_added + summary.duplicates)
 
         return _guarded(lambda: run_ingest(objects, c, workers=workers, progress=tick))
@@ -116,6 +186,8 @@ def print_summary(s: IngestSummary) -> None:
     if s.skipped:
         out.print("skipped records: " + ", ".join(f"{k}: {v:,}" for k, v in sorted(s.skipped.items())),
                   highlight=False, markup=False)
+    for note in s.notes:
+        out.print(f"note: {note}", highlight=False, markup=False)
     for f in s.files_failed:
         out.print(f"[red]FAILED[/] {f['path']}: {f['error']}", highlight=False, markup=True)
 
