@@ -20,7 +20,6 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import asdict, dataclass, field
 
-import pyarrow as pa
 import pyarrow.compute as pc
 
 from graphtrail import ids
@@ -147,14 +146,9 @@ def summarize(store, seed: Seed, creds: dict[str, dict], links: list[dict],
     """Turn a set of credentials into the blast-radius answer (shared with other backends)."""
     g = store.lineage
     sess = store.session_info
-    cred_ids = pa.array(sorted(creds), pa.string())
-    flt = pc.is_in(pc.field("actor"), value_set=cred_ids)
-    if since is not None:
-        flt = flt & (pc.field("time") >= pa.scalar(since, pa.timestamp("us", tz="UTC")))
-    if until is not None:
-        flt = flt & (pc.field("time") <= pa.scalar(until, pa.timestamp("us", tz="UTC")))
-    calls = store.activity(["event_id", "time", "actor", "resource", "source_ip", "error_code",
-                            "recipient_account_id", "account_id"], flt)
+    calls = store.calls(["event_id", "time", "actor", "resource", "source_ip", "error_code",
+                         "recipient_account_id", "account_id"], actors=sorted(creds),
+                        since=since, until=until)
     event_ids = set(calls.column("event_id").to_pylist())
     sessions = sorted(c for c in creds if c in sess)
     for sid in sessions:  # both copies of each STS call that issued a session in the lineage

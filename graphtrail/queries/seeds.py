@@ -91,16 +91,7 @@ def seed_credentials(store, seed: Seed, since: int | None = None, until: int | N
                 if k == EdgeKind.HAS_KEY:
                     out.add(dst)
     elif seed.kind == "ip":
-        for r in store.edges.filter(_ip_filter(store, seed.value)).to_pylist():
-            out.add(r["src"])
+        out |= store.actors_from_ip(seed.value)
     if not out:
         raise SeedError(f"{seed.kind} {seed.value!r} is not in this case")
     return out
-
-
-def _ip_filter(store, ip: str):
-    import pyarrow.compute as pc
-
-    e = store.edges
-    return pc.and_(pc.equal(e.column("kind"), EdgeKind.FROM_IP.value),
-                   pc.equal(e.column("dst"), ids.ip_id(ip)))

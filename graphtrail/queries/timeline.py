@@ -8,8 +8,6 @@ from which address and user agent, and whether it succeeded.
 from __future__ import annotations
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from graphtrail import ids
 from graphtrail.queries.blast_radius import lineage_of
@@ -27,20 +25,14 @@ def timeline(store, seed: Seed | str, *, since: int | None = None, until: int | 
     """Calls of ``seed`` in time order (``lineage=True``: and of every derived credential)."""
     if isinstance(seed, str):
         seed = Seed.of(None, seed)
-    ts = pa.timestamp("us", tz="UTC")
+    cols = [c for c in TIMELINE_COLUMNS if c != "outcome"]
     if seed.kind == "ip" and not lineage:
-        flt = pc.field("source_ip") == seed.value
+        t = store.calls(cols, source_ip=seed.value, since=since, until=until)
     else:
         creds = seed_credentials(store, seed, since, until)
         if lineage:
             creds = set(lineage_of(store, creds, since, until)[0])
-        flt = pc.is_in(pc.field("actor"), value_set=pa.array(sorted(creds), pa.string()))
-    if since is not None:
-        flt = flt & (pc.field("time") >= pa.scalar(since, ts))
-    if until is not None:
-        flt = flt & (pc.field("time") <= pa.scalar(until, ts))
-    cols = [c for c in TIMELINE_COLUMNS if c != "outcome"]
-    t = store.activity(cols, flt).sort_by([("time", "ascending"), ("event_id", "ascending")])
+        t = store.calls(cols, actors=sorted(creds), since=since, until=until)
     if limit is not None:
         t = t.slice(0, limit)
     df = t.to_pandas()

@@ -65,6 +65,38 @@ class MemoryStore:
         """Calls with their resolved actor (read on demand, filtered in Arrow)."""
         return self.case.graph_table("activity", columns, filter)
 
+    def actors_from_ip(self, ip: str) -> set[str]:
+        e = self.edges
+        hit = pc.and_(pc.equal(e.column("kind"), EdgeKind.FROM_IP.value),
+                      pc.equal(e.column("dst"), f"ip:{ip}"))
+        return set(e.filter(hit).column("src").to_pylist())
+
+    def calls(self, columns: list[str], *, actors=None, event_names=None, source_ip=None,
+              since: int | None = None, until: int | None = None) -> pa.Table:
+        """Calls matching every filter given (None: no filter), in time order.
+
+        The one way questions read calls, on every store (see graphtrail.store.protocol).
+        """
+        flt = None
+
+        def both(e):
+            return e if flt is None else flt & e
+
+        if actors is not None:
+            flt = both(pc.is_in(pc.field("actor"), value_set=pa.array(sorted(actors), pa.string())))
+        if event_names is not None:
+            flt = both(pc.is_in(pc.field("event_name"), value_set=pa.array(sorted(event_names), pa.string())))
+        if source_ip is not None:
+            flt = both(pc.field("source_ip") == source_ip)
+        ts = pa.timestamp("us", tz="UTC")
+        if since is not None:
+            flt = both(pc.field("time") >= pa.scalar(since, ts))
+        if until is not None:
+            flt = both(pc.field("time") <= pa.scalar(until, ts))
+        cols = list(dict.fromkeys([*columns, "time", "event_id"]))
+        t = self.activity(cols, flt).sort_by([("time", "ascending"), ("event_id", "ascending")])
+        return t.select(list(columns))
+
     @cached_property
     def node_info(self) -> _NodeInfo:
         """Node id -> {id, kind, label, account, props}; props parsed when first asked for."""

@@ -13,8 +13,6 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from graphtrail import ids
 from graphtrail.queries.chains import origin_of
@@ -95,17 +93,8 @@ class Context:
         """Calls (optionally only these event names), time-ordered, as a DataFrame."""
         key = (tuple(names) if names else None, tuple(columns) if columns else None)
         if key not in self._frames:
-            flt = None
-            if names:
-                flt = pc.is_in(pc.field("event_name"), value_set=pa.array(names, pa.string()))
-            ts = pa.timestamp("us", tz="UTC")
-            for op, bound in ((">=", self.since), ("<=", self.until)):
-                if bound is None:
-                    continue
-                e = (pc.field("time") >= pa.scalar(bound, ts)) if op == ">=" else (pc.field("time") <= pa.scalar(bound, ts))
-                flt = e if flt is None else flt & e
-            cols = columns or self.COLUMNS
-            t = self.store.activity(cols, flt).sort_by([("time", "ascending"), ("event_id", "ascending")])
+            t = self.store.calls(columns or self.COLUMNS, event_names=names, since=self.since,
+                                 until=self.until)
             self._frames[key] = t.to_pandas()
         return self._frames[key]
 

@@ -1,0 +1,40 @@
+"""What a store offers the questions. Both stores implement it; one test suite runs on both.
+
+The questions (graphtrail.queries) only use these members, so they run unchanged on the
+embedded store (networkx + Arrow) and on Neo4j (each member one file of cypher/).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Protocol, runtime_checkable
+
+import networkx as nx
+import pyarrow as pa
+
+__all__ = ["GraphStore"]
+
+
+@runtime_checkable
+class GraphStore(Protocol):
+    backend: str
+
+    @property
+    def lineage(self) -> nx.MultiDiGraph:
+        """Credentials, principals and the edges deriving one from another (LINEAGE_EDGES)."""
+
+    @property
+    def session_info(self) -> Mapping[str, dict]:
+        """Session id -> its row of graphtrail.store.memory's sessions table (times in µs)."""
+
+    @property
+    def node_info(self) -> Mapping[str, dict]:
+        """Node id -> {id, kind, label, account, props}."""
+
+    def calls(self, columns: list[str], *, actors: Iterable[str] | None = None,
+              event_names: Iterable[str] | None = None, source_ip: str | None = None,
+              since: int | None = None, until: int | None = None) -> pa.Table:
+        """Calls (activity rows) matching every filter given, in time order."""
+
+    def actors_from_ip(self, ip: str) -> set[str]:
+        """Credentials seen calling from ``ip``."""
