@@ -52,7 +52,7 @@ from typing import Any
 import neo4j
 import pyarrow as pa
 import pyarrow.compute as pc
-from neo4j.exceptions import ClientError
+from neo4j.exceptions import AuthError, ClientError
 
 from graphtrail.ids import iso
 from graphtrail.model import EdgeKind, NodeKind
@@ -282,19 +282,28 @@ class Neo4jStore:
         microseconds when there are any (:func:`graphtrail.ids.iso`).
         Nodes become ``{"_labels": [...], **properties}``, relationships
         ``{"_type": TYPE, **properties}`` and paths ``{"nodes": [...], "relationships": [...]}``.
-        The transaction is read-only: Neo4j refuses writes in it.
+        The transaction is opened read-only: Neo4j refuses writes in it (ArcadeDB does not).
         """
         records, _, _ = self._driver.execute_query(
             cypher, params or {}, database_=self.database, routing_=neo4j.RoutingControl.READ
         )
         return [{k: _plain(v) for k, v in record.items()} for record in records]
 
+    def write(self, cypher: str, params: dict[str, Any] | None = None) -> None:
+        """Run one write statement in its own transaction (retried on transient errors).
+
+        For statements graphtrail generates (schema, clean-up); data goes in ``params``.
+        """
+        self._driver.execute_query(cypher, params or {}, database_=self.database)
+
     def _ensure_schema(self, summary: PushSummary) -> None:
         for kind in NodeKind:
             for statement in schema_statements(kind):
                 try:
                     self._driver.execute_query(statement, database_=self.database)
-                except ClientError as exc:
+                except AuthError:
+                    raise
+                except ClientError as exc:  # unsupported, not allowed, or data in the way
                     summary.unsupported.append(f"{statement}: {exc.message}")
                 else:
                     summary.schema.append(statement)
