@@ -161,6 +161,7 @@ class NodeKind(StrEnum):
     RESOURCE = "Resource"
     LOGIN_PROFILE = "LoginProfile"
     POLICY = "Policy"
+    CALL = "Call"  # one API call; Neo4j holds them for timelines (the embedded store: activity)
 
 
 # Nodes that make calls: every API call hangs off one of these.
@@ -192,6 +193,7 @@ class EdgeKind(StrEnum):
     ATTEMPTED = "ATTEMPTED"  # credential -> Role/Resource (failed calls; never a hop)
     FROM_IP = "FROM_IP"  # credential -> IpAddress
     IN_ACCOUNT = "IN_ACCOUNT"  # principal/resource -> Account
+    MADE = "MADE"  # credential -> Call (Neo4j only)
 
 
 @dataclass(frozen=True, slots=True)

@@ -125,6 +125,7 @@ NODE_STYLES: dict[NodeKind, NodeStyle] = {
         "square", _LIGHT_GREY, 8, "Resource", "resource acted on (bucket, instance...)"
     ),
     NodeKind.POLICY: NodeStyle("hexagon", _PURPLE, 11, "Policy", "IAM policy"),
+    NodeKind.CALL: NodeStyle("dot", _GREY, 6, "Call", "one API call"),
 }
 
 # Unknown kinds (a newer case file, say) still draw, plainly.
@@ -141,6 +142,7 @@ EDGE_STYLES: dict[EdgeKind, EdgeStyle] = {
     EdgeKind.ATTEMPTED: EdgeStyle(_VERMILLION, 1.5, True, "failed calls (access denied...)"),
     EdgeKind.FROM_IP: EdgeStyle(_SKY, 1.0, False, "calls came from this IP address"),
     EdgeKind.IN_ACCOUNT: EdgeStyle(_LIGHT_GREY, 0.8, False, "belongs to this account"),
+    EdgeKind.MADE: EdgeStyle(_GREY, 0.8, False, "made this call"),
 }
 
 _FALLBACK_EDGE = EdgeStyle("#666666", 1.0, False, "relation of an unknown kind")

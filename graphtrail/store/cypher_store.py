@@ -1,0 +1,131 @@
+"""The questions on Neo4j: the store protocol answered by the Cypher files in ``cypher/``.
+
+:class:`CypherStore` implements :class:`graphtrail.store.protocol.GraphStore` over a Bolt
+server holding a pushed case (see :mod:`graphtrail.store.neo4j_case`): the lineage graph
+from ``lineage.cypher``, sessions from ``sessions.cypher``, nodes from ``nodes.cypher``,
+calls from ``calls.cypher``. The questions (blast radius, chains, timeline, findings) then
+run unchanged, so both stores give the same answers by construction, and the parity suite
+checks it on real servers.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import datetime
+from functools import cached_property
+
+import networkx as nx
+import pyarrow as pa
+
+import cypher
+from graphtrail.model import NodeKind
+from graphtrail.store.neo4j import Neo4jStore
+
+__all__ = ["CypherStore", "CALL_COLUMNS"]
+
+CALL_COLUMNS = ("event_id", "time", "actor", "actor_kind", "resource", "event_source",
+                "event_name", "error_code", "source_ip", "user_agent", "region",
+                "recipient_account_id", "account_id", "identity_type", "identity_arn",
+                "read_only", "shared_event_id", "source_file", "detail")
+_EDGE_CORE = {"first_seen", "last_seen", "count", "event_ids", "event_names"}
+_KINDS = {k.value for k in NodeKind}
+
+
+def _us(v) -> int | None:
+    """A pushed datetime (ISO text from the driver) or µs int -> epoch µs."""
+    if v is None or isinstance(v, int):
+        return v
+    dt = datetime.fromisoformat(str(v).replace("Z", "+00:00"))
+    return int(dt.timestamp()) * 1_000_000 + dt.microsecond
+
+
+class CypherStore:
+    """A pushed case on a Bolt server, answering the store protocol with ``cypher/*.cypher``."""
+
+    backend = "neo4j"
+
+    def __init__(self, server: Neo4jStore) -> None:
+        self.server = server
+
+    def _run(self, name: str, **params) -> list[dict]:
+        return self.server.run(cypher.load(name), params)
+
+    @cached_property
+    def node_info(self) -> dict[str, dict]:
+        out = {}
+        for r in self._run("nodes"):
+            props = dict(r["props"])
+            kind = next((lb for lb in r["labels"] if lb in _KINDS), r["labels"][0] if r["labels"] else None)
+            label, account = props.pop("label", None), props.pop("account", None)
+            props.pop("id", None)
+            out[r["id"]] = {"id": r["id"], "kind": kind, "label": label, "account": account,
+                            "props": {k: _json_back(v) for k, v in props.items()}}
+        return out
+
+    @cached_property
+    def lineage(self) -> nx.MultiDiGraph:
+        g = nx.MultiDiGraph()
+        info = self.node_info
+        for r in self._run("lineage"):
+            for nid in (r["src"], r["dst"]):
+                if nid not in g:
+                    n = info.get(nid, {"kind": "Resource", "label": nid, "account": None, "props": {}})
+                    g.add_node(nid, kind=n["kind"], label=n["label"], account=n["account"], **n["props"])
+            p = dict(r["props"])
+            extra = {k: _json_back(v) for k, v in p.items() if k not in _EDGE_CORE}
+            g.add_edge(r["src"], r["dst"], key=r["kind"], kind=r["kind"],
+                       first_seen=_us(p.get("first_seen")), last_seen=_us(p.get("last_seen")),
+                       count=p.get("count", 1), event_ids=list(p.get("event_ids") or []),
+                       event_names=list(p.get("event_names") or []), **extra)
+        return g
+
+    @cached_property
+    def session_info(self) -> dict[str, dict]:
+        out = {}
+        for r in self._run("sessions"):
+            s = r["session"]
+            out[s["id"]] = {
+                "session": s["id"], "access_key_id": s.get("access_key_id"), "via": s.get("via"),
+                "issued": s.get("issued_us"), "expires": s.get("expires_us"),
+                "principal_kind": s.get("principal_kind"), "principal": s.get("principal"),
+                "session_name": s.get("session_name"), "account": s.get("account"),
+                "issuer": s.get("issuer"), "issuer_account": s.get("issuer_account"),
+                "event_ids": list(s.get("issue_event_ids") or []),
+                "source_identity": s.get("source_identity"), "console": bool(s.get("console")),
+            }
+        return out
+
+    def calls(self, columns: list[str], *, actors: Iterable[str] | None = None,
+              event_names: Iterable[str] | None = None, source_ip: str | None = None,
+              since: int | None = None, until: int | None = None) -> pa.Table:
+        rows = self._run("calls", actors=list(actors) if actors is not None else None,
+                         event_names=list(event_names) if event_names is not None else None,
+                         source_ip=source_ip, since=since, until=until)
+        cols: dict[str, list] = {c: [] for c in columns}
+        for r in rows:
+            c = r["call"]
+            for name in columns:
+                cols[name].append(c.get("time_us") if name == "time" else c.get(name))
+        arrays = []
+        for name in columns:
+            if name == "time":
+                arrays.append(pa.array(cols[name], pa.int64()).cast(pa.timestamp("us", tz="UTC")))
+            elif name == "read_only":
+                arrays.append(pa.array(cols[name], pa.bool_()))
+            else:
+                arrays.append(pa.array(cols[name], pa.string()))
+        return pa.Table.from_arrays(arrays, names=list(columns))
+
+    def actors_from_ip(self, ip: str) -> set[str]:
+        return {r["actor"] for r in self._run("actors_from_ip", ip=ip)}
+
+
+def _json_back(v):
+    """Nested values were stored as JSON text (Neo4j has no map properties)."""
+    if isinstance(v, str) and v[:1] in "[{":
+        try:
+            return json.loads(v)
+        except json.JSONDecodeError:
+            return v
+    return v

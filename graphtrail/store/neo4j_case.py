@@ -1,0 +1,173 @@
+"""Push a case to Neo4j: its graph, its sessions and its calls. Idempotent and incremental.
+
+* Nodes and edges go through :meth:`graphtrail.store.neo4j.Neo4jStore.push` (MERGE in
+  batches); Session nodes carry their session row (issue and expiry in µs, issuer...).
+* Calls become ``(:Call)`` nodes, ``(credential)-[:MADE]->(call)``, indexed by actor,
+  event name, source IP and time, so timelines and findings run in Neo4j too.
+* Pushing again sends only calls that are new or whose actor changed (a later ingest can
+  relink a call to a session it could not name before), and removes nodes and edges the
+  case no longer has (a placeholder session that is now known, say).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from graphtrail.model import EdgeKind, NodeKind
+from graphtrail.store.case import Case
+from graphtrail.store.neo4j import Neo4jStore
+
+__all__ = ["push_case", "CasePushSummary", "CALL_INDEXES"]
+
+CALL_INDEXES = ("actor", "event_name", "source_ip", "time_us", "event_id")
+_CALL_PROPS = ("event_id", "actor", "actor_kind", "resource", "event_source", "event_name",
+               "error_code", "source_ip", "user_agent", "region", "recipient_account_id",
+               "account_id", "identity_type", "identity_arn", "read_only", "shared_event_id",
+               "source_file", "detail")
+
+
+@dataclass
+class CasePushSummary:
+    nodes: int = 0
+    relationships: int = 0
+    calls_new: int = 0
+    calls_relinked: int = 0
+    calls_unchanged: int = 0
+    stale_nodes_removed: int = 0
+    stale_relationships_removed: int = 0
+    unsupported: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    graph_seconds: float = 0.0
+    calls_seconds: float = 0.0
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["relationships_per_second"] = round(self.relationships / self.graph_seconds) if self.graph_seconds else None
+        d["calls_per_second"] = round((self.calls_new + self.calls_relinked) / self.calls_seconds) if self.calls_seconds else None
+        return d
+
+
+def _session_nodes(nodes: pa.Table, sessions: pa.Table) -> pa.Table:
+    """Merge each session's row into its node's properties (times as µs integers)."""
+    rows = {}
+    s = sessions.to_pydict()
+    issued = sessions.column("issued").cast(pa.int64()).to_pylist()
+    expires = sessions.column("expires").cast(pa.int64()).to_pylist()
+    for i, sid in enumerate(s["session"]):
+        rows[sid] = {"access_key_id": s["access_key_id"][i], "via": s["via"][i],
+                     "issued_us": issued[i], "expires_us": expires[i],
+                     "principal_kind": s["principal_kind"][i], "principal": s["principal"][i],
+                     "session_name": s["session_name"][i], "issuer": s["issuer"][i],
+                     "issuer_account": s["issuer_account"][i], "issue_event_ids": s["event_ids"][i],
+                     "source_identity": s["source_identity"][i], "console": s["console"][i]}
+    props = []
+    for nid, kind, text in zip(nodes.column("id").to_pylist(), nodes.column("kind").to_pylist(),
+                               nodes.column("props").to_pylist(), strict=True):
+        if kind == NodeKind.SESSION.value and nid in rows:
+            merged = {**(json.loads(text) if text else {}), **rows[nid]}
+            props.append(json.dumps(merged, default=str))
+        else:
+            props.append(text)
+    return nodes.set_column(nodes.schema.get_field_index("props"), "props", pa.array(props, pa.string()))
+
+
+def push_case(case: Case, server: Neo4jStore, *, batch_size: int = 10_000, calls: bool = True,
+              progress=None) -> CasePushSummary:
+    """Push ``case`` (its current graph) to ``server``; see the module docstring."""
+    t0 = time.perf_counter()
+    out = CasePushSummary()
+    nodes = _session_nodes(case.graph_table("nodes"), case.graph_table("sessions"))
+    edges = case.graph_table("edges")
+    pushed = server.push(nodes, edges, batch_size=batch_size, progress=progress)
+    out.nodes, out.relationships = pushed.node_count, pushed.relationship_count
+    out.unsupported = list(pushed.unsupported)
+    out.graph_seconds = time.perf_counter() - t0
+    _remove_stale(server, nodes, edges, out)
+    if calls:
+        t1 = time.perf_counter()
+        _push_calls(case, server, batch_size, out, progress)
+        out.calls_seconds = time.perf_counter() - t1
+    out.seconds = time.perf_counter() - t0
+    return out
+
+
+def _remove_stale(server: Neo4jStore, nodes: pa.Table, edges: pa.Table, out: CasePushSummary) -> None:
+    have = set(nodes.column("id").to_pylist())
+    there = {r["id"] for r in server.run("MATCH (n) WHERE NOT n:Call AND n.id IS NOT NULL RETURN n.id AS id")}
+    stale = sorted(there - have)
+    for i in range(0, len(stale), 5000):
+        server.write("UNWIND $ids AS id MATCH (n {id: id}) WHERE NOT n:Call DETACH DELETE n",
+                     {"ids": stale[i:i + 5000]})
+    out.stale_nodes_removed = len(stale)
+    want = set(zip(edges.column("src").to_pylist(), edges.column("kind").to_pylist(),
+                   edges.column("dst").to_pylist(), strict=True))
+    rels = server.run("MATCH (a)-[r]->(b) WHERE type(r) <> 'MADE' "
+                      "RETURN a.id AS src, type(r) AS kind, b.id AS dst")
+    gone = [r for r in rels if (r["src"], r["kind"], r["dst"]) not in want]
+    for kind in {r["kind"] for r in gone}:
+        if kind not in {k.value for k in EdgeKind}:
+            continue  # only graphtrail's own types, never anything else in the database
+        pairs = [{"src": r["src"], "dst": r["dst"]} for r in gone if r["kind"] == kind]
+        server.write(f"UNWIND $rows AS row MATCH (a {{id: row.src}})-[r:{EdgeKind(kind).value}]->"
+                     "(b {id: row.dst}) DELETE r", {"rows": pairs})
+    out.stale_relationships_removed = len(gone)
+
+
+def _push_calls(case: Case, server: Neo4jStore, batch_size: int, out: CasePushSummary, progress) -> None:
+    for prop in CALL_INDEXES:
+        try:
+            server.write(f"CREATE INDEX graphtrail_call_{prop} IF NOT EXISTS FOR (c:Call) ON (c.{prop})")
+        except Exception as exc:  # an index the server cannot make only costs speed
+            out.unsupported.append(f"index Call.{prop}: {exc}")
+    path = case.path / "graph" / "activity.parquet"
+    total = pq.ParquetFile(path).metadata.num_rows
+    done = 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_size, columns=["time", *_CALL_PROPS]):
+        t = pa.Table.from_batches([batch])
+        times = t.column("time").cast(pa.int64()).to_pylist()
+        cols = {c: t.column(c).to_pylist() for c in _CALL_PROPS}
+        ids = [f"call:{e}@{tm}" for e, tm in zip(cols["event_id"], times, strict=True)]
+        known = {r["id"]: r["actor"] for r in server.run(
+            "UNWIND $ids AS id MATCH (c:Call {id: id}) RETURN c.id AS id, c.actor AS actor", {"ids": ids})}
+        by_kind: dict[str, list[dict]] = {}
+        relinked = []
+        for i, cid in enumerate(ids):
+            actor = cols["actor"][i]
+            if cid in known and known[cid] == actor:
+                out.calls_unchanged += 1
+                continue
+            if cid in known:
+                relinked.append(cid)
+            props = {c: cols[c][i] for c in _CALL_PROPS if cols[c][i] is not None}
+            props["time_us"] = times[i]
+            by_kind.setdefault(cols["actor_kind"][i] or "", []).append(
+                {"id": cid, "actor": actor, "props": props, "time": _iso(times[i])})
+        if relinked:
+            server.write("UNWIND $ids AS id MATCH (:Call {id: id})<-[m:MADE]-() DELETE m", {"ids": relinked})
+            out.calls_relinked += len(relinked)
+        for kind, rows in by_kind.items():
+            server.write(_call_query(kind), {"rows": rows})
+            out.calls_new += len(rows) - sum(1 for r in rows if r["id"] in known)
+        done += t.num_rows
+        if progress:
+            progress("calls", done, total)
+
+
+def _call_query(actor_kind: str) -> str:
+    """MERGE calls and their MADE edge; the actor's label comes from the model, never input."""
+    head = ("UNWIND $rows AS row\nMERGE (c:Call {id: row.id})\n"
+            "SET c += row.props, c.time = datetime(row.time)\n")
+    if actor_kind not in {k.value for k in NodeKind}:
+        return head
+    return head + f"WITH c, row\nMATCH (a:{NodeKind(actor_kind).value} {{id: row.actor}})\nMERGE (a)-[:MADE]->(c)"
+
+
+def _iso(us: int) -> str:
+    from graphtrail.ids import iso
+
+    return iso(us)
