@@ -14,7 +14,7 @@ from graphtrail.store.case import Case, CaseError
 from graphtrail.store.memory import MemoryStore
 
 __all__ = ["CaseOpt", "SinceOpt", "UntilOpt", "AccessKeyOpt", "PrincipalOpt", "SessionOpt", "IpOpt",
-           "open_store", "pick_seed", "time_bounds", "fail", "DEFAULT_CASE"]
+           "BackendOpt", "open_store", "pick_seed", "time_bounds", "fail", "DEFAULT_CASE"]
 
 DEFAULT_CASE = Path("graphtrail-case")
 CaseOpt = Annotated[Path, typer.Option("--case", envvar="GRAPHTRAIL_CASE",
@@ -32,8 +32,24 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
-def open_store(case: Path) -> MemoryStore:
-    """Open a case for questions, building its graph first if the events changed."""
+BackendOpt = Annotated[str, typer.Option(
+    "--backend", help="memory (embedded, default) or neo4j (a pushed case; NEO4J_URI...).")]
+
+
+def open_store(case: Path, backend: str = "memory"):
+    """Open a case for questions: embedded (graph built first if the events changed) or Neo4j."""
+    if backend == "neo4j":
+        import os
+
+        from graphtrail.cli.neo4j_cmd import connect
+        from graphtrail.store.cypher_store import CypherStore
+
+        return CypherStore(connect(os.environ.get("NEO4J_URI", "bolt://127.0.0.1:7687"),
+                                   os.environ.get("NEO4J_USERNAME", "neo4j"),
+                                   os.environ.get("NEO4J_PASSWORD", ""),
+                                   os.environ.get("NEO4J_DATABASE")))
+    if backend != "memory":
+        raise fail(f"--backend {backend!r}: memory or neo4j")
     try:
         c = Case.open(case)
         ensure_graph(c)

@@ -6,7 +6,15 @@ from typing import Annotated
 
 import typer
 
-from graphtrail.cli.common import DEFAULT_CASE, CaseOpt, SinceOpt, UntilOpt, open_store, time_bounds
+from graphtrail.cli.common import (
+    DEFAULT_CASE,
+    BackendOpt,
+    CaseOpt,
+    SinceOpt,
+    UntilOpt,
+    open_store,
+    time_bounds,
+)
 from graphtrail.cli.output import Format, console, emit_json, emit_rows
 from graphtrail.queries.findings import RULES, SEVERITIES, findings
 
@@ -21,6 +29,7 @@ def findings_cmd(
     list_rules: Annotated[bool, typer.Option("--list", help="List the catalogue and exit.")] = False,
     case: CaseOpt = DEFAULT_CASE,
     fmt: Annotated[Format, typer.Option("--format")] = Format.table,
+    backend: BackendOpt = "memory",
 ) -> None:
     """Detections with ATT&CK techniques, credential lineage and eventIDs."""
     if list_rules:
@@ -32,7 +41,7 @@ def findings_cmd(
     if min_severity and min_severity not in SEVERITIES:
         raise typer.BadParameter(f"one of {', '.join(SEVERITIES)}", param_hint="--min-severity")
     lo, hi = time_bounds(since, until)
-    found = findings(open_store(case), since=lo, until=hi, rules=rule, min_severity=min_severity)
+    found = findings(open_store(case, backend), since=lo, until=hi, rules=rule, min_severity=min_severity)
     if fmt == Format.json:
         emit_json({"findings": [f.to_dict() for f in found]})
     elif fmt == Format.csv:

@@ -9,6 +9,7 @@ import typer
 from graphtrail.cli.common import (
     DEFAULT_CASE,
     AccessKeyOpt,
+    BackendOpt,
     CaseOpt,
     IpOpt,
     PrincipalOpt,
@@ -34,12 +35,12 @@ FormatOpt = Annotated[Format, typer.Option("--format", help="table, json or csv.
 def blast_radius_cmd(
     access_key: AccessKeyOpt = None, principal: PrincipalOpt = None, session: SessionOpt = None,
     ip: IpOpt = None, since: SinceOpt = None, until: UntilOpt = None,
-    case: CaseOpt = DEFAULT_CASE, fmt: FormatOpt = Format.table,
+    case: CaseOpt = DEFAULT_CASE, fmt: FormatOpt = Format.table, backend: BackendOpt = "memory",
 ) -> None:
     """Everything a credential did and everything derived from it, forward in time."""
     seed = pick_seed(access_key, principal, session, ip)
     lo, hi = time_bounds(since, until)
-    store = open_store(case)
+    store = open_store(case, backend)
     try:
         br = blast_radius(store, seed, since=lo, until=hi)
     except SeedError as exc:
@@ -88,11 +89,11 @@ def chains_cmd(
     to: Annotated[str | None, typer.Option("--to", help="A role ARN the chain reaches.")] = None,
     min_hops: Annotated[int, typer.Option("--min-hops", min=1)] = 1,
     since: SinceOpt = None, until: UntilOpt = None,
-    case: CaseOpt = DEFAULT_CASE, fmt: FormatOpt = Format.table,
+    case: CaseOpt = DEFAULT_CASE, fmt: FormatOpt = Format.table, backend: BackendOpt = "memory",
 ) -> None:
     """Role-chaining paths walked by real sessions (time-respecting)."""
     lo, hi = time_bounds(since, until)
-    found = chains(open_store(case), cross_account=cross_account, origin=origin, to=to,
+    found = chains(open_store(case, backend), cross_account=cross_account, origin=origin, to=to,
                    min_hops=min_hops, since=lo, until=hi)
     if fmt == Format.json:
         emit_json({"chains": [c.to_dict() for c in found]})
@@ -124,12 +125,12 @@ def timeline_cmd(
     ip: IpOpt = None, since: SinceOpt = None, until: UntilOpt = None,
     lineage: Annotated[bool, typer.Option("--lineage", help="Include every derived credential.")] = False,
     limit: Annotated[int | None, typer.Option("--limit", help="At most this many rows.")] = None,
-    case: CaseOpt = DEFAULT_CASE, fmt: FormatOpt = Format.table,
+    case: CaseOpt = DEFAULT_CASE, fmt: FormatOpt = Format.table, backend: BackendOpt = "memory",
 ) -> None:
     """Every call of a credential, principal or IP, in time order."""
     seed = pick_seed(access_key, principal, session, ip)
     lo, hi = time_bounds(since, until)
-    store = open_store(case)
+    store = open_store(case, backend)
     try:
         df = timeline(store, seed, since=lo, until=hi, lineage=lineage, limit=limit)
     except SeedError as exc:

@@ -8,6 +8,8 @@ from graphtrail.cli.demo import demo_cmd
 from graphtrail.cli.detect import findings_cmd
 from graphtrail.cli.ingest import case_app, ingest
 from graphtrail.cli.investigate import blast_radius_cmd, chains_cmd, timeline_cmd
+from graphtrail.cli.neo4j_cmd import neo4j_app, query_cmd
+from graphtrail.cli.report import report_cmd, view_cmd
 
 __all__ = ["app"]
 
@@ -25,6 +27,10 @@ app.command("chains")(chains_cmd)
 app.command("timeline")(timeline_cmd)
 app.command("findings")(findings_cmd)
 app.command("demo")(demo_cmd)
+app.add_typer(neo4j_app, name="neo4j")
+app.command("query")(query_cmd)
+app.command("report")(report_cmd)
+app.command("view")(view_cmd)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -15,7 +15,7 @@ from rich.table import Table
 __all__ = ["Format", "emit_json", "emit_rows", "console", "err_console"]
 
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)  # messages are never hard-wrapped
 
 
 class Format(StrEnum):

@@ -1,0 +1,120 @@
+"""``graphtrail neo4j push`` and ``graphtrail query``: the case in Neo4j, and Cypher on it."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from graphtrail.cli.common import DEFAULT_CASE, CaseOpt, fail
+from graphtrail.cli.output import Format, console, emit_json, emit_rows, err_console
+from graphtrail.cli.wiring import ensure_graph
+from graphtrail.store.case import Case, CaseError
+
+__all__ = ["neo4j_app", "query_cmd", "UriOpt", "UserOpt", "PasswordOpt", "connect"]
+
+UriOpt = Annotated[str, typer.Option("--uri", envvar="NEO4J_URI", help="Bolt URI (NEO4J_URI).")]
+UserOpt = Annotated[str, typer.Option("--user", envvar="NEO4J_USERNAME", help="User (NEO4J_USERNAME).")]
+PasswordOpt = Annotated[str, typer.Option("--password", envvar="NEO4J_PASSWORD",
+                                          help="Password (NEO4J_PASSWORD).")]
+DatabaseOpt = Annotated[str | None, typer.Option("--database", envvar="NEO4J_DATABASE",
+                                                 help="Database (default: the server's).")]
+
+neo4j_app = typer.Typer(help="Push a case to Neo4j.", no_args_is_help=True)
+
+
+def connect(uri: str, user: str, password: str, database: str | None = None):
+    from neo4j.exceptions import AuthError, ServiceUnavailable
+
+    from graphtrail.store.neo4j import Neo4jStore
+
+    try:
+        server = Neo4jStore(uri, user, password, database)
+        server.run("RETURN 1 AS ok")
+    except AuthError as exc:
+        raise fail(f"{uri}: authentication failed for user {user!r}") from exc
+    except (ServiceUnavailable, OSError, ValueError) as exc:
+        raise fail(f"{uri}: no Bolt server answers ({exc})") from exc
+    return server
+
+
+@neo4j_app.command("push")
+def push_cmd(
+    case: CaseOpt = DEFAULT_CASE,
+    uri: UriOpt = "bolt://127.0.0.1:7687", user: UserOpt = "neo4j", password: PasswordOpt = "",
+    database: DatabaseOpt = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Rows per transaction.")] = 5_000,
+    calls: Annotated[bool, typer.Option("--calls/--no-calls", help="Push every call (for timelines).")] = True,
+    fmt: Annotated[Format, typer.Option("--format")] = Format.table,
+) -> None:
+    """Write the case's graph (and its calls) to Neo4j; idempotent and incremental."""
+    from graphtrail.store.neo4j_case import push_case
+
+    try:
+        c = Case.open(case)
+        ensure_graph(c)
+    except CaseError as exc:
+        raise fail(str(exc)) from exc
+    server = connect(uri, user, password, database)
+    try:
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=err_console, transient=True,
+                      disable=not err_console.is_terminal) as bar:
+            tasks: dict[str, int] = {}
+
+            def progress(phase: str, done: int, total: int) -> None:
+                if phase not in tasks:
+                    tasks[phase] = bar.add_task(phase, total=total)
+                bar.update(tasks[phase], completed=done)
+
+            summary = push_case(c, server, batch_size=batch_size, calls=calls, progress=progress)
+    finally:
+        server.close()
+    d = summary.as_dict()
+    if fmt == Format.json:
+        emit_json(d)
+        return
+    console.print(f"pushed to {uri}: {d['nodes']:,} nodes, {d['relationships']:,} relationships "
+                  f"({d['relationships_per_second'] or 0:,} rel/s); calls: {d['calls_new']:,} new, "
+                  f"{d['calls_relinked']:,} relinked, {d['calls_unchanged']:,} unchanged; "
+                  f"stale removed: {d['stale_nodes_removed']} nodes, "
+                  f"{d['stale_relationships_removed']} relationships; {d['seconds']:.1f} s",
+                  highlight=False)
+    for note in d["unsupported"]:
+        console.print(f"note: {note}", highlight=False, markup=False)
+
+
+def query_cmd(
+    cypher_text: Annotated[str, typer.Argument(metavar="CYPHER", help="A read query.")],
+    param: Annotated[list[str] | None, typer.Option("--param", help="k=v (v parsed as JSON if it can be).")] = None,
+    backend: Annotated[str, typer.Option("--backend", help="neo4j (the only one that speaks Cypher).")] = "neo4j",
+    uri: UriOpt = "bolt://127.0.0.1:7687", user: UserOpt = "neo4j", password: PasswordOpt = "",
+    database: DatabaseOpt = None,
+    fmt: Annotated[Format, typer.Option("--format")] = Format.table,
+) -> None:
+    """Run an ad-hoc Cypher query (with parameters, never string splicing); table or JSON."""
+    if backend != "neo4j":
+        raise fail("only --backend neo4j runs Cypher; the embedded store answers the commands")
+    params = {}
+    for p in param or []:
+        if "=" not in p:
+            raise fail(f"--param {p!r}: expected name=value")
+        k, v = p.split("=", 1)
+        try:
+            params[k] = json.loads(v)
+        except json.JSONDecodeError:
+            params[k] = v
+    server = connect(uri, user, password, database)
+    try:
+        rows = server.run(cypher_text, params)
+    except Exception as exc:  # the server's message says what is wrong with the query
+        raise fail(f"query failed: {exc}") from exc
+    finally:
+        server.close()
+    if fmt == Format.json:
+        emit_json(rows)
+    else:
+        emit_rows([{k: json.dumps(v) if isinstance(v, (dict, list)) else v for k, v in r.items()}
+                   for r in rows], fmt)
