@@ -13,6 +13,7 @@ Nothing here knows about the case: the caller adopts or drops the parts.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import hashlib
 import os
@@ -26,6 +27,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from loaders.events import EventBatch, event_keys
@@ -91,11 +93,16 @@ def gunzip(raw: bytes) -> tuple[bytes, str | None]:
             pass
     chunks: list[bytes] = []
     data = raw
+    step = 1 << 16  # fed in pieces, so a corrupt stream keeps what decoded before the damage
     try:
         while data:
             d = zlib.decompressobj(wbits=47)
-            chunks.append(d.decompress(data))
+            pos = 0
+            while pos < len(data) and not d.eof:
+                chunks.append(d.decompress(data[pos:pos + step]))
+                pos += step
             if not d.eof:
+                chunks.append(d.flush())
                 return b"".join(chunks), f"truncated gzip: stream ends after {sum(map(len, chunks))} decompressed bytes"
             data = d.unused_data.lstrip(b"\x00")
     except zlib.error as exc:
@@ -183,23 +190,28 @@ def read_task(task: list[tuple[SourceObject, bytes | None]], staging: str,
 def _time_ranges(table, reports: list[ObjectReport]) -> None:
     if not table.num_rows:
         return
-    import pyarrow.compute as pc
-
     by_file = table.select(["source_file", "time"]).group_by("source_file").aggregate(
         [("time", "min"), ("time", "max")]
     )
     ranges = {
-        f: (lo, hi)
+        f: (_iso(lo), _iso(hi))
         for f, lo, hi in zip(
             by_file.column("source_file").to_pylist(),
-            pc.strftime(by_file.column("time_min"), "%Y-%m-%dT%H:%M:%SZ").to_pylist(),
-            pc.strftime(by_file.column("time_max"), "%Y-%m-%dT%H:%M:%SZ").to_pylist(),
+            by_file.column("time_min").cast(pa.int64()).to_pylist(),
+            by_file.column("time_max").cast(pa.int64()).to_pylist(),
             strict=True,
         )
     }
     for rep in reports:
         if rep.uri in ranges:
             rep.first_time, rep.last_time = ranges[rep.uri]
+
+
+def _iso(us: int) -> str:
+    """As CloudTrail writes times: ``2024-08-01T13:42:21Z`` (fractions only when present)."""
+    from graphtrail.ids import iso
+
+    return iso(us)
 
 
 def _tasks(objects: Iterable[SourceObject], fetch_threads: int) -> Iterator[list[tuple[SourceObject, bytes | None]]]:
@@ -212,10 +224,13 @@ def _tasks(objects: Iterable[SourceObject], fetch_threads: int) -> Iterator[list
     def resolve(obj: SourceObject, fut: Future | None) -> tuple[SourceObject, bytes | None]:
         if fut is None:
             return obj, None
+        # The fetch callable stays here: worker processes get the bytes, never the callable
+        # (stdin's reader, a boto3 client, ... cannot be pickled).
+        plain = dataclasses.replace(obj, fetch=None)
         try:
-            return obj, fut.result()
+            return plain, fut.result()
         except Exception as exc:  # surfaced in the report of this object
-            return obj, FetchFailed(f"cannot fetch: {exc}")
+            return plain, FetchFailed(f"cannot fetch: {exc}")
 
     try:
         for obj in objects:
@@ -268,7 +283,8 @@ def run_pipeline(
         return
     ctx = get_context("fork") if hasattr(os, "fork") else get_context()
     with ctx.Pool(processes=n) as pool:
-        results = pool.imap_unordered(_read_task_star, ((t, staging, known) for t in tasks))
+        # In order: which copy of a duplicate is kept must not depend on which worker is faster.
+        results = pool.imap(_read_task_star, ((t, staging, known) for t in tasks))
         yield from results
 
 

@@ -49,6 +49,7 @@ _WRAPPER_KEYS = (
     "body",
     "Message",
     "raw",
+    "hits",  # a saved Elasticsearch / OpenSearch search response
 )
 
 
@@ -82,6 +83,12 @@ def split_records(data: bytes, name: str, hint: str | None = None) -> SplitResul
         ``"lookup-events"`` or ``"lake"`` when the source knows the format.
     """
     out = SplitResult()
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):  # PowerShell's `>` writes UTF-16
+        try:
+            data = data.decode("utf-16").encode("utf-8")
+        except UnicodeDecodeError:
+            out.error = "not JSON: a UTF-16 byte order mark, then text that is not UTF-16"
+            return out
     start = _first_char(data)
     if start < 0:
         out.error = "empty file"
@@ -89,32 +96,73 @@ def split_records(data: bytes, name: str, hint: str | None = None) -> SplitResul
     first = data[start : start + 1]
     lines_hint = name.endswith((".jsonl", ".ndjson", ".log", ".jsonl.gz", ".ndjson.gz", ".log.gz"))
     if first == b"{" and not lines_hint:
-        try:
-            doc = _DELIVERY.decode(data)
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            doc = None
-        if doc is not None and doc.Records is not None:
-            _take_typed(doc.Records, out)
+        doc = _typed(_DELIVERY, data)
+        if doc is not None and doc.Records is not None and _plain(doc.Records, data):
+            out.records = doc.Records
             return out
     elif first == b"[":
-        try:
-            _take_typed(_ARRAY.decode(data), out)
+        records = _typed(_ARRAY, data)
+        if records is not None and _plain(records, data):
+            out.records = records
             return out
-        except (msgspec.DecodeError, msgspec.ValidationError):
-            pass
-    elif first not in (b"{", b"["):
+    elif first != b"{":
         out.error = f"not JSON: starts with {data[start:start + 20]!r}"
         return out
     _generic(data, name, out, lines_hint)
     return out
 
 
-def _take_typed(records: list[Record], out: SplitResult) -> None:
+def _typed(decoder: msgspec.json.Decoder, data: bytes) -> Any:
+    try:
+        return decoder.decode(data)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+
+
+def _plain(records: list[Record], data: bytes) -> bool:
+    """True when the typed records are the whole story: plain API-call records, unwrapped.
+
+    Anything else (EventBridge or lookup-events entries, lower-cased keys, Insights events,
+    records whose shipper moved the time, source IP or user agent out of them) is read
+    again by the generic path, which knows every envelope. The test looks at the decoded
+    records, not the bytes: scanning every file for shipper keys cost more than decoding.
+    """
     for r in records:
         if r.eventName is None and r.eventSource is None:
-            out.skipped["not a CloudTrail record"] += 1
-        else:
-            out.records.append(r)
+            return False
+        if _incomplete(r):
+            return False
+    return True
+
+
+def _incomplete(r: Record) -> bool:
+    """A record missing what a shipper moves out, or whose identity keys were lower-cased."""
+    if r.eventTime is None or r.sourceIPAddress is None or r.userAgent is None:
+        return True  # moved out by a shipper (@timestamp, network.client.ip, http.useragent)
+    ui = r.userIdentity
+    if ui is None:
+        return True
+    # Lower-cased identity keys leave only ``type`` and ``arn`` (already lower case) readable.
+    return ui.principalId is None and ui.accessKeyId is None and (ui.type is None
+                                                                  or ui.arn is not None)
+
+
+def _suspect_line(r: Record) -> bool:
+    """Worth a look at the line's bytes: a line is short, so the test can be broader than
+    :func:`_incomplete` and catch one lower-cased identity key (``accesskeyid``)."""
+    ui = r.userIdentity
+    return ui is None or ui.accessKeyId is None or _incomplete(r)
+
+
+# Keys a log shipper adds when it moves fields out of the record (see _shipper_fixups), and
+# identity keys as lower-cased exports spell them. Only searched in a record that already
+# looks incomplete (one line), never across whole files.
+_GENERIC_HINTS = (b'"@timestamp":', b'"p_event_time":', b'"network":', b'"http":',
+                  b'"principalid":', b'"accesskeyid":', b'"sessioncontext":', b'"useridentity":')
+
+
+def _needs_generic(data: bytes) -> bool:
+    return any(k in data for k in _GENERIC_HINTS)
 
 
 def _first_char(data: bytes) -> int:
@@ -161,7 +209,8 @@ def _lines(data: bytes, out: SplitResult) -> None:
             rec = _ONE.decode(line)
         except (msgspec.DecodeError, msgspec.ValidationError):
             rec = None
-        if rec is not None and (rec.eventName or rec.eventSource):
+        if (rec is not None and (rec.eventName or rec.eventSource)
+                and not (_suspect_line(rec) and _needs_generic(line))):
             out.records.append(rec)
             continue
         try:
@@ -280,10 +329,8 @@ def unwrap(obj: Any, out: SplitResult, depth: int = 0):
     if not isinstance(obj, dict):
         out.skipped["not a CloudTrail record"] += 1
         return
-    if "eventName" in obj or "eventSource" in obj:
-        yield _shipper_fixups(obj, obj)
-        return
-    if "eventname" in obj or "eventsource" in obj:
+    if ("eventName" in obj or "eventSource" in obj or _is_insight(obj)
+            or "eventname" in obj or "eventsource" in obj or "insightdetails" in obj):
         yield _shipper_fixups(_canonical_keys(obj), obj)
         return
     records = obj.get("Records")
@@ -312,6 +359,11 @@ def unwrap(obj: Any, out: SplitResult, depth: int = 0):
     out.skipped["not a CloudTrail record"] += 1
 
 
+def _is_insight(obj: dict) -> bool:
+    """Insights events have no eventName or eventSource of their own."""
+    return "insightDetails" in obj or obj.get("eventType") == "AwsCloudTrailInsight"
+
+
 class _Quiet(SplitResult):
     """A sink for probing wrappers without counting what is not there."""
 
@@ -319,7 +371,8 @@ class _Quiet(SplitResult):
 def _shipper_fixups(rec: dict, wrapper: dict) -> dict:
     """Fill what shippers move out of the record: time, source IP, user agent."""
     if "eventTime" not in rec:
-        ts = wrapper.get("@timestamp") or rec.get("@timestamp") or wrapper.get("timestamp")
+        ts = (wrapper.get("@timestamp") or rec.get("@timestamp") or wrapper.get("p_event_time")
+              or rec.get("p_event_time") or wrapper.get("timestamp"))
         if isinstance(ts, str):
             rec = {**rec, "eventTime": ts}
     if "sourceIPAddress" not in rec:

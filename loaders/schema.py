@@ -13,6 +13,7 @@ which coerces record by record.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -20,6 +21,7 @@ from msgspec import Raw, Struct
 
 __all__ = [
     "text",
+    "account_id",
     "flag",
     "Record",
     "UserIdentity",
@@ -110,64 +112,108 @@ class S3Delivery(Struct):
 
 _RAW_FIELDS = ("requestParameters", "responseElements", "additionalEventData", "resources",
                "insightDetails")
-_STRUCT_FIELDS = {"userIdentity"}
 _FLAGS = {"readOnly", "sessionCredentialFromConsole"}
+# Account ids (and the root's principal id, which is one) lose their leading zeros when an
+# export writes them as numbers; other numbers (an errorCode of 404) must not be padded.
+_ACCOUNT_FIELDS = {"accountId", "recipientAccountId", "principalId"}
+_TIME_FIELDS = {"eventTime", "creationDate"}
+_NESTED: dict[str, type[Struct]] = {
+    "userIdentity": UserIdentity,
+    "sessionContext": SessionContext,
+    "sessionIssuer": SessionIssuer,
+    "attributes": SessionAttributes,
+    "webIdFederationData": WebIdFederationData,
+    "onBehalfOf": OnBehalfOf,
+}
 _ENCODE = msgspec.json.encode
+_DECODE = msgspec.json.decode
 
 
 def record_from_dict(d: dict[str, Any]) -> Record:
     """Build a :class:`Record` from an already-decoded dict (the tolerant path).
 
-    Payload fields are re-encoded to raw JSON; identity blocks of the wrong type are
-    dropped rather than failing the record.
+    Payload fields are re-encoded to raw JSON (a payload an export wrote as JSON text is
+    read as the JSON it holds); scalars of another type are coerced to text; an identity
+    block of the wrong type is dropped on its own, and the rest of the identity kept.
 
     >>> r = record_from_dict({"eventName": "X", "requestParameters": {"a": 1}, "userIdentity": "?"})
     >>> r.eventName, bytes(r.requestParameters), r.userIdentity
     ('X', b'{"a":1}', None)
+    >>> r = record_from_dict({"recipientAccountId": 12345678901, "errorCode": 404,
+    ...                       "userIdentity": {"arn": "a", "sessionContext": []}})
+    >>> r.recipientAccountId, r.errorCode, r.userIdentity.arn, r.userIdentity.sessionContext
+    ('012345678901', '404', 'a', None)
     """
+    return _struct(d, Record)
+
+
+def _struct(d: dict[str, Any], cls: type[Struct]) -> Any:
     clean: dict[str, Any] = {}
+    fields = cls.__struct_fields__
     for k, v in d.items():
-        if k in _RAW_FIELDS:
-            if v is not None:
-                clean[k] = Raw(_ENCODE(v))
-        elif k in _STRUCT_FIELDS:
+        if k not in fields:
+            continue
+        if k in _RAW_FIELDS:  # null stays ``null``, as the typed path keeps it
+            clean[k] = Raw(_ENCODE(_payload(v)))
+        elif k in _NESTED:
             if isinstance(v, dict):
-                clean[k] = _identity(v)
+                clean[k] = _struct(v, _NESTED[k])
         elif k in _FLAGS:
             clean[k] = flag(v)
-        elif k in Record.__struct_fields__:
+        elif k in _TIME_FIELDS:
+            clean[k] = _time_text(v)
+        elif k in _ACCOUNT_FIELDS:
+            clean[k] = account_id(v)
+        else:
             clean[k] = text(v)
-    return Record(**clean)
+    return cls(**clean)
 
 
-def _identity(v: dict[str, Any]) -> UserIdentity | None:
-    try:
-        return msgspec.convert(_texts(v), UserIdentity)
-    except msgspec.ValidationError:
-        return None
+def _payload(v: Any) -> Any:
+    """A payload as JSON; data-lake exports (Athena) carry it as JSON text."""
+    if isinstance(v, str) and v.lstrip()[:1] in ("{", "["):
+        try:
+            return _DECODE(v)
+        except msgspec.DecodeError:
+            return v
+    return v
 
 
-def _texts(v: Any) -> Any:
-    if isinstance(v, dict):
-        return {k: _texts(x) for k, x in v.items()}
+def _time_text(v: Any) -> str | None:
+    """A time as text; epoch seconds or milliseconds (some exports) become ISO 8601."""
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        secs = v / 1000 if v > 1e11 else v
+        try:
+            return datetime.fromtimestamp(secs, UTC).isoformat()
+        except (OverflowError, OSError, ValueError):
+            return str(v)
     return text(v)
 
 
 def text(v: Any) -> str | None:
-    """A scalar as CloudTrail text: numbers as digits (account ids keep 12), bools lower-case.
+    """A scalar as CloudTrail text: numbers as digits, bools lower-case, objects as JSON.
 
-    >>> text(12345678901), text(True), text(None), text("x")
-    ('012345678901', 'true', None, 'x')
+    >>> text(404), text(True), text(None), text("x"), text([1])
+    ('404', 'true', None, 'x', '[1]')
     """
     if v is None or isinstance(v, str):
         return v
     if isinstance(v, bool):
         return "true" if v else "false"
-    if isinstance(v, int) and 0 <= v < 10**12:
-        return f"{v:012d}"  # a number loses the leading zeros of an account id
     if isinstance(v, (dict, list)):
-        return msgspec.json.encode(v).decode()
+        return _ENCODE(v).decode()
     return str(v)
+
+
+def account_id(v: Any) -> str | None:
+    """An account id as text: a number gets back the leading zeros it lost.
+
+    >>> account_id(12345678901), account_id("123456789"), account_id(111122223333)
+    ('012345678901', '123456789', '111122223333')
+    """
+    if isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 10**12:
+        return f"{v:012d}"
+    return text(v)
 
 
 def flag(v: Any) -> bool | None:

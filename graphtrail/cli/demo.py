@@ -12,12 +12,14 @@ from graphtrail.cli.detect import print_findings
 from graphtrail.cli.ingest import finish_ingest, run_ingest
 from graphtrail.cli.investigate import print_blast_radius, print_chains
 from graphtrail.cli.output import console
+from graphtrail.cli.report import ReportFormat, write_report
 from graphtrail.queries.blast_radius import blast_radius
 from graphtrail.queries.chains import chains
 from graphtrail.queries.findings import findings
 from graphtrail.store.case import Case
 from graphtrail.store.memory import MemoryStore
 from graphtrail.synth.scenarios import build_scenario
+from graphtrail.views.report import build_report
 from loaders.sources.files import list_files
 
 __all__ = ["demo_cmd", "run_demo"]
@@ -58,5 +60,11 @@ def demo_cmd(
     print_chains(d["chains"])
     console.rule("3. Findings")
     print_findings(d["findings"])
+    report = build_report(d["store"], truth.leaked_key,
+                          title=f"Leaked access key {truth.leaked_key}")
+    page = write_report(report, folder / "report.html")
+    write_report(report, folder / "report.md", ReportFormat.md)
+    console.print(f"\nreport: {page.resolve()} (open it in a browser; Markdown: report.md)",
+                  highlight=False, markup=False, soft_wrap=True)
     console.print(f"\nNext: graphtrail timeline --access-key {truth.leaked_key} --lineage --case {folder}/case",
                   highlight=False)

@@ -67,11 +67,13 @@ def ingest(
     a source that cannot be listed); 130 interrupted (the case is as at its last commit).
     """
     try:
-        c = Case.open(case, create=True)
-        objects, notes = select_sources(c, paths or [], since=since, until=until, accounts=account,
-                                        regions=region, profile=profile, lookup_events=lookup_events,
-                                        all_regions=all_regions, event_name=event_name, lake=lake,
-                                        sql=sql)
+        existing = Case.open(case) if (Path(case) / "case.json").exists() else None
+        objects, notes = select_sources(existing, paths or [], since=since, until=until,
+                                        accounts=account, regions=region, profile=profile,
+                                        lookup_events=lookup_events, all_regions=all_regions,
+                                        event_name=event_name, lake=lake, sql=sql)
+        objects = _started(objects)  # a source that cannot be listed fails before any folder is made
+        c = existing or Case.open(case, create=True)
         summary = _ingest_with_progress(objects, c, workers)
     except (CaseError, SourceError, ValueError) as exc:
         err_console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
@@ -85,7 +87,7 @@ def ingest(
     raise typer.Exit(EXIT_PARTIAL if summary.files_failed else EXIT_OK)
 
 
-def select_sources(case: Case, paths: list[str], *, since=None, until=None, accounts=None,
+def select_sources(case: Case | None, paths: list[str], *, since=None, until=None, accounts=None,
                    regions=None, profile=None, lookup_events=False, all_regions=False,
                    event_name=None, lake=None, sql=None):
     """The objects to read, from the arguments; returns (iterable of SourceObject, notes)."""
@@ -112,7 +114,8 @@ def select_sources(case: Case, paths: list[str], *, since=None, until=None, acco
         from loaders.sources.s3 import list_s3_objects
 
         sources.append(list_s3_objects(uri, accounts=accounts, regions=regions, since=lo_dt,
-                                       until=hi_dt, session=session, known_etags=case.known_etags()))
+                                       until=hi_dt, session=session,
+                                       known_etags=case.known_etags() if case else set()))
     if lookup_events:
         from loaders.sources.lookup_events import LIMITS, lookup_events_pages
         from loaders.sources.lookup_events import all_regions as every_region
@@ -126,6 +129,23 @@ def select_sources(case: Case, paths: list[str], *, since=None, until=None, acco
 
         sources.append(lake_pages(lake, since=lo_dt, until=hi_dt, sql_filter=sql, session=session))
     return _chain(sources), notes
+
+
+def _started(objects):
+    """Pull the first object now (listing errors surface here), then the rest lazily."""
+    it = iter(objects)
+    try:
+        first = next(it)
+    except StopIteration:
+        return []
+    if isinstance(objects, list):
+        return objects
+
+    def rest():
+        yield first
+        yield from it
+
+    return rest()
 
 
 def _chain(sources):

@@ -150,7 +150,8 @@ def summarize(store, seed: Seed, creds: dict[str, dict], links: list[dict],
                          "recipient_account_id", "account_id"], actors=sorted(creds),
                         since=since, until=until)
     event_ids = set(calls.column("event_id").to_pylist())
-    sessions = sorted(c for c in creds if c in sess)
+    active = set(calls.column("actor").to_pylist())
+    sessions = sorted(c for c in creds if c in sess and _in_window(c, sess[c], active, since, until))
     for sid in sessions:  # both copies of each STS call that issued a session in the lineage
         if creds[sid]["via"] != "seed":
             event_ids.update(sess[sid]["event_ids"] or [])
@@ -197,6 +198,16 @@ def summarize(store, seed: Seed, creds: dict[str, dict], links: list[dict],
         last_seen=hi.as_py().strftime("%Y-%m-%dT%H:%M:%SZ") if hi is not None and hi.is_valid else None,
         calls=calls.num_rows, failed_calls=calls.num_rows - ok.num_rows,
     )
+
+
+def _in_window(sid: str, s: dict, active: set, since: int | None, until: int | None) -> bool:
+    """A session counts when it acted in the window or was issued in it."""
+    if since is None and until is None:
+        return True
+    if sid in active:
+        return True
+    t = s.get("issued")
+    return t is not None and (since is None or t >= since) and (until is None or t <= until)
 
 
 def _created_and_changed(store, creds: dict, since, until) -> tuple[list[dict], list[dict]]:

@@ -40,6 +40,7 @@ from graphtrail.store.keyindex import KeyIndex
 __all__ = ["Case", "CaseError", "IngestSummary", "IngestSession", "default_case_dir"]
 
 FORMAT = 1
+GRAPH_FORMAT = 2  # bump when the graph tables change: older graphs are rebuilt, not misread
 # Columns with few distinct values: read as dictionaries they cost a few bytes an event.
 _DICTIONARY_COLUMNS = {"event_source", "event_name", "event_type", "event_category", "region",
                        "account_id", "recipient_account_id", "user_agent", "error_code",
@@ -229,7 +230,8 @@ class Case:
         if not meta.exists():
             return False
         try:
-            return json.loads(meta.read_text()).get("generation") == self.generation
+            m = json.loads(meta.read_text())
+            return m.get("generation") == self.generation and m.get("graph_format") == GRAPH_FORMAT
         except (OSError, json.JSONDecodeError):
             return False
 
@@ -248,7 +250,8 @@ class Case:
         if missing:
             raise CaseError(f"{workdir}: graph tables missing: {missing}")
         (workdir / "meta.json").write_text(json.dumps(
-            {"generation": self.generation, "built": _now(), **meta}, indent=1, default=str))
+            {"generation": self.generation, "graph_format": GRAPH_FORMAT, "built": _now(), **meta},
+            indent=1, default=str))
         gdir = self.path / "graph"
         old = self.path / ".graph.old"
         shutil.rmtree(old, ignore_errors=True)

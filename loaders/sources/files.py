@@ -11,7 +11,9 @@ from loaders.sources.base import SourceError, SourceObject
 
 __all__ = ["list_files", "kind_of"]
 
-# Suffixes read when walking a folder; a file named explicitly is always read.
+# Suffixes read when walking a folder; a file named explicitly is always read. Files with no
+# extension at all are read too: Kinesis Firehose names its S3 objects without one, and a
+# file that turns out not to be JSON is reported, never silently passed over.
 _SUFFIXES = (".json", ".json.gz", ".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz", ".log",
              ".log.gz", ".gz", ".txt")
 
@@ -48,11 +50,20 @@ def list_files(paths: Iterable[str]) -> Iterator[SourceObject]:
             for root, dirs, files in os.walk(path):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
                 for name in sorted(files):
-                    if name.startswith(".") or not name.lower().endswith(_SUFFIXES):
+                    if name.startswith(".") or not _wanted(name):
                         continue
                     yield _object(Path(root) / name)
         else:
             raise SourceError(f"{p}: no such file or folder")
+
+
+def _wanted(name: str) -> bool:
+    """Whether a file met while walking a folder is read.
+
+    >>> [_wanted(n) for n in ("x.json.gz", "X.JSONL", "stream-1-2024-08-01-13-45-00-ab12", "notes.md")]
+    [True, True, True, False]
+    """
+    return name.lower().endswith(_SUFFIXES) or "." not in name
 
 
 def _object(path: Path) -> SourceObject:

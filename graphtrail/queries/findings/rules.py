@@ -230,7 +230,9 @@ def whoami_new_ip(ctx: Context) -> list[Hit]:
     """GetCallerIdentity from an IP the principal had never called from before."""
     df = ctx.calls(None, ["event_id", "time", "actor", "identity_arn", "source_ip", "event_name",
                           "recipient_account_id", "error_code"])
-    df = df[df["source_ip"].map(ids.is_ip) & df["identity_arn"].notna()]
+    if df.empty:
+        return []
+    df = df[df["source_ip"].map(ids.is_ip).astype(bool) & df["identity_arn"].notna()]
     first = df.groupby(["identity_arn", "source_ip"], sort=False)["time"].transform("min")
     history = df.groupby("identity_arn", sort=False)["time"].transform("min")
     hit = df[(df["event_name"] == "GetCallerIdentity") & (df["time"] == first) & (history < first)]
@@ -346,7 +348,9 @@ def root_use(ctx: Context) -> list[Hit]:
     """Calls made as the account's root user (not by an AWS service on its behalf)."""
     df = ctx.calls(None, ["event_id", "time", "actor", "identity_type", "event_name", "source_ip",
                           "recipient_account_id", "error_code"])
-    df = df[(df["identity_type"] == "Root") & df["source_ip"].map(ids.is_ip)]
+    if df.empty:
+        return []
+    df = df[(df["identity_type"] == "Root") & df["source_ip"].map(ids.is_ip).astype(bool)]
     return _by(df, "recipient_account_id", lambda k, g: f"{len(g)} root calls in {k}")
 
 

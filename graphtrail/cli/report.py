@@ -1,0 +1,152 @@
+"""``graphtrail report`` and ``graphtrail view``: the incident report and the interactive graph.
+
+Both write one self-contained HTML file that opens offline; ``--png`` also saves a picture
+of the graph when a headless Chromium is installed (it is not a dependency).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from graphtrail.cli.common import (
+    DEFAULT_CASE,
+    AccessKeyOpt,
+    CaseOpt,
+    IpOpt,
+    PrincipalOpt,
+    SessionOpt,
+    SinceOpt,
+    UntilOpt,
+    fail,
+    open_store,
+    pick_seed,
+    time_bounds,
+)
+from graphtrail.cli.output import console, err_console
+from graphtrail.queries.seeds import Seed, SeedError
+from graphtrail.views.graph_html import render_graph
+from graphtrail.views.report import (
+    PngError,
+    Report,
+    build_report,
+    render_report_html,
+    render_report_markdown,
+    screenshot,
+    write_graph_png,
+)
+from graphtrail.views.report_data import seed_words
+from graphtrail.views.report_graph import focus_graph
+from graphtrail.views.report_html import GRAPH_CONTEXT
+
+__all__ = ["report_cmd", "view_cmd", "write_report", "ReportFormat", "Layout"]
+
+EXIT_NO_PNG = 1  # the HTML was written, the PNG could not be
+
+
+class ReportFormat(StrEnum):
+    html = "html"
+    md = "md"
+
+
+class Layout(StrEnum):
+    hierarchical = "hierarchical"
+    force = "force"
+
+
+ReportOutOpt = Annotated[Path | None, typer.Option(
+    "--out", help="File to write (default graphtrail-report.html or .md; folders are made).")]
+ViewOutOpt = Annotated[Path | None, typer.Option(
+    "--out", help="File to write (default graphtrail-graph.html; folders are made).")]
+PngOpt = Annotated[Path | None, typer.Option(
+    "--png", help="Also save a PNG of the graph (needs headless Chromium).")]
+TitleOpt = Annotated[str | None, typer.Option("--title", help="Page title (plain text).")]
+
+
+def report_cmd(
+    access_key: AccessKeyOpt = None, principal: PrincipalOpt = None, session: SessionOpt = None,
+    ip: IpOpt = None, since: SinceOpt = None, until: UntilOpt = None,
+    out: ReportOutOpt = None,
+    fmt: Annotated[ReportFormat, typer.Option(
+        "--format", help="html: one self-contained page; md: Markdown for a ticket.")
+    ] = ReportFormat.html,
+    png: PngOpt = None, title: TitleOpt = None, case: CaseOpt = DEFAULT_CASE,
+) -> None:
+    """An incident report for a key, principal, session or IP: summary, role chain, graph,
+    findings, timeline and evidence, in one HTML file that opens offline."""
+    seed = pick_seed(access_key, principal, session, ip)
+    lo, hi = time_bounds(since, until)
+    store = open_store(case)
+    try:
+        report = build_report(store, seed, since=lo, until=hi, title=title)
+    except SeedError as exc:
+        raise fail(str(exc)) from exc
+    path = write_report(report, out or Path(f"graphtrail-report.{fmt.value}"), fmt)
+    br = report.blast
+    console.print(f"report: {path} ({path.stat().st_size / 1024:,.0f} KB; {br.calls:,} calls, "
+                  f"{len(report.findings):,} findings, severity {report.severity or 'none'})",
+                  highlight=False, markup=False, soft_wrap=True)
+    if png is not None:
+        lineage = len(report.highlight & set(report.graph))
+        _png(lambda: write_graph_png(report.graph, png, highlight=report.highlight,
+                                     title=report.title, max_nodes=lineage + GRAPH_CONTEXT))
+
+
+def view_cmd(
+    focus: Annotated[str | None, typer.Option(
+        "--focus", help="A key, principal ARN, session id or IP: its lineage and neighbours.")
+    ] = None,
+    depth: Annotated[int, typer.Option("--depth", min=0,
+                                       help="Relations to walk out from the focus.")] = 1,
+    since: SinceOpt = None, until: UntilOpt = None,
+    account: Annotated[str | None, typer.Option("--account",
+                                                help="Only nodes of this account.")] = None,
+    out: ViewOutOpt = None,
+    layout: Annotated[Layout, typer.Option("--layout", help="hierarchical or force.")
+                      ] = Layout.hierarchical,
+    max_nodes: Annotated[int, typer.Option("--max-nodes", min=10,
+                                           help="Summarise the graph above this many nodes.")
+                         ] = 1500,
+    png: PngOpt = None, title: TitleOpt = None, case: CaseOpt = DEFAULT_CASE,
+) -> None:
+    """An interactive graph of the case, or of a focus and its neighbourhood, in one HTML file."""
+    lo, hi = time_bounds(since, until)
+    seed = Seed.of(None, focus) if focus else None
+    store = open_store(case)
+    try:
+        g, highlight = focus_graph(store, seed, depth=depth, since=lo, until=hi, account=account)
+    except SeedError as exc:
+        raise fail(str(exc)) from exc
+    out = out or Path("graphtrail-graph.html")
+    heading = title or (f"graphtrail: {seed_words(seed)}" if seed else "graphtrail: case graph")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    render_graph(g, out, highlight=highlight, title=heading, max_nodes=max_nodes,
+                 layout=layout.value)
+    drawn = "" if g.number_of_nodes() <= max_nodes else f", summarised to {max_nodes:,} at most"
+    console.print(f"view: {out} ({g.number_of_nodes():,} nodes, {g.number_of_edges():,} "
+                  f"relations{drawn})", highlight=False, markup=False, soft_wrap=True)
+    if png is not None:
+        _png(lambda: screenshot(out, png))
+
+
+def write_report(report: Report, out: Path, fmt: ReportFormat = ReportFormat.html) -> Path:
+    """Write ``report`` to ``out`` as HTML or Markdown; parent folders are made."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == ReportFormat.md:
+        render_report_markdown(report, out)
+    else:
+        render_report_html(report, out)
+    return out
+
+
+def _png(draw: Callable[[], Path]) -> None:
+    try:
+        path = draw()
+    except PngError as exc:
+        err_console.print(f"PNG not written: {exc}", highlight=False, markup=False, soft_wrap=True)
+        raise typer.Exit(EXIT_NO_PNG) from exc
+    console.print(f"png: {path}", highlight=False, markup=False, soft_wrap=True)

@@ -1,0 +1,34 @@
+"""The incident report: what one credential did, as a self-contained HTML file or Markdown.
+
+:func:`build_report` gathers the answers for a seed (an access key, principal, session or
+address): blast radius, role chains, the lineage's timeline, the findings that involve it,
+the subgraph to draw and the evidence (eventIDs, their source files and the files' SHA-256).
+:func:`render_report_html` writes one HTML file that opens offline from an e-mail
+attachment; :func:`render_report_markdown` the summary and tables for a ticket.
+:func:`write_graph_png` saves a picture of the lineage graph with headless Chromium, when
+one is installed.
+
+Examples
+--------
+>>> from graphtrail.store.memory import MemoryStore                        # doctest: +SKIP
+>>> r = build_report(MemoryStore.open("graphtrail-demo/case"), "AKIA...")  # doctest: +SKIP
+>>> render_report_html(r, "report.html")                                   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from graphtrail.views.report_data import Report, build_report
+from graphtrail.views.report_html import render_report_html
+from graphtrail.views.report_markdown import render_report_markdown
+from graphtrail.views.report_png import PngError, find_chromium, screenshot, write_graph_png
+
+__all__ = [
+    "Report",
+    "build_report",
+    "render_report_html",
+    "render_report_markdown",
+    "write_graph_png",
+    "screenshot",
+    "find_chromium",
+    "PngError",
+]
