@@ -113,6 +113,9 @@ def test_one_sided_hop_is_linked_by_principal_id(scenario):
         if k == EdgeKind.ISSUED
     ]
     assert issued and "linked_by" in issued[0]
+    # the chain says so for that hop, and only for it
+    assert "linked_by" in linked
+    assert not any("linked_by" in h for h in c.hops if h is not linked)
 
 
 def test_recycled_temporary_key_makes_two_sessions(scenario):

@@ -175,6 +175,8 @@ def _chain(store, lineage: list[str], origin: str | None, origin_account: str | 
                 "access_key_id": _key_of(store, prev_cred), "from_account": prev_account,
                 "to_account": s["account"], "session": sid, "via": s["via"],
                 "session_name": s["session_name"], "source_identity": s["source_identity"],
+                **({"linked_by": "caller principalId and time (the caller's copy is missing)"}
+                   if s.get("issuer_inferred") else {}),
             })
             path.append(principal)
             prev_principal, prev_account = principal, s["account"]

@@ -93,6 +93,7 @@ class CypherStore:
                 "issuer": s.get("issuer"), "issuer_account": s.get("issuer_account"),
                 "event_ids": list(s.get("issue_event_ids") or []),
                 "source_identity": s.get("source_identity"), "console": bool(s.get("console")),
+                "issuer_inferred": bool(s.get("issuer_inferred")),
             }
         return out
 

@@ -64,7 +64,8 @@ def _session_nodes(nodes: pa.Table, sessions: pa.Table) -> pa.Table:
                      "principal_kind": s["principal_kind"][i], "principal": s["principal"][i],
                      "session_name": s["session_name"][i], "issuer": s["issuer"][i],
                      "issuer_account": s["issuer_account"][i], "issue_event_ids": s["event_ids"][i],
-                     "source_identity": s["source_identity"][i], "console": s["console"][i]}
+                     "source_identity": s["source_identity"][i], "console": s["console"][i],
+                     "issuer_inferred": s["issuer_inferred"][i]}
     props = []
     for nid, kind, text in zip(nodes.column("id").to_pylist(), nodes.column("kind").to_pylist(),
                                nodes.column("props").to_pylist(), strict=True):

@@ -206,7 +206,7 @@ def _note(r: Reduction) -> str:
     if not r.changed:
         return ""
     text = [
-        f"<strong>Large graph, summarised.</strong> It has {r.nodes_before:,} nodes and "
+        f"<strong>Summarised for readability.</strong> It has {r.nodes_before:,} nodes and "
         f"{r.edges_before:,} relations, more than the {r.max_nodes:,} drawn at once."
     ]
     if r.summary_nodes:

@@ -82,7 +82,7 @@ def session_schema() -> pa.Schema:
         ("principal", pa.string()), ("session_name", pa.string()), ("account", pa.string()),
         ("issuer", pa.string()), ("issuer_account", pa.string()),
         ("event_ids", pa.list_(pa.string())), ("source_identity", pa.string()),
-        ("console", pa.bool_()),
+        ("console", pa.bool_()), ("issuer_inferred", pa.bool_()),
     ])
 
 
@@ -531,4 +531,5 @@ def _sessions_table(sessions: dict[str, Issuance]) -> pa.Table:
         "issuer": [s.issuer for s in ss], "issuer_account": [s.issuer_account for s in ss],
         "event_ids": [s.event_ids for s in ss], "source_identity": [s.source_identity for s in ss],
         "console": [s.console for s in ss],
+        "issuer_inferred": [s.issuer_inferred for s in ss],
     }, schema=session_schema())

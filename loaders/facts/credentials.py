@@ -137,7 +137,7 @@ class Linker:
         self.actor_of: dict[str, tuple[str | None, str | None]] = {}
         self.orphans: dict[str, Issuance] = {}
         self.by_principal_id: dict[tuple[str, str], set[str]] = {}
-        self.inferred: set[tuple[str, int]] = set()  # (session, time) linked by principalId
+        self.inferred: set[tuple[str, int]] = set()  # (signature, time) linked by principalId
 
     # -- pass one ------------------------------------------------------------------
     def observe(self, batch: pa.Table) -> None:
@@ -182,12 +182,13 @@ class Linker:
         for s in self.sessions.values():  # the issuer is whoever made the STS call
             if not s.calls:
                 continue
-            found = [(self.actor(sig, t), t) for sig, t in s.calls]
-            precise = [(a, t) for (a, k), t in found if a is not None and k != NodeKind.ACCOUNT.value]
-            loose = [a for (a, _), _ in found if a is not None]
+            found = [(self.actor(sig, t), sig, t) for sig, t in s.calls]
+            precise = [(a, sig, t) for (a, k), sig, t in found
+                       if a is not None and k != NodeKind.ACCOUNT.value]
+            loose = [a for (a, _), _, _ in found if a is not None]
             if precise:
                 s.issuer = precise[0][0]
-                s.issuer_inferred = all((a, t) in self.inferred for a, t in precise)
+                s.issuer_inferred = all((sig, t) in self.inferred for _, sig, t in precise)
             else:
                 s.issuer = loose[0] if loose else None
         for row in self.failed_assume:
@@ -235,7 +236,7 @@ class Linker:
                  if x in self.sessions]
         live = [s for s in cands if s.issued - VALIDITY_SLACK <= t <= s.expires + VALIDITY_SLACK]
         if len(live) == 1:
-            self.inferred.add((live[0].session, t))
+            self.inferred.add((sig, t))
             return live[0].session, NodeKind.SESSION.value
         acct = f["account_id"]  # unknown or ambiguous: the account stands in, as logged
         return (ids.account_id(acct), NodeKind.ACCOUNT.value) if acct else (None, None)
