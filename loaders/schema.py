@@ -20,6 +20,7 @@ import msgspec
 from msgspec import Raw, Struct
 
 __all__ = [
+    "json_object",
     "text",
     "account_id",
     "flag",
@@ -222,3 +223,18 @@ def flag(v: Any) -> bool | None:
         return v
     s = str(v).strip().lower()
     return True if s == "true" else False if s == "false" else None
+
+
+def json_object(text: str | bytes | None) -> dict:
+    """A payload's JSON text as a dict; ``{}`` when absent, not JSON or not an object.
+
+    >>> json_object('{"roleArn": "arn:aws:iam::1:role/x"}'), json_object("[1]"), json_object(None)
+    ({'roleArn': 'arn:aws:iam::1:role/x'}, {}, {})
+    """
+    if not text:
+        return {}
+    try:
+        v = msgspec.json.decode(text)
+    except msgspec.DecodeError:
+        return {}
+    return v if isinstance(v, dict) else {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,19 @@ from tests.bolt_fixture import bolt_server  # noqa: F401  (fixture)
 from tests.browser import browser  # noqa: F401  (fixture)
 
 DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+
+
+def fake_aws_env(env, endpoint: str, key: str = "testing") -> None:
+    """Point boto3 at a local endpoint with throwaway credentials (``env``: a MonkeyPatch)."""
+    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3"):
+        env.delenv(name, raising=False)
+    env.setenv("AWS_ACCESS_KEY_ID", key)
+    env.setenv("AWS_SECRET_ACCESS_KEY", "fake-secret")
+    env.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    env.setenv("AWS_CONFIG_FILE", os.devnull)
+    env.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    env.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    env.setenv("AWS_ENDPOINT_URL", endpoint)
 
 
 def ingest_paths(paths: list[str], case_dir: Path, workers: int | None = 0) -> Case:

@@ -8,7 +8,6 @@ and add nothing. LookupEvents: the local CloudTrail API server of test_sources_a
 from __future__ import annotations
 
 import json
-import os
 import socket
 from datetime import datetime
 
@@ -22,6 +21,7 @@ from graphtrail.queries.blast_radius import blast_radius
 from graphtrail.store.case import Case
 from graphtrail.store.memory import MemoryStore
 from graphtrail.synth.scenarios import build_scenario
+from tests.conftest import fake_aws_env
 from tests.test_sources_api import fake, server  # noqa: F401  (fixtures)
 
 BUCKET = "org-trail"
@@ -36,15 +36,7 @@ def moto_endpoint():
     srv.start()
     url = f"http://127.0.0.1:{port}"
     with pytest.MonkeyPatch.context() as env:
-        for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3"):
-            env.delenv(name, raising=False)
-        env.setenv("AWS_ACCESS_KEY_ID", "testing")
-        env.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        env.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        env.setenv("AWS_CONFIG_FILE", os.devnull)
-        env.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
-        env.setenv("AWS_EC2_METADATA_DISABLED", "true")
-        env.setenv("AWS_ENDPOINT_URL", url)
+        fake_aws_env(env, url)
         yield url
     srv.stop()
 

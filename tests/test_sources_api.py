@@ -10,7 +10,6 @@ and retries against it.
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ import pytest
 from loaders.sources.base import SourceError
 from loaders.sources.lake import build_query, lake_pages, parse_lake_value, record_from_row
 from loaders.sources.lookup_events import all_regions, lookup_events_pages
+from tests.conftest import fake_aws_env
 
 TARGET = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101."
 DAY = datetime(2024, 5, 1, tzinfo=UTC)
@@ -185,15 +185,7 @@ def server():
 def fake(server, monkeypatch) -> FakeCloudTrail:
     box, url = server
     box["fake"] = FakeCloudTrail()
-    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "fake-secret")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.setenv("AWS_ENDPOINT_URL", url)
+    fake_aws_env(monkeypatch, url, key="AKIAIOSFODNN7EXAMPLE")
     return box["fake"]
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import random
 import socket
 import time
@@ -31,6 +30,7 @@ from moto.server import ThreadedMotoServer
 
 from loaders.sources.base import SourceError
 from loaders.sources.s3 import SLACK, file_time, list_s3_objects
+from tests.conftest import fake_aws_env
 
 BUCKET = "org-trail-logs"
 ORG = "o-a1b2c3d4e5"
@@ -133,20 +133,7 @@ def endpoint():
     server.start()
     url = f"http://127.0.0.1:{port}"
     with pytest.MonkeyPatch.context() as env:
-        for name in (
-            "AWS_PROFILE",
-            "AWS_DEFAULT_PROFILE",
-            "AWS_SESSION_TOKEN",
-            "AWS_ENDPOINT_URL_S3",
-        ):
-            env.delenv(name, raising=False)
-        env.setenv("AWS_ACCESS_KEY_ID", "testing")
-        env.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        env.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        env.setenv("AWS_CONFIG_FILE", os.devnull)
-        env.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
-        env.setenv("AWS_EC2_METADATA_DISABLED", "true")
-        env.setenv("AWS_ENDPOINT_URL", url)
+        fake_aws_env(env, url)
         yield url
     server.stop()
 

@@ -23,7 +23,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import msgspec
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -44,6 +43,7 @@ from loaders.facts import iam  # noqa: F401  (registers its handlers)
 from loaders.facts.credentials import STS_ISSUING, Issuance, Linker
 from loaders.facts.registry import HANDLERS, Call
 from loaders.facts.resources import resource_ids
+from loaders.schema import json_object as _dec
 
 __all__ = ["GraphFacts", "build_graph", "EVENT_INPUT_COLUMNS", "ACTIVITY_COLUMNS", "session_schema"]
 
@@ -269,16 +269,6 @@ def _family_facts(batch: pa.RecordBatch, actor: pa.Array, g: _Graph) -> pa.Array
 
 def _flat(a):
     return a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a
-
-
-def _dec(text: str | None) -> dict:
-    if not text:
-        return {}
-    try:
-        v = msgspec.json.decode(text)
-    except msgspec.DecodeError:
-        return {}
-    return v if isinstance(v, dict) else {}
 
 
 BATCH_ROWS = 262_144

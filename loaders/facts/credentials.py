@@ -28,13 +28,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-import msgspec
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from graphtrail import ids
 from graphtrail.model import NodeKind, is_masked
+from loaders.schema import json_object as _dec
 
 __all__ = ["Issuance", "Linker", "signatures", "STS_ISSUING", "STS_COLUMNS"]
 
@@ -86,16 +86,6 @@ class Issuance:
                     and (self.session_name is None or session_name is None
                          or session_name == self.session_name))
         return principal == self.principal
-
-
-def _dec(text: str | None) -> dict:
-    if not text:
-        return {}
-    try:
-        v = msgspec.json.decode(text)
-    except msgspec.DecodeError:
-        return {}
-    return v if isinstance(v, dict) else {}
 
 
 _STS_NAMES = pa.array(sorted(STS_ISSUING))
