@@ -151,7 +151,9 @@ class Case:
         fmt = ds.ParquetFileFormat(read_options=ds.ParquetReadOptions(
             dictionary_columns=_DICTIONARY_COLUMNS))
         dataset = ds.dataset(parts, format=fmt)
-        yield from dataset.to_batches(columns=list(columns), batch_size=batch_size)
+        # Little read-ahead: memory stays bounded by a few batches, not by the case.
+        yield from dataset.to_batches(columns=list(columns), batch_size=batch_size,
+                                      batch_readahead=2, fragment_readahead=1)
 
     def events_df(self, columns: Iterable[str] | None = None, filter=None):
         """The events as a pandas DataFrame."""

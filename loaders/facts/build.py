@@ -134,6 +134,7 @@ def build_graph(read_batches: BatchReader, activity_path: str | Path) -> GraphFa
         linker = Linker()
         for batch in _rebatch(read_batches(_LIGHT)):
             linker.observe(batch)
+            pa.default_memory_pool().release_unused()
         linker.resolve()
         g = _Graph()
         partials: list[pa.Table] = []
@@ -149,8 +150,9 @@ def build_graph(read_batches: BatchReader, activity_path: str | Path) -> GraphFa
                 handled = _family_facts(batch, act.column("actor"), g)
                 partials.extend(_activity_edges(act, handled, g))
                 _actor_stats(act, g)
-                if sum(p.num_rows for p in partials) > 4 * BATCH_ROWS:
+                if sum(p.nbytes for p in partials) > PARTIALS_BYTES:
                     partials = [_merge_partials(partials)]  # graph-sized, whatever the events
+                pa.default_memory_pool().release_unused()
         finally:
             if writer is None:
                 writer = pq.ParquetWriter(str(activity_path), _activity_schema(), compression="zstd")
@@ -271,7 +273,8 @@ def _flat(a):
     return a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a
 
 
-BATCH_ROWS = 262_144
+BATCH_ROWS = 131_072
+PARTIALS_BYTES = 96 << 20  # fold partial edges once they hold this much
 
 
 def _rebatch(batches: Iterator[pa.RecordBatch], rows: int = BATCH_ROWS) -> Iterator[pa.Table]:
