@@ -43,7 +43,7 @@ __all__ = [
 
 # At most this many eventIDs are kept on one edge; ``count`` is always exact and the full list
 # is one filter away in the events table.
-EVIDENCE_CAP = 50
+EVIDENCE_CAP = 20
 
 # Values that are placeholders, never identities: they must not become nodes or links.
 MASKED_VALUES = frozenset(

@@ -143,17 +143,16 @@ class Case:
         dataset = ds.dataset([str(p) for p in parts], schema=event_schema(), format="parquet")
         return dataset.to_table(columns=cols, filter=filter)
 
-    def event_batches(self, columns: Iterable[str], batch_size: int = 262_144):
-        """Stream the events in record batches (repetitive text columns dictionary-encoded)."""
-        parts = [str(p) for p in self.event_parts()]
-        if not parts:
-            return
-        fmt = ds.ParquetFileFormat(read_options=ds.ParquetReadOptions(
-            dictionary_columns=_DICTIONARY_COLUMNS))
-        dataset = ds.dataset(parts, format=fmt)
-        # Little read-ahead: memory stays bounded by a few batches, not by the case.
-        yield from dataset.to_batches(columns=list(columns), batch_size=batch_size,
-                                      batch_readahead=2, fragment_readahead=1)
+    def event_batches(self, columns: Iterable[str], batch_size: int = 65_536):
+        """Stream the events in record batches (repetitive text columns dictionary-encoded).
+
+        One part file at a time, no read-ahead: memory stays bounded by a batch, not the case.
+        """
+        cols = list(columns)
+        for part in self.event_parts():
+            pf = pq.ParquetFile(part, read_dictionary=sorted(_DICTIONARY_COLUMNS & set(cols)),
+                                pre_buffer=False)
+            yield from pf.iter_batches(batch_size=batch_size, columns=cols, use_threads=False)
 
     def events_df(self, columns: Iterable[str] | None = None, filter=None):
         """The events as a pandas DataFrame."""

@@ -323,9 +323,21 @@ def _regroup_lists(lists: pa.Array, gid: np.ndarray, groups: int, cap: int | Non
     counts = np.bincount(owner, minlength=groups)
     offsets = np.zeros(groups + 1, dtype=np.int64)
     np.cumsum(counts, out=offsets[1:])
+    if distinct:  # in Arrow: no Python list per edge
+        t = pa.table({"g": pa.array(owner[order]), "v": values})
+        agg = t.group_by("g", use_threads=False).aggregate([("v", "distinct")])
+        by_group = agg.column("v_distinct").take(
+            pa.array(np.argsort(agg.column("g").to_numpy(), kind="stable")))
+        present = np.zeros(groups, dtype=bool)
+        present[agg.column("g").to_numpy()] = True
+        if present.all():
+            return by_group.combine_chunks().cast(pa.list_(pa.string()))
+        full = [None] * groups
+        lists = by_group.to_pylist()
+        for k, g in enumerate(np.flatnonzero(present).tolist()):
+            full[g] = lists[k]
+        return pa.array([x or [] for x in full], pa.list_(pa.string()))
     out = pa.LargeListArray.from_arrays(pa.array(offsets), values).cast(pa.list_(pa.string()))
-    if distinct:
-        return pa.array([list(dict.fromkeys(x)) for x in out.to_pylist()], pa.list_(pa.string()))
     return pc.list_slice(out, 0, cap) if cap else out
 
 
