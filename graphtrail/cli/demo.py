@@ -67,4 +67,4 @@ def demo_cmd(
     console.print(f"\nreport: {page.resolve()} (open it in a browser; Markdown: report.md)",
                   highlight=False, markup=False, soft_wrap=True)
     console.print(f"\nNext: graphtrail timeline --access-key {truth.leaked_key} --lineage --case {folder}/case",
-                  highlight=False)
+                  highlight=False, soft_wrap=True)
