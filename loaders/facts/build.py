@@ -148,6 +148,7 @@ def build_graph(read_batches: BatchReader, activity_path: str | Path) -> GraphFa
                 writer.write_table(act)
                 rows += act.num_rows
                 handled = _family_facts(batch, act.column("actor"), g)
+                _identity_center_users(batch, act, g)
                 partials.extend(_activity_edges(act, handled, g))
                 _actor_stats(act, g)
                 if sum(p.nbytes for p in partials) > PARTIALS_BYTES:
@@ -408,6 +409,23 @@ def _activity_edges(act: pa.Table, handled: pa.Array, g: _Graph) -> list[pa.Tabl
                         r["event_id_count"], [r["event_id_first"]], [], {"seen_in_use": True}))
             g.actors.setdefault(r["actor"], {}).setdefault("user", p[1])
     return out
+
+
+def _identity_center_users(batch, act: pa.Table, g: _Graph) -> None:
+    """IAM Identity Center: a session acting for a directory user (``onBehalfOf.userId``)."""
+    obo = _plain(_table(batch).column("on_behalf_of"))
+    has = pc.and_(pc.is_valid(obo), pc.is_valid(act.column("actor")))
+    if not pc.any(has).as_py():
+        return
+    t = pa.table({"actor": act.column("actor"), "user": obo, "time": act.column("time"),
+                  "event_id": act.column("event_id")}).filter(has)
+    agg = t.group_by(["actor", "user"], use_threads=False).aggregate(
+        [("time", "min"), ("time", "max"), ("event_id", "count"), ("event_id", "first")])
+    for r in agg.to_pylist():
+        uid = ids.identity_center_user_id(r["user"])
+        g.node(Node(uid, NodeKind.IDENTITY_CENTER_USER, r["user"], None, {"user_id": r["user"]}))
+        g.edge(Edge(r["actor"], uid, EdgeKind.OF_PRINCIPAL, _us(r["time_min"]), _us(r["time_max"]),
+                    r["event_id_count"], [r["event_id_first"]], [], {"via": "onBehalfOf"}))
 
 
 def _actor_stats(act: pa.Table, g: _Graph) -> None:
