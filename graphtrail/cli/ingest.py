@@ -128,6 +128,8 @@ def select_sources(case: Case | None, paths: list[str], *, since=None, until=Non
         from loaders.sources.lake import lake_pages
 
         sources.append(lake_pages(lake, since=lo_dt, until=hi_dt, sql_filter=sql, session=session))
+    if local and not (remote or lookup_events or lake):
+        return sources[0], notes  # a list: the progress bar knows the total
     return _chain(sources), notes
 
 
