@@ -24,8 +24,29 @@ _EMPTY = np.empty((0, 2), dtype=np.uint64)
 
 
 def _sorted(keys: np.ndarray) -> np.ndarray:
-    order = np.lexsort((keys[:, 1], keys[:, 0]))
-    return keys[order]
+    # By the high word only (one fast integer sort): keys sharing it are found by a scan.
+    return keys[np.argsort(keys[:, 0], kind="quicksort")]
+
+
+def _first_occurrences(keys: np.ndarray) -> np.ndarray:
+    """Row numbers (ascending) of the first occurrence of each distinct key."""
+    order = np.argsort(keys[:, 0], kind="stable")
+    hi = keys[order, 0]
+    same_hi = np.flatnonzero(hi[1:] == hi[:-1]) + 1
+    if not len(same_hi):
+        return np.arange(len(keys))
+    drop = set()
+    # rare: several rows share a high word; compare whole keys within each run
+    for i in same_hi.tolist():
+        j = i - 1
+        while j >= 0 and hi[j] == hi[i]:
+            if order[j] not in drop and keys[order[j], 1] == keys[order[i], 1]:
+                drop.add(int(order[i]))
+                break
+            j -= 1
+    keep = np.ones(len(keys), dtype=bool)
+    keep[list(drop)] = False
+    return np.flatnonzero(keep)
 
 
 class KeyIndex:
@@ -68,8 +89,7 @@ class KeyIndex:
         keys = np.asarray(keys, dtype=np.uint64).reshape(-1, 2)
         if not len(keys):
             return np.empty(0, dtype=np.int64)
-        _, first = np.unique(keys, axis=0, return_index=True)
-        first.sort()
+        first = _first_occurrences(keys)
         cand = keys[first]
         fresh = first[~self.contains(cand)]
         if len(fresh):
