@@ -188,8 +188,8 @@ def _account_toggle(g: nx.MultiDiGraph) -> str:
 
 def _meta(g: nx.MultiDiGraph) -> str:
     accounts = {a for _, a in g.nodes(data="account") if a}
-    firsts = [t for *_, t in g.edges(data="first_seen") if isinstance(t, int)]
-    lasts = [t for *_, t in g.edges(data="last_seen") if isinstance(t, int)]
+    firsts = [t for *_, t in g.edges(data="first_seen") if isinstance(t, int) and t > 0]
+    lasts = [t for *_, t in g.edges(data="last_seen") if isinstance(t, int) and t > 0]
     parts = [
         f"{g.number_of_nodes():,} nodes",
         f"{g.number_of_edges():,} relations",

@@ -165,7 +165,7 @@ def build_graph(read_batches: BatchReader, activity_path: str | Path) -> GraphFa
             for nid in pc.unique(bulk.column(col)).to_pylist():
                 if nid not in g.nodes:
                     g.nodes[nid] = _implied_node(nid)
-        nodes = _nodes_table(g)
+        nodes = _nodes_table(g, _spans(g, bulk))
         edges = pa.concat_tables([_edges_table(g.edges.values()), bulk])
         return GraphFacts(nodes=nodes, edges=edges,
                           sessions=_sessions_table(linker.sessions), activity_rows=rows)
@@ -482,7 +482,30 @@ def _us(v) -> int | None:
     return int(v.timestamp() * 1_000_000) if hasattr(v, "timestamp") else int(v)
 
 
-def _nodes_table(g: _Graph) -> pa.Table:
+def _spans(g: _Graph, bulk: pa.Table) -> dict[str, tuple[int, int]]:
+    """When each node was first and last seen on any of its edges (µs)."""
+    spans: dict[str, tuple[int, int]] = {}
+
+    def see(nid: str, lo: int, hi: int) -> None:
+        old = spans.get(nid)
+        spans[nid] = (lo, hi) if old is None else (min(old[0], lo), max(old[1], hi))
+
+    for e in g.edges.values():
+        see(e.src, e.first_seen, e.last_seen)
+        see(e.dst, e.first_seen, e.last_seen)
+    for col in ("src", "dst"):
+        if not bulk.num_rows:
+            break
+        agg = bulk.select([col, "first_seen", "last_seen"]).group_by(col, use_threads=False).aggregate(
+            [("first_seen", "min"), ("last_seen", "max")])
+        for nid, lo, hi in zip(agg.column(col).to_pylist(),
+                               agg.column("first_seen_min").cast(pa.int64()).to_pylist(),
+                               agg.column("last_seen_max").cast(pa.int64()).to_pylist(), strict=True):
+            see(nid, lo, hi)
+    return spans
+
+
+def _nodes_table(g: _Graph, spans: dict[str, tuple[int, int]]) -> pa.Table:
     nodes = dict(g.nodes)
     for src, _, dst in list(g.edges):
         for nid in (src, dst):
@@ -497,7 +520,10 @@ def _nodes_table(g: _Graph) -> pa.Table:
     for n in list(nodes.values()):
         if n.account and n.kind in (NodeKind.USER, NodeKind.ROLE, NodeKind.ROOT,
                                     NodeKind.FEDERATED_USER, NodeKind.RESOURCE, NodeKind.POLICY):
-            in_acct.append(Edge(n.id, ids.account_id(n.account), EdgeKind.IN_ACCOUNT, 0, 0, 1))
+            lo, hi = spans.get(n.id, (None, None))
+            if lo is None:
+                continue  # seen on no relation: nothing dates its membership
+            in_acct.append(Edge(n.id, ids.account_id(n.account), EdgeKind.IN_ACCOUNT, lo, hi, 1))
     g.edges.update({e.key: e for e in in_acct})
     return pa.table({
         "id": [n.id for n in nodes.values()],
