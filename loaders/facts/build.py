@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import gc
 import json
+import queue
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,7 +134,7 @@ def build_graph(read_batches: BatchReader, activity_path: str | Path) -> GraphFa
     gc.disable()
     try:
         linker = Linker()
-        for batch in _rebatch(read_batches(_LIGHT)):
+        for batch in _prefetch(_rebatch(read_batches(_LIGHT))):
             linker.observe(batch)
             pa.default_memory_pool().release_unused()
         linker.resolve()
@@ -141,7 +143,7 @@ def build_graph(read_batches: BatchReader, activity_path: str | Path) -> GraphFa
         writer = None
         rows = 0
         try:
-            for batch in _rebatch(read_batches(list(EVENT_INPUT_COLUMNS))):
+            for batch in _prefetch(_rebatch(read_batches(list(EVENT_INPUT_COLUMNS)))):
                 act = _activity_batch(batch, linker)
                 if writer is None:
                     writer = pq.ParquetWriter(str(activity_path), act.schema, compression="zstd")
@@ -276,6 +278,42 @@ def _flat(a):
 
 BATCH_ROWS = 131_072
 PARTIALS_BYTES = 96 << 20  # fold partial edges once they hold this much
+
+
+def _prefetch(batches: Iterator[pa.Table], depth: int = 1) -> Iterator[pa.Table]:
+    """Read the next batch in a thread while this one is processed (Parquet decoding and
+    Arrow compute release the GIL); ``depth`` batches ahead at most, so memory stays bounded."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    done = object()
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for b in batches:
+                while not stop.is_set():
+                    try:
+                        q.put(b, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(done)
+        except BaseException as exc:  # surfaced in the consumer
+            q.put(exc)
+
+    t = threading.Thread(target=produce, daemon=True)
+    t.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
 
 
 def _rebatch(batches: Iterator[pa.RecordBatch], rows: int = BATCH_ROWS) -> Iterator[pa.Table]:
