@@ -18,11 +18,9 @@ they are written in parallel and the bytes do not depend on the number of worker
 from __future__ import annotations
 
 import calendar
-import hashlib
 import os
 import time
 from bisect import bisect
-from collections import defaultdict
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -31,14 +29,15 @@ from pathlib import Path
 from random import Random
 from typing import Any
 
-import msgspec
-
 from graphtrail.synth import records as R
-
-try:  # isal's gzip is several times faster and writes standard gzip
-    from isal.igzip import compress as _gzip
-except ImportError:  # pragma: no cover
-    from gzip import compress as _gzip
+from graphtrail.synth.delivery import (  # noqa: F401  (re-exported)
+    BUCKET,
+    TRAIL_NAME,
+    LogFile,
+    log_object_key,
+    write_digests,
+    write_log_file,
+)
 
 __all__ = [
     "DEFAULT_ACCOUNTS",
@@ -57,8 +56,6 @@ __all__ = [
 
 DEFAULT_ACCOUNTS = ("301234567890", "402345678901", "503456789012", "604567890123", "705678901234")
 DEFAULT_ORG_ID = "o-7k2m9x4q1z"
-BUCKET = "graphtrail-synthetic-org-trail"
-TRAIL_NAME = "org-trail"
 _SPOKE_REGIONS = ("us-west-2", "eu-west-1", "eu-central-1", "ap-southeast-2")
 
 _FIRST = "maria james wei aisha lucas sofia omar yuki nina pedro lena ravi chloe ivan fatima noah emma arjun zoe mateo hana leo sara tariq mia kofi elena sam ines tom".split()
@@ -198,20 +195,6 @@ class _Slot:
     count: int
     fixed: list[tuple[int, dict]] = field(default_factory=list)
     active: list[int] = field(default_factory=list)  # indexes into the session list
-
-
-@dataclass(frozen=True, slots=True)
-class LogFile:
-    """One log file written: object key (relative path), what is in it and its hash."""
-
-    key: str
-    account: str
-    region: str
-    records: int
-    oldest: str
-    newest: str
-    sha256: str
-    size: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -388,109 +371,6 @@ def write_trail(
         end=R.iso(t0 + windows * 300),
         seconds=round(time.perf_counter() - began, 3),
     )
-
-
-def log_object_key(
-    account: str,
-    region: str,
-    delivered: int,
-    suffix: str,
-    org_id: str | None = None,
-    *,
-    gz: bool = True,
-) -> str:
-    """The S3 object key CloudTrail uses for a log file delivered at epoch ``delivered``.
-
-    >>> log_object_key("111111111111", "us-east-1", 1718184000, "AbCdEfGhIjKlMnOp", "o-abc")
-    'AWSLogs/o-abc/111111111111/CloudTrail/us-east-1/2024/06/12/111111111111_CloudTrail_us-east-1_20240612T0920Z_AbCdEfGhIjKlMnOp.json.gz'
-    """
-    prefix = f"AWSLogs/{org_id}/{account}" if org_id else f"AWSLogs/{account}"
-    day = time.strftime("%Y/%m/%d", time.gmtime(delivered))
-    stamp = time.strftime("%Y%m%dT%H%MZ", time.gmtime(delivered))
-    ext = ".json.gz" if gz else ".json"
-    return f"{prefix}/CloudTrail/{region}/{day}/{account}_CloudTrail_{region}_{stamp}_{suffix}{ext}"
-
-
-def write_log_file(root: str | os.PathLike[str], key: str, records: list[dict]) -> LogFile:
-    """Write ``{"Records": records}`` at ``root/key``, gzipped when ``key`` ends in ``.gz``."""
-    data = msgspec.json.encode({"Records": records})
-    path = Path(root, key)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    blob = _gzip(data, 1, mtime=0) if key.endswith(".gz") else data
-    path.write_bytes(blob)
-    times = [r["eventTime"] for r in records]
-    parts = key.split("/")
-    return LogFile(
-        key,
-        parts[-7],
-        parts[-5],
-        len(records),
-        min(times, default=""),
-        max(times, default=""),
-        hashlib.sha256(data).hexdigest(),
-        len(blob),
-    )
-
-
-def write_digests(
-    root: str | os.PathLike[str], files: Sequence[LogFile], org_id: str | None
-) -> list[str]:
-    """Write one CloudTrail-Digest file per account, region and hour of ``files``.
-
-    Digest files hold no ``Records``; an ingester must recognise and skip them.
-    """
-    groups: dict[tuple[str, str, str], list[LogFile]] = defaultdict(list)
-    for f in files:
-        groups[(f.account, f.region, f.newest[:13])].append(f)
-    written, previous = [], {}
-    for (acct, region, hour), group in sorted(groups.items()):
-        end = calendar.timegm(time.strptime(hour, "%Y-%m-%dT%H")) + 3600
-        prefix = f"AWSLogs/{org_id}/{acct}" if org_id else f"AWSLogs/{acct}"
-        day, stamp = (
-            time.strftime("%Y/%m/%d", time.gmtime(end)),
-            time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(end)),
-        )
-        key = f"{prefix}/CloudTrail-Digest/{region}/{day}/{acct}_CloudTrail-Digest_{region}_{TRAIL_NAME}_us-east-1_{stamp}.json.gz"
-        prev_key, prev_sig = previous.get((acct, region), (None, None))
-        digest = {
-            "awsAccountId": acct,
-            "digestStartTime": R.iso(end - 3600),
-            "digestEndTime": R.iso(end),
-            "digestS3Bucket": BUCKET,
-            "digestS3Object": key,
-            "digestPublicKeyFingerprint": hashlib.md5(acct.encode()).hexdigest(),
-            "digestSignatureAlgorithm": "SHA256withRSA",
-            "newestEventTime": max(f.newest for f in group),
-            "oldestEventTime": min(f.oldest for f in group),
-            "previousDigestS3Bucket": BUCKET if prev_key else None,
-            "previousDigestS3Object": prev_key,
-            "previousDigestHashValue": hashlib.sha256(prev_key.encode()).hexdigest()
-            if prev_key
-            else None,
-            "previousDigestHashAlgorithm": "SHA-256" if prev_key else None,
-            "previousDigestSignature": prev_sig,
-            "logFiles": [
-                {
-                    "s3Bucket": BUCKET,
-                    "s3Object": f.key,
-                    "hashValue": f.sha256,
-                    "hashAlgorithm": "SHA-256",
-                    "newestEventTime": f.newest,
-                    "oldestEventTime": f.oldest,
-                }
-                for f in group
-            ],
-        }
-        data = msgspec.json.encode(digest)
-        path = Path(root, key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(_gzip(data, 1, mtime=0))
-        previous[(acct, region)] = (key, hashlib.sha256(data).hexdigest() * 4)
-        written.append(key)
-    return written
-
-
-# -- planning: who holds which credential when -----------------------------------------
 
 
 def _plan(
