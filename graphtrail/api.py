@@ -1,10 +1,12 @@
 """The Python API for notebooks: open a case, ask the questions, get objects and DataFrames.
 
->>> import graphtrail
->>> inv = graphtrail.open_case("graphtrail-demo/case")          # doctest: +SKIP
->>> inv.blast_radius(access_key="AKIA...").roles                  # doctest: +SKIP
->>> inv.timeline(access_key="AKIA...", lineage=True).head()       # doctest: +SKIP
->>> inv.findings_df()                                             # doctest: +SKIP
+Example (after ``graphtrail demo``)::
+
+    import graphtrail
+    inv = graphtrail.open_case("graphtrail-demo/case")
+    inv.blast_radius(access_key="AKIA52CAMQMUDNLGK7SQ").roles
+    inv.timeline(access_key="AKIA52CAMQMUDNLGK7SQ", lineage=True).head()
+    inv.findings_df()
 
 Like the CLI, this module wires the loaders to the core: it ingests, and (re)builds the
 graph when the case's events changed.

@@ -30,6 +30,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from graphtrail.ids import iso
 from loaders.events import EventBatch, event_keys
 from loaders.records import split_records
 from loaders.sources.base import SourceObject
@@ -194,7 +195,7 @@ def _time_ranges(table, reports: list[ObjectReport]) -> None:
         [("time", "min"), ("time", "max")]
     )
     ranges = {
-        f: (_iso(lo), _iso(hi))
+        f: (iso(lo), iso(hi))  # as CloudTrail writes times
         for f, lo, hi in zip(
             by_file.column("source_file").to_pylist(),
             by_file.column("time_min").cast(pa.int64()).to_pylist(),
@@ -205,13 +206,6 @@ def _time_ranges(table, reports: list[ObjectReport]) -> None:
     for rep in reports:
         if rep.uri in ranges:
             rep.first_time, rep.last_time = ranges[rep.uri]
-
-
-def _iso(us: int) -> str:
-    """As CloudTrail writes times: ``2024-08-01T13:42:21Z`` (fractions only when present)."""
-    from graphtrail.ids import iso
-
-    return iso(us)
 
 
 def _tasks(objects: Iterable[SourceObject], fetch_threads: int) -> Iterator[list[tuple[SourceObject, bytes | None]]]:

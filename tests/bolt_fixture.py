@@ -45,6 +45,6 @@ def bolt_server() -> Iterator[BoltServer]:
     try:
         arcadedb_home()
     except RuntimeError as exc:
-        pytest.skip(f"no Bolt server: NEO4J_URI is unset and {exc}")
+        pytest.fail(f"no Bolt server: NEO4J_URI is unset and {exc} (pip install -e '.[test]')")
     with arcadedb_server() as server:
         yield server

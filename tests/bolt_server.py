@@ -6,9 +6,10 @@ Java runtime, and the official ``neo4j`` driver talks to it as to a Neo4j 5.26. 
 that server as a child process, bound to 127.0.0.1 on free ports with a random root password and a
 fresh root directory, waits until Bolt accepts a driver connection, and stops it by process id.
 
->>> with arcadedb_server() as server:  # doctest: +SKIP
-...     server.uri
-'bolt://127.0.0.1:...'
+Example::
+
+    with arcadedb_server() as server:
+        server.uri        # 'bolt://127.0.0.1:<port>'
 """
 
 from __future__ import annotations

@@ -382,16 +382,16 @@ class Browser:
 
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
-    """A headless Chromium for the whole test session; skipped when it is not installed."""
+    """A headless Chromium for the whole test session; the tests fail, loudly, without it."""
     if not CHROMIUM.exists():
-        pytest.skip(
+        pytest.fail(
             f"headless Chromium not found at {CHROMIUM} "
             "(apt-get install chromium, or set GRAPHTRAIL_CHROMIUM)"
         )
     try:
         import websocket  # noqa: F401
     except ImportError:
-        pytest.skip("websocket-client is not installed (pip install websocket-client)")
+        pytest.fail("websocket-client is not installed (pip install -e '.[test]')")
     instance = Browser()
     yield instance
     instance.close()

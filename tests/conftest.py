@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
+import socket
+import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -16,6 +20,10 @@ from tests.bolt_fixture import bolt_server  # noqa: F401  (fixture)
 from tests.browser import browser  # noqa: F401  (fixture)
 
 DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+# The command of the installation under test: the script beside this interpreter (a venv's
+# bin/ is not on PATH when it runs `.venv/bin/python -m pytest`), else the one on PATH.
+_BESIDE = Path(sys.executable).with_name("graphtrail")
+GRAPHTRAIL = str(_BESIDE) if _BESIDE.exists() else (shutil.which("graphtrail") or "graphtrail")
 
 
 def fake_aws_env(env, endpoint: str, key: str = "testing") -> None:
@@ -29,6 +37,25 @@ def fake_aws_env(env, endpoint: str, key: str = "testing") -> None:
     env.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
     env.setenv("AWS_EC2_METADATA_DISABLED", "true")
     env.setenv("AWS_ENDPOINT_URL", endpoint)
+
+
+@contextmanager
+def moto_s3():
+    """moto's S3 in server mode on a free loopback port, boto3 pointed at it; yields the URL."""
+    from moto.server import ThreadedMotoServer
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        with pytest.MonkeyPatch.context() as env:
+            fake_aws_env(env, url)
+            yield url
+    finally:
+        server.stop()
 
 
 def ingest_paths(paths: list[str], case_dir: Path, workers: int | None = 0) -> Case:

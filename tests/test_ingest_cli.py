@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -20,6 +17,7 @@ from typer.testing import CliRunner
 from graphtrail.cli.main import app
 from graphtrail.store.case import Case
 from tests import shapes as S
+from tests.conftest import GRAPHTRAIL
 
 STORY = S.story()
 SUMMARY_KEYS = {
@@ -30,7 +28,7 @@ SUMMARY_KEYS = {
     "duplicates",
     "skipped",
 }
-EXE = shutil.which("graphtrail") or str(Path(sys.executable).with_name("graphtrail"))
+EXE = GRAPHTRAIL
 
 
 def _bulk(n: int) -> list[dict]:

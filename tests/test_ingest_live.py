@@ -8,12 +8,10 @@ and add nothing. LookupEvents: the local CloudTrail API server of test_sources_a
 from __future__ import annotations
 
 import json
-import socket
 from datetime import datetime
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 from typer.testing import CliRunner
 
 from graphtrail.cli.main import app
@@ -21,7 +19,7 @@ from graphtrail.queries.blast_radius import blast_radius
 from graphtrail.store.case import Case
 from graphtrail.store.memory import MemoryStore
 from graphtrail.synth.scenarios import build_scenario
-from tests.conftest import fake_aws_env
+from tests.conftest import moto_s3
 from tests.test_sources_api import fake, server  # noqa: F401  (fixtures)
 
 BUCKET = "org-trail"
@@ -29,16 +27,8 @@ BUCKET = "org-trail"
 
 @pytest.fixture(scope="module")
 def moto_endpoint():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    srv = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    srv.start()
-    url = f"http://127.0.0.1:{port}"
-    with pytest.MonkeyPatch.context() as env:
-        fake_aws_env(env, url)
+    with moto_s3() as url:
         yield url
-    srv.stop()
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,6 @@ import hashlib
 import json
 import random
 import re
-import shutil
 import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
@@ -33,7 +32,7 @@ from graphtrail.views.report import build_report, render_report_html, render_rep
 from graphtrail.views.report_graph import focus_graph
 from graphtrail.views.report_markdown import md_text
 from graphtrail.views.report_png import find_chromium, write_graph_png
-from tests.conftest import ingest_paths
+from tests.conftest import GRAPHTRAIL, ingest_paths
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -264,9 +263,7 @@ def test_report_and_view_commands(scenario, tmp_path):
 
 
 def test_installed_command_writes_both_files(scenario, tmp_path):
-    exe = shutil.which("graphtrail")
-    if exe is None:
-        pytest.skip("graphtrail is not installed on the PATH")
+    exe = GRAPHTRAIL
     store, truth = scenario
     case = str(store.case.path)
     for args, out in ((["report", "--access-key", truth.leaked_key], tmp_path / "a.html"),
@@ -368,7 +365,7 @@ def test_screenshots_of_the_demo_report(page: Page, demo):
 @pytest.mark.browser
 def test_png_export_of_the_lineage(demo, tmp_path):
     if find_chromium() is None:
-        pytest.skip("no Chromium for the PNG export")
+        pytest.fail("no Chromium for the PNG export (apt-get install chromium)")
     report, *_ = demo
     png = write_graph_png(report.graph, tmp_path / "lineage.png", highlight=report.highlight,
                           title=report.title, max_nodes=40)

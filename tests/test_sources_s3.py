@@ -26,11 +26,10 @@ import boto3
 import pytest
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.s3.models import s3_backends
-from moto.server import ThreadedMotoServer
 
 from loaders.sources.base import SourceError
 from loaders.sources.s3 import SLACK, file_time, list_s3_objects
-from tests.conftest import fake_aws_env
+from tests.conftest import moto_s3
 
 BUCKET = "org-trail-logs"
 ORG = "o-a1b2c3d4e5"
@@ -128,14 +127,8 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def endpoint():
-    port = _free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    url = f"http://127.0.0.1:{port}"
-    with pytest.MonkeyPatch.context() as env:
-        fake_aws_env(env, url)
+    with moto_s3() as url:
         yield url
-    server.stop()
 
 
 @pytest.fixture(scope="module")

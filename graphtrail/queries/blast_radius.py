@@ -175,8 +175,6 @@ def summarize(store, seed: Seed, creds: dict[str, dict], links: list[dict],
             for _, dst, k in g.out_edges(c, keys=True):
                 if k == EdgeKind.ATTEMPTED and g.nodes[dst].get("kind") == NodeKind.ROLE:
                     attempted.add(dst)
-                if k == EdgeKind.HAS_KEY:
-                    pass
             for src, _, k in g.in_edges(c, keys=True):
                 if k == EdgeKind.HAS_KEY:
                     principals.add(src)

@@ -68,9 +68,8 @@ def seed_credentials(store, seed: Seed, since: int | None = None, until: int | N
     if seed.kind == "access_key":
         if ids.is_temporary_key(seed.value):
             for sid, s in store.session_info.items():
-                if s["access_key_id"] == seed.value and _in_window(s["issued"], since, until) or (
-                        s["access_key_id"] == seed.value and s["issued"] is None):
-                    out.add(sid)
+                if s["access_key_id"] == seed.value and _in_window(s["issued"], since, until):
+                    out.add(sid)  # an unknown issue time is in every window
         else:
             kid = ids.key_id(seed.value)
             if kid in info or kid in g:

@@ -66,10 +66,8 @@ class MemoryStore:
         return self.case.graph_table("activity", columns, filter)
 
     def actors_from_ip(self, ip: str) -> set[str]:
-        e = self.edges
-        hit = pc.and_(pc.equal(e.column("kind"), EdgeKind.FROM_IP.value),
-                      pc.equal(e.column("dst"), f"ip:{ip}"))
-        return set(e.filter(hit).column("src").to_pylist())
+        hit = (pc.field("kind") == EdgeKind.FROM_IP.value) & (pc.field("dst") == f"ip:{ip}")
+        return set(self.case.graph_table("edges", ["src"], hit).column("src").to_pylist())
 
     def calls(self, columns: list[str], *, actors=None, event_names=None, source_ip=None,
               since: int | None = None, until: int | None = None) -> pa.Table:

@@ -31,11 +31,11 @@ Cypher's ``datetime()``: a ``DATETIME`` in UTC on Neo4j and on ArcadeDB alike. T
 several times faster than the driver's datetime values, and ArcadeDB keeps the zone of a parsed
 datetime but drops it from a ``datetime`` parameter.
 
->>> store = Neo4jStore("bolt://127.0.0.1:7687", "neo4j", "secret")  # doctest: +SKIP
->>> store.push(nodes, edges).relationship_count  # doctest: +SKIP
-42
->>> store.run("MATCH (s:Session) RETURN s.id AS id LIMIT 1", {})  # doctest: +SKIP
-[{'id': 'ASIA...'}]
+Example (against a running server)::
+
+    store = Neo4jStore("bolt://127.0.0.1:7687", "neo4j", "secret")
+    store.push(nodes, edges).relationship_count      # 42
+    store.run("MATCH (s:Session) RETURN s.id AS id LIMIT 1", {})   # [{'id': 'session:ASIA...'}]
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from graphtrail.ids import iso
 from graphtrail.model import EdgeKind, NodeKind
 from graphtrail.store.case import Case
 from graphtrail.store.neo4j import Neo4jStore
@@ -147,7 +148,7 @@ def _push_calls(case: Case, server: Neo4jStore, batch_size: int, out: CasePushSu
             props = {c: cols[c][i] for c in _CALL_PROPS if cols[c][i] is not None}
             props["time_us"] = times[i]
             by_kind.setdefault(cols["actor_kind"][i] or "", []).append(
-                {"id": cid, "actor": actor, "props": props, "time": _iso(times[i])})
+                {"id": cid, "actor": actor, "props": props, "time": iso(times[i])})
         if relinked:
             server.write("UNWIND $ids AS id MATCH (:Call {id: id})<-[m:MADE]-() DELETE m", {"ids": relinked})
             out.calls_relinked += len(relinked)
@@ -166,9 +167,3 @@ def _call_query(actor_kind: str) -> str:
     if actor_kind not in {k.value for k in NodeKind}:
         return head
     return head + f"WITH c, row\nMATCH (a:{NodeKind(actor_kind).value} {{id: row.actor}})\nMERGE (a)-[:MADE]->(c)"
-
-
-def _iso(us: int) -> str:
-    from graphtrail.ids import iso
-
-    return iso(us)

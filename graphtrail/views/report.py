@@ -8,11 +8,11 @@ attachment; :func:`render_report_markdown` the summary and tables for a ticket.
 :func:`write_graph_png` saves a picture of the lineage graph with headless Chromium, when
 one is installed.
 
-Examples
---------
->>> from graphtrail.store.memory import MemoryStore                        # doctest: +SKIP
->>> r = build_report(MemoryStore.open("graphtrail-demo/case"), "AKIA...")  # doctest: +SKIP
->>> render_report_html(r, "report.html")                                   # doctest: +SKIP
+Example (after ``graphtrail demo``)::
+
+    from graphtrail.store.memory import MemoryStore
+    r = build_report(MemoryStore.open("graphtrail-demo/case"), "AKIA52CAMQMUDNLGK7SQ")
+    render_report_html(r, "report.html")
 """
 
 from __future__ import annotations

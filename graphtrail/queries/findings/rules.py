@@ -116,25 +116,28 @@ def _caller_user(arn) -> str | None:
     return p[1].rsplit("/", 1)[-1] if p and p[0] == "User" else None
 
 
+def _for_another_user(ctx: Context, names: list[str]) -> pd.DataFrame:
+    """Successful calls among ``names`` whose ``userName`` parameter is not the caller."""
+    df = _ok(ctx.calls(names))
+    target = df["detail"].map(lambda d: _detail(d).get("userName"))
+    return df[target.notna() & (target != df["identity_arn"].map(_caller_user))]
+
+
 # -- persistence ---------------------------------------------------------------------------
 @rule("GT-PERS-001", "Access key created for another user", "high", "Persistence",
       "T1098.001", "Account Manipulation: Additional Cloud Credentials")
 def access_key_for_other_user(ctx: Context) -> list[Hit]:
     """CreateAccessKey naming a user other than the caller: a second way in."""
-    df = _ok(ctx.calls(["CreateAccessKey"]))
-    target = df["detail"].map(lambda d: _detail(d).get("userName"))
-    other = target.notna() & (target != df["identity_arn"].map(_caller_user))
-    return _each(df[other], lambda r: f"key created for {_detail(r['detail']).get('userName')} by {r['actor']}")
+    return _each(_for_another_user(ctx, ["CreateAccessKey"]),
+                 lambda r: f"key created for {_detail(r['detail']).get('userName')} by {r['actor']}")
 
 
 @rule("GT-PERS-002", "Console password set for another user", "high", "Persistence",
       "T1098", "Account Manipulation")
 def login_profile_for_other_user(ctx: Context) -> list[Hit]:
     """CreateLoginProfile / UpdateLoginProfile on someone else's user."""
-    df = _ok(ctx.calls(["CreateLoginProfile", "UpdateLoginProfile"]))
-    target = df["detail"].map(lambda d: _detail(d).get("userName"))
-    other = target.notna() & (target != df["identity_arn"].map(_caller_user))
-    return _each(df[other], lambda r: f"{r['event_name']} for {_detail(r['detail']).get('userName')}")
+    return _each(_for_another_user(ctx, ["CreateLoginProfile", "UpdateLoginProfile"]),
+                 lambda r: f"{r['event_name']} for {_detail(r['detail']).get('userName')}")
 
 
 @rule("GT-PERS-003", "IAM user created", "medium", "Persistence", "T1136.003",
