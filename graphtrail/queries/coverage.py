@@ -18,9 +18,10 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
 from graphtrail.integrity.digest import epoch
-from graphtrail.integrity.evidence import DataEvents, TrailChange
+from graphtrail.integrity.evidence import TRAIL_CHANGES, DataEvents, TrailChange, TrailEvidence
 
-__all__ = ["Coverage", "coverage", "hour_of", "selector_changes"]
+__all__ = ["Coverage", "coverage", "coverage_of_trail", "coverage_of_case", "hour_of",
+           "selector_changes"]
 
 _HOUR = 3600
 
@@ -224,3 +225,69 @@ def parse_parameters(text: str | None) -> dict:
     except json.JSONDecodeError:
         return {}
     return obj if isinstance(obj, dict) else {}
+
+
+def coverage_of_trail(evidences: Iterable[TrailEvidence]) -> Coverage:
+    """Coverage from trail copies read for verification (log files, digests, changes)."""
+    delivered, changes, data = [], set(), {}
+    for ev in evidences:
+        for log in ev.logs.values():
+            if log.delivered is not None:
+                delivered.append((log.account, log.region, log.delivered, "log files"))
+            changes.update(log.changes)
+            for d in log.data_events:
+                into = data.setdefault((d.account, d.kind, d.resource),
+                                       DataEvents(d.account, d.kind, d.resource))
+                into.count += d.count
+                into.first = min(into.first or d.first, d.first)
+                into.last = max(into.last, d.last)
+        for dg in ev.digests:
+            end = epoch(dg.end)
+            if end is not None and not dg.backfill:
+                delivered.append((dg.account, dg.region, end - _HOUR / 2, "digest"))
+    return coverage(delivered, changes, data.values())
+
+
+def coverage_of_case(events, stored: dict | None = None) -> Coverage:
+    """Coverage from a case's events (an Arrow table) and its stored digest hours.
+
+    ``events`` needs the columns time, recipient_account_id, account_id, region,
+    event_source, event_name, event_category, error_code, event_id, request_parameters.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    hours = pc.divide(pc.cast(events.column("time"), "int64"), 3_600_000_000)
+    recipient = pc.coalesce(events.column("recipient_account_id"), events.column("account_id"))
+    seen = {(a or "", r or "", h * _HOUR) for a, r, h in zip(
+        recipient.to_pylist(), events.column("region").to_pylist(), hours.to_pylist(),
+        strict=True) if h is not None}
+    delivered = [(a, r, float(h), "events") for a, r, h in seen]
+    delivered += [tuple(row) for row in (stored or {}).get("delivered", ())]
+    is_change = pc.and_(pc.equal(events.column("event_source"), "cloudtrail.amazonaws.com"),
+                        pc.is_in(events.column("event_name"), pa.array(sorted(TRAIL_CHANGES))))
+    is_change = pc.and_(pc.fill_null(is_change, False), pc.is_null(events.column("error_code")))
+    changes = []
+    for row in events.filter(is_change).to_pylist():
+        params = parse_parameters(row["request_parameters"])
+        changes.append(TrailChange(row["event_id"], row["event_name"], _iso(row["time"]),
+                                   row["recipient_account_id"] or row["account_id"] or "",
+                                   row["region"] or "",
+                                   str(params.get("name") or params.get("trailName") or ""),
+                                   params))
+    data = {}
+    is_data = pc.fill_null(pc.and_(pc.equal(events.column("event_category"), "Data"),
+                                   pc.equal(events.column("event_source"), "s3.amazonaws.com")),
+                           False)
+    for row in events.filter(is_data).select(
+            ["recipient_account_id", "time", "request_parameters"]).to_pylist():
+        bucket = parse_parameters(row["request_parameters"]).get("bucketName")
+        if bucket:
+            acct = row["recipient_account_id"] or ""
+            data.setdefault((acct, bucket), DataEvents(acct, "s3-bucket", bucket)).add(
+                _iso(row["time"]))
+    return coverage(delivered, changes, data.values())
+
+
+def _iso(moment) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if moment else ""

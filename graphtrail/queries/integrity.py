@@ -38,7 +38,7 @@ from graphtrail.integrity.digest import (
 )
 from graphtrail.integrity.evidence import TrailChange, TrailEvidence
 
-__all__ = ["IntegrityReport", "judge", "LOG_STATUSES"]
+__all__ = ["IntegrityReport", "judge", "merge", "object_statuses", "LOG_STATUSES"]
 
 LOG_STATUSES = ("verified", "hash-matched", "modified", "not_in_any_digest", "unreadable")
 """A log file's integrity status: ``verified`` against a signed digest; ``hash-matched`` when
@@ -303,3 +303,41 @@ def _summarise(report: IntegrityReport, evidence: TrailEvidence) -> None:
 
 def _iso(moment: float) -> str:
     return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def merge(reports: list[IntegrityReport]) -> IntegrityReport:
+    """Several copies (folders, prefixes) verified as one answer."""
+    if len(reports) == 1:
+        return reports[0]
+    out = IntegrityReport(", ".join(r.source for r in reports))
+    lists = ("modified", "missing", "not_in_any_digest", "digest_gaps", "chain_restarts",
+             "bad_signatures", "unsigned", "unreadable", "digests")
+    for r in reports:
+        for name in lists:
+            getattr(out, name).extend(getattr(r, name))
+        out.log_status.update(r.log_status)
+        for k, v in r.summary.items():
+            if isinstance(v, int):
+                out.summary[k] = out.summary.get(k, 0) + v
+    out.summary["source"] = out.source
+    out.valid = all(r.valid for r in reports)
+    return out
+
+
+def object_statuses(report: IntegrityReport, uris: list[str]) -> dict[str, str]:
+    """The integrity status of each source object (a case's manifest uris).
+
+    Log files get a :data:`LOG_STATUSES` value, digest files ``digest verified``,
+    ``digest bad`` or ``digest unsigned``; an object the verification did not see is
+    ``not verified``.
+    """
+    bad = {r["key"] for r in report.bad_signatures}
+    digest_status = {}
+    for row in report.digests:
+        status = "digest verified" if row["signature"].startswith("verified") else "digest unsigned"
+        digest_status[row["key"]] = "digest bad" if row["key"] in bad else status
+    out = {}
+    for uri in uris:
+        key = aws_logs_key(uri)
+        out[uri] = report.log_status.get(key) or digest_status.get(key) or "not verified"
+    return out

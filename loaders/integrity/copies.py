@@ -114,6 +114,10 @@ class S3Copy:
             retries={"mode": "standard", "max_attempts": 5}))
 
     def keys(self) -> Iterator[str]:
+        return (key for key, _ in self.objects())
+
+    def objects(self) -> Iterator[tuple[str, int]]:
+        """Every object under the prefix as (key, size)."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         from loaders.sources.s3 import _s3_error
@@ -123,7 +127,8 @@ class S3Copy:
             while True:
                 page = self.client.list_objects_v2(**params)
                 for item in page.get("Contents", ()):
-                    yield item["Key"]
+                    if not item["Key"].endswith("/"):
+                        yield item["Key"], item.get("Size", 0)
                 if not page.get("IsTruncated"):
                     return
                 params["ContinuationToken"] = page["NextContinuationToken"]

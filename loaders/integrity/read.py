@@ -65,12 +65,12 @@ def read_trail(copy: TrailCopy, *, workers: int = 8, data_events: bool = False,
             evidence.bytes_read += size
             if kind == "digest":
                 if result is None:
-                    evidence.unreadable_digests.append({"key": aws_logs_key(key),
+                    evidence.unreadable_digests.append({"key": aws_logs_key(copy.uri(key)),
                                                         "uri": copy.uri(key), "error": problem})
                 else:
                     evidence.digests.append(result)
             elif result is None:
-                evidence.logs[aws_logs_key(key)] = _log(copy, key, None, problem)
+                evidence.logs[aws_logs_key(copy.uri(key))] = _log(copy, key, None, problem)
             else:
                 evidence.logs[result.key] = result
             if progress is not None:
@@ -99,7 +99,7 @@ def inflate(data: bytes) -> tuple[bytes, bool]:
 
 def _log(copy: TrailCopy, key: str, sha256: str | None, problem: str | None,
          changes=(), data=()) -> SeenLog:
-    norm = aws_logs_key(key)
+    norm = aws_logs_key(copy.uri(key))
     parts = norm.split("/")
     account = region = ""
     if len(parts) >= 7:
