@@ -51,6 +51,7 @@ class Trail:
     logs: list[str]
     digests: list[str]
     events: dict[str, str]  # eventName -> eventID of the trail changes
+    admin_key: str  # the access key that made the trail changes
 
 
 def _at(hour: int, minute: int = 0) -> str:
@@ -90,7 +91,8 @@ def trail(tmp_path_factory) -> Trail:
                                   stopped=[(T0 + 4 * 3600, T0 + 6 * 3600)])
     keys_file = base / "public-keys.json"
     keys_file.write_text(json.dumps(public_keys_json(key, T0 - 86400, T0 + 30 * 86400, cli=1)))
-    return Trail(root, keys_file, [f.key for f in files], [s.key for s in signed], changes)
+    return Trail(root, keys_file, [f.key for f in files], [s.key for s in signed], changes,
+                 admin.key)
 
 
 def verify(*args: str, cwd: Path | None = None) -> tuple[int, dict]:
@@ -334,6 +336,16 @@ def test_case_records_integrity_and_case_info_says_it(trail, tmp_path):
     answer = json.loads(cov.stdout)
     assert answer["summary"]["unlogged_hours"] == 4
     assert [w["stop_event"] for w in answer["stopped"]] == [trail.events["StopLogging"]]
+    page = tmp_path / "report.html"
+    proc = subprocess.run([GRAPHTRAIL, "report", "--access-key", trail.admin_key, "--case",
+                           str(case.path), "--out", str(page)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    html = page.read_text()
+    section = html.split('id="integrity"', 1)[1].split("</section>", 1)[0]
+    assert f"{len(logs)} of {len(logs)} files verified against signed digests" in section
+    assert "Every log file checked matches a digest whose signature verifies." in section
+    files = html.split('aria-label="Source files"', 1)[1].split("</table>", 1)[0]
+    assert "<td>verified</td>" in files.replace(' class=""', "") and "not verified" not in files
 
 
 # -- S3 (moto server over HTTP, digest signatures as object metadata) ----------------------
