@@ -18,13 +18,14 @@ import shutil
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from random import Random
 
 import boto3
 import pytest
 
+from graphtrail.queries.integrity import judge
 from graphtrail.synth import records as R
 from graphtrail.synth.digests import (
     deliver_records,
@@ -33,6 +34,9 @@ from graphtrail.synth.digests import (
     write_signed_digests,
 )
 from graphtrail.synth.trails import build_world, noise_records
+from loaders.integrity.copies import FolderCopy
+from loaders.integrity.public_keys import keys_from_file
+from loaders.integrity.read import read_trail
 from tests.conftest import GRAPHTRAIL, ingest_paths, moto_s3
 
 ACCOUNT = "111111111111"
@@ -146,6 +150,18 @@ def test_logging_stopped_two_hours_is_a_restart_explained_by_its_events(trail):
         assert {(e["eventName"], e["eventID"]) for e in r["events"]} == {
             ("StopLogging", trail.events["StopLogging"]),
             ("StartLogging", trail.events["StartLogging"])}
+
+
+def test_a_restart_without_stop_or_start_logging_is_not_valid(trail):
+    evidence = read_trail(FolderCopy(trail.root))
+    evidence.logs = {k: replace(v, changes=()) for k, v in evidence.logs.items()}
+    keys = keys_from_file(trail.keys_file)
+    report = judge(evidence, keys)
+    assert report.valid is False
+    assert [(r["region"], r["explained"], r["events"]) for r in sorted(
+        report.chain_restarts, key=lambda r: r["region"])] == [
+        ("eu-west-1", False, []), ("us-east-1", False, [])]
+    assert report.summary["chain_restarts_unexplained"] == 2
 
 
 def test_coverage_unlogged_hours_stopped_window_and_reduced_selectors(trail):

@@ -73,6 +73,8 @@ def verify_cmd(
     except (CaseError, SourceError) as exc:
         raise _usage(str(exc)) from exc
     report = merge([judge(e, keys) for e in evidences])
+    if not report.summary.get("digests"):
+        note = "no digest files found: log file validation was off, or the digests were not copied"
     if note:
         report.summary["note"] = note
     cov = coverage_of_trail(evidences) if (with_coverage or case_obj) else None

@@ -28,6 +28,7 @@ import base64
 import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 import msgspec
@@ -197,7 +198,7 @@ def signature_verifies(d: Digest, key: PublicKey) -> bool:
         return False
     try:
         signature = bytes.fromhex(d.signature)
-        public = serialization.load_der_public_key(key.der)
+        public = _public_key(key.der)
     except ValueError:
         return False
     if not isinstance(public, rsa.RSAPublicKey):
@@ -207,6 +208,12 @@ def signature_verifies(d: Digest, key: PublicKey) -> bool:
     except InvalidSignature:
         return False
     return True
+
+
+@lru_cache(maxsize=64)
+def _public_key(der: bytes):
+    """A DER public key loaded once: a trail has one key a region for months."""
+    return serialization.load_der_public_key(der)
 
 
 def sign_digest(d: Digest, private_key: rsa.RSAPrivateKey) -> str:
