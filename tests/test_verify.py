@@ -234,6 +234,21 @@ def test_two_consecutive_deleted_digests(trail, tmp_path):
     assert sorted(n["key"] for n in report["not_in_any_digest"]) == orphaned
 
 
+def test_corrupt_digest_is_named_and_its_hour_unverified(trail, tmp_path):
+    copy = tampered(trail, tmp_path)
+    key = digest_ending(trail, "us-east-1", 8)
+    (copy / key).write_bytes(b"not a gzip file")
+    code, report = verify(str(copy), "--public-keys", str(trail.keys_file))
+    assert code == 1
+    assert list(problems(report)) == ["not_in_any_digest", "digest_gaps", "unreadable"]
+    [bad] = report["unreadable"]
+    assert bad["key"] == key and str(copy / key) in bad["uri"] and bad["error"]
+    assert [(g["from"], g["to"], g["missing_digests"], g["cause"])
+            for g in report["digest_gaps"]] == [(_at(7), _at(8), 1, "previous digest unreadable")]
+    assert sorted(n["key"] for n in report["not_in_any_digest"]) == sorted(
+        k for k in trail.logs if "_CloudTrail_us-east-1_20240601T07" in k)
+
+
 def test_forged_extra_log_file(trail, tmp_path):
     copy = tampered(trail, tmp_path)
     real = log_of(trail, "us-east-1", 7)

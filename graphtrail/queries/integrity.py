@@ -180,7 +180,10 @@ def _walk(chain: list[Digest], found: dict[str, Digest], evidence: TrailEvidence
             continue
         prev = found.get(aws_logs_key(d.previous_key))
         if prev is None:
-            report.digest_gaps.append(_gap(before, d, "digest files missing"))
+            unreadable = aws_logs_key(d.previous_key) in {
+                u["key"] for u in evidence.unreadable_digests}
+            report.digest_gaps.append(_gap(before, d, "previous digest unreadable" if unreadable
+                                           else "digest files missing"))
             continue
         if before is not None and prev is not before:
             problems[before.where].append("no digest names it as previous (not in the chain "
