@@ -10,6 +10,7 @@ from graphtrail.cli.ingest import case_app, ingest
 from graphtrail.cli.investigate import blast_radius_cmd, chains_cmd, timeline_cmd
 from graphtrail.cli.neo4j_cmd import neo4j_app, query_cmd
 from graphtrail.cli.report import report_cmd, view_cmd
+from graphtrail.cli.verify import copy_trail_cmd, coverage_cmd, verify_cmd
 
 __all__ = ["app"]
 
@@ -31,6 +32,9 @@ app.add_typer(neo4j_app, name="neo4j")
 app.command("query")(query_cmd)
 app.command("report")(report_cmd)
 app.command("view")(view_cmd)
+app.command("verify")(verify_cmd)
+app.command("coverage")(coverage_cmd)
+app.command("copy-trail")(copy_trail_cmd)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

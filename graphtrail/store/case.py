@@ -35,6 +35,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from graphtrail.model import event_schema, insight_schema
+from graphtrail.store.integrity import integrity_line, load_integrity
 from graphtrail.store.keyindex import KeyIndex
 
 __all__ = ["Case", "CaseError", "IngestSummary", "IngestSession", "default_case_dir"]
@@ -205,6 +206,7 @@ class Case:
             "bytes": sum(m.get("size") or 0 for m in man),
             "generation": self.generation,
             "updated": self.state.get("updated"),
+            "integrity": integrity_line(load_integrity(self.path), man),
         }
         if t.num_rows:
             lo, hi = pc.min_max(t.column("time")).values()

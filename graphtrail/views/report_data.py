@@ -257,5 +257,10 @@ def _origin(store, seed: Seed) -> str | None:
 
 
 def _case_facts(case) -> dict[str, Any]:
+    from graphtrail.store.integrity import integrity_line, load_integrity
+
+    manifest = case.manifest()
+    stored = load_integrity(case.path)
     return {"path": str(Path(case.path).resolve()), "events": case.event_count(),
-            "files": len(case.manifest())}
+            "files": len(manifest),
+            "integrity": {"line": integrity_line(stored, manifest), "stored": stored or {}}}

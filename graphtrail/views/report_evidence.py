@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from graphtrail import ids
+from graphtrail.store.integrity import load_integrity, object_status
 
 __all__ = ["EvidenceFile", "EvidenceEvent", "DataTouched", "Evidence", "gather_evidence",
            "data_touched", "request_text", "resource_service", "DATA_SERVICES"]
@@ -53,6 +54,7 @@ class EvidenceFile:
     sha256: str | None
     size: int | None
     events: int  # cited events this file holds
+    integrity: str = "not verified"  # against CloudTrail's signed digests (graphtrail verify)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,8 +138,10 @@ def gather_evidence(case, cited: Mapping[str, Iterable[str]]) -> Evidence:
             requests[r["event_id"]] = text
         if isinstance(params, dict) and params.get("bucketName") and params.get("key"):
             object_keys[r["event_id"]] = str(params["key"])
+    stored = load_integrity(case.path)
     files = [EvidenceFile(label=label, uri=uri, sha256=manifest.get(uri, {}).get("sha256"),
-                          size=manifest.get(uri, {}).get("size"), events=per_file[uri])
+                          size=manifest.get(uri, {}).get("size"), events=per_file[uri],
+                          integrity=object_status(stored, uri))
              for uri, label in labels.items()]
     return Evidence(events=events, files=files, requests=requests, object_keys=object_keys,
                     missing=sorted(set(cited) - seen))

@@ -20,6 +20,7 @@ from graphtrail.views.graph_html import graph_fragment
 from graphtrail.views.html_page import html_page, static_text
 from graphtrail.views.report_chain import chain_section
 from graphtrail.views.report_data import Report, seed_words
+from graphtrail.views.report_integrity import integrity_section
 from graphtrail.views.report_markup import esc, plural
 from graphtrail.views.report_summary import changes_section, summary_section
 from graphtrail.views.report_tables import evidence_section, findings_section, timeline_section
@@ -34,7 +35,7 @@ EVIDENCE_ROWS = 20_000
 GRAPH_CONTEXT = 30
 _SECTIONS = (("summary", "Summary"), ("chain", "Role chain"), ("graph", "Graph"),
              ("findings", "Findings"), ("changes", "What changed"), ("timeline", "Timeline"),
-             ("evidence", "Evidence"))
+             ("integrity", "Integrity"), ("evidence", "Evidence"))
 
 
 def render_report_html(report: Report, out: Path | str | None = None, *,
@@ -75,6 +76,7 @@ def render_report_html(report: Report, out: Path | str | None = None, *,
         findings_section(report),
         changes_section(report),
         timeline_section(report, timeline_rows),
+        integrity_section(report),
         evidence_section(report, evidence_rows),
         _footer(report),
     ])

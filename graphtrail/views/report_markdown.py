@@ -142,9 +142,11 @@ def _timeline(report: Report, limit: int) -> str:
 def _files(report: Report) -> str:
     files = report.files
     head = (f"## Evidence\n\n{len(report.evidence)} eventIDs cited, held in {len(files)} "
-            "source files (SHA-256 as recorded at ingest):")
-    table = md_table(["File", "Path", "SHA-256", "Events"],
-                     [[f.label, f.uri, f.sha256 or "", f.events] for f in files[:_FILES_ROWS]])
+            "source files (SHA-256 as recorded at ingest; "
+            f"{(report.case.get('integrity') or {}).get('line', 'not verified')}):")
+    table = md_table(["File", "Path", "SHA-256", "Digest", "Events"],
+                     [[f.label, f.uri, f.sha256 or "", f.integrity, f.events]
+                      for f in files[:_FILES_ROWS]])
     more = (f"\n\n{len(files) - _FILES_ROWS} more files: see the HTML report."
             if len(files) > _FILES_ROWS else "")
     return f"{head}\n\n{table}{more}"

@@ -142,12 +142,13 @@ def evidence_section(report: Report, max_rows: int) -> str:
                   cell(f"{f.size:,}" if f.size is not None else "", sort=f.size or 0,
                        cls="rp-num"),
                   cell(f.sha256 or "not in the manifest", cls="rp-mono"),
+                  cell(f.integrity),
                   cell(f"{f.events:,}", sort=f.events, cls="rp-num")],
                  attrs={"data-rp-file": f.label}) for f in files]
     parts.append("<h3>Source files</h3>")
-    parts.append(table([Column("File", width="5%"), Column("Path", width="46%"),
+    parts.append(table([Column("File", width="5%"), Column("Path", width="38%"),
                         Column("Bytes", numeric=True, width="7%"),
-                        Column("SHA-256", width="36%"),
+                        Column("SHA-256", width="34%"), Column("Digest", width="10%"),
                         Column("Events", numeric=True, width="6%")], frows,
                        label="Source files", cls="rp-files"))
     erows = [Row([cell(e.event_id, cls="rp-mono"), iso_cell(e.time),

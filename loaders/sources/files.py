@@ -60,10 +60,18 @@ def list_files(paths: Iterable[str]) -> Iterator[SourceObject]:
 def _wanted(name: str) -> bool:
     """Whether a file met while walking a folder is read.
 
+    A digest's ``.metadata.json`` sidecar (its S3 metadata, for ``graphtrail verify``) is not
+    a log file.
+
     >>> [_wanted(n) for n in ("x.json.gz", "X.JSONL", "stream-1-2024-08-01-13-45-00-ab12", "notes.md")]
     [True, True, True, False]
+    >>> _wanted("1_CloudTrail-Digest_us-east-1_t_us-east-1_20240601T010000Z.json.gz.metadata.json")
+    False
     """
-    return name.lower().endswith(_SUFFIXES) or "." not in name
+    lower = name.lower()
+    if lower.endswith(".metadata.json") and "_cloudtrail-digest_" in lower:
+        return False
+    return lower.endswith(_SUFFIXES) or "." not in name
 
 
 def _object(path: Path) -> SourceObject:
