@@ -76,6 +76,14 @@ DETAIL_EVENTS = frozenset({
     "ModifyDBSnapshotAttribute", "ModifyDBClusterSnapshotAttribute", "RunInstances",
     "GetParameter", "GetParameters", "GetParametersByPath", "UpdateDetector", "CreateUser",
     "PutBucketPolicy", "PutBucketAcl", "DeleteBucketPolicy",
+    # read by the Stratus-coverage and semantics rules (issue 11)
+    "GetSecretValue", "AssumeRoot", "GetFederationToken", "AuthorizeSecurityGroupIngress",
+    "ModifyInstanceAttribute", "SendCommand", "StartSession", "SendSSHPublicKey",
+    "SendSerialConsoleSSHPublicKey", "AddPermission", "AddPermission20150331v2",
+    "CreateFunctionUrlConfig20211031", "UpdateFunctionUrlConfig20211031",
+    "UpdateFunctionConfiguration", "UpdateFunctionConfiguration20150331v2",
+    "UpdateFunctionCode", "UpdateFunctionCode20150331v2", "CreateTrustAnchor", "CreateProfile",
+    "CreateAccount", "InviteAccountToOrganization",
 })
 _TS = pa.timestamp("us", tz="UTC")
 _DETAIL = pa.array(sorted(DETAIL_EVENTS))

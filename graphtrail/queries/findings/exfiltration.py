@@ -1,0 +1,124 @@
+"""Exfiltration: bytes read from buckets beyond their history; snapshots and images shared."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pyarrow.compute as pc
+
+from graphtrail.queries.findings import Context, Hit, lineage_path, rule
+from graphtrail.queries.findings._common import HOUR, ok
+
+__all__ = ["bytes_out"]
+
+
+def bytes_out(ctx: Context, event_ids: pd.Series) -> pd.Series:
+    """``additionalEventData.bytesTransferredOut`` of these GetObject calls (NaN: not logged).
+
+    Read from the case's events (the activity table does not keep additionalEventData for
+    data events); a store without a case on disk gives NaN, and the rule falls back to counts.
+    """
+    case = getattr(ctx.store, "case", None)
+    if case is None or event_ids.empty:
+        return pd.Series(np.nan, index=event_ids.index)
+    t = case.events(["event_id", "additional_event_data"], pc.field("event_name") == "GetObject")
+    raw = dict(zip(t.column("event_id").to_pylist(), t.column("additional_event_data").to_pylist(),
+                   strict=True))
+    return event_ids.map(lambda e: _bytes(raw.get(e))).astype("float64")
+
+
+def _bytes(text) -> float:
+    if not isinstance(text, str) or "bytesTransferredOut" not in text:
+        return np.nan
+    try:
+        v = json.loads(text).get("bytesTransferredOut")
+    except (json.JSONDecodeError, AttributeError):
+        return np.nan
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else np.nan
+
+
+def _origin(ctx: Context, actor: str) -> str:
+    root = (lineage_path(ctx.store, actor) or [actor])[0]
+    # Every instance profile starts at the EC2 service: group those per session instead.
+    return actor if root.endswith(".amazonaws.com") or root.startswith("service:") else root
+
+
+@rule("GT-EXF-001", "Data read from a bucket far beyond its history", "high", "Exfiltration",
+      "T1530", "Data from Cloud Storage")
+def object_reads(ctx: Context) -> list[Hit]:
+    """Bytes read (``bytesTransferredOut`` of GetObject) by one credential lineage from one
+    bucket within an hour, at least ``exfil_bytes`` and ``exfil_over_history`` times the
+    largest hour that bucket served any other lineage, and that this lineage read before.
+    Where the trail logs no byte counts, ``object_reads`` objects in an hour stand in."""
+    df = ok(ctx.calls(["GetObject"], ["event_id", "time", "actor", "resource",
+                                      "recipient_account_id", "error_code"]))
+    if df.empty:
+        return []
+    roots = {a: _origin(ctx, a) for a in df["actor"].dropna().unique()}
+    df = df.assign(origin=df["actor"].map(roots), bytes=bytes_out(ctx, df["event_id"]),
+                   hour=df["time"].astype("int64") // 1000 // HOUR)
+    hourly = (df.groupby(["resource", "origin", "hour"], sort=False)
+              .agg(bytes=("bytes", "sum"), known=("bytes", "count"), calls=("event_id", "size"))
+              .reset_index())
+    limit, factor = ctx.t("exfil_bytes"), ctx.t("exfil_over_history")
+    max_objects = int(ctx.t("object_reads"))
+    hits = []
+    for _, h in hourly.iterrows():
+        by_bytes = h["known"] > 0
+        if by_bytes and h["bytes"] < limit or not by_bytes and h["calls"] < max_objects:
+            continue
+        same = hourly[hourly["resource"] == h["resource"]]
+        others = same[same["origin"] != h["origin"]]["bytes"].max() if by_bytes else np.nan
+        before = same[(same["origin"] == h["origin"]) & (same["hour"] < h["hour"])]["bytes"].max() \
+            if by_bytes else np.nan
+        baseline = np.nanmax([others, before, 0.0]) if by_bytes else 0.0
+        if by_bytes and h["bytes"] < factor * baseline:
+            continue
+        rows = df[(df["resource"] == h["resource"]) & (df["origin"] == h["origin"])
+                  & (df["hour"] == h["hour"])]
+        what = (f"{_size(h['bytes'])} in {h['calls']} objects" if by_bytes
+                else f"{h['calls']} objects (byte counts not logged)")
+        hits.append(Hit(rows, f"{what} from {h['resource']} by the lineage of {h['origin']}",
+                        key=(str(h["resource"]), str(h["origin"])),
+                        why={"bytes": float(h["bytes"]) if by_bytes else "data events not logged",
+                             "bucket_largest_hour_other_lineages": _num(others),
+                             "lineage_largest_hour_before": _num(before),
+                             "threshold_bytes": limit, "over_history": factor}))
+    return hits
+
+
+def _num(v):
+    return None if v is None or (isinstance(v, float) and np.isnan(v)) else float(v)
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if n < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.2f} {unit}"
+        n /= 1000
+    return f"{n}"
+
+
+@rule("GT-EXF-002", "Snapshot or image shared outside the account", "critical", "Exfiltration",
+      "T1537", "Transfer Data to Cloud Account")
+def shared_snapshot(ctx: Context) -> list[Hit]:
+    """EBS/RDS snapshots or AMIs made public or shared with another account. Shared only
+    with accounts of the organization: medium."""
+    df = ok(ctx.calls(["ModifySnapshotAttribute", "ModifyImageAttribute",
+                       "ModifyDBSnapshotAttribute", "ModifyDBClusterSnapshotAttribute"]))
+    hits = []
+    for i, r in df.iterrows():
+        text = r["detail"] if isinstance(r["detail"], str) else ""
+        accounts = {a for a in re.findall(r'"(\d{12})"', text) if a != r["recipient_account_id"]}
+        public = '"all"' in text.lower()
+        if accounts or public:
+            outside = sorted(a for a in accounts if not ctx.internal(a))
+            who = "public" if public else ", ".join(sorted(accounts))
+            sev = None if public or outside else "medium"
+            hits.append(Hit(df.loc[[i]], f"{r['event_name']} {r['resource']} shared with {who}",
+                            severity=sev, key=(str(r["resource"]), who),
+                            why={"outside_organization": outside, "public": public}))
+    return hits
