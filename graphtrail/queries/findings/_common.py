@@ -16,6 +16,12 @@ DENIED = ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation",
           "Client.UnauthorizedOperation", "UnauthorizedAccess", "AuthorizationError")
 
 
+def micros(times: pd.Series) -> np.ndarray:
+    """Event times as epoch microseconds, whatever unit pandas holds them in (Arrow's
+    timestamps arrive as ``datetime64[us]``; older pandas made them nanoseconds)."""
+    return times.dt.tz_convert("UTC").astype("datetime64[us, UTC]").astype("int64").to_numpy()
+
+
 def ok(df: pd.DataFrame) -> pd.DataFrame:
     return df[df["error_code"].isna()]
 
@@ -50,7 +56,7 @@ def bursts(df: pd.DataFrame, key: str, window: int, threshold: int, *, distinct:
     if len(df) < threshold:
         return []
     df = df.sort_values([key, "time"], kind="stable")
-    times = df["time"].astype("int64").to_numpy() // 1000
+    times = micros(df["time"])
     keys = df[key].to_numpy()
     values = df[distinct].to_numpy() if distinct else None
     bounds = np.flatnonzero(keys[1:] != keys[:-1]) + 1

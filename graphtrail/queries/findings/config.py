@@ -46,7 +46,8 @@ DEFAULT_THRESHOLDS: dict[str, float] = {
     "baseline_warmup_hours": 6,   # "new" is only said after this much of the principal's history
     "object_reads": 500,          # GetObject calls by one lineage in an hour (no byte counts)
     "exfil_bytes": 1_000_000_000,  # bytes read by one lineage from one bucket in an hour
-    "exfil_over_history": 10,     # ... and this many times the bucket's largest benign hour
+    "exfil_over_history": 3,      # ... and this many times the bucket's largest hour (other
+                                  # lineages) and this lineage's largest hour before
 }
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pyarrow.compute as pc
 
 from graphtrail.queries.findings import Context, Hit, lineage_path, rule
-from graphtrail.queries.findings._common import HOUR, ok
+from graphtrail.queries.findings._common import HOUR, micros, ok
 
 __all__ = ["bytes_out"]
 
@@ -59,7 +59,7 @@ def object_reads(ctx: Context) -> list[Hit]:
         return []
     roots = {a: _origin(ctx, a) for a in df["actor"].dropna().unique()}
     df = df.assign(origin=df["actor"].map(roots), bytes=bytes_out(ctx, df["event_id"]),
-                   hour=df["time"].astype("int64") // 1000 // HOUR)
+                   hour=micros(df["time"]) // HOUR)
     hourly = (df.groupby(["resource", "origin", "hour"], sort=False)
               .agg(bytes=("bytes", "sum"), known=("bytes", "count"), calls=("event_id", "size"))
               .reset_index())
