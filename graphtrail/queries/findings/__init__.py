@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 import pandas as pd
+import pyarrow as pa
 
 from graphtrail import ids
 from graphtrail.queries.chains import origin_of
@@ -108,6 +109,8 @@ class Context:
         self._frames: dict[tuple, pd.DataFrame] = {}
         self.aws_ranges_file: str | None = None
         self._ranges = None
+        self._arrow = None
+        self._wide: pd.DataFrame | None = None
 
     def t(self, name: str) -> float:
         """A threshold of the config (see :mod:`graphtrail.queries.findings.config`)."""
@@ -126,13 +129,68 @@ class Context:
         return bool(account) and account in self.org_accounts
 
     def calls(self, names: list[str] | None = None, columns: list[str] | None = None) -> pd.DataFrame:
-        """Calls (optionally only these event names), time-ordered, as a DataFrame."""
+        """Calls (optionally only these event names), time-ordered, as a DataFrame.
+
+        The case is read once (every column rules use); a rule's slice is filtered in Arrow
+        and only that slice becomes pandas. Whole-case questions share one frame of the
+        narrow columns (:attr:`WIDE`), so thirty rules cost about one read.
+        """
         key = (tuple(names) if names else None, tuple(columns) if columns else None)
-        if key not in self._frames:
-            t = self.store.calls(columns or self.COLUMNS, event_names=names, since=self.since,
-                                 until=self.until)
-            self._frames[key] = t.to_pandas()
+        if key in self._frames:
+            return self._frames[key]
+        if names is None and set(columns or self.COLUMNS) <= set(self.WIDE):
+            return self._everything()[list(columns or self.WIDE)]
+        t = self._table()
+        if names is not None:
+            import pyarrow.compute as pc
+
+            t = t.filter(pc.is_in(t.column("event_name"), value_set=pa.array(sorted(set(names)), pa.string())))
+        self._frames[key] = _time_ordered(t.select(list(columns or self.COLUMNS))).to_pandas()
         return self._frames[key]
+
+    # the columns whole-case rules read (no free text: cheap to hold as pandas for every call)
+    WIDE = ["event_id", "time", "actor", "identity_arn", "identity_type", "source_ip", "event_name",
+            "recipient_account_id", "account_id", "error_code", "region"]
+
+    def distinct(self, column: str) -> list:
+        """The distinct values of one column over the case's calls (in the time bounds)."""
+        import pyarrow.compute as pc
+
+        return pc.unique(self._table().column(column)).to_pylist()
+
+    def _table(self):
+        """Every column rules read, unsorted (sorted per slice: sorting text columns of a
+        million calls costs seconds)."""
+        if self._arrow is None:
+            cols = list(dict.fromkeys([*self.COLUMNS, *self.WIDE, "source_file"]))
+            if hasattr(self.store, "activity"):  # the embedded store: read without sorting
+                self._arrow = _within(self.store.activity(cols), self.since, self.until)
+            else:
+                self._arrow = self.store.calls(cols, since=self.since, until=self.until)
+        return self._arrow
+
+    def _everything(self) -> pd.DataFrame:
+        if self._wide is None:
+            self._wide = _time_ordered(self._table().select(self.WIDE)).to_pandas()
+        return self._wide
+
+
+def _within(t: pa.Table, since: int | None, until: int | None) -> pa.Table:
+    import pyarrow.compute as pc
+
+    ts = pa.timestamp("us", tz="UTC")
+    if since is not None:
+        t = t.filter(pc.greater_equal(t.column("time"), pa.scalar(since, ts)))
+    if until is not None:
+        t = t.filter(pc.less_equal(t.column("time"), pa.scalar(until, ts)))
+    return t
+
+
+def _time_ordered(t: pa.Table) -> pa.Table:
+    """Calls in time order; ties keep the case's order (a stable sort on the timestamp)."""
+    import pyarrow.compute as pc
+
+    return t.take(pc.sort_indices(t, [("time", "ascending")]))
 
 
 def lineage_path(store, actor: str | None) -> list[str]:
@@ -169,8 +227,8 @@ def findings(store, *, since: int | None = None, until: int | None = None,
     from graphtrail.queries.findings.organization import organization_accounts
 
     config = config or Config()
-    orgs = organization_accounts(store) | set(org_accounts or ())
-    ctx = Context(store, since, until, config, orgs)
+    ctx = Context(store, since, until, config, set(org_accounts or ()))
+    ctx.org_accounts |= organization_accounts(ctx)
     ctx.aws_ranges_file = aws_ranges
     today = today or dt.datetime.now(dt.UTC).date()
     out: list[Finding] = []

@@ -22,6 +22,14 @@ def micros(times: pd.Series) -> np.ndarray:
     return times.dt.tz_convert("UTC").astype("datetime64[us, UTC]").astype("int64").to_numpy()
 
 
+def is_ip(col: pd.Series) -> pd.Series:
+    """True where the source is an address (not ``lambda.amazonaws.com`` or ``AWS Internal``);
+    decided once per distinct value, so it costs little on a million calls."""
+    values = col.dropna().unique()
+    known = {v: bool(ids.is_ip(v)) for v in values}
+    return col.map(known).fillna(False).astype(bool)
+
+
 def ok(df: pd.DataFrame) -> pd.DataFrame:
     return df[df["error_code"].isna()]
 
@@ -71,6 +79,8 @@ def bursts(df: pd.DataFrame, key: str, window: int, threshold: int, *, distinct:
         idx = np.arange(len(t))
         cand = np.flatnonzero(end - idx >= threshold)
         if values is not None and len(cand):
+            if len(set(values[s:e].tolist())) < threshold:  # never enough distinct values
+                continue
             cand = _distinct_windows(values[s:e], end, cand, threshold)
         if not len(cand):
             continue

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from graphtrail import ids
 from graphtrail.queries.findings import Context, Hit, rule
-from graphtrail.queries.findings._common import DENIED, MINUTE, bursts, by
+from graphtrail.queries.findings._common import DENIED, MINUTE, bursts, by, is_ip
 from graphtrail.queries.findings._workload import role_of, workload_kind
 
 __all__: list[str] = []
@@ -24,10 +23,12 @@ def whoami_new_ip(ctx: Context) -> list[Hit]:
                           "recipient_account_id", "error_code"])
     if df.empty or not (df["event_name"] == "GetCallerIdentity").any():
         return []
-    df = df[df["source_ip"].map(ids.is_ip).astype(bool) & df["identity_arn"].notna()]
-    sess = ctx.store.session_info
-    arns = df["identity_arn"].unique()
+    arns = df["identity_arn"].dropna().unique()
     principal = {a: role_of(a) for a in arns}
+    asking = {principal[a] for a in df.loc[df["event_name"] == "GetCallerIdentity", "identity_arn"].dropna().unique()}
+    df = df[df["identity_arn"].isin([a for a in arns if principal[a] in asking])]  # only those who ask
+    df = df[is_ip(df["source_ip"])]
+    sess = ctx.store.session_info
     df = df.assign(principal=df["identity_arn"].map(principal))
     kinds = {a: workload_kind(sess.get(a), None) for a in df["actor"].dropna().unique()}
     workload_roles = {principal[a] for a in arns if workload_kind(None, a)}
@@ -54,7 +55,9 @@ def enumeration_burst(ctx: Context) -> list[Hit]:
     """Many distinct List/Describe/Get calls by one credential in a few minutes."""
     df = ctx.calls(None, ["event_id", "time", "actor", "event_name", "recipient_account_id",
                           "error_code"])
-    df = df[df["event_name"].str.match(r"^(List|Describe|Get)", na=False)]
+    names = df["event_name"].dropna().unique()
+    reads = [n for n in names if n.startswith(("List", "Describe", "Get"))]
+    df = df[df["event_name"].isin(reads)]
     window, n = ctx.t("burst_window_minutes"), int(ctx.t("enum_burst"))
     return bursts(df, "actor", int(window * MINUTE), n, distinct="event_name",
                   summary=lambda k, g: f"{g['event_name'].nunique()} distinct calls by {k}",

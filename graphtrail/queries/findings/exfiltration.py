@@ -7,7 +7,6 @@ import re
 
 import numpy as np
 import pandas as pd
-import pyarrow.compute as pc
 
 from graphtrail.queries.findings import Context, Hit, lineage_path, rule
 from graphtrail.queries.findings._common import HOUR, micros, ok
@@ -15,19 +14,9 @@ from graphtrail.queries.findings._common import HOUR, micros, ok
 __all__ = ["bytes_out"]
 
 
-def bytes_out(ctx: Context, event_ids: pd.Series) -> pd.Series:
-    """``additionalEventData.bytesTransferredOut`` of these GetObject calls (NaN: not logged).
-
-    Read from the case's events (the activity table does not keep additionalEventData for
-    data events); a store without a case on disk gives NaN, and the rule falls back to counts.
-    """
-    case = getattr(ctx.store, "case", None)
-    if case is None or event_ids.empty:
-        return pd.Series(np.nan, index=event_ids.index)
-    t = case.events(["event_id", "additional_event_data"], pc.field("event_name") == "GetObject")
-    raw = dict(zip(t.column("event_id").to_pylist(), t.column("additional_event_data").to_pylist(),
-                   strict=True))
-    return event_ids.map(lambda e: _bytes(raw.get(e))).astype("float64")
+def bytes_out(details: pd.Series) -> pd.Series:
+    """``additionalEventData.bytesTransferredOut`` of GetObject calls (NaN: not logged)."""
+    return details.map(_bytes).astype("float64")
 
 
 def _bytes(text) -> float:
@@ -54,11 +43,11 @@ def object_reads(ctx: Context) -> list[Hit]:
     largest hour that bucket served any other lineage, and that this lineage read before.
     Where the trail logs no byte counts, ``object_reads`` objects in an hour stand in."""
     df = ok(ctx.calls(["GetObject"], ["event_id", "time", "actor", "resource",
-                                      "recipient_account_id", "error_code"]))
+                                      "recipient_account_id", "error_code", "detail"]))
     if df.empty:
         return []
     roots = {a: _origin(ctx, a) for a in df["actor"].dropna().unique()}
-    df = df.assign(origin=df["actor"].map(roots), bytes=bytes_out(ctx, df["event_id"]),
+    df = df.assign(origin=df["actor"].map(roots), bytes=bytes_out(df["detail"]),
                    hour=micros(df["time"]) // HOUR)
     hourly = (df.groupby(["resource", "origin", "hour"], sort=False)
               .agg(bytes=("bytes", "sum"), known=("bytes", "count"), calls=("event_id", "size"))

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from graphtrail import ids
 from graphtrail.queries.findings import Context, Hit, rule
-from graphtrail.queries.findings._common import by, detail, each, ok
+from graphtrail.queries.findings._common import by, detail, each, is_ip, ok
 
 __all__: list[str] = []
 
@@ -25,7 +24,8 @@ def root_use(ctx: Context) -> list[Hit]:
                           "recipient_account_id", "error_code"])
     if df.empty:
         return []
-    df = df[(df["identity_type"] == "Root") & df["source_ip"].map(ids.is_ip).astype(bool)]
+    df = df[df["identity_type"] == "Root"]
+    df = df[is_ip(df["source_ip"])]
     if df.empty:
         return []
     sess = ctx.store.session_info

@@ -11,32 +11,24 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.compute as pc
-
 __all__ = ["organization_accounts", "read_org_accounts"]
 
 _LAYOUT = re.compile(r"AWSLogs/(?:o-[a-z0-9]{10,32}/)?(\d{12})/")
 _ACCOUNT = re.compile(r"\b(\d{12})\b")
 
 
-def organization_accounts(store) -> set[str]:
-    """Accounts the case shows to be part of the organization."""
-    t = store.calls(["recipient_account_id", "source_file"])
-    out = {a for a in pc.unique(t.column("recipient_account_id")).to_pylist() if a}
-    for f in pc.unique(t.column("source_file")).to_pylist():
+def organization_accounts(ctx) -> set[str]:
+    """Accounts the case shows to be part of the organization (``ctx``: a findings Context)."""
+    out = {a for a in ctx.distinct("recipient_account_id") if isinstance(a, str) and a}
+    for f in ctx.distinct("source_file"):
         if isinstance(f, str):
             out.update(_LAYOUT.findall(f))
-    org = store.calls(["event_name", "detail", "error_code"],
-                      event_names=["CreateAccount", "InviteAccountToOrganization",
-                                   "AcceptHandshake", "MoveAccount"])
-    for d in _strings(org.column("detail")):
-        out.update(_ACCOUNT.findall(d))
+    org = ctx.calls(["CreateAccount", "InviteAccountToOrganization", "AcceptHandshake",
+                     "MoveAccount"])
+    for d in org["detail"]:
+        if isinstance(d, str):
+            out.update(_ACCOUNT.findall(d))
     return out
-
-
-def _strings(col: pa.ChunkedArray) -> list[str]:
-    return [v for v in col.to_pylist() if isinstance(v, str)]
 
 
 def read_org_accounts(path: str | Path) -> set[str]:

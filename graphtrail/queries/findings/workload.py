@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import ipaddress
 
-from graphtrail import ids
 from graphtrail.queries.findings import Context, Hit, rule
+from graphtrail.queries.findings._common import is_ip
 from graphtrail.queries.findings._workload import role_of, workload_kind
 
 __all__: list[str] = []
@@ -31,54 +31,63 @@ def workload_credentials_elsewhere(ctx: Context) -> list[Hit]:
                           "source_ip", "event_name", "recipient_account_id", "error_code"])
     if df.empty:
         return []
-    df = df[df["source_ip"].map(ids.is_ip).astype(bool)]
     sess = ctx.store.session_info
     actors = df[["actor", "identity_arn"]].drop_duplicates("actor")
-    kind = {a: workload_kind(sess.get(a), arn) for a, arn in zip(actors["actor"], actors["identity_arn"],
-                                                                   strict=True)}
-    is_work = df["actor"].map(kind).notna()
+    kind = {a: workload_kind(sess.get(a), arn)
+            for a, arn in zip(actors["actor"], actors["identity_arn"], strict=True)}
+    kinds = df["actor"].map(kind)
+    df = df[is_ip(df["source_ip"])]
+    is_work = kinds.loc[df.index].notna()
     work = df[is_work]
     if work.empty:
         return []
     human_ips = set(df.loc[~is_work & df["identity_type"].isin(_HUMAN_TYPES), "source_ip"])
     ranges = ctx.aws_ranges()
-    work = work.assign(role=work["identity_arn"].map(role_of))
-    role_ips = work.groupby("role", sort=False)["source_ip"].agg(lambda s: set(s))
+    # the session's own address: where it was first used; every other one is looked at
+    own = work.groupby("actor", sort=False)["source_ip"].transform("first")
+    ip_kind = {ip: _kind(ip, ranges, human_ips) for ip in work["source_ip"].unique()}
+    verdict = work["source_ip"].map(ip_kind)
+    strange = (verdict == "human") | (verdict == "outside") | ((work["source_ip"] != own)
+                                                               & (verdict == "public"))
+    suspects = work.loc[strange, "actor"].unique()
+    if not len(suspects):
+        return []
+    work = work[work["actor"].isin(suspects)].assign(role=lambda w: w["identity_arn"].map(role_of))
+    role_ips = work.groupby("role", sort=False)["source_ip"].agg(set)
     hits = []
     for actor, g in work.groupby("actor", sort=False):
         ips = list(dict.fromkeys(g["source_ip"]))
-        own = ips[0]
-        strange = []
-        for ip in ips:
-            outside = ranges.complete and ranges.where(ip) is None
-            if ip in human_ips or outside or _second_public(ip, own):
-                strange.append((ip, outside))
-        if not strange:
-            continue
-        bad = {ip for ip, _ in strange}
+        first = ips[0]
+        bad = {ip for ip in ips if ip_kind[ip] in ("human", "outside")
+               or (ip != first and ip_kind[ip] == "public")}
         rows = g[g["source_ip"].isin(bad)]
-        high = any(o or ip in human_ips for ip, o in strange)
+        high = any(ip_kind[ip] in ("human", "outside") for ip in bad)
         role = g["role"].iloc[0]
-        sides = {ip: _side(ip, ranges, human_ips) for ip in ips}
         hits.append(Hit(
             rows, f"{kind[actor]} credentials of {role} used from {', '.join(sorted(bad))} "
-            f"(workload address {own if own not in bad else 'not seen'})",
+            f"(workload address {first if first not in bad else 'not seen'})",
             severity=None if high else "medium", key=(str(role), *sorted(bad)),
             why={"workload_kind": kind[actor], "role": role, "session": actor,
-                 "addresses": sides,
+                 "addresses": {ip: _side(ip, ranges, human_ips) for ip in ips},
                  "role_addresses": sorted(role_ips.get(role, set()) - bad)[:20],
                  "aws_ranges": {"source": ranges.source, "date": ranges.date,
                                 "complete": ranges.complete}}))
     return hits
 
 
-def _second_public(ip: str, own: str) -> bool:
-    """Another public address for one session. A private address is the workload itself
-    calling through a VPC endpoint, so it never counts as elsewhere."""
+def _kind(ip: str, ranges, human_ips: set[str]) -> str:
+    """``human`` (a person's credentials call from it), ``private``, ``aws`` (in the ranges),
+    ``outside`` (not in complete ranges), or ``public`` (not in the subset: undecided)."""
+    if ip in human_ips:
+        return "human"
     try:
-        return ip != own and not ipaddress.ip_address(ip).is_private
+        if ipaddress.ip_address(ip).is_private:
+            return "private"
     except ValueError:
-        return False
+        return "private"
+    if ranges.where(ip):
+        return "aws"
+    return "outside" if ranges.complete else "public"
 
 
 def _side(ip: str, ranges, human_ips: set[str]) -> str:
