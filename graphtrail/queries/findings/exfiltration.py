@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 
 import numpy as np
@@ -15,18 +14,16 @@ __all__ = ["bytes_out"]
 
 
 def bytes_out(details: pd.Series) -> pd.Series:
-    """``additionalEventData.bytesTransferredOut`` of GetObject calls (NaN: not logged)."""
-    return details.map(_bytes).astype("float64")
+    """``additionalEventData.bytesTransferredOut`` of GetObject calls (NaN: not logged).
 
+    A pattern, not a JSON parse a call: the value is a plain integer where CloudTrail logs it.
 
-def _bytes(text) -> float:
-    if not isinstance(text, str) or "bytesTransferredOut" not in text:
-        return np.nan
-    try:
-        v = json.loads(text).get("bytesTransferredOut")
-    except (json.JSONDecodeError, AttributeError):
-        return np.nan
-    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else np.nan
+    >>> bytes_out(pd.Series(['{"bytesTransferredIn":0,"bytesTransferredOut":48213}', None, '{}'])).tolist()
+    [48213.0, nan, nan]
+    """
+    found = details.astype(object).where(details.notna(), "").str.extract(
+        r'"bytesTransferredOut"\s*:\s*(\d+(?:\.\d+)?)', expand=False)
+    return pd.to_numeric(found, errors="coerce").astype("float64")
 
 
 def _origin(ctx: Context, actor: str) -> str:
@@ -54,8 +51,10 @@ def object_reads(ctx: Context) -> list[Hit]:
               .reset_index())
     limit, factor = ctx.t("exfil_bytes"), ctx.t("exfil_over_history")
     max_objects = int(ctx.t("object_reads"))
+    big = hourly[((hourly["known"] > 0) & (hourly["bytes"] >= limit))
+                 | ((hourly["known"] == 0) & (hourly["calls"] >= max_objects))]
     hits = []
-    for _, h in hourly.iterrows():
+    for _, h in big.iterrows():
         by_bytes = h["known"] > 0
         if by_bytes and h["bytes"] < limit or not by_bytes and h["calls"] < max_objects:
             continue
