@@ -11,10 +11,11 @@ __all__ = ["CRITICAL_ACTIONS"]
 
 _POLICY_CALLS = ["AttachUserPolicy", "AttachRolePolicy", "AttachGroupPolicy",
                  "PutUserPolicy", "PutRolePolicy", "PutGroupPolicy"]
-# Critical actions whose *denied* attempt is worth a finding of its own.
+# Critical actions whose *denied* attempt is worth a finding of its own (a denied
+# LeaveOrganization is GT-DEF-004's, a denied GPU launch GT-IMP-002's).
 CRITICAL_ACTIONS = ["AssumeRole", "CreateAccessKey", "CreateLoginProfile", "UpdateLoginProfile",
                     "UpdateAssumeRolePolicy", "CreatePolicyVersion", "SetDefaultPolicyVersion",
-                    "LeaveOrganization", "StopLogging", "DeleteTrail", *_POLICY_CALLS]
+                    "StopLogging", "DeleteTrail", *_POLICY_CALLS]
 _ADMIN_ROLE_WORDS = ("admin", "administrator", "poweruser", "organizationaccountaccessrole",
                      "break-glass", "breakglass")
 
