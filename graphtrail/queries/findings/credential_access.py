@@ -25,11 +25,28 @@ def secret_reads(ctx: Context):
 @rule("GT-CRED-001", "Secrets read in a burst", "high", "Credential Access", "T1555.006",
       "Credentials from Password Stores: Cloud Secrets Management Stores")
 def secrets_burst(ctx: Context) -> list[Hit]:
-    """Secrets Manager values or SSM SecureString parameters read repeatedly by one credential."""
+    """Many *different* Secrets Manager values or SSM SecureString parameters read by one
+    credential in a few minutes: harvesting. Reading the same few secrets again is an
+    application (or a person) doing its work; a batch call counts for each secret it names."""
     window, n = ctx.t("burst_window_minutes"), int(ctx.t("secret_burst"))
-    return bursts(secret_reads(ctx), "actor", int(window * MINUTE), n,
-                  summary=lambda k, g: f"{len(g)} secret reads by {k}",
-                  why={"threshold": n, "window_minutes": window})
+    df = secret_reads(ctx)
+    df = df.assign(secret=[_secret(d, e) for d, e in zip(df["detail"], df["event_id"], strict=True)])
+    return bursts(df, "actor", int(window * MINUTE), n, distinct="secret",
+                  summary=lambda k, g: f"{g['secret'].nunique()} different secrets read by {k}",
+                  why={"distinct_secrets_threshold": n, "window_minutes": window})
+
+
+def _secret(d, event_id: str) -> str:
+    """What one read names: a secret id, a parameter name, or the call itself when the
+    request says nothing more precise (a batch or a filter: each call counts as one)."""
+    p = detail(d)
+    one = p.get("secretId") or p.get("name")
+    if isinstance(one, str):
+        return one
+    many = p.get("secretIdList") or p.get("names")
+    if isinstance(many, list) and many:
+        return "|".join(sorted(map(str, many)))
+    return event_id
 
 
 @rule("GT-CRED-002", "Windows password data retrieved", "high", "Credential Access", "T1552",
