@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from graphtrail.queries.findings import Context, Hit, rule
-from graphtrail.queries.findings._common import DENIED, MINUTE, bursts, by, is_ip
+from graphtrail.queries.findings._common import (
+    DENIED,
+    HOUR,
+    MINUTE,
+    bursts,
+    by,
+    is_ip,
+    micros,
+    per_value,
+)
 from graphtrail.queries.findings._workload import role_of, workload_kind
 
 __all__: list[str] = []
@@ -21,33 +31,47 @@ def whoami_new_ip(ctx: Context) -> list[Hit]:
     """
     df = ctx.calls(None, ["event_id", "time", "actor", "identity_arn", "source_ip", "event_name",
                           "recipient_account_id", "error_code"])
-    if df.empty or not (df["event_name"] == "GetCallerIdentity").any():
+    asks = (df["event_name"] == "GetCallerIdentity").to_numpy()
+    if df.empty or not asks.any():
         return []
     arns = df["identity_arn"].dropna().unique()
     principal = {a: role_of(a) for a in arns}
-    asking = {principal[a] for a in df.loc[df["event_name"] == "GetCallerIdentity", "identity_arn"].dropna().unique()}
-    df = df[df["identity_arn"].isin([a for a in arns if principal[a] in asking])]  # only those who ask
-    df = df[is_ip(df["source_ip"])]
     sess = ctx.store.session_info
-    df = df.assign(principal=df["identity_arn"].map(principal))
-    kinds = {a: workload_kind(sess.get(a), None) for a in df["actor"].dropna().unique()}
     workload_roles = {principal[a] for a in arns if workload_kind(None, a)}
-    workload_roles |= set(df.loc[df["actor"].map(kinds).notna(), "principal"])
-    df = df[~df["principal"].isin(workload_roles)]
+    workload_roles |= {principal[arn] for a, arn in _asking_actors(df, asks)
+                       if workload_kind(sess.get(a), None)}
+    asking = {principal[a] for a in df.loc[asks, "identity_arn"].dropna().unique()} - workload_roles
+    keep = per_value(df["identity_arn"], lambda a: principal.get(a) in asking).to_numpy(dtype=bool)
+    df = df[keep & is_ip(df["source_ip"]).to_numpy()]
+    if df.empty:
+        return []
     warmup = ctx.t("baseline_warmup_hours")
-    first = df.groupby(["principal", "source_ip"], sort=False)["time"].transform("min")
-    history = df.groupby("principal", sort=False)["time"].transform("min")
-    hit = df[(df["event_name"] == "GetCallerIdentity") & (df["time"] == first)
-             & (first - history >= pd.Timedelta(hours=warmup))]
+    who, _ = pd.factorize(per_value(df["identity_arn"], principal.get))
+    where, _ = pd.factorize(df["source_ip"])
+    t = micros(df["time"])
+    first = pd.Series(t).groupby(who.astype(np.int64) * (where.max() + 1) + where).transform("min").to_numpy()
+    since = pd.Series(t).groupby(who).transform("min").to_numpy()
+    new = (df["event_name"] == "GetCallerIdentity").to_numpy() & (t == first) \
+        & (first - since >= int(warmup * HOUR))
     hits = []
-    for i, r in hit.iterrows():
-        seen = sorted(set(df.loc[(df["principal"] == r["principal"]) & (df["time"] < r["time"]),
-                                 "source_ip"]))
-        hits.append(Hit(hit.loc[[i]], f"{r['principal']} from {r['source_ip']}",
-                        key=(r["principal"], r["source_ip"]),
-                        why={"new_address": r["source_ip"], "addresses_before": seen[:20],
-                             "history_since": history[i], "warmup_hours": warmup}))
+    ips = df["source_ip"].to_numpy()
+    for pos in np.flatnonzero(new):
+        row = df.iloc[pos]
+        mine = who == who[pos]
+        seen = sorted(set(ips[mine & (t < t[pos])].tolist()))
+        p = principal[row["identity_arn"]]
+        hits.append(Hit(df.iloc[[pos]], f"{p} from {row['source_ip']}", key=(p, row["source_ip"]),
+                        why={"new_address": row["source_ip"], "addresses_before": seen[:20],
+                             "history_since": pd.Timestamp(int(since[pos]), unit="us", tz="UTC"),
+                             "warmup_hours": warmup}))
     return hits
+
+
+def _asking_actors(df: pd.DataFrame, asks) -> list[tuple[str, str]]:
+    """(session, identity ARN) of every credential that asked who it is."""
+    pairs = df.loc[asks, ["actor", "identity_arn"]].dropna().drop_duplicates()
+    return list(zip(pairs["actor"], pairs["identity_arn"], strict=True))
+
 
 @rule("GT-DISC-002", "Enumeration burst", "medium", "Discovery", "T1580",
       "Cloud Infrastructure Discovery")

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import ipaddress
 
+import numpy as np
+import pandas as pd
+
 from graphtrail.queries.findings import Context, Hit, rule
 from graphtrail.queries.findings._common import is_ip
 from graphtrail.queries.findings._workload import role_of, workload_kind
@@ -32,16 +35,16 @@ def workload_credentials_elsewhere(ctx: Context) -> list[Hit]:
     if df.empty:
         return []
     sess = ctx.store.session_info
-    actors = df[["actor", "identity_arn"]].drop_duplicates("actor")
-    kind = {a: workload_kind(sess.get(a), arn)
-            for a, arn in zip(actors["actor"], actors["identity_arn"], strict=True)}
-    kinds = df["actor"].map(kind)
-    df = df[is_ip(df["source_ip"])]
-    is_work = kinds.loc[df.index].notna()
-    work = df[is_work]
+    codes, actors = pd.factorize(df["actor"])
+    arn_of = pd.Series(df["identity_arn"].to_numpy()).groupby(codes).first()
+    kind = {a: workload_kind(sess.get(a), arn_of.get(i)) for i, a in enumerate(actors)}
+    is_work_all = np.array([kind[a] is not None for a in actors] + [False], dtype=bool)[codes]
+    address = is_ip(df["source_ip"]).to_numpy()
+    work = df[is_work_all & address]
     if work.empty:
         return []
-    human_ips = set(df.loc[~is_work & df["identity_type"].isin(_HUMAN_TYPES), "source_ip"])
+    people = ~is_work_all & address & df["identity_type"].isin(_HUMAN_TYPES).to_numpy()
+    human_ips = set(df["source_ip"].to_numpy()[people].tolist())
     ranges = ctx.aws_ranges()
     # the session's own address: where it was first used; every other one is looked at
     own = work.groupby("actor", sort=False)["source_ip"].transform("first")
