@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections import Counter
 from datetime import UTC, datetime
 
@@ -405,6 +406,8 @@ def bound_fields(table: pa.Table, limit: int, note) -> pa.Table:
         sources = table.column("source_file").to_pylist() if "source_file" in table.column_names else []
         positions = table.column("record_index").to_pylist() if "record_index" in table.column_names else []
         for j in idx:
+            if _MARKED.search(values[j], len(values[j]) - 60):
+                continue  # cut already, while the object was read (loaders.bounded)
             size = len(values[j].encode("utf-8", "surrogatepass"))
             values[j] = _cut(values[j], limit, size, f.name in _RAW_COLUMNS)
             if sources:
@@ -414,6 +417,7 @@ def bound_fields(table: pa.Table, limit: int, note) -> pa.Table:
     return table
 
 
+_MARKED = re.compile(re.escape(truncation_marker(0)).replace("0", "[0-9]+") + "$")
 _RAW_COLUMNS = {"request_parameters", "response_elements", "additional_event_data", "resources",
                 "details"}
 
