@@ -44,7 +44,8 @@ def read_bounded(path: str | None, raw: bytes | None, limits: Limits) -> Content
     Raises :class:`OSError` when the file cannot be opened, or is not a regular file.
     """
     if raw is not None:
-        return _decode((raw,), raw[:2] == b"\x1f\x8b", limits, hashlib.sha256(raw), len(raw))
+        return _whole(raw, limits) or _decode((raw,), raw[:2] == b"\x1f\x8b", limits,
+                                              hashlib.sha256(raw), len(raw))
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
     with os.fdopen(fd, "rb", buffering=0) as fh:
         st = os.fstat(fd)
@@ -52,8 +53,9 @@ def read_bounded(path: str | None, raw: bytes | None, limits: Limits) -> Content
             raise OSError(f"{_file_kind(st.st_mode)}, not a regular file: skipped")
         if st.st_size <= limits.max_object_bytes:
             data = _read_all(fh, limits.max_object_bytes + 1)
-            if data[:2] != b"\x1f\x8b" and len(data) <= limits.max_object_bytes:
-                return Content(data, None, hashlib.sha256(data).hexdigest(), len(data))
+            whole = _whole(data, limits) if len(data) <= limits.max_object_bytes else None
+            if whole is not None:
+                return whole
             first = data
         else:
             first = fh.read(_STEP)
@@ -84,6 +86,22 @@ class _Counted:
             self.digest.update(c)
             self.n += len(c)
             yield c
+
+
+def _whole(raw: bytes, limits: Limits) -> Content | None:
+    """The common case in one step: plain text, or one gzip member that unpacks within the
+    limit in one bounded call. None sends the object to the streaming path, which also
+    salvages what a corrupt stream held before the damage."""
+    if raw[:2] != b"\x1f\x8b":
+        return Content(raw, None, hashlib.sha256(raw).hexdigest(), len(raw))
+    d = _zlib.decompressobj(wbits=47)
+    try:
+        data = d.decompress(raw, limits.max_object_bytes + 1)
+    except (zlib.error, _zlib.error):
+        return None
+    if not d.eof or d.unused_data or d.unconsumed_tail or len(data) > limits.max_object_bytes:
+        return None
+    return Content(data, None, hashlib.sha256(raw).hexdigest(), len(raw))
 
 
 def _read_all(fh, most: int) -> bytes:
@@ -135,10 +153,11 @@ def _decode(chunks: Iterable[bytes], gz: bool, limits: Limits, digest, raw_size:
                 n += len(piece)
                 continue
             cutter = FieldCutter(limits.max_field_bytes)
-            for h in held:
-                cutter.feed(h)
-            held = []
+            held.reverse()
+            while held:  # handed over one piece at a time: never held twice
+                cutter.feed(held.pop())
         cutter.feed(piece)
+        del piece
         if cutter.size > limit:
             status.note = (f"over {_mib(limit)} decompressed even with long fields cut "
                            f"(--max-object-mb); cut there, the complete records before kept")
@@ -148,7 +167,7 @@ def _decode(chunks: Iterable[bytes], gz: bool, limits: Limits, digest, raw_size:
                            "reading stopped there, the complete records before kept")
             break
     if cutter is not None:
-        data = cutter.value()[:limit]
+        data = cutter.value(limit)
         if status.note is None and cutter.cut:
             status.note = (f"{cutter.cut} text fields over {limits.max_field_bytes:,} bytes "
                            "kept truncated (--max-field-kb)")
@@ -278,10 +297,24 @@ class FieldCutter:
                 self._close_string()
                 i = j + 1
 
-    def value(self) -> bytes:
-        """Everything fed so far; a string still open is given as far as it was kept."""
-        tail = b"".join(self._str)[: self.limit] if self._in_string else b""
-        return b"".join(self.out) + tail
+    def value(self, most: int | None = None) -> bytes:
+        """Everything fed so far (its first ``most`` bytes); a string still open is given as
+        far as it was kept. The pieces are released as they are joined."""
+        if self._in_string:
+            self.out.append(b"".join(self._str)[: self.limit])
+            self._str, self._in_string = [], False
+        if most is not None:
+            n, keep = 0, 0
+            for keep, b in enumerate(self.out, 1):  # noqa: B007
+                n += len(b)
+                if n >= most:
+                    break
+            del self.out[keep:]
+            if n > most:
+                self.out[-1] = self.out[-1][: len(self.out[-1]) - (n - most)]
+        data = b"".join(self.out)
+        self.out, self.size = [data], len(data)
+        return data
 
 
 def _clean_cut(b: bytes) -> bytes:

@@ -20,6 +20,7 @@ rest of its file.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -182,13 +183,14 @@ def _generic(data: bytes, name: str, out: SplitResult, lines_hint: bool) -> None
             _emit(obj, out)
             return
     # Not one JSON document: JSON Lines, concatenated objects, or truncated.
-    if b"\n" in data.strip() and _looks_like_lines(data):
+    if _INNER_NEWLINE.search(data) and _looks_like_lines(data):
         _lines(data, out)
         return
     _concatenated(data, out)
 
 
 _NOT_JSON = object()
+_INNER_NEWLINE = re.compile(rb"\S[ \t\r]*\n\s*\S")  # a line break between values (no copy)
 _TOO_DEEP = "nested deeper than the JSON parser's limit (about 1000 levels); rejected"
 
 

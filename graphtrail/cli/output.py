@@ -12,8 +12,9 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-from graphtrail.safe_text import csv_cell, markup_text
+from graphtrail.safe_text import csv_cell, markup_text, terminal_text
 
 __all__ = ["Format", "emit_json", "emit_rows", "console", "err_console"]
 
@@ -51,7 +52,7 @@ def emit_rows(rows: list[dict], fmt: Format, *, title: str | None = None,
             t.add_column(markup_text(c), overflow="fold")
         for r in rows:
             # attacker-controlled text: never markup, never a control sequence
-            t.add_row(*[markup_text(_cell(r.get(c))) for c in cols])
+            t.add_row(*[Text(terminal_text(_cell(r.get(c)))) for c in cols])
         console.print(t)
 
 
