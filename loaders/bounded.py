@@ -24,6 +24,7 @@ import zlib
 from collections.abc import Iterable, Iterator
 
 from loaders.limits import INPUT_FACTOR, Limits, truncation_marker
+from loaders.sources.files import special_kind
 
 try:  # python-isal: ~3x faster gunzip than zlib
     from isal import isal_zlib as _zlib
@@ -50,7 +51,7 @@ def read_bounded(path: str | None, raw: bytes | None, limits: Limits) -> Content
     with os.fdopen(fd, "rb", buffering=0) as fh:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise OSError(f"{_file_kind(st.st_mode)}, not a regular file: skipped")
+            raise OSError(f"{special_kind(st.st_mode)}, not a regular file: skipped")
         if st.st_size <= limits.max_object_bytes:
             data = _read_all(fh, limits.max_object_bytes + 1)
             whole = _whole(data, limits) if len(data) <= limits.max_object_bytes else None
@@ -118,15 +119,6 @@ def _read_all(fh, most: int) -> bytes:
 def _chain(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
     yield first
     yield from rest
-
-
-def _file_kind(mode: int) -> str:
-    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
-                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"),
-                       (stat.S_ISDIR, "a folder")):
-        if test(mode):
-            return name
-    return "not a regular file"
 
 
 class _Status:

@@ -42,7 +42,7 @@ _ENV = {
 class Limits:
     """Bounds on one object and one field (see the module docstring)."""
 
-    max_object_bytes: int = 256 << 20
+    max_object_bytes: int = 128 << 20
     max_field_bytes: int = 64 << 10
 
     @classmethod

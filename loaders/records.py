@@ -20,7 +20,6 @@ rest of its file.
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -183,14 +182,26 @@ def _generic(data: bytes, name: str, out: SplitResult, lines_hint: bool) -> None
             _emit(obj, out)
             return
     # Not one JSON document: JSON Lines, concatenated objects, or truncated.
-    if _INNER_NEWLINE.search(data) and _looks_like_lines(data):
+    if _inner_newline(data) and _looks_like_lines(data):
         _lines(data, out)
         return
     _concatenated(data, out)
 
 
 _NOT_JSON = object()
-_INNER_NEWLINE = re.compile(rb"\S[ \t\r]*\n\s*\S")  # a line break between values (no copy)
+
+
+def _inner_newline(data: bytes) -> bool:
+    """A line break between the first and the last non-blank byte (found without a copy).
+
+    >>> _inner_newline(b"  {}\\n  "), _inner_newline(b"{}\\n{}")
+    (False, True)
+    """
+    start = _first_char(data)
+    end = len(data)
+    while end > 0 and data[end - 1] in b" \t\r\n":
+        end -= 1
+    return start >= 0 and data.find(b"\n", start, end) >= 0
 _TOO_DEEP = "nested deeper than the JSON parser's limit (about 1000 levels); rejected"
 
 

@@ -63,7 +63,7 @@ def ingest(
     sql: Annotated[str | None, typer.Option(help="CloudTrail Lake: an extra SQL condition.")] = None,
     max_object_mb: Annotated[int | None, typer.Option(
         "--max-object-mb", min=1, help="Most MiB of one object (decompressed) held for parsing "
-        "[env GRAPHTRAIL_MAX_OBJECT_MB; default 256].")] = None,
+        "[env GRAPHTRAIL_MAX_OBJECT_MB; default 128].")] = None,
     max_field_kb: Annotated[int | None, typer.Option(
         "--max-field-kb", min=1, help="Longer text fields are kept truncated, marked "
         "[env GRAPHTRAIL_MAX_FIELD_KB; default 64].")] = None,

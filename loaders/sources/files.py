@@ -11,7 +11,7 @@ from pathlib import Path
 
 from loaders.sources.base import SourceError, SourceObject
 
-__all__ = ["list_files", "kind_of"]
+__all__ = ["list_files", "kind_of", "special_kind"]
 
 # Suffixes read when walking a folder; a file named explicitly is always read. Files with no
 # extension at all are read too: Kinesis Firehose names its S3 objects without one, and a
@@ -112,15 +112,18 @@ def _object(path: Path) -> SourceObject:
             return _problem(path, f"{why}: skipped")
         return _problem(path, f"cannot read: {exc.strerror or exc}")
     if not stat.S_ISREG(st.st_mode):
-        return _problem(path, f"{_special(st.st_mode)}, not a regular file: skipped")
+        return _problem(path, f"{special_kind(st.st_mode)}, not a regular file: skipped")
     return SourceObject(uri=s, size=st.st_size, path=s, kind=kind_of(s))
 
 
-def _special(mode: int) -> str:
+def special_kind(mode: int) -> str:
+    """What a file that is not a regular file is, in words."""
     if stat.S_ISFIFO(mode):
         return "a FIFO"
     if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
         return "a device"
     if stat.S_ISSOCK(mode):
         return "a socket"
+    if stat.S_ISDIR(mode):
+        return "a folder"
     return "not a file"
