@@ -10,11 +10,13 @@ import typer
 from graphtrail.cli.output import err_console
 from graphtrail.cli.wiring import ensure_graph
 from graphtrail.queries.seeds import Seed, SeedError, parse_time_bound
+from graphtrail.safe_text import markup_text
 from graphtrail.store.case import Case, CaseError
 from graphtrail.store.memory import MemoryStore
 
 __all__ = ["CaseOpt", "SinceOpt", "UntilOpt", "AccessKeyOpt", "PrincipalOpt", "SessionOpt", "IpOpt",
-           "BackendOpt", "open_store", "pick_seed", "time_bounds", "fail", "DEFAULT_CASE"]
+           "BackendOpt", "open_store", "pick_seed", "time_bounds", "fail", "DEFAULT_CASE",
+           "output_file"]
 
 DEFAULT_CASE = Path("graphtrail-case")
 CaseOpt = Annotated[Path, typer.Option("--case", envvar="GRAPHTRAIL_CASE",
@@ -28,8 +30,22 @@ IpOpt = Annotated[str | None, typer.Option("--ip", help="A source IP address.")]
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
-    err_console.print(f"[red]error:[/] {message}", highlight=False, markup=True)
+    err_console.print(f"[red]error:[/] {markup_text(message)}", highlight=False, markup=True)
     return typer.Exit(code)
+
+
+def output_file(path: Path | None, option: str = "--out") -> None:
+    """Refuse an output path that is a folder (or under a file): nothing is overwritten but
+    the file asked for."""
+    if path is None:
+        return
+    if path.is_dir():
+        raise fail(f"{option} {path}: a folder; give a file name, e.g. {path / 'report.html'}")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise fail(f"{option} {path}: {parent} is a file, not a folder")
+            break
 
 
 BackendOpt = Annotated[str, typer.Option(

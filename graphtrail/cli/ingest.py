@@ -8,12 +8,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from graphtrail.cli.output import Format, console, emit_json, err_console
-from graphtrail.cli.wiring import build_case_graph
+from graphtrail.cli.wiring import build_case_graph, ensure_graph
+from graphtrail.safe_text import markup_text, terminal_text
 from graphtrail.store.case import Case, CaseError, IngestSummary
+from loaders.limits import Limits
 from loaders.pipeline import run_pipeline
 from loaders.sources.base import SourceError
 from loaders.sources.files import list_files
@@ -30,11 +31,12 @@ CaseOpt = Annotated[Path, typer.Option("--case", envvar="GRAPHTRAIL_CASE",
                                        help="Case folder (default ./graphtrail-case).")]
 
 
-def run_ingest(objects, case: Case, *, workers: int | None = None, progress=None) -> IngestSummary:
+def run_ingest(objects, case: Case, *, workers: int | None = None, progress=None,
+               limits: Limits | None = None) -> IngestSummary:
     """Read ``objects`` (an iterable of SourceObject) into ``case``; return the summary."""
     with case.ingest() as session:
         for part in run_pipeline(objects, session.staging, workers=workers,
-                                 known_sha256=case.known_sha256()):
+                                 known_sha256=case.known_sha256(), limits=limits):
             session.add(part)
             if progress is not None:
                 progress(part, session.summary)
@@ -59,6 +61,12 @@ def ingest(
     event_name: Annotated[str | None, typer.Option(help="LookupEvents: only this event name.")] = None,
     lake: Annotated[str | None, typer.Option(help="CloudTrail Lake event data store id or ARN.")] = None,
     sql: Annotated[str | None, typer.Option(help="CloudTrail Lake: an extra SQL condition.")] = None,
+    max_object_mb: Annotated[int | None, typer.Option(
+        "--max-object-mb", min=1, help="Most MiB of one object (decompressed) held for parsing "
+        "[env GRAPHTRAIL_MAX_OBJECT_MB; default 128].")] = None,
+    max_field_kb: Annotated[int | None, typer.Option(
+        "--max-field-kb", min=1, help="Longer text fields are kept truncated, marked "
+        "[env GRAPHTRAIL_MAX_FIELD_KB; default 64].")] = None,
 ) -> None:
     """Load CloudTrail into a case: files, folders, S3 trail buckets, LookupEvents, Lake.
 
@@ -67,6 +75,8 @@ def ingest(
     a source that cannot be listed); 130 interrupted (the case is as at its last commit).
     """
     try:
+        limits = Limits.from_env(max_object_bytes=max_object_mb and max_object_mb << 20,
+                                 max_field_bytes=max_field_kb and max_field_kb << 10)
         existing = Case.open(case) if (Path(case) / "case.json").exists() else None
         objects, notes = select_sources(existing, paths or [], since=since, until=until,
                                         accounts=account, regions=region, profile=profile,
@@ -74,9 +84,9 @@ def ingest(
                                         event_name=event_name, lake=lake, sql=sql)
         objects = _started(objects)  # a source that cannot be listed fails before any folder is made
         c = existing or Case.open(case, create=True)
-        summary = _ingest_with_progress(objects, c, workers)
+        summary = _ingest_with_progress(objects, c, workers, limits)
     except (CaseError, SourceError, ValueError) as exc:
-        err_console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
+        err_console.print(f"[red]error:[/] {markup_text(str(exc))}", highlight=False)
         raise typer.Exit(EXIT_FATAL) from exc
     summary.notes.extend(notes)
     finish_ingest(c, summary)
@@ -157,17 +167,17 @@ def _chain(sources):
 
 def finish_ingest(c: Case, summary: IngestSummary) -> None:
     """Link credentials over the whole case once the events are in (files arrive out of order)."""
-    if c.graph_is_current():
-        return
-    meta = build_case_graph(c)
+    meta = ensure_graph(c, wait=True)
+    if meta is None:
+        return  # current already (another process built it since the commit)
     summary.graph = {k: meta[k] for k in ("nodes", "edges", "sessions", "seconds")}
 
 
-def _ingest_with_progress(objects, c: Case, workers) -> IngestSummary:
+def _ingest_with_progress(objects, c: Case, workers, limits: Limits) -> IngestSummary:
     objects = list(objects) if not sys.stderr.isatty() else objects
     total = len(objects) if isinstance(objects, list) else None
     if not sys.stderr.isatty() or (total is not None and total < 20):
-        return _guarded(lambda: run_ingest(objects, c, workers=workers))
+        return _guarded(lambda: run_ingest(objects, c, workers=workers, limits=limits))
     with Progress(TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.fields[mb]:,.0f} MB  {task.fields[events]:,} events"),
                   TimeElapsedColumn(),
@@ -178,14 +188,15 @@ def _ingest_with_progress(objects, c: Case, workers) -> IngestSummary:
             bar.update(task, advance=len(part.reports), mb=summary.bytes_read / 2**20,
                        events=summary.events_added + summary.duplicates)
 
-        return _guarded(lambda: run_ingest(objects, c, workers=workers, progress=tick))
+        return _guarded(lambda: run_ingest(objects, c, workers=workers, progress=tick,
+                                           limits=limits))
 
 
 def _guarded(fn) -> IngestSummary:
     try:
         return fn()
     except CaseError as exc:
-        err_console.print(f"[red]error:[/] {exc}", highlight=False)
+        err_console.print(f"[red]error:[/] {markup_text(str(exc))}", highlight=False)
         raise typer.Exit(EXIT_FATAL) from exc
     except KeyboardInterrupt:
         err_console.print("interrupted: the case is as it was at its last commit")
@@ -194,7 +205,7 @@ def _guarded(fn) -> IngestSummary:
 
 def print_summary(s: IngestSummary) -> None:
     out = console
-    out.print(f"[bold]case[/] {s.case}", highlight=False)
+    out.print(f"[bold]case[/] {markup_text(s.case)}", highlight=False)
     out.print(f"files read {s.files_read:,}  (unchanged, skipped: {s.files_unchanged:,}; "
               f"digests: {s.digest_files:,}; insights: {s.insights_files:,})")
     out.print(f"records read {s.records_read:,}  events added {s.events_added:,}  "
@@ -206,12 +217,14 @@ def print_summary(s: IngestSummary) -> None:
         out.print(f"graph: {g['nodes']:,} nodes, {g['edges']:,} edges, {g['sessions']:,} sessions "
                   f"({g['seconds']:.1f} s)")
     if s.skipped:
-        out.print("skipped records: " + ", ".join(f"{k}: {v:,}" for k, v in sorted(s.skipped.items())),
+        out.print(terminal_text("skipped records: " + ", ".join(
+                      f"{k}: {v:,}" for k, v in sorted(s.skipped.items()))),
                   highlight=False, markup=False)
     for note in s.notes:
-        out.print(f"note: {note}", highlight=False, markup=False)
+        out.print(terminal_text(f"note: {note}"), highlight=False, markup=False)
     for f in s.files_failed:
-        out.print(f"[red]FAILED[/] {f['path']}: {f['error']}", highlight=False, markup=True)
+        out.print(f"[red]FAILED[/] {markup_text(f['path'])}: {markup_text(f['error'])}",
+                  highlight=False, markup=True)
 
 
 case_app = typer.Typer(help="Inspect a case.", no_args_is_help=True)
@@ -223,7 +236,7 @@ def case_rebuild(case: CaseOpt = DEFAULT_CASE) -> None:
     try:
         meta = build_case_graph(Case.open(case))
     except CaseError as exc:
-        err_console.print(f"[red]error:[/] {exc}", highlight=False)
+        err_console.print(f"[red]error:[/] {markup_text(str(exc))}", highlight=False)
         raise typer.Exit(EXIT_FATAL) from exc
     console.print(f"graph: {meta['nodes']:,} nodes, {meta['edges']:,} edges, "
                   f"{meta['sessions']:,} sessions ({meta['seconds']:.1f} s)")
@@ -238,7 +251,7 @@ def case_info(
     try:
         info = Case.open(case).info()
     except CaseError as exc:
-        err_console.print(f"[red]error:[/] {exc}", highlight=False)
+        err_console.print(f"[red]error:[/] {markup_text(str(exc))}", highlight=False)
         raise typer.Exit(EXIT_FATAL) from exc
     if fmt == Format.json:
         emit_json(info)
@@ -246,4 +259,4 @@ def case_info(
     for k, v in info.items():
         if isinstance(v, list):
             v = ", ".join(v) if len(v) <= 12 else ", ".join(v[:12]) + f" ... ({len(v)})"
-        console.print(f"[bold]{k:>14}[/]  {v}", highlight=False)
+        console.print(f"[bold]{k:>14}[/]  {markup_text(str(v))}", highlight=False)

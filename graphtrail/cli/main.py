@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 
 from graphtrail.cli.demo import demo_cmd
@@ -21,6 +23,17 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _options(raw: bool = typer.Option(
+        False, "--raw", help="CSV cells as they are: no quote before a leading = + - @ (formulas).")
+) -> None:
+    """Session-precise attack-path analysis for AWS CloudTrail."""
+    if raw:
+        os.environ["GRAPHTRAIL_CSV_RAW"] = "1"
+
+
 app.command("ingest")(ingest)
 app.add_typer(case_app, name="case")
 app.command("blast-radius")(blast_radius_cmd)

@@ -5,12 +5,16 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import sys
 from enum import StrEnum
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
+
+from graphtrail.safe_text import csv_cell, markup_text, terminal_text
 
 __all__ = ["Format", "emit_json", "emit_rows", "console", "err_console"]
 
@@ -39,15 +43,16 @@ def emit_rows(rows: list[dict], fmt: Format, *, title: str | None = None,
         w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore")
         w.writeheader()
         for r in rows:
-            w.writerow({k: _cell(r.get(k)) for k in cols})
+            w.writerow({k: csv_cell(_cell(r.get(k)), raw=csv_raw()) for k in cols})
         sys.stdout.write(buf.getvalue())
     else:
-        t = Table(title=title, show_lines=False, header_style="bold")
+        t = Table(title=markup_text(title) if title else None, show_lines=False,
+                  header_style="bold")
         for c in cols:
-            t.add_column(c, overflow="fold")
+            t.add_column(markup_text(c), overflow="fold")
         for r in rows:
-            # rich markup in attacker-controlled text must not be interpreted
-            t.add_row(*[_escape(_cell(r.get(c))) for c in cols])
+            # attacker-controlled text: never markup, never a control sequence
+            t.add_row(*[Text(terminal_text(_cell(r.get(c)))) for c in cols])
         console.print(t)
 
 
@@ -59,7 +64,6 @@ def _cell(v: Any) -> str:
     return str(v)
 
 
-def _escape(s: str) -> str:
-    from rich.markup import escape
-
-    return escape(s)
+def csv_raw() -> bool:
+    """``graphtrail --raw`` (or ``GRAPHTRAIL_CSV_RAW=1``): CSV cells as they are, formulas too."""
+    return os.environ.get("GRAPHTRAIL_CSV_RAW", "") not in ("", "0")

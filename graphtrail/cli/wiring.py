@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from contextlib import ExitStack
 
-from graphtrail.store.case import Case
+from graphtrail.store.case import Case, CaseError
 from graphtrail.store.memory import lineage_edges
 from loaders.facts.build import build_graph
 
@@ -12,7 +13,15 @@ __all__ = ["build_case_graph", "ensure_graph"]
 
 
 def build_case_graph(case: Case) -> dict:
-    """Link credentials and build the graph from every event of ``case``; store it."""
+    """Link credentials and build the graph from every event of ``case``; store it.
+
+    Runs under the case lock (waiting for a writer to finish), in a folder of its own.
+    """
+    with case.writing(wait=True):
+        return _build(case)
+
+
+def _build(case: Case) -> dict:
     t0 = time.perf_counter()
     work = case.graph_workdir()
     facts = build_graph(case.event_batches, work / "activity.parquet")
@@ -25,7 +34,20 @@ def build_case_graph(case: Case) -> dict:
     return meta
 
 
-def ensure_graph(case: Case) -> None:
-    """Build the graph if the events changed since it was last built."""
-    if not case.graph_is_current():
-        build_case_graph(case)
+def ensure_graph(case: Case, *, wait: bool = False) -> dict | None:
+    """Build the graph if the events changed since it was last built; the build's meta, or
+    None when there was nothing to build.
+
+    While another process writes the case (an ingest, or a build), a reader answers from the
+    last complete graph rather than wait (unless ``wait``, or there is no graph at all).
+    """
+    if case.graph_is_current():
+        return None
+    with ExitStack() as held:
+        try:
+            held.enter_context(case.writing(wait=wait or not case.has_graph()))
+        except CaseError:
+            return None  # a writer holds the case: read the last complete graph
+        if case.graph_is_current():
+            return None  # built by the writer we waited for
+        return _build(case)
