@@ -17,16 +17,18 @@ A benign user who assumes the same roles at the same time has *other* sessions, 
 
 from __future__ import annotations
 
+import json
 from collections import deque
 from dataclasses import asdict, dataclass, field
 
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from graphtrail import ids
 from graphtrail.model import EdgeKind, NodeKind
 from graphtrail.queries.seeds import Seed, seed_credentials
 
-__all__ = ["BlastRadius", "blast_radius", "lineage_of"]
+__all__ = ["BlastRadius", "blast_radius", "lineage_of", "EVENT_ROW_FIELDS"]
 
 
 @dataclass
@@ -52,6 +54,11 @@ class BlastRadius:
     last_seen: str | None = None
     calls: int = 0
     failed_calls: int = 0
+    issued_by: list[dict] = field(default_factory=list)
+    events: list[dict] = field(default_factory=list)
+    console_sessions: list[dict] = field(default_factory=list)
+    excluded: list[dict] = field(default_factory=list)
+    key_changes: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -136,9 +143,30 @@ def blast_radius(store, seed: Seed | str, *, since: int | None = None,
     """
     if isinstance(seed, str):
         seed = Seed.of(None, seed)
-    start = seed_credentials(store, seed, since, until)
+    start, excluded = explained_only(store, seed, seed_credentials(store, seed, since, until))
     creds, links = lineage_of(store, start, since, until)
-    return summarize(store, seed, creds, links, since, until)
+    br = summarize(store, seed, creds, links, since, until)
+    br.excluded = excluded
+    return br
+
+
+def explained_only(store, seed: Seed, start: set[str]) -> tuple[set[str], list[dict]]:
+    """A temporary key id: the sessions an issuance (or a sign-in) explains, when there are any.
+
+    A use of the same key id that nothing in the logs issued is a credential of its own
+    (a recycled id, or a console key reused by someone else): it is left out of the answer
+    and listed, with the reason, in ``excluded``.
+    """
+    if seed.kind != "access_key" or not ids.is_temporary_key(seed.value):
+        return start, []
+    sess = store.session_info
+    known = {c for c in start if sess.get(c, {}).get("via") != "unknown"}
+    if not known or known == start:
+        return start, []
+    out = [{"session": c, "principal": sess[c]["principal"], "session_name": sess[c]["session_name"],
+            "reason": sess[c].get("note") or "no issuance in the logs explains it"}
+           for c in sorted(start - known)]
+    return known, out
 
 
 def summarize(store, seed: Seed, creds: dict[str, dict], links: list[dict],
@@ -147,7 +175,8 @@ def summarize(store, seed: Seed, creds: dict[str, dict], links: list[dict],
     g = store.lineage
     sess = store.session_info
     calls = store.calls(["event_id", "time", "actor", "resource", "source_ip", "error_code",
-                         "recipient_account_id", "account_id"], actors=sorted(creds),
+                         "recipient_account_id", "account_id", "event_name", "region",
+                         "access_key_id"], actors=sorted(creds),
                         since=since, until=until)
     event_ids = set(calls.column("event_id").to_pylist())
     active = set(calls.column("actor").to_pylist())
@@ -155,6 +184,9 @@ def summarize(store, seed: Seed, creds: dict[str, dict], links: list[dict],
     for sid in sessions:  # both copies of each STS call that issued a session in the lineage
         if creds[sid]["via"] != "seed":
             event_ids.update(sess[sid]["event_ids"] or [])
+    issued_by = opening_calls(store, [c for c, v in creds.items() if v["via"] == "seed"], since, until)
+    for item in issued_by:
+        event_ids.update(item["event_ids"])
     keys = set()
     for c in creds:
         if c.startswith("key:"):
@@ -172,8 +204,9 @@ def summarize(store, seed: Seed, creds: dict[str, dict], links: list[dict],
         if c.startswith("arn:"):
             principals.add(c)
         if c in g:
-            for _, dst, k in g.out_edges(c, keys=True):
-                if k == EdgeKind.ATTEMPTED and g.nodes[dst].get("kind") == NodeKind.ROLE:
+            for _, dst, k, d in g.out_edges(c, keys=True, data=True):
+                if (k == EdgeKind.ATTEMPTED and g.nodes[dst].get("kind") == NodeKind.ROLE
+                        and _overlaps(d, since, until)):
                     attempted.add(dst)
             for src, _, k in g.in_edges(c, keys=True):
                 if k == EdgeKind.HAS_KEY:
@@ -195,7 +228,81 @@ def summarize(store, seed: Seed, creds: dict[str, dict], links: list[dict],
         first_seen=lo.as_py().strftime("%Y-%m-%dT%H:%M:%SZ") if lo is not None and lo.is_valid else None,
         last_seen=hi.as_py().strftime("%Y-%m-%dT%H:%M:%SZ") if hi is not None and hi.is_valid else None,
         calls=calls.num_rows, failed_calls=calls.num_rows - ok.num_rows,
+        issued_by=issued_by, events=event_rows(store, calls, event_ids),
+        console_sessions=[console_session(sid, sess[sid]) for sid in sessions if sess[sid].get("console")],
+        key_changes=key_changes(store, creds, links, since, until),
     )
+
+
+EVENT_FIELDS = ("time", "event_name", "recipient_account_id", "account_id", "region", "source_ip",
+                "actor", "access_key_id", "error_code", "event_id")
+# One row of ``events`` (``--format json`` and ``csv``).
+EVENT_ROW_FIELDS = ("time", "event_name", "account", "region", "source_ip", "credential",
+                    "access_key_id", "error_code", "event_id")
+_OPENING = ("AssumeRole", "AssumeRoleWithSAML", "AssumeRoleWithWebIdentity", "GetSessionToken",
+            "GetFederationToken", "AssumeRoot", "ConsoleLogin", "GetRoleCredentials", "Federate",
+            "CreateAccessKey")
+
+
+def _overlaps(edge: dict, since: int | None, until: int | None) -> bool:
+    lo, hi = edge.get("first_seen"), edge.get("last_seen")
+    return not ((until is not None and lo is not None and lo > until)
+                or (since is not None and hi is not None and hi < since))
+
+
+def opening_calls(store, seeds: list[str], since: int | None = None,
+                  until: int | None = None) -> list[dict]:
+    """The call that opened each seed credential, whoever made it (``issued_by``).
+
+    A session: its STS call (both copies), or the ConsoleLogin of a console session, or the
+    Identity Center portal call with the service's AssumeRoleWithSAML. A long-term key: the
+    CreateAccessKey that made it, when the logs hold it.
+    """
+    g = store.lineage
+    sess = store.session_info
+    out = []
+    for c in sorted(seeds):
+        s = sess.get(c)
+        if s is not None:
+            if s["event_ids"] and _between(s["issued"], since, until):
+                out.append({"credential": c, "via": s["via"], "issuer": s["issuer"],
+                            "time": ids.iso(s["issued"]), "event_ids": list(s["event_ids"])})
+        elif c in g:
+            for src, _, k, d in g.in_edges(c, keys=True, data=True):
+                if k == EdgeKind.CREATED and _between(d.get("first_seen"), since, until):
+                    out.append({"credential": c, "via": (d.get("event_names") or ["CreateAccessKey"])[0],
+                                "issuer": src, "time": ids.iso(d.get("first_seen")),
+                                "event_ids": list(d["event_ids"])})
+    return out
+
+
+def _between(t: int | None, since: int | None, until: int | None) -> bool:
+    return t is None or ((since is None or t >= since) and (until is None or t <= until))
+
+
+def event_rows(store, calls, event_ids: set[str]) -> list[dict]:
+    """One row per eventID of the answer: when, what, where, from which address, with which
+    credential, and how it ended. Opening calls made outside the lineage are read too."""
+    have = set(calls.column("event_id").to_pylist())
+    missing = event_ids - have
+    tables = [calls.select(list(EVENT_FIELDS))]
+    if missing:  # opening calls made by someone outside the lineage (a service, an IdP...)
+        extra = store.calls(list(EVENT_FIELDS), event_names=_OPENING)
+        tables.append(extra.filter(pc.is_in(extra.column("event_id"),
+                                            pa.array(sorted(missing), pa.string()))))
+    t = pa.concat_tables(tables).sort_by([("time", "ascending"), ("event_id", "ascending")])
+    rows = []
+    seen = set()
+    for r in t.to_pylist():
+        if r["event_id"] in seen:
+            continue
+        seen.add(r["event_id"])
+        rows.append({"time": _iso_time(r["time"]), "event_name": r["event_name"],
+                     "account": r["recipient_account_id"] or r["account_id"], "region": r["region"],
+                     "source_ip": r["source_ip"], "credential": r["actor"],
+                     "access_key_id": r["access_key_id"], "error_code": r["error_code"],
+                     "event_id": r["event_id"]})
+    return rows
 
 
 def _in_window(sid: str, s: dict, active: set, since: int | None, until: int | None) -> bool:
@@ -206,6 +313,46 @@ def _in_window(sid: str, s: dict, active: set, since: int | None, until: int | N
         return True
     t = s.get("issued")
     return t is not None and (since is None or t >= since) and (until is None or t <= until)
+
+
+def _iso_time(v) -> str | None:
+    if v is None:
+        return None
+    return ids.iso(v) if isinstance(v, int) else ids.iso(int(v.timestamp() * 1_000_000))
+
+
+def console_session(sid: str, s: dict) -> dict:
+    """A console sign-in as the answer shows it: who, when, MFA, its keys, where from."""
+    sides = json.loads(s["sides"]) if s.get("sides") else []
+    return {"session": sid, "principal": s["principal"], "session_name": s["session_name"],
+            "created": ids.iso(s["issued"]), "mfa": s.get("mfa"), "opened_by": list(s["event_ids"] or []),
+            "access_key_ids": list(s.get("access_key_ids") or []),
+            "replayed": bool(s.get("replayed")), "sides": sides}
+
+
+def key_changes(store, creds: dict, links: list[dict], since, until) -> list[dict]:
+    """Keys of the lineage deactivated or deleted, and the sessions they had issued that
+    outlived them (a GetFederationToken session lives on after its key is deleted)."""
+    g = store.lineage
+    sess = store.session_info
+    out = []
+    for c in sorted(creds):
+        if not c.startswith("key:") or c not in g:
+            continue
+        for src, _, k, d in g.in_edges(c, keys=True, data=True):
+            if k != EdgeKind.CHANGED or not _between(d.get("first_seen"), since, until):
+                continue
+            change = d.get("change")
+            if change != "DeleteAccessKey" and not (change == "UpdateAccessKey" and d.get("status") == "Inactive"):
+                continue
+            t = d.get("first_seen")
+            outlived = [x["to"] for x in links if x["from"] == c and x["to"] in sess
+                        and (sess[x["to"]]["expires"] or 0) > (t or 0)]
+            out.append({"access_key_id": c[4:], "event_name": change,
+                        "status": "Deleted" if change == "DeleteAccessKey" else "Inactive",
+                        "time": ids.iso(t), "by": src, "event_ids": list(d["event_ids"]),
+                        "sessions_outliving_it": sorted(outlived)})
+    return out
 
 
 def _created_and_changed(store, creds: dict, since, until) -> tuple[list[dict], list[dict]]:

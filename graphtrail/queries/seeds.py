@@ -68,7 +68,8 @@ def seed_credentials(store, seed: Seed, since: int | None = None, until: int | N
     if seed.kind == "access_key":
         if ids.is_temporary_key(seed.value):
             for sid, s in store.session_info.items():
-                if s["access_key_id"] == seed.value and _in_window(s["issued"], since, until):
+                keys = s.get("access_key_ids") or [s["access_key_id"]]  # a console session has many
+                if seed.value in keys and _in_window(s["issued"], since, until):
                     out.add(sid)  # an unknown issue time is in every window
         else:
             kid = ids.key_id(seed.value)
