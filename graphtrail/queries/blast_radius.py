@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 
 from graphtrail import ids
 from graphtrail.model import EdgeKind, NodeKind
-from graphtrail.queries.seeds import Seed, seed_credentials
+from graphtrail.queries.seeds import Seed, SeedError, seed_credentials
 
 __all__ = ["BlastRadius", "blast_radius", "lineage_of", "EVENT_ROW_FIELDS"]
 
@@ -161,6 +161,10 @@ def explained_only(store, seed: Seed, start: set[str]) -> tuple[set[str], list[d
         return start, []
     sess = store.session_info
     known = {c for c in start if sess.get(c, {}).get("via") != "unknown"}
+    if len(known) > 1:  # AWS recycled the id: the key alone does not say which session
+        listed = "; ".join(f"{c} ({sess[c]['principal']})" for c in sorted(known, key=lambda c: sess[c]["issued"] or 0))
+        raise SeedError(f"access key {seed.value} was issued {len(known)} times in this case (a recycled "
+                        f"key id): {listed}. Name one with --session, or narrow with --since/--until")
     if not known or known == start:
         return start, []
     out = [{"session": c, "principal": sess[c]["principal"], "session_name": sess[c]["session_name"],

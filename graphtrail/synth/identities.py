@@ -111,10 +111,14 @@ class _Trail:
             self.emit(rec, of, decoy_of)
         return t + n * step
 
+    def assume_opening(self, *args, **kw) -> tuple[R.Actor, str]:
+        """The STS call that opens a lineage (its ``issued_by``)."""
+        return self.assume(*args, opening=True, **kw)
+
     def assume(self, caller: R.Actor, t: int, account: str, role: str, session: str,
                of: str | None, *, name: str = "AssumeRole", params: dict | None = None,
                decoy_of: tuple[str, ...] = (), key: str | None = None, path: str = "/",
-               duration: int = 3600, opening: bool = True, **ident) -> tuple[R.Actor, str]:
+               duration: int = 3600, opening: bool = False, **ident) -> tuple[R.Actor, str]:
         """An STS call issuing a session of ``role`` and the actor that then uses it."""
         rng = self.rng
         key = key or R.key_id(rng, "ASIA")
@@ -191,7 +195,7 @@ def _identity_center(tr: _Trail) -> None:
         tr.emit(rec, name, opening=True)
         saml = R.Actor(R.saml_user(email, provider, "SkVv2WbmE0Nh6mS3aHYYl8pIdMY="), ip, "aws-internal/3")
         use_key = R.key_id(rng, "ASIA")
-        actor, _ = tr.assume(saml, t, B, role, email, name, name="AssumeRoleWithSAML",
+        actor, _ = tr.assume_opening(saml, t, B, role, email, name, name="AssumeRoleWithSAML",
                              params={"principalArn": provider, "durationSeconds": 28800},
                              path=path, duration=28800, uses_key=use_key,
                              on_behalf_of={"userId": user_id, "identityStoreArn": store})
@@ -221,7 +225,7 @@ def _identity_center_console(tr: _Trail) -> None:
     tr.emit(R.call(rng, portal, t, "sso.amazonaws.com", "Federate", "us-east-1", A,
                    params={"roleName": "ReadOnly", "accountId": B}, read_only=True), name, opening=True)
     saml = R.Actor(R.saml_user(email, provider, "SkVv2WbmE0Nh6mS3aHYYl8pIdMY="), ip, "aws-internal/3")
-    actor, _ = tr.assume(saml, t, B, role, email, name, name="AssumeRoleWithSAML",
+    actor, _ = tr.assume_opening(saml, t, B, role, email, name, name="AssumeRoleWithSAML",
                          params={"principalArn": provider, "durationSeconds": 3600}, path=path,
                          on_behalf_of={"userId": user_id, "identityStoreArn": store})
     login_ident = {k: v for k, v in actor.identity.items() if k != "accessKeyId"}
@@ -243,7 +247,7 @@ def _workloads(tr: _Trail) -> None:
                      roles=[f"arn:aws:iam::{A}:role/billing-export-role", f"arn:aws:iam::{B}:role/DataReader"],
                      until=R.iso(t + 86400))
     svc = R.Actor(R.aws_service("lambda.amazonaws.com"), "lambda.amazonaws.com", "lambda.amazonaws.com")
-    fn, _ = tr.assume(svc, t, A, "billing-export-role", "billing-export", "lambda", key=recycled,
+    fn, _ = tr.assume_opening(svc, t, A, "billing-export-role", "billing-export", "lambda", key=recycled,
                       invoked_by=None)
     fn = R.Actor(fn.identity, "3.208.14.9", _SDK, recycled)
     end = tr.calls(fn, t + 5, 6, A, "lambda", step=2)
@@ -258,7 +262,7 @@ def _workloads(tr: _Trail) -> None:
     sub = "system:serviceaccount:payments:api"
     web = R.Actor(R.web_identity_user(f"arn:aws:iam::{A}:oidc-provider/{_EKS}", "sts.amazonaws.com", sub),
                   "10.20.3.4", "aws-sdk-go-v2/1.30.3")
-    pod, _ = tr.assume(web, t2, A, "payments-irsa", "botocore-session-1725264000", "eks",
+    pod, _ = tr.assume_opening(web, t2, A, "payments-irsa", "botocore-session-1725264000", "eks",
                        name="AssumeRoleWithWebIdentity", key=recycled,
                        web_id={"federatedProvider": f"arn:aws:iam::{A}:oidc-provider/{_EKS}",
                                "attributes": {}})
@@ -273,7 +277,7 @@ def _workloads(tr: _Trail) -> None:
     ec2 = tr.lineage("ec2", origin=f"ec2.amazonaws.com/{instance}",
                      roles=[f"arn:aws:iam::{A}:role/web-instance"])
     svc = R.Actor(R.aws_service("ec2.amazonaws.com"), "ec2.amazonaws.com", "ec2.amazonaws.com")
-    box, key = tr.assume(svc, t3, A, "web-instance", instance, "ec2", duration=6 * 3600, ec2=True)
+    box, key = tr.assume_opening(svc, t3, A, "web-instance", instance, "ec2", duration=6 * 3600, ec2=True)
     box = R.Actor(box.identity, "10.0.1.23", _SDK, key)
     tr.calls(box, t3 + 60, 8, A, "ec2", step=120)
     ec2.seed = key
@@ -287,7 +291,7 @@ def _workloads(tr: _Trail) -> None:
                     roles=[f"arn:aws:iam::{A}:role/gha-deploy", f"arn:aws:iam::{C}:role/Deploy"])
     web = R.Actor(R.web_identity_user(_GITHUB, "sts.amazonaws.com", sub), "20.42.7.19",
                   "aws-sdk-js/3.637.0 ua/2.0 os/linux md/nodejs#20.17.0 GitHubActions")
-    job, key = tr.assume(web, t4, A, "gha-deploy", "GitHubActions", "github",
+    job, key = tr.assume_opening(web, t4, A, "gha-deploy", "GitHubActions", "github",
                          name="AssumeRoleWithWebIdentity",
                          web_id={"federatedProvider": f"arn:aws:iam::{A}:oidc-provider/{_GITHUB}",
                                  "attributes": {}})
@@ -305,7 +309,7 @@ def _saml_and_federation(tr: _Trail) -> None:
                       roles=[f"arn:aws:iam::{A}:role/Engineer"])
     idp = R.Actor(R.saml_user("dana@acme.example", provider, "bdGOnTesti4Ng7f+4IZV8B2q1BQ="),
                   "203.0.113.90", _CHROME)
-    eng, key = tr.assume(idp, t, A, "Engineer", "dana@acme.example", "saml",
+    eng, key = tr.assume_opening(idp, t, A, "Engineer", "dana@acme.example", "saml",
                          name="AssumeRoleWithSAML",
                          params={"principalArn": provider, "sourceIdentity": "dana"},
                          source_identity="dana")
