@@ -178,10 +178,17 @@ def summarize(store, seed: Seed, creds: dict[str, dict], links: list[dict],
     """Turn a set of credentials into the blast-radius answer (shared with other backends)."""
     g = store.lineage
     sess = store.session_info
+    # One read: the lineage's calls, and the calls of whoever opened its sessions from
+    # outside it (a service, an IdP, a portal user), for the opening calls' rows.
+    callers = sorted(_callers(store, [c for c in creds if c in sess]) - set(creds))
     calls = store.calls(["event_id", "time", "actor", "resource", "source_ip", "error_code",
                          "recipient_account_id", "account_id", "event_name", "region",
-                         "access_key_id"], actors=sorted(creds),
+                         "access_key_id"], actors=sorted(set(creds).union(callers)),
                         since=since, until=until)
+    outside = None
+    if callers:
+        mine = pc.is_in(calls.column("actor"), value_set=pa.array(sorted(creds), pa.string()))
+        outside, calls = calls.filter(pc.invert(mine)), calls.filter(mine)
     event_ids = set(calls.column("event_id").to_pylist())
     active = set(calls.column("actor").to_pylist())
     sessions = sorted(c for c in creds if c in sess and _in_window(c, sess[c], active, since, until))
@@ -232,7 +239,7 @@ def summarize(store, seed: Seed, creds: dict[str, dict], links: list[dict],
         first_seen=lo.as_py().strftime("%Y-%m-%dT%H:%M:%SZ") if lo is not None and lo.is_valid else None,
         last_seen=hi.as_py().strftime("%Y-%m-%dT%H:%M:%SZ") if hi is not None and hi.is_valid else None,
         calls=calls.num_rows, failed_calls=calls.num_rows - ok.num_rows,
-        issued_by=issued_by, events=event_rows(store, calls, event_ids),
+        issued_by=issued_by, events=event_rows(store, calls, event_ids, outside),
         console_sessions=[console_session(sid, sess[sid]) for sid in sessions if sess[sid].get("console")],
         key_changes=key_changes(store, creds, links, since, until),
     )
@@ -284,16 +291,24 @@ def _between(t: int | None, since: int | None, until: int | None) -> bool:
     return t is None or ((since is None or t >= since) and (until is None or t <= until))
 
 
-def event_rows(store, calls, event_ids: set[str]) -> list[dict]:
+def event_rows(store, calls, event_ids: set[str], outside=None) -> list[dict]:
     """One row per eventID of the answer: when, what, where, from which address, with which
-    credential, and how it ended. Opening calls made outside the lineage are read too."""
-    have = set(calls.column("event_id").to_pylist())
-    missing = event_ids - have
+    credential, and how it ended.
+
+    ``outside`` holds calls of the lineage's openers from outside it; an opening call found
+    in neither (one outside the window) is looked up among every opening call.
+    """
+    missing = event_ids - set(calls.column("event_id").to_pylist())
     tables = [calls.select(list(EVENT_FIELDS))]
-    if missing:  # opening calls made by someone outside the lineage (a service, an IdP...)
-        extra = store.calls(list(EVENT_FIELDS), event_names=_OPENING)
-        tables.append(extra.filter(pc.is_in(extra.column("event_id"),
-                                            pa.array(sorted(missing), pa.string()))))
+    for extra in (outside, None):
+        if not missing:
+            break
+        if extra is None:
+            extra = store.calls(list(EVENT_FIELDS), event_names=_OPENING)
+        extra = extra.select(list(EVENT_FIELDS)).filter(
+            pc.is_in(extra.column("event_id"), value_set=pa.array(sorted(missing), pa.string())))
+        tables.append(extra)
+        missing = missing - set(extra.column("event_id").to_pylist())
     t = pa.concat_tables(tables).sort_by([("time", "ascending"), ("event_id", "ascending")])
     rows = []
     seen = set()
@@ -317,6 +332,22 @@ def _in_window(sid: str, s: dict, active: set, since: int | None, until: int | N
         return True
     t = s.get("issued")
     return t is not None and (since is None or t >= since) and (until is None or t <= until)
+
+
+def _callers(store, sessions: list[str]) -> set[str]:
+    """Who made the calls that opened ``sessions``: issuers, portal users, the role owner's copy."""
+    out = set()
+    for sid in sessions:
+        s = store.session_info[sid]
+        if s["event_ids"]:
+            if s["issuer"]:
+                out.add(s["issuer"])
+            origin = json.loads(s["origin"]) if s.get("origin") else {}
+            if origin.get("user_id"):
+                out.add(ids.identity_center_user_id(origin["user_id"]))
+            if s["issuer_account"] or s["account"]:
+                out.add(ids.account_id(s["issuer_account"] or s["account"]))
+    return out
 
 
 def _iso_time(v) -> str | None:

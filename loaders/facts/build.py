@@ -340,6 +340,8 @@ def _identity_center_users(batch, act: pa.Table, g: _Graph) -> None:
         [("time", "min"), ("time", "max"), ("event_id", "count"), ("event_id", "first")])
     for r in agg.to_pylist():
         uid = ids.identity_center_user_id(r["user"])
+        if r["actor"] == uid:  # the user's own portal calls
+            continue
         g.node(Node(uid, NodeKind.IDENTITY_CENTER_USER, r["user"], None, {"user_id": r["user"]}))
         g.edge(Edge(r["actor"], uid, EdgeKind.OF_PRINCIPAL, _us(r["time_min"]), _us(r["time_max"]),
                     r["event_id_count"], [r["event_id_first"]], [], {"via": "onBehalfOf"}))

@@ -608,7 +608,7 @@ def _orphan(f: dict, created: int | None, orphans: dict[str, Issuance],
 
 
 def _tie_console_sessions(logins_rows: list[dict], orphans: dict[str, Issuance]) -> None:
-    """A console session is opened by the principal's ConsoleLogin just before it."""
+    """A console session is opened by the principal's ConsoleLogin at its creation date."""
     open_ = [s for s in orphans.values()
              if s.issued and (s.console or s.principal_kind in (NodeKind.USER.value, NodeKind.ROOT.value))]
     if not open_:
@@ -620,9 +620,9 @@ def _tie_console_sessions(logins_rows: list[dict], orphans: dict[str, Issuance])
             logins.setdefault((p[1], p[2]), []).append((_us(r["time"]), r["event_id"]))
     for s in open_:
         who = (s.principal, s.session_name if s.principal_kind == NodeKind.ROLE.value else None)
-        best = None
+        best = None  # the sign-in at the session's creation date (its cookie's birth)
         for t, eid in logins.get(who, []):
-            if t - CREATION_SLACK <= s.issued <= t + CONSOLE_TTL and (best is None or t > best[0]):
+            if abs(s.issued - t) <= CREATION_SLACK and (best is None or abs(s.issued - t) < abs(s.issued - best[0])):
                 best = (t, eid)
         if best is not None:
             s.kind, s.console = "ConsoleLogin", True
