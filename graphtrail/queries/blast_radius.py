@@ -202,8 +202,8 @@ def summarize(store, seed: Seed, creds: dict[str, dict], links: list[dict],
     for c in creds:
         if c.startswith("key:"):
             keys.add(c[4:])
-        elif c in sess and sess[c]["access_key_id"]:
-            keys.add(sess[c]["access_key_id"])
+        elif c in sess:  # a console session used many
+            keys.update(k for k in (sess[c].get("access_key_ids") or [sess[c]["access_key_id"]]) if k)
     roles, principals, accounts, attempted = set(), set(), set(), set()
     for sid in sessions:
         s = sess[sid]

@@ -391,10 +391,15 @@ def _replayed_sessions(sides: dict, sessions: dict[str, Issuance]) -> None:
         if s is None:
             continue
         agents = {a for _, a in found if a}
-        sole = next(iter(agents)) if len(agents) == 1 else None
+        by_ip: dict[str, set[str]] = {}
+        for ip, agent in found:
+            if agent:
+                by_ip.setdefault(ip, set()).add(agent)
         merged: dict[tuple[str, str | None], list] = {}
-        for (ip, agent), v in found.items():  # one browser: its address's internal calls join it
-            cur = merged.setdefault((ip, agent or sole), [v[0], v[1], 0, v[3]])
+        for (ip, agent), v in found.items():  # one browser at an address: its internal calls join it
+            seen = by_ip.get(ip, set())
+            agent = agent or (next(iter(seen)) if len(seen) == 1 else None)
+            cur = merged.setdefault((ip, agent), [v[0], v[1], 0, v[3]])
             if v[0] < cur[0]:
                 cur[0], cur[3] = v[0], v[3]
             cur[1], cur[2] = max(cur[1], v[1]), cur[2] + v[2]
