@@ -126,3 +126,28 @@ def test_window_applies_to_attempted_roles(scenario):
     assert blast_radius(store, truth.leaked_key).attempted_roles
     br = blast_radius(store, truth.leaked_key, until=parse_time_bound("2000-01-01"))
     assert br.attempted_roles == [] and br.calls == 0
+
+
+def test_a_use_after_the_session_expired_is_not_that_session(tmp_path):
+    from tests.test_identity_kinds import ACCT, assumed, creds, rec, user
+
+    key = "ASIAEXAMPLEEXPIRED01"
+    records = [
+        rec("AssumeRole", "sts.amazonaws.com", "2024-05-01T10:00:00Z", user("AKIAEXAMPLEDEV000001"),
+            params={"roleArn": f"arn:aws:iam::{ACCT}:role/Batch", "roleSessionName": "job"},
+            response={"credentials": creds(key, "2024-05-01T11:00:00Z"),
+                      "assumedRoleUser": {"arn": f"arn:aws:sts::{ACCT}:assumed-role/Batch/job"}}),
+        rec("ListBuckets", "s3.amazonaws.com", "2024-05-01T10:30:00Z",
+            assumed("Batch", "job", key, "2024-05-01T10:00:00Z")),
+        rec("ListBuckets", "s3.amazonaws.com", "2024-05-01T16:00:00Z",
+            assumed("Batch", "job", key, "2024-05-01T10:00:00Z"), ip="192.0.2.66"),
+    ]
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "t.json").write_text(__import__("json").dumps(records))
+    store = MemoryStore(ingest_paths([str(tmp_path / "logs")], tmp_path / "case"))
+    act = dict(zip(*store.activity(["event_id", "actor"]).to_pydict().values(), strict=True))
+    issued, late = act[records[1]["eventID"]], act[records[2]["eventID"]]
+    assert store.session_info[issued]["via"] == "AssumeRole"
+    assert late != issued and "validity" in store.session_info[late]["note"]
+    br = blast_radius(store, issued)
+    assert records[2]["eventID"] not in br.event_ids and records[0]["eventID"] in br.event_ids

@@ -233,7 +233,8 @@ def _session_facts(linker: Linker, g: _Graph) -> None:
                  "access_key_ids": s.keys, "note": s.note, "origin": s.origin, "mfa": s.mfa,
                  "replayed": s.replayed}
         short = s.principal.rsplit("/", 1)[-1] if s.principal else "?"
-        g.node(Node(s.session, NodeKind.SESSION, f"{s.session_name or s.key} ({short})", s.account, props))
+        name = "console sign-in" if s.kind in ("ConsoleLogin", "console") else (s.session_name or s.key)
+        g.node(Node(s.session, NodeKind.SESSION, f"{name} ({short})", s.account, props))
         if s.principal:
             kind = NodeKind(s.principal_kind)
             acct = s.principal.split(":")[4] or None if s.principal.startswith("arn:") else None

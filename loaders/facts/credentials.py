@@ -244,7 +244,10 @@ class Linker:
         if a[0] != "SPLIT":
             return a
         f = dict(zip(_SIG_COLUMNS, sig.split(_SEP), strict=True))
-        cands = self.by_key.get(f["access_key_id"], [])
+        pkind, principal, sname = _caller(f)
+        created = int(f["session_created"]) if f["session_created"] else None
+        cands = [s for s in self.by_key.get(f["access_key_id"], []) if s.matches(pkind, principal, sname)
+                 and (created is None or abs(s.issued - created) <= CREATION_SLACK)]
         hit = [s for s in cands if s.issued - VALIDITY_SLACK <= t <= s.expires + VALIDITY_SLACK]
         s = (max(hit, key=lambda s: s.issued) if hit else
              _orphan(f, None, self.orphans, "used outside the validity of every issue of this key id"))
@@ -515,7 +518,10 @@ def _session_of(f: dict, key: str, created: int | None, tmin: int, tmax: int,
         # logs do not hold, even if the same key id was issued at another time.
         exact = [s for s in cands if abs(s.issued - created) <= CREATION_SLACK]
         if exact:
-            return min(exact, key=lambda s: abs(s.issued - created))
+            best = min(exact, key=lambda s: abs(s.issued - created))
+            if best.issued - VALIDITY_SLACK <= tmin and tmax <= best.expires + VALIDITY_SLACK:
+                return best
+            return None  # some calls after it expired: decided call by call
         # A key the STS response did not hold (console keys, Identity Center): the
         # session ARN and its creation date still name the issued session.
         same = _same_identity(ix, principal, sname, created, tmin, tmax)
