@@ -17,7 +17,6 @@ A benign user who assumes the same roles at the same time has *other* sessions, 
 
 from __future__ import annotations
 
-import json
 from collections import deque
 from dataclasses import asdict, dataclass, field
 
@@ -26,6 +25,14 @@ import pyarrow.compute as pc
 
 from graphtrail import ids
 from graphtrail.model import EdgeKind, NodeKind
+from graphtrail.queries.evidence import (
+    EVENT_ROW_FIELDS,
+    callers,
+    console_session,
+    event_rows,
+    key_changes,
+    opening_calls,
+)
 from graphtrail.queries.seeds import Seed, SeedError, seed_credentials
 
 __all__ = ["BlastRadius", "blast_radius", "lineage_of", "EVENT_ROW_FIELDS"]
@@ -180,13 +187,13 @@ def summarize(store, seed: Seed, creds: dict[str, dict], links: list[dict],
     sess = store.session_info
     # One read: the lineage's calls, and the calls of whoever opened its sessions from
     # outside it (a service, an IdP, a portal user), for the opening calls' rows.
-    callers = sorted(_callers(store, [c for c in creds if c in sess]) - set(creds))
+    openers = sorted(callers(store, [c for c in creds if c in sess]) - set(creds))
     calls = store.calls(["event_id", "time", "actor", "resource", "source_ip", "error_code",
                          "recipient_account_id", "account_id", "event_name", "region",
-                         "access_key_id"], actors=sorted(set(creds).union(callers)),
+                         "access_key_id"], actors=sorted(set(creds).union(openers)),
                         since=since, until=until)
     outside = None
-    if callers:
+    if openers:
         mine = pc.is_in(calls.column("actor"), value_set=pa.array(sorted(creds), pa.string()))
         outside, calls = calls.filter(pc.invert(mine)), calls.filter(mine)
     event_ids = set(calls.column("event_id").to_pylist())
@@ -245,83 +252,10 @@ def summarize(store, seed: Seed, creds: dict[str, dict], links: list[dict],
     )
 
 
-EVENT_FIELDS = ("time", "event_name", "recipient_account_id", "account_id", "region", "source_ip",
-                "actor", "access_key_id", "error_code", "event_id")
-# One row of ``events`` (``--format json`` and ``csv``).
-EVENT_ROW_FIELDS = ("time", "event_name", "account", "region", "source_ip", "credential",
-                    "access_key_id", "error_code", "event_id")
-_OPENING = ("AssumeRole", "AssumeRoleWithSAML", "AssumeRoleWithWebIdentity", "GetSessionToken",
-            "GetFederationToken", "AssumeRoot", "ConsoleLogin", "GetRoleCredentials", "Federate",
-            "CreateAccessKey")
-
-
 def _overlaps(edge: dict, since: int | None, until: int | None) -> bool:
     lo, hi = edge.get("first_seen"), edge.get("last_seen")
     return not ((until is not None and lo is not None and lo > until)
                 or (since is not None and hi is not None and hi < since))
-
-
-def opening_calls(store, seeds: list[str], since: int | None = None,
-                  until: int | None = None) -> list[dict]:
-    """The call that opened each seed credential, whoever made it (``issued_by``).
-
-    A session: its STS call (both copies), or the ConsoleLogin of a console session, or the
-    Identity Center portal call with the service's AssumeRoleWithSAML. A long-term key: the
-    CreateAccessKey that made it, when the logs hold it.
-    """
-    g = store.lineage
-    sess = store.session_info
-    out = []
-    for c in sorted(seeds):
-        s = sess.get(c)
-        if s is not None:
-            if s["event_ids"] and _between(s["issued"], since, until):
-                out.append({"credential": c, "via": s["via"], "issuer": s["issuer"],
-                            "time": ids.iso(s["issued"]), "event_ids": list(s["event_ids"])})
-        elif c in g:
-            for src, _, k, d in g.in_edges(c, keys=True, data=True):
-                if k == EdgeKind.CREATED and _between(d.get("first_seen"), since, until):
-                    out.append({"credential": c, "via": (d.get("event_names") or ["CreateAccessKey"])[0],
-                                "issuer": src, "time": ids.iso(d.get("first_seen")),
-                                "event_ids": list(d["event_ids"])})
-    return out
-
-
-def _between(t: int | None, since: int | None, until: int | None) -> bool:
-    return t is None or ((since is None or t >= since) and (until is None or t <= until))
-
-
-def event_rows(store, calls, event_ids: set[str], outside=None) -> list[dict]:
-    """One row per eventID of the answer: when, what, where, from which address, with which
-    credential, and how it ended.
-
-    ``outside`` holds calls of the lineage's openers from outside it; an opening call found
-    in neither (one outside the window) is looked up among every opening call.
-    """
-    missing = event_ids - set(calls.column("event_id").to_pylist())
-    tables = [calls.select(list(EVENT_FIELDS))]
-    for extra in (outside, None):
-        if not missing:
-            break
-        if extra is None:
-            extra = store.calls(list(EVENT_FIELDS), event_names=_OPENING)
-        extra = extra.select(list(EVENT_FIELDS)).filter(
-            pc.is_in(extra.column("event_id"), value_set=pa.array(sorted(missing), pa.string())))
-        tables.append(extra)
-        missing = missing - set(extra.column("event_id").to_pylist())
-    t = pa.concat_tables(tables).sort_by([("time", "ascending"), ("event_id", "ascending")])
-    rows = []
-    seen = set()
-    for r in t.to_pylist():
-        if r["event_id"] in seen:
-            continue
-        seen.add(r["event_id"])
-        rows.append({"time": _iso_time(r["time"]), "event_name": r["event_name"],
-                     "account": r["recipient_account_id"] or r["account_id"], "region": r["region"],
-                     "source_ip": r["source_ip"], "credential": r["actor"],
-                     "access_key_id": r["access_key_id"], "error_code": r["error_code"],
-                     "event_id": r["event_id"]})
-    return rows
 
 
 def _in_window(sid: str, s: dict, active: set, since: int | None, until: int | None) -> bool:
@@ -332,62 +266,6 @@ def _in_window(sid: str, s: dict, active: set, since: int | None, until: int | N
         return True
     t = s.get("issued")
     return t is not None and (since is None or t >= since) and (until is None or t <= until)
-
-
-def _callers(store, sessions: list[str]) -> set[str]:
-    """Who made the calls that opened ``sessions``: issuers, portal users, the role owner's copy."""
-    out = set()
-    for sid in sessions:
-        s = store.session_info[sid]
-        if s["event_ids"]:
-            if s["issuer"]:
-                out.add(s["issuer"])
-            origin = json.loads(s["origin"]) if s.get("origin") else {}
-            if origin.get("user_id"):
-                out.add(ids.identity_center_user_id(origin["user_id"]))
-            if s["issuer_account"] or s["account"]:
-                out.add(ids.account_id(s["issuer_account"] or s["account"]))
-    return out
-
-
-def _iso_time(v) -> str | None:
-    if v is None:
-        return None
-    return ids.iso(v) if isinstance(v, int) else ids.iso(int(v.timestamp() * 1_000_000))
-
-
-def console_session(sid: str, s: dict) -> dict:
-    """A console sign-in as the answer shows it: who, when, MFA, its keys, where from."""
-    sides = json.loads(s["sides"]) if s.get("sides") else []
-    return {"session": sid, "principal": s["principal"], "session_name": s["session_name"],
-            "created": ids.iso(s["issued"]), "mfa": s.get("mfa"), "opened_by": list(s["event_ids"] or []),
-            "access_key_ids": list(s.get("access_key_ids") or []),
-            "replayed": bool(s.get("replayed")), "sides": sides}
-
-
-def key_changes(store, creds: dict, links: list[dict], since, until) -> list[dict]:
-    """Keys of the lineage deactivated or deleted, and the sessions they had issued that
-    outlived them (a GetFederationToken session lives on after its key is deleted)."""
-    g = store.lineage
-    sess = store.session_info
-    out = []
-    for c in sorted(creds):
-        if not c.startswith("key:") or c not in g:
-            continue
-        for src, _, k, d in g.in_edges(c, keys=True, data=True):
-            if k != EdgeKind.CHANGED or not _between(d.get("first_seen"), since, until):
-                continue
-            change = d.get("change")
-            if change != "DeleteAccessKey" and not (change == "UpdateAccessKey" and d.get("status") == "Inactive"):
-                continue
-            t = d.get("first_seen")
-            outlived = [x["to"] for x in links if x["from"] == c and x["to"] in sess
-                        and (sess[x["to"]]["expires"] or 0) > (t or 0)]
-            out.append({"access_key_id": c[4:], "event_name": change,
-                        "status": "Deleted" if change == "DeleteAccessKey" else "Inactive",
-                        "time": ids.iso(t), "by": src, "event_ids": list(d["event_ids"]),
-                        "sessions_outliving_it": sorted(outlived)})
-    return out
 
 
 def _created_and_changed(store, creds: dict, since, until) -> tuple[list[dict], list[dict]]:

@@ -10,14 +10,22 @@ Memory is bounded by the number of distinct actors, not of events (see :class:`L
    The two copies of a cross-account AssumeRole (caller's and role owner's, one
    ``sharedEventID``) issue the same key at the same time: they are one session.
 2. **Actors.** Calls are grouped by their identity signature (key, identity type, ARN,
-   principal id, session creation date, ...). A temporary key links to a session only
-   when the key matches, the identity matches the issued session (role and session name,
-   or the user for GetSessionToken, or the federated user), the session creation date is
-   the issue time, and the call falls inside the credential's validity. A recycled key id
-   therefore never merges two sessions; a group spanning two issues of one key is split
+   principal id, session creation date, console flag, MFA, ...). A temporary key links to
+   a session only when the key matches, the identity matches the issued session (role and
+   session name, or the user for GetSessionToken, or the federated user), the session
+   creation date is the issue time, and the call falls inside the credential's validity.
+   A key the STS response did not hold (the console and Identity Center mint their own)
+   links by the session ARN and creation date alone, inside the validity. A recycled key
+   id therefore never merges two sessions; a group spanning two issues of one key is split
    call by call.
-3. **Sessions never issued in the logs** become sessions of their own (``...@<creation
-   date>``); console sessions of IAM users are tied to the ConsoleLogin that opened them.
+3. **Console sessions** (``sessionCredentialFromConsole``) that no issuance explains are one
+   credential per sign-in, whatever keys they used: the principal, the creation date and
+   the MFA state name it, and the ConsoleLogin at that date opened it.
+4. **Other uses never issued in the logs** become sessions of their own (``...@<creation
+   date>``) with the reason in ``note``; they are never merged with a known session.
+5. **Identity Center**: the user behind an ``AWSReservedSSO_*`` session (``onBehalfOf``)
+   and the portal call that handed out its permission set; **origins** of SAML, web
+   identity and service-issued sessions (provider and subject, repository and ref...).
 
 Placeholders (``HIDDEN_DUE_TO_SECURITY_REASONS``, ``AKIA****************``, empty) never
 link anything: a masked key is treated as no key.
@@ -34,6 +42,7 @@ import pyarrow.compute as pc
 
 from graphtrail import ids
 from graphtrail.model import NodeKind, is_masked
+from loaders.facts.origins import PORTAL_EVENTS, origin_of_issue, tie_identity_center
 from loaders.schema import json_object as _dec
 
 __all__ = ["Issuance", "Linker", "signatures", "STS_ISSUING", "STS_COLUMNS"]
@@ -52,9 +61,6 @@ _DEFAULT_TTL = {"AssumeRole": 1 * _HOUR, "AssumeRoleWithSAML": 1 * _HOUR,
 _SIG_COLUMNS = ("access_key_id", "identity_type", "identity_arn", "principal_id",
                 "session_created", "invoked_by", "account_id", "issuer_arn", "web_id_provider",
                 "user_name", "on_behalf_of", "source_identity", "from_console", "mfa")
-# IAM Identity Center portal calls that hand a permission set's credentials to a user.
-PORTAL_EVENTS = frozenset({"GetRoleCredentials", "Federate"})
-PORTAL_SLACK = 120 * _SECOND  # portal call vs the STS AssumeRoleWithSAML it causes
 CONSOLE_TTL = 12 * _HOUR  # the longest a console session lives
 _SEP = "\x1f"
 
@@ -257,56 +263,14 @@ class Linker:
         return s.session, NodeKind.SESSION.value
 
     def _identity_center(self) -> None:
-        """IAM Identity Center: the user behind each ``AWSReservedSSO_*`` session.
-
-        The user id comes from ``onBehalfOf`` on the session's calls; the portal call that
-        handed out the permission set (``GetRoleCredentials``, ``Federate``) is matched by
-        account, permission set, time and that user (or the user name, which is the session
-        name), so two users of one permission set in the same second stay apart.
-        """
+        """The Identity Center user behind each session (``onBehalfOf`` on its calls)."""
+        users: dict[str, str] = {}
         for sig, (a, k) in self.actor_of.items():
-            if k != NodeKind.SESSION.value or a not in self.sessions:
-                continue
-            obo = sig.split(_SEP)[_OBO]
-            if obo and not is_masked(obo):
-                self.sessions[a].idc_user = obo
-        portal: dict[tuple[str | None, str], list[dict]] = {}
-        for r in self.portal_rows:
-            req = _dec(r["request_parameters"])
-            ps = req.get("roleName")
-            if isinstance(ps, str):
-                acct = req.get("accountId")
-                portal.setdefault((str(acct) if acct else None, ps), []).append(r)
-        used: set[str] = set()
-        for s in sorted(self.sessions.values(), key=lambda s: (s.issued, s.session)):
-            ps = _permission_set(s.principal)
-            if ps is None:
-                continue
-            if s.origin is None:
-                s.origin = {"kind": "identity_center", "subject": s.session_name}
-            if s.origin.get("kind") in ("saml", "identity_center"):
-                s.origin["kind"] = "identity_center"
-                s.origin["permission_set"] = ps
-                s.origin["user_name"] = s.origin.get("subject") or s.session_name
-                if s.idc_user:
-                    s.origin["user_id"] = s.idc_user
-            best = None
-            for r in portal.get((s.account, ps), []) + portal.get((None, ps), []):
-                t = _us(r["time"])
-                if r["event_id"] in used or abs(t - s.issued) > PORTAL_SLACK:
-                    continue
-                if not _same_user(r, s):
-                    continue
-                if best is None or abs(t - s.issued) < abs(_us(best["time"]) - s.issued):
-                    best = r
-            if best is not None:
-                used.add(best["event_id"])
-                s.event_ids.append(best["event_id"])
-                s.event_names.add(best["event_name"])
-                if not s.idc_user and best["on_behalf_of"]:
-                    s.idc_user = best["on_behalf_of"]
-                    s.origin["user_id"] = s.idc_user
-                s.origin["portal_event_id"] = best["event_id"]
+            if k == NodeKind.SESSION.value and a in self.sessions:
+                obo = sig.split(_SEP)[_OBO]
+                if obo and not is_masked(obo):
+                    users[a] = obo
+        tie_identity_center(self.sessions.values(), users, self.portal_rows)
 
     def _by_principal_id(self, sig: str, t: int) -> tuple[str | None, str | None]:
         f = dict(zip(_SIG_COLUMNS, sig.split(_SEP), strict=True))
@@ -375,7 +339,7 @@ class Linker:
                 event_ids=[row["event_id"]], calls=[(row["sig"], t)], event_names={name},
                 source_identity=req.get("sourceIdentity") or resp.get("sourceIdentity"),
                 issuer_account=row["account_id"], keys=[key],
-                origin=_origin(name, req, resp, row, sname),
+                origin=origin_of_issue(name, req, resp, row, sname),
             )
             self.sessions[s.session] = s
             self.by_key.setdefault(key, []).append(s)
@@ -638,70 +602,3 @@ def _tie_console_sessions(logins_rows: list[dict], orphans: dict[str, Issuance])
             s.expires = s.issued + CONSOLE_TTL
             s.note = "console session opened by its ConsoleLogin" + (
                 f"; {len(s.keys)} keys minted by the console" if len(s.keys) > 1 else "")
-
-
-def _origin(name: str, req: dict, resp: dict, row: dict, sname: str | None) -> dict | None:
-    """Who is behind a federated or service-issued session, as the STS call names it."""
-    itype = row.get("identity_type")
-    subject = row.get("user_name")
-    pid = row.get("principal_id") or ""
-    src = req.get("sourceIdentity") or resp.get("sourceIdentity")
-    if name == "AssumeRoleWithSAML":
-        provider = req.get("principalArn") or row.get("web_id_provider")
-        o = {"kind": "saml", "provider": provider,
-             "subject": subject or (pid.split(":", 1)[1] if ":" in pid else None) or resp.get("subject")}
-        if isinstance(provider, str) and ":saml-provider/AWSSSO_" in provider:
-            o["kind"] = "identity_center"
-            o["user_name"] = o["subject"]
-    elif name == "AssumeRoleWithWebIdentity":
-        provider = row.get("web_id_provider") or resp.get("provider")
-        o = {"kind": "web_identity", "provider": provider,
-             "subject": subject or resp.get("subjectFromWebIdentityToken") or (pid.rsplit(":", 1)[-1] or None)}
-        o.update(_claims(str(o["subject"] or "")))
-    elif itype == "AWSService" and name == "AssumeRole":
-        o = {"kind": "service", "provider": row.get("invoked_by"), "subject": sname}
-    else:
-        return None
-    if src:
-        o["source_identity"] = src
-    return o
-
-
-def _claims(sub: str) -> dict:
-    """What a well-known OIDC subject says: a GitHub repository and ref, an EKS service account.
-
-    >>> _claims("repo:acme/api:ref:refs/heads/main")
-    {'repository': 'acme/api', 'ref': 'refs/heads/main'}
-    >>> _claims("system:serviceaccount:payments:api")
-    {'namespace': 'payments', 'service_account': 'api'}
-    """
-    if sub.startswith("repo:"):
-        parts = sub.split(":")
-        out = {"repository": parts[1] if len(parts) > 1 else None}
-        if len(parts) > 3:
-            out[parts[2] if parts[2] != "ref" else "ref"] = ":".join(parts[3:])
-        return out
-    if sub.startswith("system:serviceaccount:"):
-        parts = sub.split(":")
-        if len(parts) >= 4:
-            return {"namespace": parts[2], "service_account": parts[3]}
-    return {}
-
-
-def _permission_set(role: str | None) -> str | None:
-    """``AWSReservedSSO_<PermissionSet>_<hash>`` -> the permission set's name."""
-    name = (role or "").rsplit("/", 1)[-1]
-    if not name.startswith("AWSReservedSSO_"):
-        return None
-    return name[len("AWSReservedSSO_"):].rsplit("_", 1)[0] or None
-
-
-def _same_user(portal_row: dict, s: Issuance) -> bool:
-    """Is this portal call the session's user? By user id, else by user name."""
-    obo = portal_row.get("on_behalf_of")
-    if s.idc_user and obo:
-        return obo == s.idc_user
-    name = portal_row.get("user_name")
-    if name and s.session_name:
-        return name.lower() == s.session_name.lower()
-    return False
