@@ -151,3 +151,22 @@ def test_a_use_after_the_session_expired_is_not_that_session(tmp_path):
     assert late != issued and "validity" in store.session_info[late]["note"]
     br = blast_radius(store, issued)
     assert records[2]["eventID"] not in br.event_ids and records[0]["eventID"] in br.event_ids
+
+
+@pytest.mark.neo4j
+def test_both_stores_give_the_same_answers(trail, bolt_server):
+    from graphtrail.store.cypher_store import CypherStore
+    from graphtrail.store.neo4j import Neo4jStore
+    from graphtrail.store.neo4j_case import push_case
+
+    store, truth = trail
+    server = Neo4jStore(bolt_server.uri, bolt_server.user, bolt_server.password, bolt_server.database)
+    try:
+        server.write("MATCH (n) DETACH DELETE n")
+        push_case(store.case, server)
+        neo = CypherStore(server)
+        for name, lin in truth.lineages.items():
+            assert _answer(store, lin).to_dict() == _answer(neo, lin).to_dict(), name
+        assert [c.to_dict() for c in chains(store)] == [c.to_dict() for c in chains(neo)]
+    finally:
+        server.close()
