@@ -28,7 +28,7 @@ EVENT_ROW_FIELDS = ("time", "event_name", "account", "region", "source_ip", "cre
                     "access_key_id", "error_code", "event_id")
 _OPENING = ("AssumeRole", "AssumeRoleWithSAML", "AssumeRoleWithWebIdentity", "GetSessionToken",
             "GetFederationToken", "AssumeRoot", "ConsoleLogin", "GetRoleCredentials", "Federate",
-            "CreateAccessKey")
+            "UserAuthentication", "Authenticate", "CreateAccessKey")
 
 
 def opening_calls(store, seeds: list[str], since: int | None = None,

@@ -82,6 +82,7 @@ class _Trail:
         self.rng = rng
         self.records: list[dict] = []
         self.truth: dict[str, Lineage] = {}
+        self.signins: dict[str, str] = {}  # Identity Center user id -> portal sign-in eventID
 
     def lineage(self, name: str, seed: str = "", **kw) -> Lineage:
         self.truth[name] = Lineage(name, seed, **kw)
@@ -190,6 +191,11 @@ def _identity_center(tr: _Trail) -> None:
         lin = tr.lineage(name, origin=f"idc-user:{user_id}",
                          roles=[f"arn:aws:iam::{B}:role/{role}"])
         portal = R.Actor(R.identity_center_user(A, user_id, store, R.uuid4(rng)), ip, _CLI)
+        signin = tr.emit(R.call(rng, R.Actor(portal.identity, ip, _CHROME), t - 900, "signin.amazonaws.com",
+                                "UserAuthentication", "us-east-1", A,
+                                response={"UserAuthentication": "Success"}, event_type="AwsServiceEvent"),
+                         name, opening=True)
+        tr.signins[user_id] = signin["eventID"]
         rec = R.call(rng, portal, t, "sso.amazonaws.com", "GetRoleCredentials", "us-east-1", A,
                      params={"roleName": "AdministratorAccess", "accountId": B}, read_only=True)
         tr.emit(rec, name, opening=True)
@@ -220,6 +226,9 @@ def _identity_center_console(tr: _Trail) -> None:
     email, user_id, ip = "ana@acme.example", "94482488-3041-7026-18f3-be45837cd0e4", "198.51.100.14"
     name = "identity_center_console"
     lin = tr.lineage(name, origin=f"idc-user:{user_id}", roles=[f"arn:aws:iam::{B}:role/{role}"])
+    # no new portal sign-in: the one before her first permission set opened this one too
+    lin.event_ids.add(tr.signins[user_id])
+    lin.opening_event_ids.add(tr.signins[user_id])
     t = T0 + 5 * 3600
     portal = R.Actor(R.identity_center_user(A, user_id, store, R.uuid4(rng)), ip, _CHROME)
     tr.emit(R.call(rng, portal, t, "sso.amazonaws.com", "Federate", "us-east-1", A,

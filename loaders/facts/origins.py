@@ -7,7 +7,7 @@
   SourceIdentity when set.
 * :func:`tie_identity_center` names the Identity Center user of each ``AWSReservedSSO_*``
   session and adds the portal call (``GetRoleCredentials``, ``Federate``) that handed out
-  its permission set to the calls that opened it. The portal call is matched by account,
+  its permission set, and the user's portal sign-in before it, to the calls that opened it. The portal call is matched by account,
   permission set, time and user (the user id, else the user name, which is the session
   name), so two users of one permission set in the same second stay apart.
 """
@@ -18,12 +18,16 @@ from collections.abc import Iterable
 
 from loaders.schema import json_object as _dec
 
-__all__ = ["PORTAL_EVENTS", "PORTAL_SLACK", "origin_of_issue", "claims", "permission_set",
+__all__ = ["PORTAL_EVENTS", "PORTAL_CALLS", "PORTAL_SIGNINS", "PORTAL_SLACK", "origin_of_issue", "claims", "permission_set",
            "tie_identity_center"]
 
-# IAM Identity Center portal calls that hand a permission set's credentials to a user.
-PORTAL_EVENTS = frozenset({"GetRoleCredentials", "Federate"})
+# IAM Identity Center portal calls that hand a permission set's credentials to a user, and
+# the portal sign-ins before them.
+PORTAL_CALLS = frozenset({"GetRoleCredentials", "Federate"})
+PORTAL_SIGNINS = frozenset({"UserAuthentication", "Authenticate"})
+PORTAL_EVENTS = PORTAL_CALLS | PORTAL_SIGNINS
 PORTAL_SLACK = 120_000_000  # µs: a portal call vs the STS AssumeRoleWithSAML it causes
+PORTAL_SESSION = 12 * 3600 * 1_000_000  # µs: the longest a sign-in is taken to open later calls
 
 
 def tie_identity_center(sessions: Iterable, users: dict[str, str], portal_rows: list[dict]) -> None:
@@ -31,7 +35,9 @@ def tie_identity_center(sessions: Iterable, users: dict[str, str], portal_rows: 
 
     ``users`` maps session id -> the ``onBehalfOf`` user id seen on its calls.
     """
-    portal = _by_permission_set(portal_rows)
+    portal = _by_permission_set([r for r in portal_rows if r["event_name"] in PORTAL_CALLS])
+    signins = sorted((r for r in portal_rows if r["event_name"] in PORTAL_SIGNINS),
+                     key=lambda r: _us(r["time"]))
     used: set[str] = set()
     for s in sorted(sessions, key=lambda s: (s.issued, s.session)):
         if s.session in users:
@@ -48,6 +54,29 @@ def tie_identity_center(sessions: Iterable, users: dict[str, str], portal_rows: 
             if not s.idc_user and call["on_behalf_of"]:
                 s.idc_user = s.origin["user_id"] = call["on_behalf_of"]
             s.origin["portal_event_id"] = call["event_id"]
+            signin = _signin_before(call, signins)
+            if signin is not None:
+                s.event_ids.append(signin["event_id"])
+                s.event_names.add(signin["event_name"])
+                s.origin["signin_event_id"] = signin["event_id"]
+
+
+def _signin_before(call: dict, signins: list[dict]) -> dict | None:
+    """The user's latest portal sign-in before a portal call (within a portal session)."""
+    t = _us(call["time"])
+    best = None
+    for r in signins:
+        ts = _us(r["time"])
+        if ts > t:
+            break
+        if t - ts <= PORTAL_SESSION and _user_of(r) == _user_of(call) and _user_of(r) != (None, None):
+            best = r
+    return best
+
+
+def _user_of(row: dict) -> tuple[str | None, str | None]:
+    obo = row.get("on_behalf_of")
+    return (obo, None) if obo else (None, (row.get("user_name") or "").lower() or None)
 
 
 def _by_permission_set(portal_rows: list[dict]) -> dict[tuple[str | None, str], list[dict]]:
