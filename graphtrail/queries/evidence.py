@@ -80,22 +80,40 @@ def event_rows(store, calls, event_ids: set[str], outside=None) -> list[dict]:
         tables.append(extra)
         missing = missing - set(extra.column("event_id").to_pylist())
     t = pa.concat_tables(tables).sort_by([("time", "ascending"), ("event_id", "ascending")])
-    rows = []
-    seen = set()
-    for r in t.to_pylist():
-        if r["event_id"] in seen:
+    cols = {c: t.column(c).to_pylist() for c in EVENT_FIELDS if c != "time"}
+    times = iso_times(t.column("time"))
+    rows, seen = [], set()
+    for i, e in enumerate(cols["event_id"]):
+        if e in seen:
             continue
-        seen.add(r["event_id"])
-        rows.append({"time": _iso_time(r["time"]), "event_name": r["event_name"],
-                     "account": r["recipient_account_id"] or r["account_id"], "region": r["region"],
-                     "source_ip": r["source_ip"], "credential": r["actor"],
-                     "access_key_id": r["access_key_id"], "error_code": r["error_code"],
-                     "event_id": r["event_id"]})
+        seen.add(e)
+        rows.append({"time": times[i], "event_name": cols["event_name"][i],
+                     "account": cols["recipient_account_id"][i] or cols["account_id"][i],
+                     "region": cols["region"][i], "source_ip": cols["source_ip"][i],
+                     "credential": cols["actor"][i], "access_key_id": cols["access_key_id"][i],
+                     "error_code": cols["error_code"][i], "event_id": e})
     return rows
 
 
+def iso_times(col) -> list[str | None]:
+    """A time column as :func:`graphtrail.ids.iso` writes it, formatted in Arrow.
+
+    >>> iso_times(pa.array([0, 1_500_000, None], pa.timestamp("us", tz="UTC")))
+    ['1970-01-01T00:00:00Z', '1970-01-01T00:00:01.500000Z', None]
+    """
+    us = col.cast(pa.int64())
+    secs = pc.strftime(us.cast(pa.timestamp("us", tz="UTC")).cast(pa.timestamp("s", tz="UTC"), safe=False),
+                       format="%Y-%m-%dT%H:%M:%SZ").to_pylist()
+    whole = pc.multiply(pc.divide(us, 1_000_000), 1_000_000)  # integer division
+    frac = pc.fill_null(pc.not_equal(us, whole), False)
+    for i in pc.indices_nonzero(frac).to_pylist():
+        secs[i] = ids.iso(us[i].as_py())
+    return secs
+
+
 def callers(store, sessions: list[str]) -> set[str]:
-    """Who made the calls that opened ``sessions``: issuers, portal users, the role owner's copy."""
+    """Who made the calls that opened ``sessions``: their issuers, Identity Center users, and
+    the caller's account where the role owner's copy of a cross-account call names no more."""
     out = set()
     for sid in sessions:
         s = store.session_info[sid]
@@ -105,15 +123,9 @@ def callers(store, sessions: list[str]) -> set[str]:
             origin = json.loads(s["origin"]) if s.get("origin") else {}
             if origin.get("user_id"):
                 out.add(ids.identity_center_user_id(origin["user_id"]))
-            if s["issuer_account"] or s["account"]:
-                out.add(ids.account_id(s["issuer_account"] or s["account"]))
+            if s["issuer_account"] and s["account"] and s["issuer_account"] != s["account"]:
+                out.add(ids.account_id(s["issuer_account"]))  # the role owner's copy, if unlinked
     return out
-
-
-def _iso_time(v) -> str | None:
-    if v is None:
-        return None
-    return ids.iso(v) if isinstance(v, int) else ids.iso(int(v.timestamp() * 1_000_000))
 
 
 def console_session(sid: str, s: dict) -> dict:
