@@ -170,3 +170,22 @@ def test_both_stores_give_the_same_answers(trail, bolt_server):
         assert [c.to_dict() for c in chains(store)] == [c.to_dict() for c in chains(neo)]
     finally:
         server.close()
+
+
+def test_a_key_no_response_held_never_picks_between_two_sessions_of_one_name(tmp_path):
+    from tests.test_identity_kinds import ACCT, assumed, creds, rec, user
+
+    def issue(key):
+        return rec("AssumeRole", "sts.amazonaws.com", "2024-05-01T10:00:00Z", user("AKIAEXAMPLEDEV000001"),
+                   params={"roleArn": f"arn:aws:iam::{ACCT}:role/Batch", "roleSessionName": "job"},
+                   response={"credentials": creds(key, "2024-05-01T11:00:00Z"),
+                             "assumedRoleUser": {"arn": f"arn:aws:sts::{ACCT}:assumed-role/Batch/job"}})
+
+    records = [issue("ASIAEXAMPLETWINS0001"), issue("ASIAEXAMPLETWINS0002"),
+               rec("ListBuckets", "s3.amazonaws.com", "2024-05-01T10:10:00Z",
+                   assumed("Batch", "job", "ASIAEXAMPLETWINS0003", "2024-05-01T10:00:00Z"))]
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "logs" / "t.json").write_text(__import__("json").dumps(records))
+    store = MemoryStore(ingest_paths([str(tmp_path / "logs")], tmp_path / "case"))
+    (s,) = [s for s in store.session_info.values() if s["access_key_id"] == "ASIAEXAMPLETWINS0003"]
+    assert s["via"] == "unknown" and s["note"] == "no STS response in the logs issued this key id"

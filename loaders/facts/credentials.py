@@ -54,6 +54,7 @@ STS_ISSUING = frozenset(
 _SECOND = 1_000_000
 _HOUR = 3600 * _SECOND
 CREATION_SLACK = 120 * _SECOND  # creationDate vs the STS event time
+IDENTITY_SLACK = 2 * _SECOND  # the same, when only the session ARN and date link (no key)
 VALIDITY_SLACK = 300 * _SECOND  # clock skew at the edges of a credential's validity
 _DEFAULT_TTL = {"AssumeRole": 1 * _HOUR, "AssumeRoleWithSAML": 1 * _HOUR,
                 "AssumeRoleWithWebIdentity": 1 * _HOUR, "GetSessionToken": 12 * _HOUR,
@@ -486,9 +487,9 @@ def _session_of(f: dict, key: str, created: int | None, tmin: int, tmax: int,
             if best.issued - VALIDITY_SLACK <= tmin and tmax <= best.expires + VALIDITY_SLACK:
                 return best
             return None  # some calls after it expired: decided call by call
-        # A key the STS response did not hold (console keys, Identity Center): the
+        # A key no STS response in the logs held (console keys, Identity Center): the
         # session ARN and its creation date still name the issued session.
-        same = _same_identity(ix, principal, sname, created, tmin, tmax)
+        same = None if issued else _same_identity(ix, principal, sname, created, tmin, tmax)
         if same is not None:
             same.console = same.console or f["from_console"] == "true"
             if same.note is None:
@@ -509,13 +510,19 @@ def _session_of(f: dict, key: str, created: int | None, tmin: int, tmax: int,
 
 def _same_identity(ix: _Index, principal: str | None, sname: str | None, created: int,
                    tmin: int, tmax: int) -> Issuance | None:
-    """The issued session with this ARN, created at ``created``, valid over [tmin, tmax]."""
+    """The one issued session with this ARN, created at ``created``, valid over [tmin, tmax].
+
+    Used only for keys no STS response in the logs held, so the creation date must name
+    one issue to the second: two sessions of one name in one instant are left apart.
+    """
     if principal is None:
         return None
-    hit = [s for s in ix.by_identity.get((principal, sname), [])
-           if abs(s.issued - created) <= CREATION_SLACK
-           and s.issued - VALIDITY_SLACK <= tmin and tmax <= s.expires + VALIDITY_SLACK]
-    return min(hit, key=lambda s: abs(s.issued - created)) if hit else None
+    near = [s for s in ix.by_identity.get((principal, sname), [])
+            if abs(s.issued - created) <= IDENTITY_SLACK]
+    if len(near) != 1:  # none, or two sessions of one name in one instant: the key cannot tell
+        return None
+    s = near[0]
+    return s if s.issued - VALIDITY_SLACK <= tmin and tmax <= s.expires + VALIDITY_SLACK else None
 
 
 def _why(issued: list[Issuance], cands: list[Issuance], created: int | None) -> str:
