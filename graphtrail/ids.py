@@ -28,6 +28,7 @@ __all__ = [
     "root_id",
     "principal_of_arn",
     "session_id",
+    "console_session_id",
     "key_id",
     "service_id",
     "idp_id",
@@ -109,6 +110,15 @@ def session_id(access_key: str, issued_us: int | None) -> str:
     Temporary key ids are recycled by AWS, so the key alone never names a session.
     """
     return f"session:{access_key}@{iso(issued_us) if issued_us is not None else 'unknown'}"
+
+
+def console_session_id(who: str, created_us: int, mfa: bool) -> str:
+    """A console sign-in: who signed in, when, and whether with MFA (its keys are many).
+
+    >>> console_session_id("arn:aws:iam::1:user/dev", 1722519741000000, True)
+    'session:console:arn:aws:iam::1:user/dev@2024-08-01T13:42:21Z+mfa'
+    """
+    return f"session:console:{who}@{iso(created_us)}{'+mfa' if mfa else ''}"
 
 
 def key_id(access_key: str) -> str:

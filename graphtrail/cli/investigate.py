@@ -22,7 +22,7 @@ from graphtrail.cli.common import (
     time_bounds,
 )
 from graphtrail.cli.output import Format, console, emit_json, emit_rows
-from graphtrail.queries.blast_radius import BlastRadius, blast_radius
+from graphtrail.queries.blast_radius import EVENT_ROW_FIELDS, BlastRadius, blast_radius
 from graphtrail.queries.chains import chains
 from graphtrail.queries.seeds import SeedError
 from graphtrail.queries.timeline import timeline
@@ -48,7 +48,7 @@ def blast_radius_cmd(
     if fmt == Format.json:
         emit_json(br.to_dict())
     elif fmt == Format.csv:
-        emit_rows([{"event_id": e} for e in br.event_ids], fmt)
+        emit_rows(br.events, fmt, columns=list(EVENT_ROW_FIELDS))
     else:
         print_blast_radius(br)
 
@@ -65,6 +65,21 @@ def print_blast_radius(br: BlastRadius) -> None:
                          ("principals", br.principals)):
         if items:
             out.print(f"[bold]{title}[/] ({len(items)}): " + _short(items), highlight=False)
+    for item in br.issued_by:
+        out.print(f"[bold]issued by[/] {item['via']} at {item['time']} ({item['issuer'] or 'unknown caller'}): "
+                  + _short(item["event_ids"], 4), highlight=False)
+    for c in br.console_sessions:
+        flag = " [red]used from a second address or browser (replayed session cookie?)[/]" if c["replayed"] else ""
+        out.print(f"[bold]console session[/] {_short([c['session']])}, {len(c['access_key_ids'])} keys{flag}",
+                  highlight=False)
+        for side in c["sides"] if c["replayed"] else []:
+            out.print(f"    {side['source_ip']} {_short([side['user_agent'] or 'AWS console'])}: "
+                      f"{side['calls']} calls {side['first_seen']} .. {side['last_seen']}", highlight=False)
+    for x in br.excluded:
+        out.print(f"[bold]left out[/] {_short([x['session']])}: {_short([x['reason']])}", highlight=False)
+    for k in br.key_changes:
+        out.print(f"[bold]key {k['access_key_id']}[/] {k['status'].lower()} at {k['time']}; sessions it issued "
+                  f"that outlived it: {len(k['sessions_outliving_it'])}", highlight=False)
     if br.resources:
         out.print(f"[bold]resources touched[/] ({len(br.resources)}): " + _short(br.resources, 8),
                   highlight=False)

@@ -89,7 +89,8 @@ def seed_credentials(store, seed: Seed, since: int | None = None, until: int | N
     if seed.kind == "access_key":
         if ids.is_temporary_key(seed.value):
             for sid, s in store.session_info.items():
-                if s["access_key_id"] == seed.value and _active_in(s, since, until):
+                keys = s.get("access_key_ids") or [s["access_key_id"]]  # a console session has many
+                if seed.value in keys and _active_in(s, since, until):
                     out.add(sid)
         else:
             kid = ids.key_id(seed.value)

@@ -50,7 +50,7 @@ from graphtrail.store.keyindex import KeyIndex
 __all__ = ["Case", "CaseError", "IngestSummary", "IngestSession", "default_case_dir"]
 
 FORMAT = 1
-GRAPH_FORMAT = 4  # bump when the graph tables change: older graphs are rebuilt, not misread
+GRAPH_FORMAT = 5  # bump when the graph tables change: older graphs are rebuilt, not misread
 # Columns with few distinct values: read as dictionaries they cost a few bytes an event.
 _DICTIONARY_COLUMNS = {"event_source", "event_name", "event_type", "event_category", "region",
                        "account_id", "recipient_account_id", "user_agent", "error_code",

@@ -27,7 +27,7 @@ __all__ = ["CypherStore", "CALL_COLUMNS"]
 CALL_COLUMNS = ("event_id", "time", "actor", "actor_kind", "resource", "event_source",
                 "event_name", "error_code", "source_ip", "user_agent", "region",
                 "recipient_account_id", "account_id", "identity_type", "identity_arn",
-                "read_only", "shared_event_id", "source_file", "detail")
+                "read_only", "shared_event_id", "source_file", "detail", "access_key_id")
 _EDGE_CORE = {"first_seen", "last_seen", "count", "event_ids", "event_names"}
 _KINDS = {k.value for k in NodeKind}
 
@@ -94,6 +94,9 @@ class CypherStore:
                 "event_ids": list(s.get("issue_event_ids") or []),
                 "source_identity": s.get("source_identity"), "console": bool(s.get("console")),
                 "issuer_inferred": bool(s.get("issuer_inferred")),
+                "access_key_ids": list(s.get("access_key_ids") or []), "note": s.get("note"),
+                "origin": _text(s.get("origin")), "mfa": s.get("mfa"), "sides": _text(s.get("sides")),
+                "replayed": bool(s.get("replayed")),
             }
         return out
 
@@ -120,6 +123,11 @@ class CypherStore:
 
     def actors_from_ip(self, ip: str) -> set[str]:
         return {r["actor"] for r in self._run("actors_from_ip", ip=ip)}
+
+
+def _text(v):
+    """A JSON text column as the sessions table holds it (the push may have parsed it)."""
+    return json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else v
 
 
 def _json_back(v):

@@ -30,7 +30,9 @@ CALL_INDEXES = ("actor", "event_name", "source_ip", "time_us", "event_id")
 _CALL_PROPS = ("event_id", "actor", "actor_kind", "resource", "event_source", "event_name",
                "error_code", "source_ip", "user_agent", "region", "recipient_account_id",
                "account_id", "identity_type", "identity_arn", "read_only", "shared_event_id",
-               "source_file", "detail")
+               "source_file", "detail", "access_key_id")
+# Session columns pushed as they are (see graphtrail.store.cypher_store.CypherStore.session_info).
+_SESSION_EXTRA = ("access_key_ids", "note", "origin", "mfa", "sides", "replayed")
 
 
 @dataclass
@@ -67,7 +69,8 @@ def _session_nodes(nodes: pa.Table, sessions: pa.Table) -> pa.Table:
                      "session_name": s["session_name"][i], "issuer": s["issuer"][i],
                      "issuer_account": s["issuer_account"][i], "issue_event_ids": s["event_ids"][i],
                      "source_identity": s["source_identity"][i], "console": s["console"][i],
-                     "issuer_inferred": s["issuer_inferred"][i]}
+                     "issuer_inferred": s["issuer_inferred"][i],
+                     **{c: s[c][i] for c in _SESSION_EXTRA if c in s}}
     props = []
     for nid, kind, text in zip(nodes.column("id").to_pylist(), nodes.column("kind").to_pylist(),
                                nodes.column("props").to_pylist(), strict=True):
