@@ -8,6 +8,7 @@ from graphtrail.cli.demo import demo_cmd
 from graphtrail.cli.detect import findings_cmd
 from graphtrail.cli.ingest import case_app, ingest
 from graphtrail.cli.investigate import blast_radius_cmd, chains_cmd, timeline_cmd
+from graphtrail.cli.listing import LISTING_COMMANDS
 from graphtrail.cli.neo4j_cmd import neo4j_app, query_cmd
 from graphtrail.cli.report import report_cmd, view_cmd
 
@@ -31,6 +32,8 @@ app.add_typer(neo4j_app, name="neo4j")
 app.command("query")(query_cmd)
 app.command("report")(report_cmd)
 app.command("view")(view_cmd)
+for _name, _cmd in LISTING_COMMANDS.items():
+    app.command(_name)(_cmd)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

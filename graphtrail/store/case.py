@@ -261,8 +261,12 @@ class Case:
         os.replace(workdir, gdir)
         shutil.rmtree(old, ignore_errors=True)
 
-    def graph_table(self, name: str, columns: Iterable[str] | None = None, filter=None) -> pa.Table:
-        """One stored graph table: nodes, edges, sessions or activity."""
+    def graph_table(self, name: str, columns: Iterable[str] | None = None, filter=None, *,
+                    decode: bool = True) -> pa.Table:
+        """One stored graph table: nodes, edges, sessions or activity.
+
+        Repetitive columns are read as dictionaries; ``decode=False`` keeps them so.
+        """
         path = self.path / "graph" / f"{name}.parquet"
         if not path.exists():
             raise CaseError(f"{self.path}: the graph has not been built; run `graphtrail ingest` "
@@ -271,7 +275,7 @@ class Case:
         fmt = ds.ParquetFileFormat(read_options=ds.ParquetReadOptions(
             dictionary_columns=self.GRAPH_DICTIONARY_COLUMNS))
         table = ds.dataset(str(path), format=fmt).to_table(columns=cols, filter=filter)
-        return _decode_dictionaries(table)
+        return _decode_dictionaries(table) if decode else table
 
     def graph_meta(self) -> dict:
         path = self.path / "graph" / "meta.json"
