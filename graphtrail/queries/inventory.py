@@ -2,12 +2,13 @@
 
 Every listing is computed from the calls grouped once by the store (credential, address,
 account and region: ``call_summary``, a few thousand cells for a million calls), and from
-the sessions table (who issued each temporary credential, with which
-STS call). Only the store protocol is used, so the listings answer the same on Neo4j.
+the sessions table (who issued each temporary credential, with which STS call). Only the
+store protocol is used, so the listings answer the same on Neo4j.
 
 A row's ``first_seen``/``last_seen``/``calls``/``errors`` count call records in the
 window; a call AWS logged in two accounts (cross-account) is two records, one in each
-account's trail. ``errors`` are calls that returned an error code.
+account's trail. ``errors`` are calls that returned an error code (and failed console
+sign-ins, which log none).
 
 >>> sorted(LISTINGS)
 ['accounts', 'ips', 'keys', 'principals', 'roles']
