@@ -7,6 +7,7 @@ Example (after ``graphtrail demo``)::
     inv.blast_radius(access_key="AKIA52CAMQMUDNLGK7SQ").roles
     inv.timeline(access_key="AKIA52CAMQMUDNLGK7SQ", lineage=True).head()
     inv.findings_df()
+    inv.seeds("keys", account="111111111111", sort="last_seen")
 
 Like the CLI, this module wires the loaders to the core: it ingests, and (re)builds the
 graph when the case's events changed.
@@ -23,6 +24,7 @@ from graphtrail.cli.wiring import ensure_graph
 from graphtrail.queries.blast_radius import BlastRadius, blast_radius
 from graphtrail.queries.chains import Chain, chains
 from graphtrail.queries.findings import Finding, findings
+from graphtrail.queries.inventory import Window, list_seeds
 from graphtrail.queries.seeds import Seed, parse_time_bound
 from graphtrail.queries.timeline import timeline
 from graphtrail.store.case import Case, IngestSummary
@@ -94,6 +96,15 @@ class Investigation:
 
     def findings_df(self, **kw) -> pd.DataFrame:
         return pd.DataFrame([f.to_dict() for f in self.findings(**kw)])
+
+    def seeds(self, what: str, *, account: str | None = None, since: str | None = None,
+              until: str | None = None, like: str | None = None, sort: str = "calls",
+              limit: int | None = None) -> pd.DataFrame:
+        """What to ask about: ``"keys"``, ``"principals"``, ``"roles"``, ``"ips"`` or ``"accounts"``
+        (see graphtrail.queries.inventory), one row each, times as UTC Timestamps."""
+        return list_seeds(self.store, what, Window(
+            since=parse_time_bound(since), until=parse_time_bound(until), account=account,
+            like=like, sort=sort, limit=limit))
 
     def events(self, columns=None) -> pd.DataFrame:
         """The normalized events (all of them, or only ``columns``)."""

@@ -10,6 +10,7 @@ from graphtrail.cli.demo import demo_cmd
 from graphtrail.cli.detect import findings_cmd
 from graphtrail.cli.ingest import case_app, ingest
 from graphtrail.cli.investigate import blast_radius_cmd, chains_cmd, timeline_cmd
+from graphtrail.cli.listing import LISTING_COMMANDS
 from graphtrail.cli.neo4j_cmd import neo4j_app, query_cmd
 from graphtrail.cli.report import report_cmd, view_cmd
 from graphtrail.cli.verify import copy_trail_cmd, coverage_cmd, verify_cmd
@@ -48,6 +49,8 @@ app.command("view")(view_cmd)
 app.command("verify")(verify_cmd)
 app.command("coverage")(coverage_cmd)
 app.command("copy-trail")(copy_trail_cmd)
+for _name, _cmd in LISTING_COMMANDS.items():
+    app.command(_name)(_cmd)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -289,8 +289,12 @@ class Case:
             if d.name not in keep and not d.is_symlink():
                 shutil.rmtree(d, ignore_errors=True)
 
-    def graph_table(self, name: str, columns: Iterable[str] | None = None, filter=None) -> pa.Table:
-        """One stored graph table: nodes, edges, sessions or activity."""
+    def graph_table(self, name: str, columns: Iterable[str] | None = None, filter=None, *,
+                    decode: bool = True) -> pa.Table:
+        """One stored graph table: nodes, edges, sessions or activity.
+
+        Repetitive columns are read as dictionaries; ``decode=False`` keeps them so.
+        """
         path = self.graph_dir() / f"{name}.parquet"
         if not path.exists():
             raise CaseError(f"{self.path}: the graph has not been built; run `graphtrail ingest` "
@@ -299,7 +303,7 @@ class Case:
         fmt = ds.ParquetFileFormat(read_options=ds.ParquetReadOptions(
             dictionary_columns=self.GRAPH_DICTIONARY_COLUMNS))
         table = ds.dataset(str(path), format=fmt).to_table(columns=cols, filter=filter)
-        return _decode_dictionaries(table)
+        return _decode_dictionaries(table) if decode else table
 
     def graph_meta(self) -> dict:
         try:

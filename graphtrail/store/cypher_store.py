@@ -3,7 +3,7 @@
 :class:`CypherStore` implements :class:`graphtrail.store.protocol.GraphStore` over a Bolt
 server holding a pushed case (see :mod:`graphtrail.store.neo4j_case`): the lineage graph
 from ``lineage.cypher``, sessions from ``sessions.cypher``, nodes from ``nodes.cypher``,
-calls from ``calls.cypher``. The questions (blast radius, chains, timeline, findings) then
+calls from ``calls.cypher``, grouped for the listings by ``call_summary.cypher``. The questions (blast radius, chains, timeline, findings) then
 run unchanged, so both stores give the same answers by construction, and the parity suite
 checks it on real servers.
 """
@@ -21,6 +21,7 @@ import pyarrow as pa
 import cypher
 from graphtrail.model import NodeKind
 from graphtrail.store.neo4j import Neo4jStore
+from graphtrail.store.protocol import CALL_SUMMARY_SCHEMA
 
 __all__ = ["CypherStore", "CALL_COLUMNS"]
 
@@ -120,6 +121,11 @@ class CypherStore:
             else:
                 arrays.append(pa.array(cols[name], pa.string()))
         return pa.Table.from_arrays(arrays, names=list(columns))
+
+    def call_summary(self, *, since: int | None = None, until: int | None = None,
+                     account: str | None = None) -> pa.Table:
+        rows = self._run("call_summary", since=since, until=until, account=account)
+        return pa.Table.from_pylist(rows, schema=CALL_SUMMARY_SCHEMA)
 
     def actors_from_ip(self, ip: str) -> set[str]:
         return {r["actor"] for r in self._run("actors_from_ip", ip=ip)}
