@@ -156,7 +156,9 @@ class Case:
 
     def events_df(self, columns: Iterable[str] | None = None, filter=None):
         """The events as a pandas DataFrame."""
-        return self.events(columns, filter).to_pandas()
+        from graphtrail.frames import to_frame
+
+        return to_frame(self.events(columns, filter))
 
     def insights(self) -> pa.Table:
         parts = [str(self.path / "insights" / p) for p in self.state["insights"]]

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 import pandas as pd
 
 from graphtrail import ids
+from graphtrail.frames import to_frame
 from graphtrail.queries.chains import origin_of
 
 __all__ = ["Finding", "Rule", "RULES", "rule", "findings", "Context", "lineage_path", "SEVERITIES"]
@@ -95,7 +96,7 @@ class Context:
         if key not in self._frames:
             t = self.store.calls(columns or self.COLUMNS, event_names=names, since=self.since,
                                  until=self.until)
-            self._frames[key] = t.to_pandas()
+            self._frames[key] = to_frame(t)
         return self._frames[key]
 
 
