@@ -12,6 +12,8 @@ from graphtrail.cli.common import (
     CaseOpt,
     SinceOpt,
     UntilOpt,
+    did_you_mean,
+    fail,
     open_store,
     time_bounds,
 )
@@ -39,7 +41,14 @@ def findings_cmd(
                    for r in RULES.values()], fmt)
         return
     if min_severity and min_severity not in SEVERITIES:
-        raise typer.BadParameter(f"one of {', '.join(SEVERITIES)}", param_hint="--min-severity")
+        raise fail(f"--min-severity {min_severity!r}: one of {', '.join(SEVERITIES)}"
+                   f"{did_you_mean(min_severity, SEVERITIES)}")
+    from graphtrail.queries.findings import rules as _  # noqa: F401  (the catalogue)
+
+    for r in rule or []:
+        if r not in RULES:
+            raise fail(f"--rule {r!r} is not a rule (graphtrail findings --list)"
+                       f"{did_you_mean(r, RULES)}")
     lo, hi = time_bounds(since, until)
     found = findings(open_store(case, backend), since=lo, until=hi, rules=rule, min_severity=min_severity)
     if fmt == Format.json:

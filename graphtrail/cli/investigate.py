@@ -16,6 +16,7 @@ from graphtrail.cli.common import (
     SessionOpt,
     SinceOpt,
     UntilOpt,
+    check_role,
     fail,
     open_store,
     pick_seed,
@@ -24,8 +25,9 @@ from graphtrail.cli.common import (
 from graphtrail.cli.output import Format, console, emit_json, emit_rows
 from graphtrail.queries.blast_radius import BlastRadius, blast_radius
 from graphtrail.queries.chains import chains
-from graphtrail.queries.seeds import SeedError
+from graphtrail.queries.seeds import Seed, SeedError
 from graphtrail.queries.timeline import timeline
+from graphtrail.words import plural, said
 
 __all__ = ["blast_radius_cmd", "chains_cmd", "timeline_cmd", "print_blast_radius", "print_chains"]
 
@@ -40,7 +42,7 @@ def blast_radius_cmd(
     """Everything a credential did and everything derived from it, forward in time."""
     seed = pick_seed(access_key, principal, session, ip)
     lo, hi = time_bounds(since, until)
-    store = open_store(case, backend)
+    store = open_store(case, backend, seed=seed)
     try:
         br = blast_radius(store, seed, since=lo, until=hi)
     except SeedError as exc:
@@ -57,8 +59,9 @@ def print_blast_radius(br: BlastRadius) -> None:
     out = console
     out.print(f"[bold]Blast radius of {br.seed['kind']} {br.seed['value']}[/]", highlight=False,
               markup=True)
-    out.print(f"{br.calls:,} calls ({br.failed_calls:,} failed) from {br.first_seen} to "
-              f"{br.last_seen}; {len(br.event_ids):,} eventIDs", highlight=False)
+    span = f" from {br.first_seen} to {br.last_seen}" if br.first_seen else ""
+    out.print(f"{plural(br.calls, 'call')} ({br.failed_calls:,} failed){span}; "
+              f"{plural(len(br.event_ids), 'eventID')}", highlight=False)
     for title, items in (("access keys", br.access_keys), ("roles assumed", br.roles),
                          ("roles attempted (failed)", br.attempted_roles),
                          ("accounts", br.accounts), ("source IPs", br.ips),
@@ -93,7 +96,10 @@ def chains_cmd(
 ) -> None:
     """Role-chaining paths walked by real sessions (time-respecting)."""
     lo, hi = time_bounds(since, until)
-    found = chains(open_store(case, backend), cross_account=cross_account, origin=origin, to=to,
+    store = open_store(case, backend, seed=Seed.of(None, origin) if origin else None)
+    if to:
+        check_role(store, to)
+    found = chains(store, cross_account=cross_account, origin=origin, to=to,
                    min_hops=min_hops, since=lo, until=hi)
     if fmt == Format.json:
         emit_json({"chains": [c.to_dict() for c in found]})
@@ -112,11 +118,13 @@ def print_chains(found) -> None:
         console.print("no chains")
     for i, c in enumerate(found, 1):
         tag = " [yellow]cross-account[/]" if c.cross_account else ""
-        console.print(f"[bold]chain {i}[/] ({len(c.hops)} hops){tag}", markup=True)
+        console.print(f"[bold]chain {i}[/] ({plural(len(c.hops), 'hop')}){tag}", markup=True)
         console.print("  " + escape(c.path[0]), highlight=False)
         for h in c.hops:
-            console.print(f"  -> {escape(h['to'])}  [dim]{h['time']} key {h['access_key_id']} "
-                          f"event {h['event_id']} {h['from_account']}->{h['to_account']}[/]",
+            key = f" key {escape(h['access_key_id'])}" if h.get("access_key_id") else ""
+            across = " -> ".join(escape(said(h.get(a))) for a in ("from_account", "to_account"))
+            console.print(f"  -> {escape(h['to'])}  [dim]{said(h.get('time'))}{key} "
+                          f"event {escape(said(h.get('event_id')))} accounts {across}[/]",
                           highlight=False)
 
 
@@ -130,7 +138,7 @@ def timeline_cmd(
     """Every call of a credential, principal or IP, in time order."""
     seed = pick_seed(access_key, principal, session, ip)
     lo, hi = time_bounds(since, until)
-    store = open_store(case, backend)
+    store = open_store(case, backend, seed=seed)
     try:
         df = timeline(store, seed, since=lo, until=hi, lineage=lineage, limit=limit)
     except SeedError as exc:

@@ -80,7 +80,7 @@ def report_cmd(
     findings, timeline and evidence, in one HTML file that opens offline."""
     seed = pick_seed(access_key, principal, session, ip)
     lo, hi = time_bounds(since, until)
-    store = open_store(case)
+    store = open_store(case, seed=seed)
     try:
         report = build_report(store, seed, since=lo, until=hi, title=title)
     except SeedError as exc:
@@ -116,7 +116,7 @@ def view_cmd(
     """An interactive graph of the case, or of a focus and its neighbourhood, in one HTML file."""
     lo, hi = time_bounds(since, until)
     seed = Seed.of(None, focus) if focus else None
-    store = open_store(case)
+    store = open_store(case, seed=seed)
     try:
         g, highlight = focus_graph(store, seed, depth=depth, since=lo, until=hi, account=account)
     except SeedError as exc:

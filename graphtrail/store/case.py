@@ -63,7 +63,8 @@ class IngestSummary:
 
     files_read: int = 0
     files_unchanged: int = 0
-    files_failed: list[dict] = field(default_factory=list)
+    files_failed: list[dict] = field(default_factory=list)  # damaged: [{path, error}]
+    files_skipped: list[dict] = field(default_factory=list)  # not CloudTrail: [{path, reason}]
     digest_files: int = 0
     insights_files: int = 0
     records_read: int = 0
@@ -79,6 +80,12 @@ class IngestSummary:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    @property
+    def read_nothing(self) -> bool:
+        """No CloudTrail in the input: no event, Insights event or digest, nothing known."""
+        return not (self.events_added or self.duplicates or self.insights_added
+                    or self.digest_files or self.files_unchanged)
 
     @property
     def events_per_second(self) -> float:
@@ -203,6 +210,7 @@ class Case:
             "event_sources": 0,
             "files": len(man),
             "files_failed": sum(1 for m in man if m.get("error")),
+            "files_skipped": sum(1 for m in man if m.get("foreign")),
             "digest_files": sum(1 for m in man if m.get("kind") == "digest"),
             "bytes": sum(m.get("size") or 0 for m in man),
             "generation": self.generation,
@@ -210,8 +218,8 @@ class Case:
         }
         if t.num_rows:
             lo, hi = pc.min_max(t.column("time")).values()
-            info["first_event"] = lo.as_py().isoformat()
-            info["last_event"] = hi.as_py().isoformat()
+            info["first_event"] = _iso_z(lo.as_py())
+            info["last_event"] = _iso_z(hi.as_py())
             accts = set(pc.unique(t.column("recipient_account_id")).to_pylist())
             accts |= set(pc.unique(t.column("account_id")).to_pylist())
             info["accounts"] = sorted(a for a in accts if a)
@@ -392,6 +400,8 @@ class IngestSession:
                 s.insights_files += 1
             if rep.error:
                 s.files_failed.append({"path": rep.uri, "error": rep.error})
+            if rep.foreign:
+                s.files_skipped.append({"path": rep.uri, "reason": rep.foreign})
             entry = {k: v for k, v in asdict(rep).items() if k not in ("unchanged",)}
             entry["events_added"], entry["duplicates"] = per_file.get(rep.uri, (rep.events, 0))
             entry["ingested_at"] = _now()
@@ -440,6 +450,11 @@ def _decode_dictionaries(table: pa.Table) -> pa.Table:
 
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _iso_z(t: datetime) -> str:
+    """A UTC time as CloudTrail writes it, ``2024-08-01T13:42:21Z``."""
+    return t.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _atomic_json(path: Path, obj: dict) -> None:
