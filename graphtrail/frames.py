@@ -18,7 +18,10 @@ from __future__ import annotations
 import pandas as pd
 import pyarrow as pa
 
-__all__ = ["to_frame", "is_text", "none_for_missing"]
+__all__ = ["to_frame", "is_text", "none_for_missing", "records_frame", "TIME_COLUMNS"]
+
+# Columns that hold times, wherever a DataFrame is made from answers.
+TIME_COLUMNS = ("time", "first_seen", "last_seen", "issued", "expires")
 
 
 def is_text(kind: pa.DataType) -> bool:
@@ -45,7 +48,27 @@ def none_for_missing(df: pd.DataFrame) -> pd.DataFrame:
     """A copy where every missing text or number is ``None`` (times keep ``NaT``)."""
     out = df.copy()
     for name in out.columns:
-        if not pd.api.types.is_datetime64_any_dtype(out[name].dtype):
-            col = out[name].astype(object)
-            out[name] = col.where(col.notna(), None)
+        kind = out[name].dtype
+        if pd.api.types.is_datetime64_any_dtype(kind) or pd.api.types.is_integer_dtype(kind):
+            continue  # NaT stays; integers have no missing value
+        col = out[name].astype(object)
+        out[name] = col.where(col.notna(), None)
     return out
+
+
+def records_frame(rows: list[dict], columns: list[str] | None = None) -> pd.DataFrame:
+    """Answer rows as a DataFrame: missing values ``None``, ISO times as tz-aware Timestamps.
+
+    >>> df = records_frame([{"time": "2024-08-01T13:42:21Z", "ip": None}])
+    >>> df["time"][0], df["ip"][0] is None
+    (Timestamp('2024-08-01 13:42:21+0000', tz='UTC'), True)
+    """
+    df = pd.DataFrame(rows, columns=columns, dtype=object)
+    for name in df.columns:
+        values = [v for v in df[name] if v is not None]
+        if name in TIME_COLUMNS:
+            df[name] = pd.to_datetime(df[name], utc=True, format="ISO8601")
+        elif values and all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+            if len(values) == len(df):
+                df[name] = df[name].astype("int64")
+    return none_for_missing(df)

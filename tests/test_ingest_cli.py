@@ -190,11 +190,18 @@ def test_strict_makes_damage_fatal(inputs, tmp_path):
     assert len(json.loads(res.stdout)["files_failed"]) == 2  # the case still got the rest
 
 
-def test_only_foreign_input_reads_nothing(inputs, tmp_path):
+def test_input_without_cloudtrail_is_an_answer(inputs, tmp_path):
     res = _cli("ingest", str(inputs["foreign"]), "--case", str(tmp_path / "case"), "--workers", "0")
-    assert res.exit_code == 1
-    assert "no CloudTrail records in" in _flat(res.stderr)
+    assert res.exit_code == 0
+    assert f"warning: no CloudTrail events in {inputs['foreign']}" in _flat(res.stderr)
     assert f"skipped {inputs['foreign']}: not CloudTrail" in _flat(res.stdout)
+
+
+def test_nothing_readable_could_not_answer(tmp_path):
+    junk = S.write(tmp_path / "junk.json.gz", b"\x1f\x8b\x08\x00 not gzip at all")
+    res = _cli("ingest", str(junk), "--case", str(tmp_path / "case"), "--workers", "0")
+    assert res.exit_code == 1
+    assert f"error: nothing readable in {junk}" in _flat(res.stderr)
 
 
 def test_csv_summary_is_one_row(inputs, tmp_path):

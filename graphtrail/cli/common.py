@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from graphtrail import ids
-from graphtrail.cli.output import err_console
+from graphtrail.cli.output import err_console, graph_progress
 from graphtrail.cli.wiring import ensure_graph
 from graphtrail.queries.seeds import Seed, SeedError, parse_time_bound, seed_credentials
 from graphtrail.store.case import Case, CaseError
@@ -117,7 +117,8 @@ def _open(case: Path, backend: str):
         raise fail(f"--backend {backend!r}: memory or neo4j")
     try:
         c = Case.open(case)
-        ensure_graph(c)
+        with graph_progress() as tick:
+            ensure_graph(c, tick)
     except CaseError as exc:
         raise fail(str(exc)) from exc
     return MemoryStore(c)

@@ -19,6 +19,7 @@ from graphtrail.cli.common import (
 )
 from graphtrail.cli.output import Format, console, emit_json, emit_rows
 from graphtrail.queries.findings import RULES, SEVERITIES, findings
+from graphtrail.words import plural
 
 __all__ = ["findings_cmd", "print_findings"]
 
@@ -29,6 +30,8 @@ def findings_cmd(
     min_severity: Annotated[str | None, typer.Option("--min-severity",
                                                      help="critical, high, medium, low or info.")] = None,
     list_rules: Annotated[bool, typer.Option("--list", help="List the catalogue and exit.")] = False,
+    wide: Annotated[bool, typer.Option(
+        "--wide", help="Table: every column (default: the columns that fit the terminal).")] = False,
     case: CaseOpt = DEFAULT_CASE,
     fmt: Annotated[Format, typer.Option("--format")] = Format.table,
     backend: BackendOpt = "memory",
@@ -59,14 +62,21 @@ def findings_cmd(
                   columns=["rule_id", "severity", "technique", "title", "summary", "first_seen",
                            "count", "accounts", "lineage", "event_ids"])
     else:
-        print_findings(found)
+        print_findings(found, wide=wide)
 
 
-def print_findings(found) -> None:
+WIDE_COLUMNS = ["severity", "rule", "technique", "title", "what", "first seen", "calls", "origin"]
+NARROW_COLUMNS = ["severity", "rule", "calls", "what"]  # fits 80 columns; the rest with --wide
+WIDE_FROM = 140  # terminal columns from which every column is readable
+
+
+def print_findings(found, *, wide: bool = False) -> None:
     if not found:
         console.print("no findings")
         return
+    cols = WIDE_COLUMNS if wide or console.width >= WIDE_FROM else NARROW_COLUMNS
     emit_rows([{"severity": f.severity, "rule": f.rule_id, "technique": f.technique,
                 "title": f.title, "what": f.summary, "first seen": f.first_seen, "calls": f.count,
                 "origin": f.lineage[0][0] if f.lineage and f.lineage[0] else ""}
-               for f in found], Format.table, title=f"{len(found)} findings")
+               for f in found], Format.table, title=plural(len(found), "finding"), columns=cols,
+              no_wrap=frozenset({"severity", "rule", "calls", "technique"}))

@@ -12,7 +12,15 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from graphtrail.cli.common import fail
-from graphtrail.cli.output import Format, cell, console, emit_json, emit_rows, err_console
+from graphtrail.cli.output import (
+    Format,
+    cell,
+    console,
+    emit_json,
+    emit_rows,
+    err_console,
+    graph_progress,
+)
 from graphtrail.cli.wiring import build_case_graph
 from graphtrail.store.case import Case, CaseError, IngestSummary
 from loaders.pipeline import run_pipeline
@@ -24,7 +32,7 @@ __all__ = ["ingest", "case_app", "run_ingest", "finish_ingest", "EXIT_OK", "EXIT
 
 DEFAULT_CASE = Path("graphtrail-case")  # GRAPHTRAIL_CASE overrides, via typer envvar
 EXIT_OK = 0  # every readable record kept (damaged files are warnings, foreign ones skipped)
-EXIT_NOTHING_READ = 1  # no CloudTrail read, the case locked or unreadable; --strict: a damaged file
+EXIT_NOTHING_READ = 1  # no file readable, the case locked or unreadable; --strict: a damaged file
 EXIT_USAGE = 2  # bad arguments: a bad time, a path or source that does not exist
 
 CaseOpt = Annotated[Path, typer.Option("--case", envvar="GRAPHTRAIL_CASE",
@@ -67,7 +75,7 @@ def ingest(
     """Load CloudTrail into a case: files, folders, S3 trail buckets, LookupEvents, Lake.
 
     Exit status: 0 every readable record was kept (damaged files are named as warnings,
-    files that are not CloudTrail as skipped); 1 no CloudTrail could be read, the case is
+    files that are not CloudTrail as skipped); 1 no file could be read at all, the case is
     locked or unreadable, or (--strict) a file was damaged; 2 bad arguments (a bad time, a
     path or source that does not exist); 130 interrupted (the case is as at its last commit).
     """
@@ -92,15 +100,16 @@ def ingest(
         emit_rows([summary_row(summary)], fmt)
     else:
         print_summary(summary)
-    code = exit_status(summary, strict=strict)
-    if code == EXIT_NOTHING_READ and summary.read_nothing:
-        err_console.print(f"[red]error:[/] no CloudTrail records in {escape(', '.join(paths or []))}"
-                          if paths else "[red]error:[/] no CloudTrail records read", highlight=False)
-    raise typer.Exit(code)
+    where = escape(", ".join(paths)) if paths else "the input"
+    if summary.read_nothing:
+        err_console.print(f"[red]error:[/] nothing readable in {where}", highlight=False)
+    elif summary.found_no_events:
+        err_console.print(f"[yellow]warning:[/] no CloudTrail events in {where}", highlight=False)
+    raise typer.Exit(exit_status(summary, strict=strict))
 
 
 def exit_status(summary: IngestSummary, *, strict: bool = False) -> int:
-    """0 every readable record kept; 1 nothing readable, or (``strict``) a damaged file."""
+    """0 every readable record kept (even none); 1 nothing readable, or (``strict``) damage."""
     if summary.read_nothing or (strict and summary.files_failed):
         return EXIT_NOTHING_READ
     return EXIT_OK
@@ -193,7 +202,8 @@ def finish_ingest(c: Case, summary: IngestSummary) -> None:
     """Link credentials over the whole case once the events are in (files arrive out of order)."""
     if c.graph_is_current():
         return
-    meta = build_case_graph(c)
+    with graph_progress() as tick:
+        meta = build_case_graph(c, tick)
     summary.graph = {k: meta[k] for k in ("nodes", "edges", "sessions", "seconds")}
 
 
@@ -259,7 +269,8 @@ case_app = typer.Typer(help="Inspect a case.", no_args_is_help=True, rich_markup
 def case_rebuild(case: CaseOpt = DEFAULT_CASE) -> None:
     """Rebuild the graph from the case's events (after upgrading graphtrail, say)."""
     try:
-        meta = build_case_graph(Case.open(case))
+        with graph_progress() as tick:
+            meta = build_case_graph(Case.open(case), tick)
     except CaseError as exc:
         raise fail(str(exc), EXIT_USAGE) from exc
     console.print(f"graph: {meta['nodes']:,} nodes, {meta['edges']:,} edges, "

@@ -76,6 +76,9 @@ def push_cmd(
     if fmt == Format.json:
         emit_json(d)
         return
+    if fmt == Format.csv:
+        emit_rows([d], fmt)
+        return
     console.print(f"pushed to {uri}: {d['nodes']:,} nodes, {d['relationships']:,} relationships "
                   f"({d['relationships_per_second'] or 0:,} rel/s); calls: {d['calls_new']:,} new, "
                   f"{d['calls_relinked']:,} relinked, {d['calls_unchanged']:,} unchanged; "

@@ -13,6 +13,7 @@ import json
 import math
 import sys
 from collections.abc import Mapping
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from enum import Enum, StrEnum
 from pathlib import PurePath
@@ -22,7 +23,8 @@ from rich.console import Console
 from rich.table import Table
 
 __all__ = ["Format", "emit_json", "emit_rows", "console", "err_console", "jsonable", "cell",
-           "iso_z"]
+           "iso_z",
+           "graph_progress"]
 
 console = Console()
 err_console = Console(stderr=True, soft_wrap=True)  # messages are never hard-wrapped
@@ -95,8 +97,11 @@ def emit_json(obj: Any) -> None:
 
 
 def emit_rows(rows: list[dict], fmt: Format, *, title: str | None = None,
-              columns: list[str] | None = None) -> None:
-    """Print a list of flat dicts as a rich table, JSON array or CSV."""
+              columns: list[str] | None = None, no_wrap: frozenset[str] = frozenset()) -> None:
+    """Print a list of flat dicts as a rich table, JSON array or CSV.
+
+    ``no_wrap``: table columns kept on one line (short codes); the others wrap.
+    """
     cols = columns or (list(rows[0].keys()) if rows else [])
     if fmt == Format.json:
         emit_json(rows)
@@ -110,11 +115,26 @@ def emit_rows(rows: list[dict], fmt: Format, *, title: str | None = None,
     else:
         t = Table(title=title, show_lines=False, header_style="bold")
         for c in cols:
-            t.add_column(c, overflow="fold")
+            t.add_column(c, overflow="fold", no_wrap=c in no_wrap)
         for r in rows:
             # rich markup in attacker-controlled text must not be interpreted
             t.add_row(*[_escape(cell(r.get(c))) for c in cols])
         console.print(t)
+
+
+@contextmanager
+def graph_progress():
+    """A progress bar on stderr for the graph build (only on a terminal); yields the callback."""
+    if not err_console.is_terminal:
+        yield None
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("[bold]graph"), BarColumn(),
+                  TextColumn("{task.completed:,.0f} events read"),
+                  TimeElapsedColumn(), console=err_console, transient=True) as bar:
+        task = bar.add_task("graph", total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
 def cell(v: Any) -> str:

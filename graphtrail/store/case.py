@@ -83,7 +83,13 @@ class IngestSummary:
 
     @property
     def read_nothing(self) -> bool:
-        """No CloudTrail in the input: no event, Insights event or digest, nothing known."""
+        """Every object read was damaged beyond recovery: not one record could be read."""
+        return bool(self.files_read and not self.records_read
+                    and len(self.files_failed) == self.files_read)
+
+    @property
+    def found_no_events(self) -> bool:
+        """The input held no CloudTrail event (it may have held records of something else)."""
         return not (self.events_added or self.duplicates or self.insights_added
                     or self.digest_files or self.files_unchanged)
 

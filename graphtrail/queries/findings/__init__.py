@@ -17,6 +17,7 @@ import pandas as pd
 from graphtrail import ids
 from graphtrail.frames import to_frame
 from graphtrail.queries.chains import origin_of
+from graphtrail.words import plural
 
 __all__ = ["Finding", "Rule", "RULES", "rule", "findings", "Context", "lineage_path", "SEVERITIES"]
 
@@ -76,6 +77,18 @@ class Finding:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def to_frame(self):
+        """The finding's calls, one row per eventID (the actors' lineage beside it)."""
+        from graphtrail.frames import records_frame
+
+        return records_frame([{"rule_id": self.rule_id, "event_id": e,
+                               "first_seen": self.first_seen, "last_seen": self.last_seen}
+                              for e in self.event_ids])
+
+    def __repr__(self) -> str:
+        return (f"<Finding {self.rule_id} {self.severity}: {self.summary} "
+                f"({plural(self.count, 'call')}, first {self.first_seen})>")
 
 
 class Context:
