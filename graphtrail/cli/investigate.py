@@ -32,6 +32,8 @@ from graphtrail.words import plural, said
 __all__ = ["blast_radius_cmd", "chains_cmd", "timeline_cmd", "print_blast_radius", "print_chains"]
 
 FormatOpt = Annotated[Format, typer.Option("--format", help="table, json or csv.")]
+CHAIN_CSV_COLUMNS = ["chain", "from", "to", "time", "event_id", "access_key_id", "from_account",
+                     "to_account"]  # a header even when no chain is found
 
 
 def blast_radius_cmd(
@@ -50,7 +52,7 @@ def blast_radius_cmd(
     if fmt == Format.json:
         emit_json(br.to_dict())
     elif fmt == Format.csv:
-        emit_rows([{"event_id": e} for e in br.event_ids], fmt)
+        emit_rows([{"event_id": e} for e in br.event_ids], fmt, columns=["event_id"])
     else:
         print_blast_radius(br)
 
@@ -104,9 +106,8 @@ def chains_cmd(
     if fmt == Format.json:
         emit_json({"chains": [c.to_dict() for c in found]})
     elif fmt == Format.csv:
-        emit_rows([{"chain": i, **{k: h[k] for k in ("from", "to", "time", "event_id", "access_key_id",
-                                                      "from_account", "to_account")}}
-                   for i, c in enumerate(found) for h in c.hops], fmt)
+        emit_rows([{"chain": i, **{k: h[k] for k in CHAIN_CSV_COLUMNS[1:]}}
+                   for i, c in enumerate(found) for h in c.hops], fmt, columns=CHAIN_CSV_COLUMNS)
     else:
         print_chains(found)
 
@@ -144,6 +145,7 @@ def timeline_cmd(
     except SeedError as exc:
         raise fail(str(exc)) from exc
     rows = df.where(df.notna(), None).to_dict("records")
-    cols = None if fmt != Format.table else ["time", "event_name", "identity_arn", "recipient_account_id",
-                                              "region", "source_ip", "outcome", "resource", "event_id"]
+    cols = list(df.columns) if fmt != Format.table else [
+        "time", "event_name", "identity_arn", "recipient_account_id", "region", "source_ip",
+        "outcome", "resource", "event_id"]
     emit_rows(rows, fmt, columns=cols, title=f"Timeline of {seed.kind} {seed.value}")

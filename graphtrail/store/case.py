@@ -83,8 +83,8 @@ class IngestSummary:
 
     @property
     def read_nothing(self) -> bool:
-        """Every object read was damaged beyond recovery: not one record could be read."""
-        return bool(self.files_read and not self.records_read
+        """Every object was damaged beyond recovery: not one record could be read, none known."""
+        return bool(self.files_read and not self.records_read and not self.files_unchanged
                     and len(self.files_failed) == self.files_read)
 
     @property
