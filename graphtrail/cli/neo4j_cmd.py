@@ -32,6 +32,8 @@ def connect(uri: str, user: str, password: str, database: str | None = None):
 
     try:
         server = Neo4jStore(uri, user, password, database)
+        # One attempt, no retry loop: an unreachable server is an answer in itself (exit 1).
+        server._driver.verify_connectivity()
         server.run("RETURN 1 AS ok")
     except AuthError as exc:
         raise fail(f"{uri}: authentication failed for user {user!r}", EXIT_NO_ANSWER) from exc
