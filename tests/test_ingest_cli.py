@@ -92,8 +92,16 @@ def _flat(text: str) -> str:
     return " ".join(text.split())
 
 
+def _runner() -> CliRunner:
+    """stdout and stderr apart: click < 8.2 mixes them unless told not to."""
+    try:
+        return CliRunner(mix_stderr=False)
+    except TypeError:  # click 8.2+: always apart, and the argument is gone
+        return CliRunner()
+
+
 def _cli(*args: str, env: dict | None = None):
-    return CliRunner().invoke(app, list(args), env=env, catch_exceptions=False)
+    return _runner().invoke(app, list(args), env=env, catch_exceptions=False)
 
 
 # -- the summary -------------------------------------------------------------------------
