@@ -146,8 +146,10 @@ def is_ip(value: str | None) -> bool:
 
     >>> is_ip("198.51.100.7"), is_ip("ec2.amazonaws.com"), is_ip("2001:db8::1"), is_ip("AWS Internal")
     (True, False, True, False)
+    >>> is_ip(None), is_ip(float("nan"))
+    (False, False)
     """
-    if not value:
+    if not isinstance(value, str) or not value:
         return False
     return bool(_IP4.match(value) or (":" in value and _IP6.match(value)))
 

@@ -57,7 +57,8 @@ class ObjectReport:
     first_time: str | None = None
     last_time: str | None = None
     skipped: dict[str, int] = field(default_factory=dict)
-    error: str | None = None
+    error: str | None = None  # damaged: what was wrong, where (the records before it are kept)
+    foreign: str | None = None  # not CloudTrail at all: why the object was skipped
     problems: list[str] = field(default_factory=list)
     unchanged: bool = False  # same content as an object the case already holds
 
@@ -115,7 +116,7 @@ def _read_object(obj: SourceObject, raw: bytes | None, known: frozenset[str],
     rep.skipped = dict(skipped)
     if (rep.error is None and rep.records and not (n_events or n_insights)
             and set(skipped) == {"not a CloudTrail record"}):
-        rep.error = f"not CloudTrail: {rep.records} JSON values, none a CloudTrail record"
+        rep.foreign = f"not CloudTrail: {rep.records} JSON values, none a CloudTrail record"
     return rep
 
 

@@ -50,4 +50,4 @@ def test_wrong_password_is_a_clear_error(env):
     e, case, _ = env
     res = CliRunner().invoke(app, ["neo4j", "push", "--case", case, "--password", "wrong"],
                              env={**e, "NEO4J_PASSWORD": "wrong"})
-    assert res.exit_code == 2 and ("authentication" in res.output or "Bolt" in res.output)
+    assert res.exit_code == 1 and ("authentication" in res.output or "Bolt" in res.output)

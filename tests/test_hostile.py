@@ -92,10 +92,13 @@ def test_gzip_bomb_beside_a_good_file(tmp_path):
     code, summary, _ = ingest(tmp_path / "case", tmp_path / "in", extra=("--max-object-mb", "2"),
                               process=True)
     peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    assert code == 1
+    assert code == 0  # every readable record kept: damaged files are warnings
     assert summary["events_added"] == len(STORY)
     assert "bomb.json.gz" in failed(summary) and "over" in failed(summary)["bomb.json.gz"]
     assert max(peak_kib, before) < 600 * 1024  # KiB: nowhere near the 64 MiB unpacked, x workers
+    strict, _, _ = ingest(tmp_path / "case2", tmp_path / "in",
+                          extra=("--max-object-mb", "2", "--strict"), process=True)
+    assert strict == 1  # --strict: a damaged file is fatal
 
 
 def test_dev_zero_link_and_fifo_are_reported_and_skipped(tmp_path):
@@ -103,7 +106,7 @@ def test_dev_zero_link_and_fifo_are_reported_and_skipped(tmp_path):
     os.symlink("/dev/zero", tmp_path / "in" / "zero.json")
     os.mkfifo(tmp_path / "in" / "pipe.json")
     code, summary, _ = ingest(tmp_path / "case", tmp_path / "in")
-    assert code == 1 and summary["events_added"] == len(STORY)
+    assert code == 0 and summary["events_added"] == len(STORY)
     bad = failed(summary)
     assert "a device" in bad["zero.json"] and "a FIFO" in bad["pipe.json"]
 
@@ -115,7 +118,7 @@ def test_a_gigantic_field_is_kept_truncated_and_marked(tmp_path):
     S.write(tmp_path / "in" / "big.json", S.s3_delivery([big, *STORY[3:]]))
     code, summary, _ = ingest(tmp_path / "case", tmp_path / "in",
                               extra=("--max-object-mb", "1", "--max-field-kb", "1"))
-    assert code == 1 and summary["events_added"] == 1 + len(STORY) - 2
+    assert code == 0 and summary["events_added"] == 1 + len(STORY) - 2
     assert "truncated" in failed(summary)["huge.json"] and "truncated" in failed(summary)["big.json"]
     agents = {r["event_id"]: r["user_agent"] for r in Case.open(tmp_path / "case").events(
         ["event_id", "user_agent"]).to_pylist()}
@@ -135,7 +138,7 @@ def test_ten_good_records_then_one_nested_100k_deep(tmp_path):
     lines = "\n".join([*(json.dumps(r) for r in STORY), deep])
     S.write(tmp_path / "in" / "deep.jsonl", lines.encode())
     code, summary, _ = ingest(tmp_path / "case", tmp_path / "in")
-    assert code == 1 and summary["events_added"] == 10 + len(STORY)
+    assert code == 0 and summary["events_added"] == 10 + len(STORY)
     bad = failed(summary)
     assert "record 11 at byte" in bad["deep.json"] and "nested deeper" in bad["deep.json"]
     assert bad["deep.jsonl"].startswith(f"line {len(STORY) + 1}: nested deeper")
@@ -186,7 +189,7 @@ def test_out_of_range_times_are_rejected_with_file_and_position(tmp_path, year):
     odd = dict(S.assumed_role_call("DeleteTrail", n=25), eventTime=f"{year}-06-01T00:00:00Z")
     S.write(tmp_path / "in" / "odd.json", S.s3_delivery([*STORY, odd]))
     code, summary, _ = ingest(tmp_path / "case", tmp_path / "in")
-    assert code == 1 and summary["events_added"] == len(STORY)
+    assert code == 0 and summary["events_added"] == len(STORY)
     assert failed(summary)["odd.json"].startswith(f"record {len(STORY) + 1}: eventTime out of range")
     for cmd in (("timeline", "--access-key", S.SESSION_KEY), ("blast-radius", "--access-key", S.SESSION_KEY)):
         res = gt(*cmd, "--case", tmp_path / "case", "--format", "json")
@@ -242,13 +245,15 @@ def test_neo4j_push_leaves_foreign_nodes_alone(tmp_path, bolt_server):
     server = Neo4jStore(bolt_server.uri, bolt_server.user, bolt_server.password,
                         bolt_server.database)
     server.write("MATCH (n) DETACH DELETE n")
-    server.write("CREATE (:Customer {id: 7, name: 'acme'}), (:Customer {id: 'c-1'}), "
-                 "(:Role {id: 99, note: 'theirs'})")
+    server.write("CREATE (:Customer {id: 7, name: 'acme'}), (:Customer {id: 'c-1'})")
     ingest(tmp_path / "case", good(tmp_path))
     case = Case.open(tmp_path / "case")
     ensure_graph(case)
-    for _ in range(2):
-        push_case(case, server)
+    push_case(case, server)
+    # A foreign node under one of graphtrail's labels, with an id of another type. (Created
+    # after the first push: ArcadeDB, unlike Neo4j, types a property from its first value.)
+    server.write("CREATE (:Role {id: 99, note: 'theirs'})")
+    push_case(case, server)
     foreign = server.run("MATCH (n) WHERE NOT n:Graphtrail RETURN labels(n) AS l, n.id AS id")
     assert sorted((r["l"][0], str(r["id"])) for r in foreign) == [
         ("Customer", "7"), ("Customer", "c-1"), ("Role", "99")]
@@ -336,7 +341,7 @@ def test_dangling_links_loops_and_linked_folders(tmp_path):
     os.symlink(tmp_path / "nowhere.json", tmp_path / "in" / "dangling.json")
     os.symlink("self.json", tmp_path / "in" / "self.json")
     code, summary, _ = ingest(tmp_path / "case", tmp_path / "in")
-    assert code == 1 and summary["events_added"] == len(STORY) + 1
+    assert code == 0 and summary["events_added"] == len(STORY) + 1
     bad = failed(summary)
     assert set(bad) == {"loop", "dangling.json", "self.json"}
     assert "loop" in bad["loop"] and "dangling" in bad["dangling.json"] and "loop" in bad["self.json"]
@@ -376,7 +381,7 @@ def test_terminal_output_escapes_controls_and_never_reads_markup(tmp_path):
     assert "x[/b].json" in res.stdout or "case" in res.stdout
     S.write(tmp_path / "bad" / "y[/b]\x1b[31m.json", b"not json")
     res = gt("ingest", tmp_path / "bad", "--case", case, process=True)
-    assert res.returncode == 1 and "FAILED" in res.stdout and "\x1b[31m" not in res.stdout
+    assert res.returncode == 1 and "damaged" in res.stdout and "\x1b[31m" not in res.stdout  # nothing readable
     assert "y[/b]\\x1b[31m.json" in res.stdout
     res = gt("timeline", "--access-key", S.ALICE_KEY, "--case", case, process=True)
     assert res.returncode == 0, res.stderr

@@ -83,7 +83,7 @@ def report_cmd(
     lo, hi = time_bounds(since, until)
     output_file(out)
     output_file(png, "--png")
-    store = open_store(case)
+    store = open_store(case, seed=seed)
     try:
         report = build_report(store, seed, since=lo, until=hi, title=title)
     except SeedError as exc:
@@ -121,7 +121,7 @@ def view_cmd(
     output_file(out)
     output_file(png, "--png")
     seed = Seed.of(None, focus) if focus else None
-    store = open_store(case)
+    store = open_store(case, seed=seed)
     try:
         g, highlight = focus_graph(store, seed, depth=depth, since=lo, until=hi, account=account)
     except SeedError as exc:

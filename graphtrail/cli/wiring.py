@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 
 from graphtrail.store.case import Case, CaseError
@@ -12,19 +13,26 @@ from loaders.facts.build import build_graph
 __all__ = ["build_case_graph", "ensure_graph"]
 
 
-def build_case_graph(case: Case) -> dict:
+GRAPH_PASSES = 2  # the build reads the events twice: who issued what, then every call
+
+
+def build_case_graph(case: Case, progress: Callable[[int, int], None] | None = None) -> dict:
     """Link credentials and build the graph from every event of ``case``; store it.
 
     Runs under the case lock (waiting for a writer to finish), in a folder of its own.
+    ``progress(done, total)`` is told of every batch read (``total``: events x passes).
     """
     with case.writing(wait=True):
-        return _build(case)
+        return _build(case, progress)
 
 
-def _build(case: Case) -> dict:
+def _build(case: Case, progress: Callable[[int, int], None] | None = None) -> dict:
     t0 = time.perf_counter()
     work = case.graph_workdir()
-    facts = build_graph(case.event_batches, work / "activity.parquet")
+    read = case.event_batches
+    if progress is not None:
+        read = _counted(case.event_batches, progress, case.event_count() * GRAPH_PASSES)
+    facts = build_graph(read, work / "activity.parquet")
     meta = {"seconds": round(time.perf_counter() - t0, 3), "nodes": facts.nodes.num_rows,
             "edges": facts.edges.num_rows, "sessions": facts.sessions.num_rows,
             "activity": facts.activity_rows}
@@ -34,7 +42,8 @@ def _build(case: Case) -> dict:
     return meta
 
 
-def ensure_graph(case: Case, *, wait: bool = False) -> dict | None:
+def ensure_graph(case: Case, progress: Callable[[int, int], None] | None = None, *,
+                 wait: bool = False) -> dict | None:
     """Build the graph if the events changed since it was last built; the build's meta, or
     None when there was nothing to build.
 
@@ -50,4 +59,17 @@ def ensure_graph(case: Case, *, wait: bool = False) -> dict | None:
             return None  # a writer holds the case: read the last complete graph
         if case.graph_is_current():
             return None  # built by the writer we waited for
-        return _build(case)
+        return _build(case, progress)
+
+
+def _counted(read_batches, progress: Callable[[int, int], None], total: int):
+    done = 0
+
+    def read(columns, *args, **kwargs):
+        nonlocal done
+        for batch in read_batches(columns, *args, **kwargs):
+            done += batch.num_rows
+            progress(min(done, total), total)
+            yield batch
+
+    return read

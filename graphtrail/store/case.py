@@ -62,6 +62,10 @@ class CaseError(Exception):
     """The case folder is missing, locked or not a graphtrail case."""
 
 
+class NotACaseFolder(CaseError):
+    """``--case`` names a file, or a folder of someone else's: a usage error."""
+
+
 def default_case_dir() -> Path:
     """``$GRAPHTRAIL_CASE`` or ``./graphtrail-case``."""
     return Path(os.environ.get("GRAPHTRAIL_CASE", "graphtrail-case"))
@@ -73,7 +77,8 @@ class IngestSummary:
 
     files_read: int = 0
     files_unchanged: int = 0
-    files_failed: list[dict] = field(default_factory=list)
+    files_failed: list[dict] = field(default_factory=list)  # damaged: [{path, error}]
+    files_skipped: list[dict] = field(default_factory=list)  # not CloudTrail: [{path, reason}]
     digest_files: int = 0
     insights_files: int = 0
     records_read: int = 0
@@ -89,6 +94,18 @@ class IngestSummary:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    @property
+    def read_nothing(self) -> bool:
+        """Every object was damaged beyond recovery: not one record could be read, none known."""
+        return bool(self.files_read and not self.records_read and not self.files_unchanged
+                    and len(self.files_failed) == self.files_read)
+
+    @property
+    def found_no_events(self) -> bool:
+        """The input held no CloudTrail event (it may have held records of something else)."""
+        return not (self.events_added or self.duplicates or self.insights_added
+                    or self.digest_files or self.files_unchanged)
 
     @property
     def events_per_second(self) -> float:
@@ -115,7 +132,7 @@ class Case:
         path = Path(path)
         state_file = path / "case.json"
         if path.exists() and not path.is_dir():
-            raise CaseError(f"{path}: a file, not a case folder")
+            raise NotACaseFolder(f"{path}: a file, not a case folder")
         if not state_file.exists():
             if not create:
                 raise CaseError(
@@ -171,7 +188,9 @@ class Case:
 
     def events_df(self, columns: Iterable[str] | None = None, filter=None):
         """The events as a pandas DataFrame."""
-        return self.events(columns, filter).to_pandas()
+        from graphtrail.frames import to_frame
+
+        return to_frame(self.events(columns, filter))
 
     def insights(self) -> pa.Table:
         parts = [str(self.path / "insights" / p) for p in self.state["insights"]]
@@ -216,6 +235,7 @@ class Case:
             "event_sources": 0,
             "files": len(man),
             "files_failed": sum(1 for m in man if m.get("error")),
+            "files_skipped": sum(1 for m in man if m.get("foreign")),
             "digest_files": sum(1 for m in man if m.get("kind") == "digest"),
             "bytes": sum(m.get("size") or 0 for m in man),
             "generation": self.generation,
@@ -224,8 +244,8 @@ class Case:
         }
         if t.num_rows:
             lo, hi = pc.min_max(t.column("time")).values()
-            info["first_event"] = lo.as_py().isoformat()
-            info["last_event"] = hi.as_py().isoformat()
+            info["first_event"] = _iso_z(lo.as_py())
+            info["last_event"] = _iso_z(hi.as_py())
             accts = set(pc.unique(t.column("recipient_account_id")).to_pylist())
             accts |= set(pc.unique(t.column("account_id")).to_pylist())
             info["accounts"] = sorted(a for a in accts if a)
@@ -447,6 +467,8 @@ class IngestSession:
                 s.insights_files += 1
             if rep.error:
                 s.files_failed.append({"path": rep.uri, "error": rep.error})
+            if rep.foreign:
+                s.files_skipped.append({"path": rep.uri, "reason": rep.foreign})
             entry = {k: v for k, v in asdict(rep).items() if k not in ("unchanged",)}
             entry["events_added"], entry["duplicates"] = per_file.get(rep.uri, (rep.events, 0))
             entry["ingested_at"] = _now()
@@ -504,7 +526,7 @@ def _claim(path: Path) -> None:
     """Make ``path`` a case folder: new, or empty. A folder of someone else's is refused,
     so that nothing graphtrail later writes or cleans up is anyone else's."""
     if path.is_dir() and any(path.iterdir()) and not (path / MARKER).exists():
-        raise CaseError(f"{path}: a folder that is not empty and not a graphtrail case; "
+        raise NotACaseFolder(f"{path}: a folder that is not empty and not a graphtrail case; "
                         "give --case a new or empty folder")
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -521,6 +543,11 @@ def _read_state(state_file: Path) -> dict:
     if not isinstance(state, dict):
         raise CaseError(f"{state_file}: not a graphtrail case state")
     return state
+
+
+def _iso_z(t: datetime) -> str:
+    """A UTC time as CloudTrail writes it, ``2024-08-01T13:42:21Z``."""
+    return t.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _atomic_json(path: Path, obj: dict) -> None:

@@ -80,7 +80,8 @@ def render_report_markdown(report: Report, out: Path | str | None = None, *,
             ["#", "From", "To", "Time (UTC)", "Via", "Key", "Session name", "Accounts",
              "Event IDs"],
             [[n, h.get("from"), h.get("to"), h.get("time"), h.get("via"), h.get("access_key_id"),
-              h.get("session_name"), f"{h.get('from_account')} \u2192 {h.get('to_account')}",
+              h.get("session_name"),
+              f"{h.get('from_account') or '?'} \u2192 {h.get('to_account') or '?'}",
               ", ".join(h.get("event_ids") or [])] for n, h in enumerate(chain.hops, 1)]))
         parts.append("")
     parts += [f"## Findings ({len(report.findings)})", ""]

@@ -15,7 +15,9 @@ from dataclasses import asdict, dataclass, field
 import pandas as pd
 
 from graphtrail import ids
+from graphtrail.frames import to_frame
 from graphtrail.queries.chains import origin_of
+from graphtrail.words import plural
 
 __all__ = ["Finding", "Rule", "RULES", "rule", "findings", "Context", "lineage_path", "SEVERITIES"]
 
@@ -76,6 +78,18 @@ class Finding:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def to_frame(self):
+        """The finding's calls, one row per eventID (the actors' lineage beside it)."""
+        from graphtrail.frames import records_frame
+
+        return records_frame([{"rule_id": self.rule_id, "event_id": e,
+                               "first_seen": self.first_seen, "last_seen": self.last_seen}
+                              for e in self.event_ids])
+
+    def __repr__(self) -> str:
+        return (f"<Finding {self.rule_id} {self.severity}: {self.summary} "
+                f"({plural(self.count, 'call')}, first {self.first_seen})>")
+
 
 class Context:
     """What rules read: the case's calls (lazily, only the columns asked for) and the graph."""
@@ -95,7 +109,7 @@ class Context:
         if key not in self._frames:
             t = self.store.calls(columns or self.COLUMNS, event_names=names, since=self.since,
                                  until=self.until)
-            self._frames[key] = t.to_pandas()
+            self._frames[key] = to_frame(t)
         return self._frames[key]
 
 

@@ -16,6 +16,7 @@ import pandas as pd
 from graphtrail import ids
 from graphtrail.policy import ADMIN_POLICY_ARNS, is_admin_document, trusted_accounts
 from graphtrail.queries.findings import Context, Hit, rule
+from graphtrail.words import plural, said
 
 __all__ = ["BURST_WINDOW_US", "SECRET_BURST", "ENUM_BURST", "DENIED_BURST", "OBJECT_READS",
            "SIGNIN_FAILURES", "GPU_FAMILIES"]
@@ -129,7 +130,7 @@ def _for_another_user(ctx: Context, names: list[str]) -> pd.DataFrame:
 def access_key_for_other_user(ctx: Context) -> list[Hit]:
     """CreateAccessKey naming a user other than the caller: a second way in."""
     return _each(_for_another_user(ctx, ["CreateAccessKey"]),
-                 lambda r: f"key created for {_detail(r['detail']).get('userName')} by {r['actor']}")
+                 lambda r: f"key created for {said(_detail(r['detail']).get('userName'))} by {said(r['actor'])}")
 
 
 @rule("GT-PERS-002", "Console password set for another user", "high", "Persistence",
@@ -137,7 +138,7 @@ def access_key_for_other_user(ctx: Context) -> list[Hit]:
 def login_profile_for_other_user(ctx: Context) -> list[Hit]:
     """CreateLoginProfile / UpdateLoginProfile on someone else's user."""
     return _each(_for_another_user(ctx, ["CreateLoginProfile", "UpdateLoginProfile"]),
-                 lambda r: f"{r['event_name']} for {_detail(r['detail']).get('userName')}")
+                 lambda r: f"{said(r['event_name'])} for {said(_detail(r['detail']).get('userName'))}")
 
 
 @rule("GT-PERS-003", "IAM user created", "medium", "Persistence", "T1136.003",
@@ -145,7 +146,7 @@ def login_profile_for_other_user(ctx: Context) -> list[Hit]:
 def user_created(ctx: Context) -> list[Hit]:
     """CreateUser: new identities are a classic foothold."""
     df = _ok(ctx.calls(["CreateUser"]))
-    return _each(df, lambda r: f"user {_detail(r['detail']).get('userName')} created by {r['actor']}")
+    return _each(df, lambda r: f"user {said(_detail(r['detail']).get('userName'))} created by {said(r['actor'])}")
 
 
 @rule("GT-PERS-004", "Administrator permissions granted", "critical", "Privilege Escalation",
@@ -160,7 +161,7 @@ def admin_policy_attached(ctx: Context) -> list[Hit]:
         return d.get("policyArn") in ADMIN_POLICY_ARNS or is_admin_document(d.get("policyDocument"))
 
     mask = df.apply(admin, axis=1) if len(df) else pd.Series([], dtype=bool)
-    return _each(df[mask], lambda r: f"{r['event_name']} on "
+    return _each(df[mask], lambda r: f"{said(r['event_name'])} on "
                  f"{_detail(r['detail']).get('userName') or _detail(r['detail']).get('roleName') or _detail(r['detail']).get('groupName')}")
 
 
@@ -172,7 +173,7 @@ def policy_version_changed(ctx: Context) -> list[Hit]:
     mask = df.apply(lambda r: r["event_name"] == "SetDefaultPolicyVersion"
                     or bool(_detail(r["detail"]).get("setAsDefault")), axis=1) if len(df) else []
     return _each(df[mask] if len(df) else df,
-                 lambda r: f"{r['event_name']} {_detail(r['detail']).get('policyArn')}")
+                 lambda r: f"{said(r['event_name'])} {said(_detail(r['detail']).get('policyArn'))}")
 
 
 @rule("GT-PERS-006", "Role trust opened to another account", "critical", "Persistence",
@@ -187,7 +188,7 @@ def trust_opened(ctx: Context) -> list[Hit]:
         own = r["recipient_account_id"]
         external = [a for a in trusted_accounts(doc) if a != own]
         if external:
-            hits.append(Hit(df.loc[[i]], f"role {d.get('roleName')} now trusts {', '.join(external)}"))
+            hits.append(Hit(df.loc[[i]], f"role {said(d.get('roleName') or r['resource'])} now trusts {', '.join(external)}"))
     return hits
 
 
@@ -197,7 +198,7 @@ def trust_opened(ctx: Context) -> list[Hit]:
 def trail_stopped(ctx: Context) -> list[Hit]:
     """StopLogging or DeleteTrail."""
     return _each(_ok(ctx.calls(["StopLogging", "DeleteTrail"])),
-                 lambda r: f"{r['event_name']} {r['resource']}")
+                 lambda r: f"{said(r['event_name'])} {said(r['resource'])}")
 
 
 @rule("GT-DEF-002", "Trail logging reduced", "high", "Defense Evasion", "T1562.008",
@@ -232,14 +233,14 @@ def monitoring_disabled(ctx: Context) -> list[Hit]:
     if len(df):
         df = df[(df["event_name"] != "UpdateDetector")
                 | df["detail"].map(lambda d: _detail(d).get("enable") is False)]
-    return _each(df, lambda r: f"{r['event_name']} ({r['event_source']})")
+    return _each(df, lambda r: f"{said(r['event_name'])} ({said(r['event_source'])})")
 
 
 @rule("GT-DEF-004", "Account left its organization", "critical", "Defense Evasion", "T1666",
       "Modify Cloud Resource Hierarchy")
 def left_organization(ctx: Context) -> list[Hit]:
     """LeaveOrganization removes the account from the organization's guardrails."""
-    return _each(_ok(ctx.calls(["LeaveOrganization"])), lambda r: f"account {r['recipient_account_id']} left")
+    return _each(_ok(ctx.calls(["LeaveOrganization"])), lambda r: f"account {said(r['recipient_account_id'])} left")
 
 
 # -- credential access ----------------------------------------------------------------------
@@ -254,14 +255,14 @@ def secrets_burst(ctx: Context) -> list[Hit]:
         decrypt = df["detail"].map(lambda d: bool(_detail(d).get("withDecryption")))
         df = df[~ssm | decrypt]
     return _bursts(df, "actor", BURST_WINDOW_US, SECRET_BURST,
-                   summary=lambda k, g: f"{len(g)} secret reads by {k}")
+                   summary=lambda k, g: f"{plural(len(g), 'secret read')} by {k}")
 
 
 @rule("GT-CRED-002", "Windows password data retrieved", "high", "Credential Access", "T1552",
       "Unsecured Credentials")
 def password_data(ctx: Context) -> list[Hit]:
     """GetPasswordData returns an instance's encrypted administrator password."""
-    return _each(_ok(ctx.calls(["GetPasswordData"])), lambda r: f"GetPasswordData {r['resource']}")
+    return _each(_ok(ctx.calls(["GetPasswordData"])), lambda r: f"GetPasswordData {said(r['resource'])}")
 
 
 # -- discovery --------------------------------------------------------------------------------
@@ -277,7 +278,7 @@ def whoami_new_ip(ctx: Context) -> list[Hit]:
     first = df.groupby(["identity_arn", "source_ip"], sort=False)["time"].transform("min")
     history = df.groupby("identity_arn", sort=False)["time"].transform("min")
     hit = df[(df["event_name"] == "GetCallerIdentity") & (df["time"] == first) & (history < first)]
-    return _each(hit, lambda r: f"{r['identity_arn']} from {r['source_ip']}")
+    return _each(hit, lambda r: f"{said(r['identity_arn'])} from {said(r['source_ip'])}")
 
 
 @rule("GT-DISC-002", "Enumeration burst", "medium", "Discovery", "T1580",
@@ -299,7 +300,7 @@ def denied_burst(ctx: Context) -> list[Hit]:
                           "error_code"])
     df = df[df["error_code"].isin(_DENIED)]
     return _bursts(df, "actor", BURST_WINDOW_US, DENIED_BURST,
-                   summary=lambda k, g: f"{len(g)} denied calls by {k}")
+                   summary=lambda k, g: f"{plural(len(g), 'denied call')} by {k}")
 
 
 @rule("GT-DISC-004", "Role assumption denied", "low", "Discovery", "T1078.004",
@@ -308,7 +309,7 @@ def assume_role_denied(ctx: Context) -> list[Hit]:
     """AssumeRole* that failed: attempts to move into roles the credential may not use."""
     df = ctx.calls(["AssumeRole", "AssumeRoleWithSAML", "AssumeRoleWithWebIdentity"])
     return _by(df[df["error_code"].notna()], "actor",
-               lambda k, g: f"{len(g)} denied AssumeRole by {k}: {', '.join(sorted(set(g['resource'])))}")
+               lambda k, g: f"{plural(len(g), 'denied AssumeRole', 'denied AssumeRole')} by {k}: {', '.join(sorted({said(x) for x in g['resource']}))}")
 
 
 # -- impact -------------------------------------------------------------------------------------
@@ -340,7 +341,7 @@ def gpu_instances(ctx: Context) -> list[Hit]:
     kinds = runs["detail"].map(lambda d: _detail(d).get("instanceType")) if len(runs) else runs["detail"]
     mask = kinds.map(lambda k: bool(isinstance(k, str) and GPU_FAMILIES.match(k))) if len(runs) else []
     return _each(runs[mask] if len(runs) else runs,
-                 lambda r: f"{_detail(r['detail']).get('instanceType')} in {r['region']}")
+                 lambda r: f"{said(_detail(r['detail']).get('instanceType'))} in {said(r['region'])}")
 
 
 # -- exfiltration -------------------------------------------------------------------------------
@@ -378,7 +379,7 @@ def shared_snapshot(ctx: Context) -> list[Hit]:
         public = '"all"' in text.lower()
         if accounts or public:
             who = "public" if public else ", ".join(sorted(accounts))
-            hits.append(Hit(df.loc[[i]], f"{r['event_name']} {r['resource']} shared with {who}"))
+            hits.append(Hit(df.loc[[i]], f"{said(r['event_name'])} {said(r['resource'])} shared with {who}"))
     return hits
 
 
@@ -392,7 +393,7 @@ def root_use(ctx: Context) -> list[Hit]:
     if df.empty:
         return []
     df = df[(df["identity_type"] == "Root") & df["source_ip"].map(ids.is_ip).astype(bool)]
-    return _by(df, "recipient_account_id", lambda k, g: f"{len(g)} root calls in {k}")
+    return _by(df, "recipient_account_id", lambda k, g: f"{plural(len(g), 'root call')} in {k}")
 
 
 @rule("GT-INIT-002", "Console sign-in without MFA", "medium", "Initial Access", "T1078.004",
@@ -402,7 +403,7 @@ def console_without_mfa(ctx: Context) -> list[Hit]:
     df = _ok(ctx.calls(["ConsoleLogin"]))
     mask = df["detail"].map(lambda d: _detail(d).get("MFAUsed") == "No") if len(df) else []
     return _each(df[mask] if len(df) else df,
-                 lambda r: f"{r['identity_arn']} signed in without MFA from {r['source_ip']}")
+                 lambda r: f"{said(r['identity_arn'])} signed in without MFA from {said(r['source_ip'])}")
 
 
 @rule("GT-INIT-003", "Failed console sign-in burst", "medium", "Credential Access", "T1110",
@@ -413,4 +414,4 @@ def signin_failures(ctx: Context) -> list[Hit]:
     df = df[df["error_code"].notna()]
     df = df.assign(who=df["identity_arn"].fillna(df["source_ip"]))
     return _bursts(df, "who", BURST_WINDOW_US, SIGNIN_FAILURES,
-                   summary=lambda k, g: f"{len(g)} failed sign-ins for {k}")
+                   summary=lambda k, g: f"{plural(len(g), 'failed sign-in')} for {k}")
