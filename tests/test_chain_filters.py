@@ -63,6 +63,9 @@ def test_every_chain_longest_first_then_by_time(store):
     assert [c.cross_account for c in got] == [True, False, False]
     assert got[0].sessions == [h["session"] for h in got[0].hops]
     assert got[0].origin_credential == f"key:{DEV_KEY}"
+    d = got[0].to_dict()
+    assert d["cross_account"] is True and d["path"] == [DEV_ARN, ALPHA, BETA, GAMMA]
+    assert d["sessions"] == got[0].sessions and d["hops"] == got[0].hops
 
 
 @pytest.mark.parametrize("min_hops, want", [
@@ -82,7 +85,7 @@ def test_to_cuts_the_chain_at_the_role(store):
     (c,) = chains(store, to=BETA)
     assert c.path == [DEV_ARN, ALPHA, BETA]
     assert [h["to"] for h in c.hops] == [ALPHA, BETA] and len(c.sessions) == 2
-    assert c.cross_account
+    assert c.cross_account and c.origin_credential == f"key:{DEV_KEY}"
     got = chains(store, to=ALPHA)
     assert [c.path for c in got] == [[DEV_ARN, ALPHA], [OPS_ARN, ALPHA]]
     assert [len(c.hops) for c in got] == [1, 1]

@@ -371,3 +371,34 @@ def test_two_live_sessions_sharing_a_principal_id_are_not_guessed(tmp_path):
     assert s["issuer"] == f"account:{ACCT}"
     assert s["session"] not in blast_radius(store, DEV_KEY).sessions
     assert s["session"] not in blast_radius(store, OPS_KEY).sessions
+
+
+def test_user_created_by_the_seed_brings_its_keys_and_console_sessions(tmp_path):
+    """CreateUser: the new user's keys and its console sessions after creation are the seed's."""
+    mallory = f"arn:aws:iam::{ACCT}:user/mallory"
+    records = [
+        _login(f"{D}09:00:00Z", "mallory", "u-0-login-before"),  # an older user of that name
+        _console_call(f"{D}09:01:00Z", "mallory", "ASIAEXAMPLEMAL00000", f"{D}09:00:00Z", "u-0-before"),
+        rec("CreateUser", "iam.amazonaws.com", f"{D}10:00:00Z", user(DEV_KEY),
+            params={"userName": "mallory"},
+            response={"user": {"arn": mallory, "userName": "mallory"}}, event_id="u-1-create-user"),
+        rec("CreateAccessKey", "iam.amazonaws.com", f"{D}10:01:00Z", user(OPS_KEY, "ops"),
+            params={"userName": "mallory"},
+            response={"accessKey": {"accessKeyId": "AKIAEXAMPLEMAL00001", "userName": "mallory"}},
+            event_id="u-2-key-by-ops"),
+        _login(f"{D}10:10:00Z", "mallory", "u-3-login"),
+        _console_call(f"{D}10:11:00Z", "mallory", "ASIAEXAMPLEMAL00001", f"{D}10:10:00Z", "u-4-console"),
+        call("ListBuckets", f"{D}10:20:00Z", user("AKIAEXAMPLEMAL00001", "mallory"), event_id="u-5-key"),
+    ]
+    store = ingest(tmp_path, records)
+    console = session_of(store, "ASIAEXAMPLEMAL00001")["session"]
+    br = blast_radius(store, DEV_KEY)
+    assert br.sessions == [console]
+    assert br.access_keys == [DEV_KEY, "AKIAEXAMPLEMAL00001", "ASIAEXAMPLEMAL00001"]
+    assert br.event_ids == ["u-1-create-user", "u-3-login", "u-4-console", "u-5-key"]
+    assert sorted((link["to"], link["via"]) for link in br.lineage) == [
+        ("key:AKIAEXAMPLEMAL00001", "CREATED_USER_KEY"), (console, "CONSOLE_AFTER_CHANGE")]
+    assert [(c["type"], c["id"], c["used_later"]) for c in br.created] == [("User", mallory, True)]
+    assert br.principals == [f"arn:aws:iam::{ACCT}:user/dev", mallory]
+    d = br.to_dict()
+    assert d["sessions"] == br.sessions and d["lineage"] == br.lineage and d["calls"] == 3
