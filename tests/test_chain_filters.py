@@ -18,7 +18,18 @@ from hypothesis import strategies as st
 from graphtrail.queries.chains import chains
 from graphtrail.queries.seeds import parse_time_bound as at
 from tests.test_linking_cases import _github
-from tests.trails import ACCT, OTHER, assume_role, assumed, ingest, role_arn, user
+from tests.trails import (
+    ACCT,
+    OTHER,
+    assume_role,
+    assumed,
+    console_user,
+    ingest,
+    owner_copy,
+    rec,
+    role_arn,
+    user,
+)
 
 DEV_KEY, OPS_KEY = "AKIAEXAMPLEDEV00001", "AKIAEXAMPLEOPS00001"
 DEV_ARN, OPS_ARN = f"arn:aws:iam::{ACCT}:user/dev", f"arn:aws:iam::{ACCT}:user/ops"
@@ -144,3 +155,78 @@ def test_window_on_hops(shared_store, since, until):
             if (since is None or max(hop_times[tuple(c.sessions)]) >= since)
             and (until is None or hop_times[tuple(c.sessions)][0] <= until)]
     assert [c.sessions for c in got] == want
+
+
+def _branching(deeper: bool) -> list[dict]:
+    """ops -> alpha 10:30, which issues epsilon 10:45 and delta (other account) 10:50."""
+    a = assumed("alpha", "ops", "ASIAEXAMPLEALP00002", f"{D}10:30:00Z")
+    records = [
+        assume_role(f"{D}10:30:00Z", user(OPS_KEY, "ops"), "alpha", "ops", "ASIAEXAMPLEALP00002",
+                    f"{D}12:30:00Z", duration=7200, event_id="b-1-alpha"),
+        assume_role(f"{D}10:45:00Z", a, "epsilon", "ops", "ASIAEXAMPLEEPS00001", f"{D}11:45:00Z",
+                    event_id="b-2-epsilon"),
+        assume_role(f"{D}10:50:00Z", a, "delta", "ops", "ASIAEXAMPLEDEL00001", f"{D}11:50:00Z",
+                    account=OTHER, event_id="b-3-delta"),
+    ]
+    if deeper:
+        d = assumed("delta", "ops", "ASIAEXAMPLEDEL00001", f"{D}10:50:00Z", OTHER)
+        records.append(assume_role(f"{D}11:00:00Z", d, "zeta", "ops", "ASIAEXAMPLEZET00001",
+                                   f"{D}12:00:00Z", account=OTHER, event_id="b-4-zeta"))
+    return records
+
+
+EPSILON, DELTA, ZETA = role_arn("epsilon"), role_arn("delta", OTHER), role_arn("zeta", OTHER)
+
+
+def test_branches_of_one_session_each_filtered_on_their_own(tmp_path):
+    """Two chains from one session: same length and first hop, ordered by when they branched."""
+    store = ingest(tmp_path, _branching(deeper=False))
+    assert _paths(chains(store)) == [[ALPHA, EPSILON], [ALPHA, DELTA]]
+    assert _paths(chains(store, to=DELTA)) == [[ALPHA, DELTA]]
+    assert _paths(chains(store, to=ALPHA)) == [[ALPHA]]  # both branches cut to one chain
+    assert _paths(chains(store, cross_account=True)) == [[ALPHA, DELTA]]
+    assert _paths(chains(store, since=at(f"{D}10:48:00Z"))) == [[ALPHA, DELTA]]
+    hop = chains(store)[0].hops[0]
+    assert set(hop) == {"from", "to", "time", "event_id", "event_ids", "access_key_id",
+                        "from_account", "to_account", "session", "via", "session_name",
+                        "source_identity"}
+    assert (hop["from"], hop["to"], hop["time"], hop["session_name"]) == (
+        OPS_ARN, ALPHA, f"{D}10:30:00Z", "ops")
+
+
+def test_min_hops_on_a_branch(tmp_path):
+    store = ingest(tmp_path, _branching(deeper=True))
+    assert _paths(chains(store)) == [[ALPHA, DELTA, ZETA], [ALPHA, EPSILON]]
+    assert _paths(chains(store, min_hops=3)) == [[ALPHA, DELTA, ZETA]]
+
+
+def test_chain_origins_an_account_a_console_user_and_a_session_issued_elsewhere(tmp_path):
+    """Where a chain starts when no access key did: the account (only the role owner's copy),
+    the console user (switch role), the role of a session issued outside the logs."""
+    lost = assume_role(f"{D}10:00:00Z", user(DEV_KEY), "audit", "dev", "ASIAEXAMPLEAUD00001",
+                       f"{D}11:00:00Z", account=OTHER, event_id="o-1-missing")
+    console = console_user("ASIAEXAMPLEBOB00001", f"{D}09:00:00Z", "bob")
+    records = [
+        owner_copy(lost, "AIDAEXAMPLEDEV000000", ACCT, "o-2-owner-copy"),
+        rec("ConsoleLogin", "signin.amazonaws.com", f"{D}09:00:00Z", user(None, "bob"),
+            response={"ConsoleLogin": "Success"}, event_id="o-3-login",
+            extra={"eventType": "AwsConsoleSignIn"}),
+        assume_role(f"{D}09:05:00Z", console, "admin", "bob", "ASIAEXAMPLEADM00001",
+                    f"{D}10:05:00Z", event_id="o-4-switch-role"),
+        assume_role(f"{D}12:00:00Z", assumed("batch", "job", "ASIAEXAMPLEJOB00001", f"{D}11:30:00Z"),
+                    "etl", "job", "ASIAEXAMPLEETL00001", f"{D}13:00:00Z", event_id="o-5-from-orphan"),
+    ]
+    store = ingest(tmp_path, records)
+    got = {c.hops[0]["event_id"]: c for c in chains(store)}
+    assert set(got) == {"o-2-owner-copy", "o-4-switch-role", "o-5-from-orphan"}
+    c = got["o-2-owner-copy"]
+    assert c.path == [ACCT, role_arn("audit", OTHER)] and c.origin_credential == f"account:{ACCT}"
+    assert (c.hops[0]["from_account"], c.hops[0]["to_account"]) == (ACCT, OTHER) and c.cross_account
+    c = got["o-4-switch-role"]
+    assert c.path == [f"arn:aws:iam::{ACCT}:user/bob", role_arn("admin")]
+    assert c.hops[0]["from_account"] == ACCT and c.hops[0]["access_key_id"] == "ASIAEXAMPLEBOB00001"
+    assert not c.cross_account
+    c = got["o-5-from-orphan"]
+    assert c.path == [role_arn("batch"), role_arn("etl")] and c.origin_credential is None
+    assert c.hops[0]["from"] == role_arn("batch") and c.hops[0]["from_account"] == ACCT
+    assert c.hops[0]["access_key_id"] == "ASIAEXAMPLEJOB00001"

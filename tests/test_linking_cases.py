@@ -402,3 +402,21 @@ def test_user_created_by_the_seed_brings_its_keys_and_console_sessions(tmp_path)
     assert br.principals == [f"arn:aws:iam::{ACCT}:user/dev", mallory]
     d = br.to_dict()
     assert d["sessions"] == br.sessions and d["lineage"] == br.lineage and d["calls"] == 3
+
+
+def test_principal_id_session_live_at_its_edges(tmp_path):
+    """The role owner's copy right after the caller's session began, and just before it ends."""
+    k1 = "ASIAEXAMPLESHR00001"
+    who = assumed("ops", "shared", k1, f"{D}10:00:00Z")
+    records = [
+        assume_role(f"{D}10:00:00Z", user(DEV_KEY), "ops", "shared", k1, f"{D}11:00:00Z",
+                    event_id="q-1-dev"),
+        call("ListBuckets", f"{D}10:00:30Z", who, event_id="q-2-call"),
+    ]
+    for i, t in enumerate(("10:01:00", "10:59:00")):
+        hop = assume_role(f"{D}{t}Z", who, "target", "shared", f"ASIAEXAMPLETGT0000{i}",
+                          f"{D}11:30:00Z", account=OTHER, event_id=f"q-3-missing-{i}")
+        records.append(owner_copy(hop, principal_id("ops", "shared"), ACCT, f"q-4-owner-{i}"))
+    store = ingest(tmp_path, records)
+    mine = session_of(store, k1)["session"]
+    assert [session_of(store, f"ASIAEXAMPLETGT0000{i}")["issuer"] for i in (0, 1)] == [mine, mine]

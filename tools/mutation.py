@@ -139,26 +139,44 @@ def run_issue_mutants() -> int:
                 killed = _pytest(base, killers) != 0
             finally:
                 target.write_text(original)
-            print(f"{'killed  ' if killed else 'SURVIVED'} {what}  <- {', '.join(k.split('::')[1] for k in killers)}")
+            print(f"{'killed  ' if killed else 'SURVIVED'} {what}  <- "
+                  f"{', '.join(k.split('::')[1] for k in killers)}", flush=True)
             if not killed:
                 survived.append(what)
     print(f"\n{len(ISSUE_MUTANTS) - len(survived)}/{len(ISSUE_MUTANTS)} issue mutants killed")
     return 1 if survived else 0
 
 
-def summary() -> int:
-    """Score of the last ``mutmut run``: killed / (killed + survived), non-equivalent reviewed by hand."""
+def _results() -> dict[str, str]:
     out = subprocess.run([str(BIN / "mutmut"), "results", "--all", "true"], cwd=ROOT,
                          capture_output=True, text=True).stdout
-    status = Counter()
-    survivors = []
+    found = {}
     for line in out.splitlines():
         name, _, result = line.strip().rpartition(": ")
-        if not name:
-            continue
-        status[result] += 1
-        if result == "survived":
-            survivors.append(name)
+        if name:
+            found[name] = result
+    return found
+
+
+def recheck_survivors(jobs: int) -> None:
+    """Run the survivors again, by name, a few at a time.
+
+    In a long ``mutmut run`` here, whole functions' mutants were reported as survivors that
+    the same tests kill when the mutant is run by name: a survivor counts only once
+    confirmed this way.
+    """
+    survivors = [n for n, r in _results().items() if r == "survived"]
+    for i in range(0, len(survivors), 20):
+        subprocess.run(["nice", "-n", "10", str(BIN / "mutmut"), "run", "--max-children",
+                        str(jobs), *survivors[i:i + 20]], cwd=ROOT, check=False,
+                       stdout=subprocess.DEVNULL)
+
+
+def summary() -> int:
+    """Score of the last ``mutmut run``: killed / (killed + survived), non-equivalent reviewed by hand."""
+    found = _results()
+    status = Counter(found.values())
+    survivors = [n for n, r in found.items() if r == "survived"]
     for name in survivors:
         print("survived", name)
     for k, v in sorted(status.items()):
@@ -182,6 +200,7 @@ def main() -> int:
     if not args.summary:
         subprocess.run(["nice", "-n", "10", str(BIN / "mutmut"), "run", "--max-children",
                         str(args.jobs)], cwd=ROOT, check=False)
+        recheck_survivors(args.jobs)
     return summary()
 
 
