@@ -71,7 +71,9 @@ def test_web_identity_github_oidc_chain(tmp_path):
     assert [c.path[1:] for c in got] == [[role_arn("deploy"), role_arn("prod-admin", OTHER)],
                                          [role_arn("deploy")]]
     long, short = got
-    assert long.path[0] == short.path[0] and "token.actions.githubusercontent.com" in long.path[0]
+    assert long.path[0] == short.path[0] == s["issuer"].removeprefix("idp:")
+    assert "token.actions.githubusercontent.com" in long.path[0]
+    assert long.hops[0]["from_account"] is None
     assert [h["event_id"] for h in long.hops] == ["gh-2", "gh-2-hop"]
     assert [h["via"] for h in long.hops] == ["AssumeRoleWithWebIdentity", "AssumeRole"]
     # the provider has no account: only the deploy -> prod-admin hop crosses accounts
@@ -360,7 +362,8 @@ def test_one_live_session_with_the_principal_id_is_the_issuer(tmp_path):
     assert s["issuer"] == session_of(store, "ASIAEXAMPLESHR00001")["session"]
     (c,) = chains(store)
     assert c.path == [f"arn:aws:iam::{ACCT}:user/dev", role_arn("ops"), role_arn("target", OTHER)]
-    assert "linked_by" in c.hops[1] and "linked_by" not in c.hops[0]
+    assert c.hops[1]["linked_by"] == "caller principalId and time (the caller's copy is missing)"
+    assert "linked_by" not in c.hops[0]
     assert s["session"] in blast_radius(store, DEV_KEY).sessions
 
 
@@ -396,8 +399,11 @@ def test_user_created_by_the_seed_brings_its_keys_and_console_sessions(tmp_path)
     assert br.sessions == [console]
     assert br.access_keys == [DEV_KEY, "AKIAEXAMPLEMAL00001", "ASIAEXAMPLEMAL00001"]
     assert br.event_ids == ["u-1-create-user", "u-3-login", "u-4-console", "u-5-key"]
-    assert sorted((link["to"], link["via"]) for link in br.lineage) == [
-        ("key:AKIAEXAMPLEMAL00001", "CREATED_USER_KEY"), (console, "CONSOLE_AFTER_CHANGE")]
+    assert sorted(br.lineage, key=lambda link: link["to"]) == [
+        {"from": f"key:{DEV_KEY}", "to": "key:AKIAEXAMPLEMAL00001", "via": "CREATED_USER_KEY",
+         "time": f"{D}10:00:00Z", "event_ids": ["u-1-create-user"]},
+        {"from": f"key:{DEV_KEY}", "to": console, "via": "CONSOLE_AFTER_CHANGE",
+         "time": f"{D}10:10:00Z", "event_ids": ["u-1-create-user", "u-3-login"]}]
     assert [(c["type"], c["id"], c["used_later"]) for c in br.created] == [("User", mallory, True)]
     assert br.principals == [f"arn:aws:iam::{ACCT}:user/dev", mallory]
     d = br.to_dict()
