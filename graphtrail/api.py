@@ -7,6 +7,7 @@ Example (after ``graphtrail demo``)::
     inv.blast_radius(access_key="AKIA52CAMQMUDNLGK7SQ").roles
     inv.timeline(access_key="AKIA52CAMQMUDNLGK7SQ", lineage=True).head()
     inv.findings_df()
+    inv.seeds("keys", account="111111111111", sort="last_seen")
 
 Like the CLI, this module wires the loaders to the core: it ingests, and (re)builds the
 graph when the case's events changed.
@@ -20,9 +21,11 @@ import pandas as pd
 
 from graphtrail.cli.ingest import finish_ingest, run_ingest
 from graphtrail.cli.wiring import ensure_graph
+from graphtrail.frames import records_frame
 from graphtrail.queries.blast_radius import BlastRadius, blast_radius
 from graphtrail.queries.chains import Chain, chains
 from graphtrail.queries.findings import Finding, findings
+from graphtrail.queries.inventory import Window, list_seeds
 from graphtrail.queries.seeds import Seed, parse_time_bound
 from graphtrail.queries.timeline import timeline
 from graphtrail.store.case import Case, IngestSummary
@@ -77,23 +80,36 @@ class Investigation:
                       min_hops=min_hops)
 
     def chains_df(self, **kw) -> pd.DataFrame:
-        """One row per hop, with the chain it belongs to."""
+        """One row per hop, with the chain it belongs to (times tz-aware, missing None)."""
         rows = [{"chain": i, "origin": c.path[0], **h} for i, c in enumerate(self.chains(**kw))
                 for h in c.hops]
-        return pd.DataFrame(rows)
+        return records_frame(rows)
 
     def timeline(self, access_key=None, principal=None, session=None, ip=None, *,
                  since: str | None = None, until: str | None = None,
                  lineage: bool = False) -> pd.DataFrame:
-        return timeline(self.store, _seed(access_key, principal, session, ip),
-                        since=parse_time_bound(since), until=parse_time_bound(until),
-                        lineage=lineage)
+        """One row per call, in time order: ``time`` tz-aware (UTC), missing values None."""
+        df = timeline(self.store, _seed(access_key, principal, session, ip),
+                      since=parse_time_bound(since), until=parse_time_bound(until),
+                      lineage=lineage)
+        return records_frame(df.to_dict("records"), list(df.columns))
 
     def findings(self, **kw) -> list[Finding]:
         return findings(self.store, **kw)
 
     def findings_df(self, **kw) -> pd.DataFrame:
-        return pd.DataFrame([f.to_dict() for f in self.findings(**kw)])
+        """One row per finding: first/last seen tz-aware, missing values None."""
+        return records_frame([f.to_dict() for f in self.findings(**kw)],
+                             list(Finding.__dataclass_fields__))
+
+    def seeds(self, what: str, *, account: str | None = None, since: str | None = None,
+              until: str | None = None, like: str | None = None, sort: str = "calls",
+              limit: int | None = None) -> pd.DataFrame:
+        """What to ask about: ``"keys"``, ``"principals"``, ``"roles"``, ``"ips"`` or ``"accounts"``
+        (see graphtrail.queries.inventory), one row each, times as UTC Timestamps."""
+        return list_seeds(self.store, what, Window(
+            since=parse_time_bound(since), until=parse_time_bound(until), account=account,
+            like=like, sort=sort, limit=limit))
 
     def events(self, columns=None) -> pd.DataFrame:
         """The normalized events (all of them, or only ``columns``)."""

@@ -28,6 +28,7 @@ __all__ = [
     "root_id",
     "principal_of_arn",
     "session_id",
+    "console_session_id",
     "key_id",
     "service_id",
     "idp_id",
@@ -111,6 +112,15 @@ def session_id(access_key: str, issued_us: int | None) -> str:
     return f"session:{access_key}@{iso(issued_us) if issued_us is not None else 'unknown'}"
 
 
+def console_session_id(who: str, created_us: int, mfa: bool) -> str:
+    """A console sign-in: who signed in, when, and whether with MFA (its keys are many).
+
+    >>> console_session_id("arn:aws:iam::1:user/dev", 1722519741000000, True)
+    'session:console:arn:aws:iam::1:user/dev@2024-08-01T13:42:21Z+mfa'
+    """
+    return f"session:console:{who}@{iso(created_us)}{'+mfa' if mfa else ''}"
+
+
 def key_id(access_key: str) -> str:
     return f"key:{access_key}"
 
@@ -136,8 +146,10 @@ def is_ip(value: str | None) -> bool:
 
     >>> is_ip("198.51.100.7"), is_ip("ec2.amazonaws.com"), is_ip("2001:db8::1"), is_ip("AWS Internal")
     (True, False, True, False)
+    >>> is_ip(None), is_ip(float("nan"))
+    (False, False)
     """
-    if not value:
+    if not isinstance(value, str) or not value:
         return False
     return bool(_IP4.match(value) or (":" in value and _IP6.match(value)))
 

@@ -17,6 +17,8 @@ at the end, column by column; times are parsed in bulk by Arrow and only the odd
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 from collections import Counter
 from datetime import UTC, datetime
 
@@ -28,6 +30,7 @@ import pyarrow.compute as pc
 from msgspec.structs import astuple
 
 from graphtrail.model import EVENT_COLUMNS, INSIGHT_COLUMNS, event_schema, insight_schema
+from loaders.limits import truncation_marker
 from loaders.schema import (
     OnBehalfOf,
     Record,
@@ -39,7 +42,8 @@ from loaders.schema import (
     text,
 )
 
-__all__ = ["EventBatch", "parse_time", "event_keys", "ISSUING_EVENTS"]
+__all__ = ["EventBatch", "parse_time", "event_keys", "ISSUING_EVENTS", "bound_fields", "clean_text",
+           "TIME_RANGE"]
 
 # Calls whose response carries a new credential.
 ISSUING_EVENTS = frozenset(
@@ -103,7 +107,7 @@ def parse_time(value: object) -> datetime | None:
 
 def _times(values: list) -> pa.Array:
     """Bulk-parse times in Arrow; rows Arrow cannot read go through :func:`parse_time`."""
-    arr = pa.array(values, type=pa.string()) if values else pa.array([], type=pa.string())
+    arr = _array(values, pa.string()) if values else pa.array([], type=pa.string())
     try:
         return arr.cast(_TS)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -158,16 +162,19 @@ class EventBatch:
     """
 
     __slots__ = ("records", "sources", "indexes", "skipped", "unreadable_by_file",
-                 "insight_records", "insight_sources")
+                 "insight_records", "insight_sources", "max_field_bytes", "problems_by_file")
 
-    def __init__(self) -> None:
+    def __init__(self, max_field_bytes: int = 64 << 10) -> None:
+        self.max_field_bytes = max_field_bytes
+        # file -> what was rejected or truncated there, with the record's position
+        self.problems_by_file: dict[str, list[str]] = {}
         self.records: list[Record] = []
         self.sources: list[str] = []
         self.indexes: list[int] = []
         self.insight_records: list[Record] = []
         self.insight_sources: list[str] = []
         self.skipped: Counter = Counter()
-        self.unreadable_by_file: Counter = Counter()
+        self.unreadable_by_file: dict[str, Counter] = {}  # file -> rows dropped, by reason
 
     @property
     def n(self) -> int:
@@ -224,10 +231,10 @@ class EventBatch:
                 ids[i] = _synthetic_id(recs[i])
         response = _raw_column(list(f["responseElements"]))
         issued_key, issued_exp = self._issued(f["eventName"], response)
-        mfa = pa.array(att["mfaAuthenticated"], type=pa.string())
+        mfa = _array(att["mfaAuthenticated"], pa.string())
         web_provider = [w or p for w, p in zip(web["federatedProvider"], ui["identityProvider"], strict=True)]
         cols = {
-            "event_id": pa.array(ids, type=pa.string()),
+            "event_id": _array(ids, pa.string()),
             "time": _times(list(f["eventTime"])),
             "event_version": f["eventVersion"],
             "event_source": f["eventSource"],
@@ -265,21 +272,41 @@ class EventBatch:
             "resources": _raw_column(list(f["resources"])),
             "shared_event_id": f["sharedEventID"],
             "request_id": f["requestID"],
-            "source_file": pa.array(self.sources, type=pa.string()),
+            "source_file": _array(self.sources, pa.string()),
             "record_index": pa.array(self.indexes, type=pa.int32()),
         }
         arrays = []
         for name, typ, _ in EVENT_COLUMNS:
             v = cols[name]
-            arrays.append(v if isinstance(v, (pa.Array, pa.ChunkedArray)) else pa.array(v, type=typ))
+            arrays.append(v if isinstance(v, (pa.Array, pa.ChunkedArray)) else _array(v, typ))
         table = pa.Table.from_arrays(arrays, schema=_EVENT_SCHEMA)
-        bad = table.column("time").null_count
-        if bad:
-            self.skipped["unreadable eventTime"] += bad
-            dropped = table.filter(pc.is_null(table.column("time"))).column("source_file")
-            self.unreadable_by_file.update(dropped.to_pylist())
-            table = table.filter(pc.is_valid(table.column("time")))
-        return table
+        table = bound_fields(table, self.max_field_bytes, self._note)
+        return self._drop_unusable_times(table)
+
+    def _note(self, source: str, problem: str) -> None:
+        self.problems_by_file.setdefault(source, []).append(problem)
+
+    def _drop_unusable_times(self, table: pa.Table) -> pa.Table:
+        """Drop rows whose eventTime is unreadable or outside the years graphtrail can
+        compute with (:data:`TIME_RANGE`); other times out of range become unknown."""
+        for col in ("session_created", "issued_expiration"):
+            t = table.column(col)
+            table = table.set_column(table.schema.get_field_index(col), col,
+                                     pc.if_else(_in_range(t), t, pa.scalar(None, _TS)))
+        time = table.column("time")
+        ok = pc.fill_null(_in_range(time), False)
+        if pc.all(ok).as_py():
+            return table
+        rows = table.filter(pc.invert(ok)).select(["source_file", "record_index", "time"])
+        for f, i, t in zip(*(rows.column(c).to_pylist() for c in ("source_file", "record_index")),
+                           rows.column("time").cast(pa.int64()).to_pylist(), strict=True):
+            reason = "unreadable eventTime" if t is None else "eventTime out of range"
+            if t is not None:
+                self._note(f, f"record {i + 1}: eventTime out of range "
+                              f"(outside {TIME_RANGE[0]}..{TIME_RANGE[1]}); rejected")
+            self.skipped[reason] += 1
+            self.unreadable_by_file.setdefault(f, Counter())[reason] += 1
+        return table.filter(ok)
 
     @staticmethod
     def _issued(names: tuple, response: pa.Array) -> tuple[pa.Array, pa.Array]:
@@ -287,11 +314,11 @@ class EventBatch:
         keys: list = [None] * n
         exps: list = [None] * n
         if n:
-            mask = pc.and_(pc.is_in(pa.array(names, type=pa.string()), _ISSUING),
+            mask = pc.and_(pc.is_in(_array(names, pa.string()), _ISSUING),
                            pc.is_valid(response))
             for i in pc.indices_nonzero(pc.fill_null(mask, False)).to_pylist():
                 keys[i], exps[i] = _issued(response[i].as_py())
-        return (pa.array(keys, type=pa.string()),
+        return (_array(keys, pa.string()),
                 pa.array([parse_time(v) for v in exps] if any(exps) else exps, type=_TS))
 
     def insights_table(self) -> pa.Table:
@@ -315,9 +342,92 @@ class EventBatch:
             d["region"].append(r.awsRegion)
             d["details"].append(details)
             d["source_file"].append(source)
-        arrays = [_times(d[name]) if typ == _TS else pa.array(d[name], type=typ)
+        arrays = [_times(d[name]) if typ == _TS else _array(d[name], typ)
                   for name, typ, _ in INSIGHT_COLUMNS]
-        return pa.Table.from_arrays(arrays, schema=_INSIGHT_SCHEMA)
+        table = pa.Table.from_arrays(arrays, schema=_INSIGHT_SCHEMA)
+        return bound_fields(table, self.max_field_bytes, self._note)
+
+
+# The years an event may carry: pandas (nanoseconds) and every view compute within these.
+TIME_RANGE = ("1900-01-01", "2262-01-01")
+_TIME_LO, _TIME_HI = (int(datetime.fromisoformat(v).replace(tzinfo=UTC).timestamp() * 1e6)
+                      for v in TIME_RANGE)
+
+
+def _in_range(times) -> pa.Array:
+    us = pc.cast(times, pa.int64())
+    return pc.and_(pc.greater_equal(us, _TIME_LO), pc.less(us, _TIME_HI))
+
+
+def _array(values, typ) -> pa.Array:
+    """``pa.array``; text that is not valid Unicode (a lone surrogate, ``"\\ud800"``, which
+    JSON allows) has it replaced by U+FFFD, so one such field costs nothing else."""
+    try:
+        return pa.array(values, type=typ)
+    except (UnicodeEncodeError, pa.ArrowInvalid, pa.ArrowTypeError):
+        if typ != pa.string():
+            raise
+        return pa.array([clean_text(v) for v in values], type=typ)
+
+
+def clean_text(v: str | None) -> str | None:
+    """Lone surrogates replaced by U+FFFD (``None`` stays ``None``).
+
+    >>> clean_text("a\\ud800b") == "a\\ufffdb", clean_text(None)
+    (True, None)
+    """
+    if v is None:
+        return None
+    try:
+        v.encode("utf-8")
+        return v
+    except UnicodeEncodeError:
+        return v.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+def bound_fields(table: pa.Table, limit: int, note) -> pa.Table:
+    """Truncate text longer than ``limit`` bytes, keeping its head and a marker with its size.
+
+    Raw JSON payloads become a JSON object that says so (``{"graphtrail_truncated": ...}``),
+    so they stay valid JSON. ``note(source_file, problem)`` hears of every cut. One vectorized
+    length check a column: the common case (nothing too long) costs next to nothing.
+    """
+    for i, f in enumerate(table.schema):
+        if not pa.types.is_string(f.type) or f.name == "source_file":
+            continue
+        col = table.column(i)
+        lengths = pc.binary_length(col)
+        longest = pc.max(lengths).as_py()
+        if longest is None or longest <= limit:
+            continue
+        over = pc.fill_null(pc.greater(lengths, limit), False)
+        idx = pc.indices_nonzero(over).to_pylist()
+        values = col.to_pylist()
+        sources = table.column("source_file").to_pylist() if "source_file" in table.column_names else []
+        positions = table.column("record_index").to_pylist() if "record_index" in table.column_names else []
+        for j in idx:
+            if _MARKED.search(values[j], len(values[j]) - 60):
+                continue  # cut already, while the object was read (loaders.bounded)
+            size = len(values[j].encode("utf-8", "surrogatepass"))
+            values[j] = _cut(values[j], limit, size, f.name in _RAW_COLUMNS)
+            if sources:
+                where = f"record {positions[j] + 1}" if positions else "a record"
+                note(sources[j], f"{where}: {f.name} of {size:,} bytes truncated to {limit:,}")
+        table = table.set_column(i, f.name, _array(values, f.type))
+    return table
+
+
+_MARKED = re.compile(re.escape(truncation_marker(0)).replace("0", "[0-9]+") + "$")
+_RAW_COLUMNS = {"request_parameters", "response_elements", "additional_event_data", "resources",
+                "details"}
+
+
+def _cut(v: str, limit: int, size: int, raw_json: bool) -> str:
+    head = v.encode("utf-8", "surrogatepass")[:limit].decode("utf-8", "ignore")
+    if raw_json:
+        return msgspec.json.encode({"graphtrail_truncated": {"original_bytes": size,
+                                                             "head": clean_text(head)}}).decode()
+    return head + truncation_marker(size)
 
 
 def _raw_text(raw: msgspec.Raw) -> str | None:
@@ -360,7 +470,11 @@ def _synthetic_id(r: Record) -> str:
         if isinstance(v, msgspec.Raw):
             v = _DECODE(bytes(v)) if len(v) else None
         canon[name] = v
-    digest = hashlib.blake2b(msgspec.json.encode(canon, order="sorted"), digest_size=12).hexdigest()
+    try:
+        text = msgspec.json.encode(canon, order="sorted")
+    except (UnicodeEncodeError, msgspec.EncodeError):  # a lone surrogate: hashed as escaped
+        text = json.dumps(canon, sort_keys=True, default=str).encode()
+    digest = hashlib.blake2b(text, digest_size=12).hexdigest()
     return f"gt-{digest}"
 
 

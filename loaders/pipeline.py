@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import dataclasses
 import gc
-import hashlib
 import os
 import uuid
-import zlib
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
@@ -31,14 +30,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from graphtrail.ids import iso
+from loaders.bounded import read_bounded
 from loaders.events import EventBatch, event_keys
+from loaders.limits import Limits
 from loaders.records import split_records
 from loaders.sources.base import SourceObject
-
-try:  # python-isal: ~3x faster gunzip than zlib
-    from isal import igzip as _igzip
-except ImportError:  # pragma: no cover - zlib fallback
-    _igzip = None
 
 __all__ = ["ObjectReport", "PartResult", "run_pipeline", "read_task"]
 
@@ -61,7 +57,8 @@ class ObjectReport:
     first_time: str | None = None
     last_time: str | None = None
     skipped: dict[str, int] = field(default_factory=dict)
-    error: str | None = None
+    error: str | None = None  # damaged: what was wrong, where (the records before it are kept)
+    foreign: str | None = None  # not CloudTrail at all: why the object was skipped
     problems: list[str] = field(default_factory=list)
     unchanged: bool = False  # same content as an object the case already holds
 
@@ -76,68 +73,37 @@ class PartResult:
     reports: list[ObjectReport]
 
 
-def gunzip(raw: bytes) -> tuple[bytes, str | None]:
-    """Decompress gzip (all members); on a truncated or corrupt stream keep what decoded.
-
-    >>> import gzip
-    >>> gunzip(gzip.compress(b"abc"))
-    (b'abc', None)
-    >>> data, err = gunzip(gzip.compress(b"x" * 5000)[:-12]); err.startswith("truncated gzip")
-    True
-    """
-    if raw[:2] != b"\x1f\x8b":
-        return raw, None
-    if _igzip is not None:
-        try:
-            return _igzip.decompress(raw), None
-        except (OSError, EOFError, ValueError, zlib.error):
-            pass
-    chunks: list[bytes] = []
-    data = raw
-    step = 1 << 16  # fed in pieces, so a corrupt stream keeps what decoded before the damage
-    try:
-        while data:
-            d = zlib.decompressobj(wbits=47)
-            pos = 0
-            while pos < len(data) and not d.eof:
-                chunks.append(d.decompress(data[pos:pos + step]))
-                pos += step
-            if not d.eof:
-                chunks.append(d.flush())
-                return b"".join(chunks), f"truncated gzip: stream ends after {sum(map(len, chunks))} decompressed bytes"
-            data = d.unused_data.lstrip(b"\x00")
-    except zlib.error as exc:
-        return b"".join(chunks), f"corrupt gzip after {sum(map(len, chunks))} decompressed bytes: {exc}"
-    return b"".join(chunks), None
-
-
 def _read_object(obj: SourceObject, raw: bytes | None, known: frozenset[str],
-                 batch: EventBatch) -> ObjectReport:
+                 batch: EventBatch, limits: Limits) -> ObjectReport:
     rep = ObjectReport(uri=obj.uri, etag=obj.etag, kind=obj.kind, size=obj.size or 0)
+    if obj.problem:
+        rep.error = obj.problem
+        return rep
     if isinstance(raw, FetchFailed):
         rep.error = str(raw)
         return rep
-    if raw is None:
-        try:
-            with open(obj.path, "rb") as fh:  # type: ignore[arg-type]
-                raw = fh.read()
-        except OSError as exc:
-            rep.error = f"cannot read: {exc.strerror or exc}"
-            return rep
-    rep.size = len(raw)
-    rep.sha256 = hashlib.sha256(raw).hexdigest()
+    try:
+        content = read_bounded(obj.path, raw, limits)
+    except OSError as exc:
+        rep.error = f"cannot read: {exc.strerror or exc}"
+        return rep
+    data, err = content.data, content.note
+    rep.size = content.raw_size
+    rep.sha256 = content.sha256
     if rep.sha256 in known:
         rep.unchanged = True
         return rep
     if obj.kind == "digest":
         return rep  # integrity digests hold no events: counted, never parsed as calls
-    data, err = gunzip(raw)
     split = split_records(data, obj.uri, obj.hint)
+    del data
     if split.digest:
         rep.kind = "digest"
         return rep
     rep.error = err or split.error
     rep.problems = split.problems[:20]
+    if rep.error is None and split.skipped.get("nested too deep"):
+        rep.error = next(p for p in split.problems if "nested deeper" in p)
     skipped = Counter(split.skipped)
     before_skips = Counter(batch.skipped)
     n_events, n_insights = batch.add_many(split.records, obj.uri)
@@ -150,28 +116,29 @@ def _read_object(obj: SourceObject, raw: bytes | None, known: frozenset[str],
     rep.skipped = dict(skipped)
     if (rep.error is None and rep.records and not (n_events or n_insights)
             and set(skipped) == {"not a CloudTrail record"}):
-        rep.error = f"not CloudTrail: {rep.records} JSON values, none a CloudTrail record"
+        rep.foreign = f"not CloudTrail: {rep.records} JSON values, none a CloudTrail record"
     return rep
 
 
 def read_task(task: list[tuple[SourceObject, bytes | None]], staging: str,
-              known: frozenset[str]) -> PartResult:
+              known: frozenset[str], limits: Limits | None = None) -> PartResult:
     """Worker entry point: read a group of objects into one Parquet part."""
+    limits = limits or Limits()
     gc.disable()  # millions of short-lived small objects; nothing cyclic
     try:
-        batch = EventBatch()
+        batch = EventBatch(limits.max_field_bytes)
         reports = []
         for obj, raw in task:
             try:
-                reports.append(_read_object(obj, raw, known, batch))
-            except Exception as exc:  # one broken object must never cost the others
+                reports.append(_read_object(obj, raw, known, batch, limits))
+            except (Exception, RecursionError, MemoryError) as exc:  # one object, never the others
                 reports.append(ObjectReport(uri=obj.uri, error=f"unexpected {type(exc).__name__}: {exc}"))
         table = batch.to_table()
         for rep in reports:
-            bad = batch.unreadable_by_file.get(rep.uri, 0)
-            if bad:
-                rep.skipped["unreadable eventTime"] = rep.skipped.get("unreadable eventTime", 0) + bad
+            for reason, bad in batch.unreadable_by_file.get(rep.uri, {}).items():
+                rep.skipped[reason] = rep.skipped.get(reason, 0) + bad
                 rep.events -= bad
+            _name_problems(rep, batch.problems_by_file.get(rep.uri, []))
         _time_ranges(table, reports)
         events_path = insights_path = None
         keys = np.empty((0, 2), dtype=np.uint64)
@@ -180,12 +147,26 @@ def read_task(task: list[tuple[SourceObject, bytes | None]], staging: str,
             pq.write_table(table, events_path, compression="zstd")
             keys = event_keys(table)
         ins = batch.insights_table()
+        for rep in reports:  # insights details cut to the field limit
+            _name_problems(rep, batch.problems_by_file.pop(rep.uri, []))
         if ins.num_rows:
             insights_path = os.path.join(staging, f"insights-{uuid.uuid4().hex}.parquet")
             pq.write_table(ins, insights_path, compression="zstd")
         return PartResult(events_path, insights_path, keys, reports)
     finally:
         gc.enable()
+
+
+def _name_problems(rep: ObjectReport, problems: list[str]) -> None:
+    """Records rejected or fields cut while normalizing: the file is named as failed (its
+    first problem says where), and the manifest keeps the first 20."""
+    new = [p for p in problems if p not in rep.problems]
+    if not new:
+        return
+    rep.problems = (rep.problems + new)[:20]
+    if rep.error is None:
+        more = f" (and {len(new) - 1} more)" if len(new) > 1 else ""
+        rep.error = new[0] + more
 
 
 def _time_ranges(table, reports: list[ObjectReport]) -> None:
@@ -262,24 +243,71 @@ def run_pipeline(
     workers: int | None = None,
     known_sha256: Iterable[str] = (),
     fetch_threads: int = 16,
+    limits: Limits | None = None,
 ) -> Iterator[PartResult]:
-    """Read every object; yield one :class:`PartResult` per task as workers finish.
+    """Read every object; yield :class:`PartResult` per task, in task order.
 
-    ``workers=0`` reads in this process (for stdin, tests and tiny inputs).
+    ``workers=0`` reads in this process (for stdin, tests and tiny inputs). A worker that
+    dies (killed under a memory limit, say) costs only the object it was reading: its task
+    is read again one object at a time, each in a process of its own, and the object that
+    kills its reader again is reported as failed.
     """
     staging = str(staging)
     known = frozenset(known_sha256)
+    limits = limits or Limits()
     n = (os.cpu_count() or 1) if workers is None else workers
     tasks = _tasks(objects, fetch_threads)
     if n <= 0:
         for task in tasks:
-            yield read_task(task, staging, known)
+            yield read_task(task, staging, known, limits)
         return
+    yield from _in_workers(tasks, n, (staging, known, limits))
+
+
+def _in_workers(tasks: Iterator[list], n: int, args: tuple) -> Iterator[PartResult]:
+    """Tasks through a pool of ``n`` processes, results in task order (which copy of a
+    duplicate is kept must not depend on which worker is faster)."""
     ctx = get_context("fork") if hasattr(os, "fork") else get_context()
-    with ctx.Pool(processes=n) as pool:
-        # In order: which copy of a duplicate is kept must not depend on which worker is faster.
-        results = pool.imap(_read_task_star, ((t, staging, known) for t in tasks))
-        yield from results
+    pool = ProcessPoolExecutor(max_workers=n, mp_context=ctx)
+    pending: deque[tuple[list, Future]] = deque()
+    try:
+        for task in tasks:
+            pending.append((task, pool.submit(_read_task_star, (task, *args))))
+            while len(pending) > 2 * n:
+                pool = yield from _next_result(pending, pool, n, ctx, args)
+        while pending:
+            pool = yield from _next_result(pending, pool, n, ctx, args)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _next_result(pending: deque, pool: ProcessPoolExecutor, n: int, ctx, args: tuple):
+    task, fut = pending.popleft()
+    try:
+        yield fut.result()
+        return pool
+    except BrokenProcessPool:
+        pass
+    # A worker died: every task in flight is lost with the pool. Read this one object by
+    # object, each alone, then send the others to a fresh pool.
+    pool.shutdown(wait=True, cancel_futures=True)
+    for one in task:
+        yield _alone([one], ctx, args)
+    pool = ProcessPoolExecutor(max_workers=n, mp_context=ctx)
+    for i, (t, _) in enumerate(pending):
+        pending[i] = (t, pool.submit(_read_task_star, (t, *args)))
+    return pool
+
+
+def _alone(task: list, ctx, args: tuple) -> PartResult:
+    with ProcessPoolExecutor(max_workers=1, mp_context=ctx) as solo:
+        try:
+            return solo.submit(_read_task_star, (task, *args)).result()
+        except BrokenProcessPool:
+            obj = task[0][0]
+            return PartResult(None, None, np.empty((0, 2), dtype=np.uint64), [ObjectReport(
+                uri=obj.uri, kind=obj.kind, size=obj.size or 0,
+                error="the process reading this file died (killed, or out of memory); skipped")])
 
 
 def _read_task_star(args: tuple) -> PartResult:

@@ -115,8 +115,8 @@ def split_records(data: bytes, name: str, hint: str | None = None) -> SplitResul
 def _typed(decoder: msgspec.json.Decoder, data: bytes) -> Any:
     try:
         return decoder.decode(data)
-    except (msgspec.DecodeError, msgspec.ValidationError):
-        return None
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+        return None  # the generic path reads it record by record and says what failed
 
 
 def _plain(records: list[Record], data: bytes) -> bool:
@@ -176,13 +176,13 @@ def _generic(data: bytes, name: str, out: SplitResult, lines_hint: bool) -> None
     if not lines_hint:
         try:
             obj = _ANY.decode(data)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, RecursionError):
             obj = _NOT_JSON
         if obj is not _NOT_JSON:
             _emit(obj, out)
             return
     # Not one JSON document: JSON Lines, concatenated objects, or truncated.
-    if b"\n" in data.strip() and _looks_like_lines(data):
+    if _inner_newline(data) and _looks_like_lines(data):
         _lines(data, out)
         return
     _concatenated(data, out)
@@ -191,11 +191,27 @@ def _generic(data: bytes, name: str, out: SplitResult, lines_hint: bool) -> None
 _NOT_JSON = object()
 
 
+def _inner_newline(data: bytes) -> bool:
+    """A line break between the first and the last non-blank byte (found without a copy).
+
+    >>> _inner_newline(b"  {}\\n  "), _inner_newline(b"{}\\n{}")
+    (False, True)
+    """
+    start = _first_char(data)
+    end = len(data)
+    while end > 0 and data[end - 1] in b" \t\r\n":
+        end -= 1
+    return start >= 0 and data.find(b"\n", start, end) >= 0
+_TOO_DEEP = "nested deeper than the JSON parser's limit (about 1000 levels); rejected"
+
+
 def _looks_like_lines(data: bytes) -> bool:
     first = data.lstrip().split(b"\n", 1)[0].strip()
     try:
         _ANY.decode(first)
         return True
+    except RecursionError:
+        return True  # a line, too deep to read: reported on its own
     except msgspec.DecodeError:
         return False
 
@@ -207,7 +223,7 @@ def _lines(data: bytes, out: SplitResult) -> None:
             continue
         try:
             rec = _ONE.decode(line)
-        except (msgspec.DecodeError, msgspec.ValidationError):
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
             rec = None
         if (rec is not None and (rec.eventName or rec.eventSource)
                 and not (_suspect_line(rec) and _needs_generic(line))):
@@ -218,6 +234,10 @@ def _lines(data: bytes, out: SplitResult) -> None:
         except msgspec.DecodeError as exc:
             out.skipped["invalid JSON line"] += 1
             out.problems.append(f"line {lineno}: invalid JSON ({exc})")
+            continue
+        except RecursionError:
+            out.skipped["nested too deep"] += 1
+            out.problems.append(f"line {lineno}: {_TOO_DEEP}")
             continue
         _emit(obj, out)
 
@@ -239,9 +259,15 @@ def _concatenated(data: bytes, out: SplitResult) -> None:
             break
         try:
             obj, end = dec.raw_decode(text, pos)
-        except json.JSONDecodeError as exc:
-            salvaged, complete = _salvage_array(text, pos, dec, out)
-            out.error = f"invalid JSON at byte {_byte_offset(text, exc.pos)}: {exc.msg}"
+        except (json.JSONDecodeError, RecursionError) as exc:
+            salvaged, complete, stop = _salvage_array(text, pos, dec, out)
+            if isinstance(exc, json.JSONDecodeError):
+                out.error = f"invalid JSON at byte {_byte_offset(text, exc.pos)}: {exc.msg}"
+            else:
+                out.skipped["nested too deep"] += 1
+                where = stop if stop is not None else pos
+                out.error = (f"record {out.records.__len__() + 1} at byte "
+                             f"{_byte_offset(text, where)}: {_TOO_DEEP}")
             if salvaged and complete:
                 out.error += f" (records not separated by commas; all {salvaged} records recovered)"
             elif salvaged:
@@ -254,10 +280,12 @@ def _concatenated(data: bytes, out: SplitResult) -> None:
         out.error = "no JSON value in file"
 
 
-def _salvage_array(text: str, pos: int, dec: json.JSONDecoder, out: SplitResult) -> tuple[int, bool]:
+def _salvage_array(text: str, pos: int, dec: json.JSONDecoder,
+                   out: SplitResult) -> tuple[int, bool, int | None]:
     """Read the complete elements of a ``Records`` array or top-level array cut short.
 
-    Returns how many elements were read and whether the array's end was reached.
+    Returns how many elements were read, whether the array's end was reached, and where
+    the element that could not be read starts (None if none).
     """
     head = text[pos : pos + 4096]
     if head.startswith("["):
@@ -265,10 +293,10 @@ def _salvage_array(text: str, pos: int, dec: json.JSONDecoder, out: SplitResult)
     else:
         key = text.find('"Records"', pos, pos + 4096)
         if key < 0:
-            return 0, False
+            return 0, False, None
         i = text.find("[", key)
         if i < 0:
-            return 0, False
+            return 0, False, None
         i += 1
     kept = 0
     n = len(text)
@@ -276,13 +304,14 @@ def _salvage_array(text: str, pos: int, dec: json.JSONDecoder, out: SplitResult)
         while i < n and text[i] in " \t\r\n,":
             i += 1
         if i >= n:
-            return kept, False
+            return kept, False, None
         if text[i] == "]":
-            return kept, True
+            return kept, True, None
         try:
-            obj, i = dec.raw_decode(text, i)
-        except json.JSONDecodeError:
-            return kept, False
+            obj, end = dec.raw_decode(text, i)
+        except (json.JSONDecodeError, RecursionError):
+            return kept, False, i
+        i = end
         _emit(obj, out)
         kept += 1
 
@@ -320,10 +349,12 @@ def unwrap(obj: Any, out: SplitResult, depth: int = 0):
         s = obj.strip()
         if s[:1] in ("{", "["):
             try:
-                yield from unwrap(_ANY.decode(s.encode()), out, depth + 1)
+                inner = _ANY.decode(s.encode("utf-8", "surrogatepass"))
+            except (msgspec.DecodeError, RecursionError):
+                inner = _NOT_JSON
+            if inner is not _NOT_JSON:
+                yield from unwrap(inner, out, depth + 1)
                 return
-            except msgspec.DecodeError:
-                pass
         out.skipped["not a CloudTrail record"] += 1
         return
     if not isinstance(obj, dict):

@@ -58,6 +58,18 @@ def moto_s3():
         server.stop()
 
 
+def pytest_addoption(parser):
+    parser.addoption("--update-goldens", action="store_true", default=False,
+                     help="rewrite tests/golden/ with this run's answers (review the diff!)")
+
+
+@pytest.fixture(scope="session")
+def update_goldens(request) -> bool:
+    """``--update-goldens`` or GRAPHTRAIL_UPDATE_GOLDENS=1: rewrite the golden answers."""
+    return bool(request.config.getoption("--update-goldens")
+                or os.environ.get("GRAPHTRAIL_UPDATE_GOLDENS") == "1")
+
+
 def ingest_paths(paths: list[str], case_dir: Path, workers: int | None = 0) -> Case:
     """Ingest ``paths`` into ``case_dir`` and build its graph, as ``graphtrail ingest`` does."""
     case = Case.open(case_dir, create=True)

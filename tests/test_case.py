@@ -235,8 +235,8 @@ def test_case_info_numbers(tmp_path):
     info = case.info()
     assert info["events"] == len(STORY) + 1
     assert info["insights"] == 1
-    assert info["first_event"] == "2024-08-01T13:40:01+00:00"
-    assert info["last_event"] == "2024-08-01T14:40:00+00:00"
+    assert info["first_event"] == "2024-08-01T13:40:01Z"
+    assert info["last_event"] == "2024-08-01T14:40:00Z"
     assert info["accounts"] == [S.ACCOUNT, S.OTHER_ACCOUNT]
     assert info["regions"] == ["eu-west-1", "us-east-1"]
     assert info["event_sources"] == 4  # iam, sts, s3, ec2

@@ -82,7 +82,7 @@ def test_unreadable_event_time_is_dropped_and_counted_the_rest_loads():
     got, batch, _ = normalize(recs)
     assert [r["event_id"] for r in got] == [S.event_id(1), S.event_id(3)]
     assert batch.skipped == {"unreadable eventTime": 1}
-    assert batch.unreadable_by_file == {"x.jsonl": 1}
+    assert batch.unreadable_by_file == {"x.jsonl": {"unreadable eventTime": 1}}
 
 
 def test_missing_event_time_is_skipped_with_its_reason_the_rest_loads():

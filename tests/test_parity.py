@@ -9,6 +9,8 @@ import cypher
 from graphtrail.queries.blast_radius import blast_radius
 from graphtrail.queries.chains import chains
 from graphtrail.queries.findings import findings
+from graphtrail.queries.inventory import LISTINGS, Window, list_seeds
+from graphtrail.queries.seeds import parse_time_bound
 from graphtrail.queries.timeline import timeline
 from graphtrail.store.cypher_store import CypherStore
 from graphtrail.store.neo4j import Neo4jStore
@@ -57,6 +59,20 @@ def test_answers_are_equal(pushed):
     assert fa == fb
 
 
+@pytest.mark.parametrize("what", sorted(LISTINGS))
+def test_seed_listings_are_equal(pushed, what):
+    memory, neo, truth, _, _ = pushed
+    first = str(list_seeds(memory, what).iloc[0, 0])
+    windows = (Window(), Window(account=truth.chain[0].from_account, sort="first_seen"),
+               Window(since=parse_time_bound("2024-06-12T09:00:00Z"),
+                      until=parse_time_bound("2024-06-12T12:00:00Z"), like=f"*{first[-3:]}",
+                      sort="last_seen", limit=20))
+    for w in windows:
+        a, b = list_seeds(memory, what, w), list_seeds(neo, what, w)
+        assert len(a) > 0, (what, w)
+        assert a.to_dict("records") == b.to_dict("records"), (what, w)
+
+
 def test_standalone_cypher_files_agree(pushed):
     """The files an investigator pastes into Neo4j Browser give the same answers."""
     memory, _, truth, _, server = pushed
@@ -88,7 +104,8 @@ def test_push_is_idempotent_and_incremental(pushed):
 def test_every_cypher_file_has_a_header_and_runs(pushed):
     *_, server = pushed
     examples = {"access_key": "AKIAEXAMPLE", "min_hops": 2, "ip": "198.51.100.1", "actors": None,
-                "event_names": None, "source_ip": None, "since": None, "until": None}
+                "event_names": None, "source_ip": None, "since": None, "until": None,
+                "account": None}
     for name in cypher.names():
         h = cypher.header(name)
         assert h["answers"] and h["example"].startswith(":params"), name

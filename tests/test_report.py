@@ -31,7 +31,6 @@ from graphtrail.views.html_page import static_text, vis_network_assets
 from graphtrail.views.report import build_report, render_report_html, render_report_markdown
 from graphtrail.views.report_graph import focus_graph
 from graphtrail.views.report_markdown import md_text
-from graphtrail.views.report_png import find_chromium, write_graph_png
 from tests.conftest import GRAPHTRAIL, ingest_paths
 
 if TYPE_CHECKING:
@@ -360,13 +359,3 @@ def test_screenshots_of_the_demo_report(page: Page, demo):
         page.settle(0.1)
         page.screenshot(ARTIFACTS / f"report_{section}.png")
     _assert_clean(page, html_path)
-
-
-@pytest.mark.browser
-def test_png_export_of_the_lineage(demo, tmp_path):
-    if find_chromium() is None:
-        pytest.fail("no Chromium for the PNG export (apt-get install chromium)")
-    report, *_ = demo
-    png = write_graph_png(report.graph, tmp_path / "lineage.png", highlight=report.highlight,
-                          title=report.title, max_nodes=40)
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 20_000

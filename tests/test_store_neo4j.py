@@ -112,7 +112,7 @@ def test_push_writes_every_label_and_type(store: Neo4jStore) -> None:
     summary = store.push(_nodes(), _edges())
     labels = {"User": 1, "AccessKey": 1, "Role": 1, "Session": 2, "IpAddress": 1, "Resource": 1}
     types = {"HAS_KEY": 1, "ISSUED": 2, "OF_ROLE": 2, "FROM_IP": 1, "ACTED_ON": 1}
-    assert _labels(store) == labels
+    assert _labels(store) == {**labels, "Graphtrail": 7}  # every node graphtrail writes
     assert _types(store) == types
     assert summary.nodes == labels
     assert summary.relationships == types
@@ -142,7 +142,7 @@ def test_properties_are_typed(store: Neo4jStore) -> None:
     }
     [user] = store.run("MATCH (u:User) RETURN u", {})
     assert user["u"] == {
-        "_labels": ["User"],
+        "_labels": ["Graphtrail", "User"],
         "id": USER,
         "label": "alice",
         "account": "111122223333",
@@ -187,7 +187,7 @@ def test_hostile_text_is_stored_verbatim(store: Neo4jStore) -> None:
         {"hostile": HOSTILE},
     )
     assert session == {"id": S2, "note": HOSTILE, "ids": [HOSTILE], "why": HOSTILE}
-    assert sum(_labels(store).values()) == 7  # nothing was deleted
+    assert _labels(store)["Graphtrail"] == 7  # nothing was deleted
 
 
 def test_unknown_kind_is_refused_before_writing(store: Neo4jStore) -> None:

@@ -7,14 +7,20 @@ from typing import Annotated
 
 import typer
 
-from graphtrail.cli.output import err_console
+from graphtrail import ids
+from graphtrail.cli.output import err_console, graph_progress
 from graphtrail.cli.wiring import ensure_graph
-from graphtrail.queries.seeds import Seed, SeedError, parse_time_bound
+from graphtrail.queries.seeds import Seed, SeedError, parse_time_bound, seed_credentials
+from graphtrail.safe_text import markup_text
 from graphtrail.store.case import Case, CaseError
 from graphtrail.store.memory import MemoryStore
 
 __all__ = ["CaseOpt", "SinceOpt", "UntilOpt", "AccessKeyOpt", "PrincipalOpt", "SessionOpt", "IpOpt",
-           "BackendOpt", "open_store", "pick_seed", "time_bounds", "fail", "DEFAULT_CASE"]
+           "BackendOpt", "open_store", "pick_seed", "time_bounds", "fail", "DEFAULT_CASE", "did_you_mean",
+           "check_seed", "known_names", "output_file", "EXIT_USAGE", "EXIT_NO_ANSWER"]
+
+EXIT_NO_ANSWER = 1  # could not answer: nothing readable, server unreachable
+EXIT_USAGE = 2  # usage error: unknown seed, rule or format, bad time or window
 
 DEFAULT_CASE = Path("graphtrail-case")
 CaseOpt = Annotated[Path, typer.Option("--case", envvar="GRAPHTRAIL_CASE",
@@ -27,17 +33,89 @@ SessionOpt = Annotated[str | None, typer.Option("--session", help="A session id 
 IpOpt = Annotated[str | None, typer.Option("--ip", help="A source IP address.")]
 
 
-def fail(message: str, code: int = 2) -> typer.Exit:
-    err_console.print(f"[red]error:[/] {message}", highlight=False, markup=True)
+def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
+    """Print ``error: message`` (one line) on stderr; return the Exit to raise."""
+    err_console.print(f"[red]error:[/] {markup_text(' '.join(message.split()))}",
+                      highlight=False, markup=True)
     return typer.Exit(code)
+
+
+def did_you_mean(value: str, candidates) -> str:
+    """`` (did you mean X?)`` for the closest candidate, or nothing.
+
+    >>> did_you_mean("AKIAEXAMPLEKY", ["AKIAEXAMPLEKEY", "AKIAOTHER"])
+    ' (did you mean AKIAEXAMPLEKEY?)'
+    >>> did_you_mean("zzz", ["AKIAEXAMPLEKEY"])
+    ''
+    """
+    import difflib
+
+    close = difflib.get_close_matches(value, list(candidates), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def known_names(store, kind: str) -> set[str]:
+    """How a user spells the seeds of ``kind`` this case holds (for did-you-mean)."""
+    nodes = store.node_info.keys()
+    if kind == "access_key":
+        out = {n.removeprefix("key:") for n in nodes if n.startswith("key:")}
+        return out | {s["access_key_id"] for s in store.session_info.values() if s["access_key_id"]}
+    if kind == "session":
+        return set(store.session_info)
+    if kind == "ip":
+        return {n.removeprefix("ip:") for n in nodes if n.startswith("ip:")}
+    if kind == "account":
+        return {n.removeprefix("account:") for n in nodes if n.startswith("account:")}
+    return {n for n in nodes if n.startswith("arn:")}
+
+
+def check_seed(store, seed: Seed) -> None:
+    """Exit 2 with a did-you-mean when the case has never seen ``seed``."""
+    try:
+        seed_credentials(store, seed)
+    except SeedError as exc:
+        raise fail(f"{exc}{did_you_mean(seed.value, known_names(store, seed.kind))}") from exc
+
+
+def check_role(store, arn: str) -> str:
+    """The role's id; exit 2 with a did-you-mean when the case has no such role."""
+    rid = ids.role_id(arn)
+    if rid not in store.node_info:
+        raise fail(f"role {arn!r} is not in this case"
+                   f"{did_you_mean(rid, (n for n in store.node_info.keys() if ':role/' in n))}")
+    return rid
+
+
+def output_file(path: Path | None, option: str = "--out") -> None:
+    """Refuse an output path that is a folder (or under a file): nothing is overwritten but
+    the file asked for."""
+    if path is None:
+        return
+    if path.is_dir():
+        raise fail(f"{option} {path}: a folder; give a file name, e.g. {path / 'report.html'}")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise fail(f"{option} {path}: {parent} is a file, not a folder")
+            break
 
 
 BackendOpt = Annotated[str, typer.Option(
     "--backend", help="memory (embedded, default) or neo4j (a pushed case; NEO4J_URI...).")]
 
 
-def open_store(case: Path, backend: str = "memory"):
-    """Open a case for questions: embedded (graph built first if the events changed) or Neo4j."""
+def open_store(case: Path, backend: str = "memory", seed: Seed | None = None):
+    """Open a case for questions: embedded (graph built first if the events changed) or Neo4j.
+
+    With ``seed``, exit 2 (and suggest a near spelling) when the case has never seen it.
+    """
+    store = _open(case, backend)
+    if seed is not None:
+        check_seed(store, seed)
+    return store
+
+
+def _open(case: Path, backend: str):
     if backend == "neo4j":
         import os
 
@@ -52,7 +130,8 @@ def open_store(case: Path, backend: str = "memory"):
         raise fail(f"--backend {backend!r}: memory or neo4j")
     try:
         c = Case.open(case)
-        ensure_graph(c)
+        with graph_progress() as tick:
+            ensure_graph(c, tick)
     except CaseError as exc:
         raise fail(str(exc)) from exc
     return MemoryStore(c)
@@ -69,6 +148,9 @@ def pick_seed(access_key: str | None, principal: str | None, session: str | None
 
 def time_bounds(since: str | None, until: str | None) -> tuple[int | None, int | None]:
     try:
-        return parse_time_bound(since), parse_time_bound(until)
+        lo, hi = parse_time_bound(since), parse_time_bound(until)
     except SeedError as exc:
         raise fail(str(exc)) from exc
+    if lo is not None and hi is not None and lo > hi:
+        raise fail(f"--since {since} is later than --until {until}")
+    return lo, hi

@@ -13,12 +13,14 @@ from graphtrail.cli.common import (
     CaseOpt,
     SinceOpt,
     UntilOpt,
+    did_you_mean,
     fail,
     open_store,
     time_bounds,
 )
 from graphtrail.cli.output import Format, console, emit_json, emit_rows
 from graphtrail.queries.findings import RULES, SEVERITIES, findings
+from graphtrail.words import plural
 
 __all__ = ["findings_cmd", "print_findings"]
 
@@ -29,6 +31,8 @@ def findings_cmd(
     min_severity: Annotated[str | None, typer.Option("--min-severity",
                                                      help="critical, high, medium, low or info.")] = None,
     list_rules: Annotated[bool, typer.Option("--list", help="List the catalogue and exit.")] = False,
+    wide: Annotated[bool, typer.Option(
+        "--wide", help="Table: every column (default: the columns that fit the terminal).")] = False,
     case: CaseOpt = DEFAULT_CASE,
     fmt: Annotated[Format, typer.Option("--format")] = Format.table,
     backend: BackendOpt = "memory",
@@ -57,7 +61,14 @@ def findings_cmd(
                    for r in RULES.values()], fmt)
         return
     if min_severity and min_severity not in SEVERITIES:
-        raise typer.BadParameter(f"one of {', '.join(SEVERITIES)}", param_hint="--min-severity")
+        raise fail(f"--min-severity {min_severity!r}: one of {', '.join(SEVERITIES)}"
+                   f"{did_you_mean(min_severity, SEVERITIES)}")
+    from graphtrail.queries.findings import rules as _  # noqa: F401  (the catalogue)
+
+    for r in rule or []:
+        if r not in RULES:
+            raise fail(f"--rule {r!r} is not a rule (graphtrail findings --list)"
+                       f"{did_you_mean(r, RULES)}")
     lo, hi = time_bounds(since, until)
     cfg, orgs = _tuning(config, case, org_accounts, aws_ip_ranges)
     everything = findings(open_store(case, backend), since=lo, until=hi, rules=rule,
@@ -76,7 +87,7 @@ def findings_cmd(
                   columns=["rule_id", "severity", "technique", "title", "summary", "first_seen",
                            "count", "accounts", "lineage", "event_ids", "fingerprint"])
     else:
-        print_findings(found)
+        print_findings(found, wide=wide)
         if hidden:
             console.print(f"{hidden} suppressed by {cfg.source} (--suppressed shows them)",
                           highlight=False)
@@ -124,11 +135,18 @@ def _refresh_ranges() -> None:
     console.print(f"AWS ip ranges saved to {dest}", highlight=False)
 
 
-def print_findings(found) -> None:
+WIDE_COLUMNS = ["severity", "rule", "technique", "title", "what", "first seen", "calls", "origin"]
+NARROW_COLUMNS = ["severity", "rule", "calls", "what"]  # fits 80 columns; the rest with --wide
+WIDE_FROM = 140  # terminal columns from which every column is readable
+
+
+def print_findings(found, *, wide: bool = False) -> None:
     if not found:
         console.print("no findings")
         return
+    cols = WIDE_COLUMNS if wide or console.width >= WIDE_FROM else NARROW_COLUMNS
     emit_rows([{"severity": f.severity, "rule": f.rule_id, "technique": f.technique,
                 "title": f.title, "what": f.summary, "first seen": f.first_seen, "calls": f.count,
                 "origin": f.lineage[0][0] if f.lineage and f.lineage[0] else ""}
-               for f in found], Format.table, title=f"{len(found)} findings")
+               for f in found], Format.table, title=plural(len(found), "finding"), columns=cols,
+              no_wrap=frozenset({"severity", "rule", "calls", "technique"}))

@@ -8,33 +8,44 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from graphtrail.cli.output import Format, console, emit_json, err_console
-from graphtrail.cli.wiring import build_case_graph
-from graphtrail.store.case import Case, CaseError, IngestSummary
+from graphtrail.cli.common import fail
+from graphtrail.cli.output import (
+    Format,
+    cell,
+    console,
+    emit_json,
+    emit_rows,
+    err_console,
+    graph_progress,
+)
+from graphtrail.cli.wiring import build_case_graph, ensure_graph
+from graphtrail.safe_text import markup_text, terminal_text
+from graphtrail.store.case import Case, CaseError, IngestSummary, NotACaseFolder
+from loaders.limits import Limits
 from loaders.pipeline import run_pipeline
 from loaders.sources.base import SourceError
 from loaders.sources.files import list_files
 
-__all__ = ["ingest", "case_app", "run_ingest", "finish_ingest", "EXIT_OK", "EXIT_PARTIAL",
-           "EXIT_FATAL"]
+__all__ = ["ingest", "case_app", "run_ingest", "finish_ingest", "EXIT_OK", "EXIT_NOTHING_READ",
+           "EXIT_USAGE", "exit_status"]
 
 DEFAULT_CASE = Path("graphtrail-case")  # GRAPHTRAIL_CASE overrides, via typer envvar
-EXIT_OK = 0  # every input read
-EXIT_PARTIAL = 1  # the case was updated, but some input failed (listed in the summary)
-EXIT_FATAL = 2  # nothing was ingested: bad arguments, unreadable case, missing input
+EXIT_OK = 0  # every readable record kept (damaged files are warnings, foreign ones skipped)
+EXIT_NOTHING_READ = 1  # no file readable, the case locked or unreadable; --strict: a damaged file
+EXIT_USAGE = 2  # bad arguments: a bad time, a path or source that does not exist
 
 CaseOpt = Annotated[Path, typer.Option("--case", envvar="GRAPHTRAIL_CASE",
                                        help="Case folder (default ./graphtrail-case).")]
 
 
-def run_ingest(objects, case: Case, *, workers: int | None = None, progress=None) -> IngestSummary:
+def run_ingest(objects, case: Case, *, workers: int | None = None, progress=None,
+               limits: Limits | None = None) -> IngestSummary:
     """Read ``objects`` (an iterable of SourceObject) into ``case``; return the summary."""
     with case.ingest() as session:
         for part in run_pipeline(objects, session.staging, workers=workers,
-                                 known_sha256=case.known_sha256()):
+                                 known_sha256=case.known_sha256(), limits=limits):
             session.add(part)
             if progress is not None:
                 progress(part, session.summary)
@@ -45,7 +56,10 @@ def ingest(
     paths: Annotated[list[str] | None, typer.Argument(
         help="Files or folders (recursively), s3://BUCKET/PREFIX, or - for stdin.")] = None,
     case: CaseOpt = DEFAULT_CASE,
-    fmt: Annotated[Format, typer.Option("--format", help="table or json summary.")] = Format.table,
+    fmt: Annotated[Format, typer.Option("--format", help="The summary as table, json or csv.")
+                   ] = Format.table,
+    strict: Annotated[bool, typer.Option(
+        "--strict", help="Exit 1 when any file is damaged (default: a warning).")] = False,
     workers: Annotated[int | None, typer.Option(help="Worker processes (default: one per core).")] = None,
     since: Annotated[str | None, typer.Option(help="Live sources: from this time (ISO 8601, UTC).")] = None,
     until: Annotated[str | None, typer.Option(help="Live sources: up to this time (ISO 8601, UTC).")] = None,
@@ -59,14 +73,23 @@ def ingest(
     event_name: Annotated[str | None, typer.Option(help="LookupEvents: only this event name.")] = None,
     lake: Annotated[str | None, typer.Option(help="CloudTrail Lake event data store id or ARN.")] = None,
     sql: Annotated[str | None, typer.Option(help="CloudTrail Lake: an extra SQL condition.")] = None,
+    max_object_mb: Annotated[int | None, typer.Option(
+        "--max-object-mb", min=1, help="Most MiB of one object (decompressed) held for parsing "
+        "[env GRAPHTRAIL_MAX_OBJECT_MB; default 128].")] = None,
+    max_field_kb: Annotated[int | None, typer.Option(
+        "--max-field-kb", min=1, help="Longer text fields are kept truncated, marked "
+        "[env GRAPHTRAIL_MAX_FIELD_KB; default 64].")] = None,
 ) -> None:
     """Load CloudTrail into a case: files, folders, S3 trail buckets, LookupEvents, Lake.
 
-    Exit status: 0 every input was read; 1 the case was updated but some input failed
-    (see files_failed); 2 nothing was ingested (bad arguments, case locked or unreadable,
-    a source that cannot be listed); 130 interrupted (the case is as at its last commit).
+    Exit status: 0 every readable record was kept (damaged files are named as warnings,
+    files that are not CloudTrail as skipped); 1 no file could be read at all, the case is
+    locked or unreadable, or (--strict) a file was damaged; 2 bad arguments (a bad time, a
+    path or source that does not exist); 130 interrupted (the case is as at its last commit).
     """
     try:
+        limits = Limits.from_env(max_object_bytes=max_object_mb and max_object_mb << 20,
+                                 max_field_bytes=max_field_kb and max_field_kb << 10)
         existing = Case.open(case) if (Path(case) / "case.json").exists() else None
         objects, notes = select_sources(existing, paths or [], since=since, until=until,
                                         accounts=account, regions=region, profile=profile,
@@ -74,17 +97,47 @@ def ingest(
                                         event_name=event_name, lake=lake, sql=sql)
         objects = _started(objects)  # a source that cannot be listed fails before any folder is made
         c = existing or Case.open(case, create=True)
-        summary = _ingest_with_progress(objects, c, workers)
-    except (CaseError, SourceError, ValueError) as exc:
-        err_console.print(f"[red]error:[/] {escape(str(exc))}", highlight=False)
-        raise typer.Exit(EXIT_FATAL) from exc
+        summary = _ingest_with_progress(objects, c, workers, limits)
+    except (SourceError, ValueError, NotACaseFolder) as exc:
+        raise fail(str(exc), EXIT_USAGE) from exc
+    except CaseError as exc:
+        raise fail(str(exc), EXIT_NOTHING_READ) from exc
     summary.notes.extend(notes)
     finish_ingest(c, summary)
     if fmt == Format.json:
         emit_json(summary.as_dict())
+    elif fmt == Format.csv:
+        emit_rows([summary_row(summary)], fmt)
     else:
         print_summary(summary)
-    raise typer.Exit(EXIT_PARTIAL if summary.files_failed else EXIT_OK)
+    where = markup_text(", ".join(paths)) if paths else "the input"
+    if summary.read_nothing:
+        err_console.print(f"[red]error:[/] nothing readable in {where}", highlight=False)
+    elif summary.found_no_events:
+        err_console.print(f"[yellow]warning:[/] no CloudTrail events in {where}", highlight=False)
+    raise typer.Exit(exit_status(summary, strict=strict))
+
+
+def exit_status(summary: IngestSummary, *, strict: bool = False) -> int:
+    """0 every readable record kept (even none); 1 nothing readable, or (``strict``) damage."""
+    if summary.read_nothing or (strict and summary.files_failed):
+        return EXIT_NOTHING_READ
+    return EXIT_OK
+
+
+def summary_row(s: IngestSummary) -> dict:
+    """The summary as one flat row (``--format csv``): counts, and the files named."""
+    d = s.as_dict()
+    d["files_failed"] = " ".join(f["path"] for f in s.files_failed)
+    d["files_skipped"] = " ".join(f["path"] for f in s.files_skipped)
+    d["skipped"] = "; ".join(f"{k}: {v}" for k, v in sorted(s.skipped.items()))
+    d["notes"] = "; ".join(s.notes)
+    g = d.pop("graph") or {}
+    for k in ("nodes", "edges", "sessions"):
+        d[f"graph_{k}"] = g.get(k)
+    d.pop("bytes_read", None)
+    d["seconds"] = round(s.seconds, 3)
+    return d
 
 
 def select_sources(case: Case | None, paths: list[str], *, since=None, until=None, accounts=None,
@@ -157,17 +210,18 @@ def _chain(sources):
 
 def finish_ingest(c: Case, summary: IngestSummary) -> None:
     """Link credentials over the whole case once the events are in (files arrive out of order)."""
-    if c.graph_is_current():
-        return
-    meta = build_case_graph(c)
+    with graph_progress() as tick:
+        meta = ensure_graph(c, tick, wait=True)
+    if meta is None:
+        return  # current already (another process built it since the commit)
     summary.graph = {k: meta[k] for k in ("nodes", "edges", "sessions", "seconds")}
 
 
-def _ingest_with_progress(objects, c: Case, workers) -> IngestSummary:
+def _ingest_with_progress(objects, c: Case, workers, limits: Limits) -> IngestSummary:
     objects = list(objects) if not sys.stderr.isatty() else objects
     total = len(objects) if isinstance(objects, list) else None
     if not sys.stderr.isatty() or (total is not None and total < 20):
-        return _guarded(lambda: run_ingest(objects, c, workers=workers))
+        return _guarded(lambda: run_ingest(objects, c, workers=workers, limits=limits))
     with Progress(TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.fields[mb]:,.0f} MB  {task.fields[events]:,} events"),
                   TimeElapsedColumn(),
@@ -178,15 +232,15 @@ def _ingest_with_progress(objects, c: Case, workers) -> IngestSummary:
             bar.update(task, advance=len(part.reports), mb=summary.bytes_read / 2**20,
                        events=summary.events_added + summary.duplicates)
 
-        return _guarded(lambda: run_ingest(objects, c, workers=workers, progress=tick))
+        return _guarded(lambda: run_ingest(objects, c, workers=workers, progress=tick,
+                                           limits=limits))
 
 
 def _guarded(fn) -> IngestSummary:
     try:
         return fn()
     except CaseError as exc:
-        err_console.print(f"[red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(EXIT_FATAL) from exc
+        raise fail(str(exc), EXIT_NOTHING_READ) from exc
     except KeyboardInterrupt:
         err_console.print("interrupted: the case is as it was at its last commit")
         raise typer.Exit(130) from None
@@ -194,37 +248,43 @@ def _guarded(fn) -> IngestSummary:
 
 def print_summary(s: IngestSummary) -> None:
     out = console
-    out.print(f"[bold]case[/] {s.case}", highlight=False)
+    out.print(f"[bold]case[/] {markup_text(s.case)}", highlight=False)
     out.print(f"files read {s.files_read:,}  (unchanged, skipped: {s.files_unchanged:,}; "
               f"digests: {s.digest_files:,}; insights: {s.insights_files:,})")
     out.print(f"records read {s.records_read:,}  events added {s.events_added:,}  "
               f"duplicates {s.duplicates:,}  insights {s.insights_added:,}")
-    if s.seconds:
+    if s.seconds and s.events_added:
         out.print(f"{s.seconds:.1f} s, {s.events_per_second:,.0f} events/s")
+    elif s.seconds:
+        out.print(f"{s.seconds:.1f} s")
     if s.graph:
         g = s.graph
         out.print(f"graph: {g['nodes']:,} nodes, {g['edges']:,} edges, {g['sessions']:,} sessions "
                   f"({g['seconds']:.1f} s)")
     if s.skipped:
-        out.print("skipped records: " + ", ".join(f"{k}: {v:,}" for k, v in sorted(s.skipped.items())),
+        out.print(terminal_text("skipped records: " + ", ".join(
+                      f"{k}: {v:,}" for k, v in sorted(s.skipped.items()))),
                   highlight=False, markup=False)
     for note in s.notes:
-        out.print(f"note: {note}", highlight=False, markup=False)
+        out.print(terminal_text(f"note: {note}"), highlight=False, markup=False)
+    for f in s.files_skipped:
+        out.print(f"skipped {markup_text(f['path'])}: {markup_text(f['reason'])}", highlight=False)
     for f in s.files_failed:
-        out.print(f"[red]FAILED[/] {f['path']}: {f['error']}", highlight=False, markup=True)
+        out.print(f"[yellow]warning:[/] damaged {markup_text(f['path'])}: {markup_text(f['error'])}",
+                  highlight=False, markup=True)
 
 
-case_app = typer.Typer(help="Inspect a case.", no_args_is_help=True)
+case_app = typer.Typer(help="Inspect a case.", no_args_is_help=True, rich_markup_mode=None)
 
 
 @case_app.command("rebuild")
 def case_rebuild(case: CaseOpt = DEFAULT_CASE) -> None:
     """Rebuild the graph from the case's events (after upgrading graphtrail, say)."""
     try:
-        meta = build_case_graph(Case.open(case))
+        with graph_progress() as tick:
+            meta = build_case_graph(Case.open(case), tick)
     except CaseError as exc:
-        err_console.print(f"[red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(EXIT_FATAL) from exc
+        raise fail(str(exc), EXIT_USAGE) from exc
     console.print(f"graph: {meta['nodes']:,} nodes, {meta['edges']:,} edges, "
                   f"{meta['sessions']:,} sessions ({meta['seconds']:.1f} s)")
 
@@ -238,12 +298,15 @@ def case_info(
     try:
         info = Case.open(case).info()
     except CaseError as exc:
-        err_console.print(f"[red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(EXIT_FATAL) from exc
+        raise fail(str(exc), EXIT_USAGE) from exc
     if fmt == Format.json:
         emit_json(info)
+        return
+    if fmt == Format.csv:
+        emit_rows([info], fmt)
         return
     for k, v in info.items():
         if isinstance(v, list):
             v = ", ".join(v) if len(v) <= 12 else ", ".join(v[:12]) + f" ... ({len(v)})"
-        console.print(f"[bold]{k:>14}[/]  {v}", highlight=False)
+        console.print(f"[bold]{k:>14}[/]  {markup_text(cell(v)) if v not in (None, '') else '-'}",
+                      highlight=False)

@@ -16,20 +16,25 @@ from graphtrail.cli.common import (
     SessionOpt,
     SinceOpt,
     UntilOpt,
+    check_role,
     fail,
     open_store,
     pick_seed,
     time_bounds,
 )
-from graphtrail.cli.output import Format, console, emit_json, emit_rows
-from graphtrail.queries.blast_radius import BlastRadius, blast_radius
+from graphtrail.cli.output import Format, cell, console, emit_json, emit_rows
+from graphtrail.queries.blast_radius import EVENT_ROW_FIELDS, BlastRadius, blast_radius
 from graphtrail.queries.chains import chains
-from graphtrail.queries.seeds import SeedError
+from graphtrail.queries.seeds import Seed, SeedError
 from graphtrail.queries.timeline import timeline
+from graphtrail.safe_text import markup_text
+from graphtrail.words import plural, said
 
 __all__ = ["blast_radius_cmd", "chains_cmd", "timeline_cmd", "print_blast_radius", "print_chains"]
 
 FormatOpt = Annotated[Format, typer.Option("--format", help="table, json or csv.")]
+CHAIN_CSV_COLUMNS = ["chain", "from", "to", "time", "event_id", "access_key_id", "from_account",
+                     "to_account"]  # a header even when no chain is found
 
 
 def blast_radius_cmd(
@@ -40,7 +45,7 @@ def blast_radius_cmd(
     """Everything a credential did and everything derived from it, forward in time."""
     seed = pick_seed(access_key, principal, session, ip)
     lo, hi = time_bounds(since, until)
-    store = open_store(case, backend)
+    store = open_store(case, backend, seed=seed)
     try:
         br = blast_radius(store, seed, since=lo, until=hi)
     except SeedError as exc:
@@ -48,7 +53,7 @@ def blast_radius_cmd(
     if fmt == Format.json:
         emit_json(br.to_dict())
     elif fmt == Format.csv:
-        emit_rows([{"event_id": e} for e in br.event_ids], fmt)
+        emit_rows(br.events, fmt, columns=list(EVENT_ROW_FIELDS))
     else:
         print_blast_radius(br)
 
@@ -57,14 +62,34 @@ def print_blast_radius(br: BlastRadius) -> None:
     out = console
     out.print(f"[bold]Blast radius of {br.seed['kind']} {br.seed['value']}[/]", highlight=False,
               markup=True)
-    out.print(f"{br.calls:,} calls ({br.failed_calls:,} failed) from {br.first_seen} to "
-              f"{br.last_seen}; {len(br.event_ids):,} eventIDs", highlight=False)
+    span = f" from {br.first_seen} to {br.last_seen}" if br.first_seen else ""
+    out.print(f"{plural(br.calls, 'call')} ({br.failed_calls:,} failed){span}; "
+              f"{plural(len(br.event_ids), 'eventID')}", highlight=False)
     for title, items in (("access keys", br.access_keys), ("roles assumed", br.roles),
                          ("roles attempted (failed)", br.attempted_roles),
                          ("accounts", br.accounts), ("source IPs", br.ips),
                          ("principals", br.principals)):
         if items:
             out.print(f"[bold]{title}[/] ({len(items)}): " + _short(items), highlight=False)
+    for item in br.issued_by:
+        out.print(f"[bold]issued by[/] {_t(item['via'])} at {_t(item['time'])} "
+                  f"({_t(item['issuer'] or 'unknown caller')}): " + _short(item["event_ids"], 4),
+                  highlight=False)
+    for c in br.console_sessions:
+        flag = (" [red]used from a second address or browser (replayed session cookie?)[/]"
+                if c["replayed"] else "")
+        out.print(f"[bold]console session[/] {_t(c['session'])}, "
+                  f"{plural(len(c['access_key_ids']), 'key')}{flag}", highlight=False)
+        for side in c["sides"] if c["replayed"] else []:
+            out.print(f"    {_t(side['source_ip'])} {_t(side['user_agent'] or 'AWS console')}: "
+                      f"{plural(side['calls'], 'call')} {_t(side['first_seen'])} .. "
+                      f"{_t(side['last_seen'])}", highlight=False)
+    for x in br.excluded:
+        out.print(f"[bold]left out[/] {_t(x['session'])}: {_t(x['reason'])}", highlight=False)
+    for k in br.key_changes:
+        out.print(f"[bold]key {_t(k['access_key_id'])}[/] {_t(k['status']).lower()} at "
+                  f"{_t(k['time'])}; sessions it issued that outlived it: "
+                  f"{len(k['sessions_outliving_it'])}", highlight=False)
     if br.resources:
         out.print(f"[bold]resources touched[/] ({len(br.resources)}): " + _short(br.resources, 8),
                   highlight=False)
@@ -76,10 +101,14 @@ def print_blast_radius(br: BlastRadius) -> None:
                    for c in br.policy_changes], Format.table, title="Permission and trust changes")
 
 
-def _short(items: list[str], n: int = 12) -> str:
-    from rich.markup import escape
+def _t(v) -> str:
+    """A value from the logs for a markup print: escaped, ``?`` when missing."""
+    text = cell(v)
+    return markup_text(text) if text else "?"
 
-    shown = ", ".join(escape(i) for i in items[:n])
+
+def _short(items: list[str], n: int = 12) -> str:
+    shown = ", ".join(_t(i) for i in items[:n])
     return shown + (f" ... (+{len(items) - n})" if len(items) > n else "")
 
 
@@ -93,30 +122,33 @@ def chains_cmd(
 ) -> None:
     """Role-chaining paths walked by real sessions (time-respecting)."""
     lo, hi = time_bounds(since, until)
-    found = chains(open_store(case, backend), cross_account=cross_account, origin=origin, to=to,
+    store = open_store(case, backend, seed=Seed.of(None, origin) if origin else None)
+    if to:
+        check_role(store, to)
+    found = chains(store, cross_account=cross_account, origin=origin, to=to,
                    min_hops=min_hops, since=lo, until=hi)
     if fmt == Format.json:
         emit_json({"chains": [c.to_dict() for c in found]})
     elif fmt == Format.csv:
-        emit_rows([{"chain": i, **{k: h[k] for k in ("from", "to", "time", "event_id", "access_key_id",
-                                                      "from_account", "to_account")}}
-                   for i, c in enumerate(found) for h in c.hops], fmt)
+        emit_rows([{"chain": i, **{k: h[k] for k in CHAIN_CSV_COLUMNS[1:]}}
+                   for i, c in enumerate(found) for h in c.hops], fmt, columns=CHAIN_CSV_COLUMNS)
     else:
         print_chains(found)
 
 
 def print_chains(found) -> None:
-    from rich.markup import escape
-
+    escape = markup_text
     if not found:
         console.print("no chains")
     for i, c in enumerate(found, 1):
         tag = " [yellow]cross-account[/]" if c.cross_account else ""
-        console.print(f"[bold]chain {i}[/] ({len(c.hops)} hops){tag}", markup=True)
+        console.print(f"[bold]chain {i}[/] ({plural(len(c.hops), 'hop')}){tag}", markup=True)
         console.print("  " + escape(c.path[0]), highlight=False)
         for h in c.hops:
-            console.print(f"  -> {escape(h['to'])}  [dim]{h['time']} key {h['access_key_id']} "
-                          f"event {h['event_id']} {h['from_account']}->{h['to_account']}[/]",
+            key = f" key {escape(h['access_key_id'])}" if h.get("access_key_id") else ""
+            across = " -> ".join(escape(said(h.get(a))) for a in ("from_account", "to_account"))
+            console.print(f"  -> {escape(h['to'])}  [dim]{said(h.get('time'))}{key} "
+                          f"event {escape(said(h.get('event_id')))} accounts {across}[/]",
                           highlight=False)
 
 
@@ -130,12 +162,13 @@ def timeline_cmd(
     """Every call of a credential, principal or IP, in time order."""
     seed = pick_seed(access_key, principal, session, ip)
     lo, hi = time_bounds(since, until)
-    store = open_store(case, backend)
+    store = open_store(case, backend, seed=seed)
     try:
         df = timeline(store, seed, since=lo, until=hi, lineage=lineage, limit=limit)
     except SeedError as exc:
         raise fail(str(exc)) from exc
     rows = df.where(df.notna(), None).to_dict("records")
-    cols = None if fmt != Format.table else ["time", "event_name", "identity_arn", "recipient_account_id",
-                                              "region", "source_ip", "outcome", "resource", "event_id"]
+    cols = list(df.columns) if fmt != Format.table else [
+        "time", "event_name", "identity_arn", "recipient_account_id", "region", "source_ip",
+        "outcome", "resource", "event_id"]
     emit_rows(rows, fmt, columns=cols, title=f"Timeline of {seed.kind} {seed.value}")

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from graphtrail.cli.common import DEFAULT_CASE, CaseOpt, fail
+from graphtrail.cli.common import DEFAULT_CASE, EXIT_NO_ANSWER, CaseOpt, fail
 from graphtrail.cli.output import Format, console, emit_json, emit_rows, err_console
 from graphtrail.cli.wiring import ensure_graph
 from graphtrail.store.case import Case, CaseError
@@ -22,7 +22,7 @@ PasswordOpt = Annotated[str, typer.Option("--password", envvar="NEO4J_PASSWORD",
 DatabaseOpt = Annotated[str | None, typer.Option("--database", envvar="NEO4J_DATABASE",
                                                  help="Database (default: the server's).")]
 
-neo4j_app = typer.Typer(help="Push a case to Neo4j.", no_args_is_help=True)
+neo4j_app = typer.Typer(help="Push a case to Neo4j.", no_args_is_help=True, rich_markup_mode=None)
 
 
 def connect(uri: str, user: str, password: str, database: str | None = None):
@@ -32,11 +32,13 @@ def connect(uri: str, user: str, password: str, database: str | None = None):
 
     try:
         server = Neo4jStore(uri, user, password, database)
+        # One attempt, no retry loop: an unreachable server is an answer in itself (exit 1).
+        server._driver.verify_connectivity()
         server.run("RETURN 1 AS ok")
     except AuthError as exc:
-        raise fail(f"{uri}: authentication failed for user {user!r}") from exc
+        raise fail(f"{uri}: authentication failed for user {user!r}", EXIT_NO_ANSWER) from exc
     except (ServiceUnavailable, OSError, ValueError) as exc:
-        raise fail(f"{uri}: no Bolt server answers ({exc})") from exc
+        raise fail(f"{uri}: no Bolt server answers ({exc})", EXIT_NO_ANSWER) from exc
     return server
 
 
@@ -75,6 +77,9 @@ def push_cmd(
     d = summary.as_dict()
     if fmt == Format.json:
         emit_json(d)
+        return
+    if fmt == Format.csv:
+        emit_rows([d], fmt)
         return
     console.print(f"pushed to {uri}: {d['nodes']:,} nodes, {d['relationships']:,} relationships "
                   f"({d['relationships_per_second'] or 0:,} rel/s); calls: {d['calls_new']:,} new, "

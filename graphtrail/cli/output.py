@@ -1,21 +1,37 @@
-"""Printing answers: table, JSON or CSV, the same way for every command."""
+"""Printing answers: table, JSON or CSV, the same way for every command.
+
+The output is a contract: JSON is strict (a missing or non-finite number is ``null``, never
+``NaN``), CSV leaves a missing cell empty, text never shows Python's ``None`` or ``nan``, and
+times are ISO 8601 UTC with ``Z`` in all three.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import math
+import os
 import sys
-from enum import StrEnum
+from collections.abc import Mapping
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from enum import Enum, StrEnum
+from pathlib import PurePath
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-__all__ = ["Format", "emit_json", "emit_rows", "console", "err_console"]
+from graphtrail.safe_text import csv_cell, markup_text, terminal_text
 
-console = Console()
-err_console = Console(stderr=True, soft_wrap=True)  # messages are never hard-wrapped
+__all__ = ["Format", "emit_json", "emit_rows", "console", "err_console", "jsonable", "cell",
+           "iso_z",
+           "graph_progress"]
+
+console = Console(emoji=False)
+err_console = Console(stderr=True, soft_wrap=True, emoji=False)  # messages are never hard-wrapped
 
 
 class Format(StrEnum):
@@ -24,13 +40,72 @@ class Format(StrEnum):
     csv = "csv"
 
 
+def iso_z(t: datetime) -> str:
+    """A time as ISO 8601 UTC with ``Z`` (a naive time is taken as UTC).
+
+    >>> iso_z(datetime(2024, 8, 1, 13, 42, 21, tzinfo=UTC))
+    '2024-08-01T13:42:21Z'
+    """
+    t = t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+    fmt = "%Y-%m-%dT%H:%M:%S.%fZ" if t.microsecond else "%Y-%m-%dT%H:%M:%SZ"
+    return t.strftime(fmt)
+
+
+def _missing(v: Any) -> bool:
+    if v is None:
+        return True
+    if isinstance(v, float):
+        return not math.isfinite(v)
+    try:
+        import pandas as pd
+
+        return v is pd.NaT or v is pd.NA
+    except ImportError:  # pragma: no cover
+        return False
+
+
+def jsonable(obj: Any) -> Any:
+    """``obj`` with only JSON values: missing -> None, times -> ISO Z, numpy -> Python.
+
+    >>> jsonable({"a": float("nan"), "b": [1.5, float("inf")], "t": datetime(2024, 8, 1)})
+    {'a': None, 'b': [1.5, None], 't': '2024-08-01T00:00:00Z'}
+    """
+    if _missing(obj):
+        return None
+    if isinstance(obj, bool | int | str):
+        return obj.value if isinstance(obj, Enum) else obj
+    if isinstance(obj, float):
+        return obj
+    if isinstance(obj, datetime):
+        return iso_z(obj)
+    if isinstance(obj, date):
+        return obj.isoformat()
+    if isinstance(obj, Mapping):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, set | frozenset):
+        return sorted(jsonable(v) for v in obj)
+    if isinstance(obj, PurePath | Enum):
+        return str(obj.value if isinstance(obj, Enum) else obj)
+    if hasattr(obj, "item") and callable(obj.item):  # numpy scalars
+        return jsonable(obj.item())
+    if hasattr(obj, "tolist") and callable(obj.tolist):  # numpy arrays
+        return jsonable(obj.tolist())
+    return str(obj)
+
+
 def emit_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, indent=2, default=str, sort_keys=False) + "\n")
+    """Print ``obj`` as strict JSON (no NaN or Infinity)."""
+    sys.stdout.write(json.dumps(jsonable(obj), indent=2, allow_nan=False) + "\n")
 
 
 def emit_rows(rows: list[dict], fmt: Format, *, title: str | None = None,
-              columns: list[str] | None = None) -> None:
-    """Print a list of flat dicts as a rich table, JSON array or CSV."""
+              columns: list[str] | None = None, no_wrap: frozenset[str] = frozenset()) -> None:
+    """Print a list of flat dicts as a rich table, JSON array or CSV.
+
+    ``no_wrap``: table columns kept on one line (short codes); the others wrap.
+    """
     cols = columns or (list(rows[0].keys()) if rows else [])
     if fmt == Format.json:
         emit_json(rows)
@@ -39,27 +114,52 @@ def emit_rows(rows: list[dict], fmt: Format, *, title: str | None = None,
         w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore")
         w.writeheader()
         for r in rows:
-            w.writerow({k: _cell(r.get(k)) for k in cols})
+            w.writerow({k: csv_cell(cell(r.get(k)), raw=csv_raw()) for k in cols})
         sys.stdout.write(buf.getvalue())
     else:
-        t = Table(title=title, show_lines=False, header_style="bold")
+        t = Table(title=markup_text(title) if title else None, show_lines=False,
+                  header_style="bold")
         for c in cols:
-            t.add_column(c, overflow="fold")
+            t.add_column(markup_text(c), overflow="fold", no_wrap=c in no_wrap)
         for r in rows:
-            # rich markup in attacker-controlled text must not be interpreted
-            t.add_row(*[_escape(_cell(r.get(c))) for c in cols])
+            # attacker-controlled text: never markup, never a control sequence
+            t.add_row(*[Text(terminal_text(cell(r.get(c)))) for c in cols])
         console.print(t)
 
 
-def _cell(v: Any) -> str:
+@contextmanager
+def graph_progress():
+    """A progress bar on stderr for the graph build (only on a terminal); yields the callback."""
+    if not err_console.is_terminal:
+        yield None
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("[bold]graph"), BarColumn(),
+                  TextColumn("{task.completed:,.0f} events read"),
+                  TimeElapsedColumn(), console=err_console, transient=True) as bar:
+        task = bar.add_task("graph", total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
+def cell(v: Any) -> str:
+    """One value as text: missing -> empty, times ISO Z, lists joined with ``, ``.
+
+    >>> [cell(None), cell(float("nan")), cell(["a", "b"]), cell(datetime(2024, 8, 1, tzinfo=UTC))]
+    ['', '', 'a, b', '2024-08-01T00:00:00Z']
+    """
+    v = jsonable(v)
     if v is None:
         return ""
-    if isinstance(v, (list, tuple, set)):
-        return ", ".join(str(x) for x in v)
+    if isinstance(v, list):
+        return ", ".join(cell(x) for x in v)
+    if isinstance(v, dict):
+        return json.dumps(v, allow_nan=False)
+    if isinstance(v, bool):
+        return "true" if v else "false"
     return str(v)
 
 
-def _escape(s: str) -> str:
-    from rich.markup import escape
-
-    return escape(s)
+def csv_raw() -> bool:
+    """``graphtrail --raw`` (or ``GRAPHTRAIL_CSV_RAW=1``): CSV cells as they are, formulas too."""
+    return os.environ.get("GRAPHTRAIL_CSV_RAW", "") not in ("", "0")

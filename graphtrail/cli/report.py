@@ -24,6 +24,7 @@ from graphtrail.cli.common import (
     UntilOpt,
     fail,
     open_store,
+    output_file,
     pick_seed,
     time_bounds,
 )
@@ -80,7 +81,9 @@ def report_cmd(
     findings, timeline and evidence, in one HTML file that opens offline."""
     seed = pick_seed(access_key, principal, session, ip)
     lo, hi = time_bounds(since, until)
-    store = open_store(case)
+    output_file(out)
+    output_file(png, "--png")
+    store = open_store(case, seed=seed)
     try:
         report = build_report(store, seed, since=lo, until=hi, title=title)
     except SeedError as exc:
@@ -115,8 +118,10 @@ def view_cmd(
 ) -> None:
     """An interactive graph of the case, or of a focus and its neighbourhood, in one HTML file."""
     lo, hi = time_bounds(since, until)
+    output_file(out)
+    output_file(png, "--png")
     seed = Seed.of(None, focus) if focus else None
-    store = open_store(case)
+    store = open_store(case, seed=seed)
     try:
         g, highlight = focus_graph(store, seed, depth=depth, since=lo, until=hi, account=account)
     except SeedError as exc:

@@ -3,19 +3,36 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from contextlib import ExitStack
 
-from graphtrail.store.case import Case
+from graphtrail.store.case import Case, CaseError
 from graphtrail.store.memory import lineage_edges
 from loaders.facts.build import build_graph
 
 __all__ = ["build_case_graph", "ensure_graph"]
 
 
-def build_case_graph(case: Case) -> dict:
-    """Link credentials and build the graph from every event of ``case``; store it."""
+GRAPH_PASSES = 2  # the build reads the events twice: who issued what, then every call
+
+
+def build_case_graph(case: Case, progress: Callable[[int, int], None] | None = None) -> dict:
+    """Link credentials and build the graph from every event of ``case``; store it.
+
+    Runs under the case lock (waiting for a writer to finish), in a folder of its own.
+    ``progress(done, total)`` is told of every batch read (``total``: events x passes).
+    """
+    with case.writing(wait=True):
+        return _build(case, progress)
+
+
+def _build(case: Case, progress: Callable[[int, int], None] | None = None) -> dict:
     t0 = time.perf_counter()
     work = case.graph_workdir()
-    facts = build_graph(case.event_batches, work / "activity.parquet")
+    read = case.event_batches
+    if progress is not None:
+        read = _counted(case.event_batches, progress, case.event_count() * GRAPH_PASSES)
+    facts = build_graph(read, work / "activity.parquet")
     meta = {"seconds": round(time.perf_counter() - t0, 3), "nodes": facts.nodes.num_rows,
             "edges": facts.edges.num_rows, "sessions": facts.sessions.num_rows,
             "activity": facts.activity_rows}
@@ -25,7 +42,34 @@ def build_case_graph(case: Case) -> dict:
     return meta
 
 
-def ensure_graph(case: Case) -> None:
-    """Build the graph if the events changed since it was last built."""
-    if not case.graph_is_current():
-        build_case_graph(case)
+def ensure_graph(case: Case, progress: Callable[[int, int], None] | None = None, *,
+                 wait: bool = False) -> dict | None:
+    """Build the graph if the events changed since it was last built; the build's meta, or
+    None when there was nothing to build.
+
+    While another process writes the case (an ingest, or a build), a reader answers from the
+    last complete graph rather than wait (unless ``wait``, or there is no graph at all).
+    """
+    if case.graph_is_current():
+        return None
+    with ExitStack() as held:
+        try:
+            held.enter_context(case.writing(wait=wait or not case.has_graph()))
+        except CaseError:
+            return None  # a writer holds the case: read the last complete graph
+        if case.graph_is_current():
+            return None  # built by the writer we waited for
+        return _build(case, progress)
+
+
+def _counted(read_batches, progress: Callable[[int, int], None], total: int):
+    done = 0
+
+    def read(columns, *args, **kwargs):
+        nonlocal done
+        for batch in read_batches(columns, *args, **kwargs):
+            done += batch.num_rows
+            progress(min(done, total), total)
+            yield batch
+
+    return read

@@ -20,13 +20,22 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import asdict, dataclass, field
 
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from graphtrail import ids
 from graphtrail.model import EdgeKind, NodeKind
-from graphtrail.queries.seeds import Seed, seed_credentials
+from graphtrail.queries.evidence import (
+    EVENT_ROW_FIELDS,
+    callers,
+    console_session,
+    event_rows,
+    key_changes,
+    opening_calls,
+)
+from graphtrail.queries.seeds import Seed, SeedError, seed_credentials
 
-__all__ = ["BlastRadius", "blast_radius", "lineage_of"]
+__all__ = ["BlastRadius", "blast_radius", "lineage_of", "EVENT_ROW_FIELDS"]
 
 
 @dataclass
@@ -52,6 +61,11 @@ class BlastRadius:
     last_seen: str | None = None
     calls: int = 0
     failed_calls: int = 0
+    issued_by: list[dict] = field(default_factory=list)
+    events: list[dict] = field(default_factory=list)
+    console_sessions: list[dict] = field(default_factory=list)
+    excluded: list[dict] = field(default_factory=list)
+    key_changes: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -136,9 +150,34 @@ def blast_radius(store, seed: Seed | str, *, since: int | None = None,
     """
     if isinstance(seed, str):
         seed = Seed.of(None, seed)
-    start = seed_credentials(store, seed, since, until)
+    start, excluded = explained_only(store, seed, seed_credentials(store, seed, since, until))
     creds, links = lineage_of(store, start, since, until)
-    return summarize(store, seed, creds, links, since, until)
+    br = summarize(store, seed, creds, links, since, until)
+    br.excluded = excluded
+    return br
+
+
+def explained_only(store, seed: Seed, start: set[str]) -> tuple[set[str], list[dict]]:
+    """A temporary key id: the sessions an issuance (or a sign-in) explains, when there are any.
+
+    A use of the same key id that nothing in the logs issued is a credential of its own
+    (a recycled id, or a console key reused by someone else): it is left out of the answer
+    and listed, with the reason, in ``excluded``.
+    """
+    if seed.kind != "access_key" or not ids.is_temporary_key(seed.value):
+        return start, []
+    sess = store.session_info
+    known = {c for c in start if sess.get(c, {}).get("via") != "unknown"}
+    if len(known) > 1:  # AWS recycled the id: the key alone does not say which session
+        listed = "; ".join(f"{c} ({sess[c]['principal']})" for c in sorted(known, key=lambda c: sess[c]["issued"] or 0))
+        raise SeedError(f"access key {seed.value} was issued {len(known)} times in this case (a recycled "
+                        f"key id): {listed}. Name one with --session, or narrow with --since/--until")
+    if not known or known == start:
+        return start, []
+    out = [{"session": c, "principal": sess[c]["principal"], "session_name": sess[c]["session_name"],
+            "reason": sess[c].get("note") or "no issuance in the logs explains it"}
+           for c in sorted(start - known)]
+    return known, out
 
 
 def summarize(store, seed: Seed, creds: dict[str, dict], links: list[dict],
@@ -146,21 +185,32 @@ def summarize(store, seed: Seed, creds: dict[str, dict], links: list[dict],
     """Turn a set of credentials into the blast-radius answer (shared with other backends)."""
     g = store.lineage
     sess = store.session_info
+    # One read: the lineage's calls, and the calls of whoever opened its sessions from
+    # outside it (a service, an IdP, a portal user), for the opening calls' rows.
+    openers = sorted(callers(store, [c for c in creds if c in sess]) - set(creds))
     calls = store.calls(["event_id", "time", "actor", "resource", "source_ip", "error_code",
-                         "recipient_account_id", "account_id"], actors=sorted(creds),
+                         "recipient_account_id", "account_id", "event_name", "region",
+                         "access_key_id"], actors=sorted(set(creds).union(openers)),
                         since=since, until=until)
+    outside = None
+    if openers:
+        mine = pc.is_in(calls.column("actor"), value_set=pa.array(sorted(creds), pa.string()))
+        outside, calls = calls.filter(pc.invert(mine)), calls.filter(mine)
     event_ids = set(calls.column("event_id").to_pylist())
     active = set(calls.column("actor").to_pylist())
     sessions = sorted(c for c in creds if c in sess and _in_window(c, sess[c], active, since, until))
     for sid in sessions:  # both copies of each STS call that issued a session in the lineage
         if creds[sid]["via"] != "seed":
             event_ids.update(sess[sid]["event_ids"] or [])
+    issued_by = opening_calls(store, [c for c, v in creds.items() if v["via"] == "seed"], since, until)
+    for item in issued_by:
+        event_ids.update(item["event_ids"])
     keys = set()
     for c in creds:
         if c.startswith("key:"):
             keys.add(c[4:])
-        elif c in sess and sess[c]["access_key_id"]:
-            keys.add(sess[c]["access_key_id"])
+        elif c in sess:  # a console session used many
+            keys.update(k for k in (sess[c].get("access_key_ids") or [sess[c]["access_key_id"]]) if k)
     roles, principals, accounts, attempted = set(), set(), set(), set()
     for sid in sessions:
         s = sess[sid]
@@ -172,8 +222,9 @@ def summarize(store, seed: Seed, creds: dict[str, dict], links: list[dict],
         if c.startswith("arn:"):
             principals.add(c)
         if c in g:
-            for _, dst, k in g.out_edges(c, keys=True):
-                if k == EdgeKind.ATTEMPTED and g.nodes[dst].get("kind") == NodeKind.ROLE:
+            for _, dst, k, d in g.out_edges(c, keys=True, data=True):
+                if (k == EdgeKind.ATTEMPTED and g.nodes[dst].get("kind") == NodeKind.ROLE
+                        and _overlaps(d, since, until)):
                     attempted.add(dst)
             for src, _, k in g.in_edges(c, keys=True):
                 if k == EdgeKind.HAS_KEY:
@@ -195,7 +246,16 @@ def summarize(store, seed: Seed, creds: dict[str, dict], links: list[dict],
         first_seen=lo.as_py().strftime("%Y-%m-%dT%H:%M:%SZ") if lo is not None and lo.is_valid else None,
         last_seen=hi.as_py().strftime("%Y-%m-%dT%H:%M:%SZ") if hi is not None and hi.is_valid else None,
         calls=calls.num_rows, failed_calls=calls.num_rows - ok.num_rows,
+        issued_by=issued_by, events=event_rows(store, calls, event_ids, outside),
+        console_sessions=[console_session(sid, sess[sid]) for sid in sessions if sess[sid].get("console")],
+        key_changes=key_changes(store, creds, links, since, until),
     )
+
+
+def _overlaps(edge: dict, since: int | None, until: int | None) -> bool:
+    lo, hi = edge.get("first_seen"), edge.get("last_seen")
+    return not ((until is not None and lo is not None and lo > until)
+                or (since is not None and hi is not None and hi < since))
 
 
 def _in_window(sid: str, s: dict, active: set, since: int | None, until: int | None) -> bool:

@@ -12,12 +12,13 @@ assumed, as ``arn:aws:iam::<account>:role/<name>``.
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 
 from graphtrail import ids
 from graphtrail.model import EdgeKind, NodeKind
 
-__all__ = ["Chain", "chains", "origin_of"]
+__all__ = ["Chain", "chains", "origin_of", "session_origin"]
 
 
 @dataclass
@@ -26,6 +27,7 @@ class Chain:
     hops: list[dict]
     sessions: list[str]
     origin_credential: str | None
+    origin: dict | None = None  # who is behind the first hop: a user, an IdP subject, a workload
 
     @property
     def cross_account(self) -> bool:
@@ -56,6 +58,31 @@ def origin_of(store, issuer: str | None) -> tuple[str | None, str | None]:
     if issuer.startswith("arn:"):
         return issuer, issuer.split(":")[4] or None
     return issuer, info.get("account")
+
+
+def session_origin(s: dict) -> tuple[str, dict] | None:
+    """(name, details) of the human or workload behind a federated or service session.
+
+    Identity Center: the directory user (``idc-user:<user id>``, else the user name); SAML:
+    the provider ARN and the subject; web identity: the provider and the subject claim
+    (GitHub: the repository and ref); a service: the service and the session name (an
+    instance id, a function name).
+
+    >>> session_origin({"origin": '{"kind": "saml", "provider": "arn:aws:iam::1:saml-provider/Okta", '
+    ...                           '"subject": "ana@example.com"}'})[0]
+    'arn:aws:iam::1:saml-provider/Okta/ana@example.com'
+    """
+    raw = s.get("origin")
+    if not raw:
+        return None
+    o = json.loads(raw) if isinstance(raw, str) else dict(raw)
+    if o.get("kind") == "identity_center":
+        who = o.get("user_id") or o.get("user_name") or o.get("subject")
+        return ids.identity_center_user_id(str(who)), o
+    provider, subject = o.get("provider"), o.get("subject")
+    if not provider:
+        return None
+    return (f"{provider}/{subject}" if subject else str(provider)), o
 
 
 def _key_of(store, cred: str | None) -> str | None:
@@ -95,10 +122,14 @@ def chains(store, *, cross_account: bool = False, origin: str | None = None, to:
     for root in roots:
         s0 = sess[root]
         org, org_acct = origin_of(store, s0["issuer"])
+        named = session_origin(s0)
+        if named is not None:
+            org, org_acct = named[0], None
         for lineage in _walk(root, children):
             chain = _chain(store, lineage, org, org_acct, s0["issuer"])
             if chain is None:
                 continue
+            chain.origin = named[1] if named else None
             if to_id is not None:
                 if to_id not in chain.path[1:]:
                     continue
@@ -132,7 +163,16 @@ def _origin_filter(origin: str | None):
     kind, value = ids.normalize_seed(origin)
     if kind == "access_key":
         return lambda chain, key: key == value or any(h["access_key_id"] == value for h in chain.hops[:1])
-    return lambda chain, key: chain.path[0] == value or chain.path[0] == origin
+    return lambda chain, key: (chain.path[0] in (value, origin)
+                               or origin in _origin_names(chain.origin))
+
+
+def _origin_names(o: dict | None) -> set[str]:
+    """What an investigator may type to name an origin: the user, the subject, the repository."""
+    if not o:
+        return set()
+    return {str(o[k]) for k in ("subject", "user_name", "user_id", "repository", "provider",
+                                "source_identity") if o.get(k)}
 
 
 def _walk(root: str, children: dict[str, list[str]]):
@@ -190,4 +230,5 @@ def _chain(store, lineage: list[str], origin: str | None, origin_account: str | 
 def _truncate(chain: Chain, cut: int) -> Chain:
     """Keep the path up to element ``cut`` (a role) and the hops that reach it."""
     return Chain(path=chain.path[: cut + 1], hops=chain.hops[:cut],
-                 sessions=chain.sessions[:cut], origin_credential=chain.origin_credential)
+                 sessions=chain.sessions[:cut], origin_credential=chain.origin_credential,
+                 origin=chain.origin)

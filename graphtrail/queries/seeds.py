@@ -54,10 +54,31 @@ def parse_time_bound(value: str | None) -> int | None:
     return int(dt.timestamp() * 1_000_000)
 
 
-def _in_window(t: int | None, since: int | None, until: int | None) -> bool:
-    if t is None:
-        return True
-    return (since is None or t >= since) and (until is None or t <= until)
+# The longest a temporary credential lives (GetSessionToken, 36 hours): a session whose
+# expiry is not known may have been used this long after it was issued.
+_LONGEST_SESSION_US = 36 * 3600 * 1_000_000
+
+
+def _active_in(s: dict, since: int | None, until: int | None) -> bool:
+    """Whether a session could act inside the window: issued before its end, and not
+    expired before its start. The window filters the calls, never the seed: a key issued
+    before ``since`` and used inside the window is found.
+
+    >>> h = 3600 * 10**6
+    >>> _active_in({"issued": 0, "expires": h}, since=h // 2, until=None)
+    True
+    >>> _active_in({"issued": 0, "expires": h}, since=2 * h, until=None)
+    False
+    >>> _active_in({"issued": None, "expires": None}, since=2 * h, until=3 * h)
+    True
+    """
+    issued, expires = s.get("issued"), s.get("expires")
+    if issued is None:
+        return True  # an unknown issue time is in every window
+    if until is not None and issued > until:
+        return False
+    end = expires if expires is not None else issued + _LONGEST_SESSION_US
+    return since is None or end >= since
 
 
 def seed_credentials(store, seed: Seed, since: int | None = None, until: int | None = None) -> set[str]:
@@ -68,8 +89,9 @@ def seed_credentials(store, seed: Seed, since: int | None = None, until: int | N
     if seed.kind == "access_key":
         if ids.is_temporary_key(seed.value):
             for sid, s in store.session_info.items():
-                if s["access_key_id"] == seed.value and _in_window(s["issued"], since, until):
-                    out.add(sid)  # an unknown issue time is in every window
+                keys = s.get("access_key_ids") or [s["access_key_id"]]  # a console session has many
+                if seed.value in keys and _active_in(s, since, until):
+                    out.add(sid)
         else:
             kid = ids.key_id(seed.value)
             if kid in info or kid in g:
@@ -84,7 +106,7 @@ def seed_credentials(store, seed: Seed, since: int | None = None, until: int | N
         if pid in g:
             for src, _, k in g.in_edges(pid, keys=True):
                 if k in (EdgeKind.OF_ROLE, EdgeKind.OF_PRINCIPAL) and g.nodes[src].get("kind") == NodeKind.SESSION:
-                    if _in_window(store.session_info.get(src, {}).get("issued"), since, until):
+                    if _active_in(store.session_info.get(src, {}), since, until):
                         out.add(src)
             for _, dst, k in g.out_edges(pid, keys=True):
                 if k == EdgeKind.HAS_KEY:

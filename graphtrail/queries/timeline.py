@@ -10,6 +10,7 @@ from __future__ import annotations
 import pandas as pd
 
 from graphtrail import ids
+from graphtrail.frames import to_frame
 from graphtrail.queries.blast_radius import lineage_of
 from graphtrail.queries.seeds import Seed, seed_credentials
 
@@ -35,7 +36,7 @@ def timeline(store, seed: Seed | str, *, since: int | None = None, until: int | 
         t = store.calls(cols, actors=sorted(creds), since=since, until=until)
     if limit is not None:
         t = t.slice(0, limit)
-    df = t.to_pandas()
+    df = to_frame(t)
     df.insert(TIMELINE_COLUMNS.index("outcome"), "outcome",
               ["success" if e is None or e != e else f"error: {e}" for e in df["error_code"]])
     df["time"] = [ids.iso(int(x.value // 1000)) if x is not None and x == x else None

@@ -3,16 +3,22 @@ graph facts derived from them. Ingest once, query many times, add more later.
 
 Layout of a case folder::
 
+    .graphtrail-case       marks the folder as a case: graphtrail writes only in its own folders
     case.json              the committed state: which parts, manifest and key files count
     manifest-<gen>.jsonl   one line per source object (uri, size, sha256, records, errors...)
     eventkeys-<gen>.npy    sorted dedup keys of every event held
     events/*.parquet       normalized events (graphtrail.model.EVENT_COLUMNS)
     insights/*.parquet     CloudTrail Insights events, kept apart from API calls
-    graph/                 nodes and edges built from the events (see graphtrail.store.facts)
+    graph -> .graph-<id>/  nodes and edges built from the events (see graphtrail.store.facts):
+                           a link to the last complete build, swapped atomically
 
 ``case.json`` is replaced atomically, last: an ingest that is interrupted leaves the case as
 it was at the previous commit, and parts it wrote but never committed are removed the next
 time the case is opened for writing.
+
+Writers (an ingest, a graph build) hold the case lock; a graph is built in a folder of its
+own and the ``graph`` link moved to it when complete, so a reader always sees one complete
+build, never a half-written one, and a reader that opened the previous build keeps it.
 """
 
 from __future__ import annotations
@@ -21,9 +27,12 @@ import fcntl
 import json
 import os
 import shutil
+import tempfile
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterable
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,7 +50,7 @@ from graphtrail.store.keyindex import KeyIndex
 __all__ = ["Case", "CaseError", "IngestSummary", "IngestSession", "default_case_dir"]
 
 FORMAT = 1
-GRAPH_FORMAT = 4  # bump when the graph tables change: older graphs are rebuilt, not misread
+GRAPH_FORMAT = 5  # bump when the graph tables change: older graphs are rebuilt, not misread
 # Columns with few distinct values: read as dictionaries they cost a few bytes an event.
 _DICTIONARY_COLUMNS = {"event_source", "event_name", "event_type", "event_category", "region",
                        "account_id", "recipient_account_id", "user_agent", "error_code",
@@ -51,6 +60,10 @@ _DICTIONARY_COLUMNS = {"event_source", "event_name", "event_type", "event_catego
 
 class CaseError(Exception):
     """The case folder is missing, locked or not a graphtrail case."""
+
+
+class NotACaseFolder(CaseError):
+    """``--case`` names a file, or a folder of someone else's: a usage error."""
 
 
 def default_case_dir() -> Path:
@@ -64,7 +77,8 @@ class IngestSummary:
 
     files_read: int = 0
     files_unchanged: int = 0
-    files_failed: list[dict] = field(default_factory=list)
+    files_failed: list[dict] = field(default_factory=list)  # damaged: [{path, error}]
+    files_skipped: list[dict] = field(default_factory=list)  # not CloudTrail: [{path, reason}]
     digest_files: int = 0
     insights_files: int = 0
     records_read: int = 0
@@ -80,6 +94,18 @@ class IngestSummary:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    @property
+    def read_nothing(self) -> bool:
+        """Every object was damaged beyond recovery: not one record could be read, none known."""
+        return bool(self.files_read and not self.records_read and not self.files_unchanged
+                    and len(self.files_failed) == self.files_read)
+
+    @property
+    def found_no_events(self) -> bool:
+        """The input held no CloudTrail event (it may have held records of something else)."""
+        return not (self.events_added or self.duplicates or self.insights_added
+                    or self.digest_files or self.files_unchanged)
 
     @property
     def events_per_second(self) -> float:
@@ -98,31 +124,36 @@ class Case:
     def __init__(self, path: Path, state: dict) -> None:
         self.path = path
         self.state = state
+        self._graph_dir: Path | None = None
 
     # -- opening ---------------------------------------------------------------------
     @classmethod
     def open(cls, path: str | Path, *, create: bool = False) -> Case:
         path = Path(path)
         state_file = path / "case.json"
+        if path.exists() and not path.is_dir():
+            raise NotACaseFolder(f"{path}: a file, not a case folder")
         if not state_file.exists():
             if not create:
                 raise CaseError(
                     f"{path}: not a graphtrail case (no case.json). "
                     "Run `graphtrail ingest PATH --case DIR` first."
                 )
-            path.mkdir(parents=True, exist_ok=True)
+            _claim(path)
             (path / "events").mkdir(exist_ok=True)
             (path / "insights").mkdir(exist_ok=True)
             state = {"format": FORMAT, "generation": 0, "events": [], "insights": [],
                      "manifest": None, "keys": None, "created": _now(), "updated": _now()}
             _atomic_json(state_file, state)
-        try:
-            state = json.loads(state_file.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise CaseError(f"{state_file}: unreadable case state: {exc}") from exc
+        state = _read_state(state_file)
         if state.get("format") != FORMAT:
             raise CaseError(f"{state_file}: case format {state.get('format')} is not {FORMAT}")
         return cls(path, state)
+
+    def reload(self) -> None:
+        """Read the committed state again (another process may have committed since)."""
+        self.state = _read_state(self.path / "case.json")
+        self._graph_dir = None
 
     # -- reading ---------------------------------------------------------------------
     @property
@@ -157,7 +188,9 @@ class Case:
 
     def events_df(self, columns: Iterable[str] | None = None, filter=None):
         """The events as a pandas DataFrame."""
-        return self.events(columns, filter).to_pandas()
+        from graphtrail.frames import to_frame
+
+        return to_frame(self.events(columns, filter))
 
     def insights(self) -> pa.Table:
         parts = [str(self.path / "insights" / p) for p in self.state["insights"]]
@@ -202,6 +235,7 @@ class Case:
             "event_sources": 0,
             "files": len(man),
             "files_failed": sum(1 for m in man if m.get("error")),
+            "files_skipped": sum(1 for m in man if m.get("foreign")),
             "digest_files": sum(1 for m in man if m.get("kind") == "digest"),
             "bytes": sum(m.get("size") or 0 for m in man),
             "generation": self.generation,
@@ -210,8 +244,8 @@ class Case:
         }
         if t.num_rows:
             lo, hi = pc.min_max(t.column("time")).values()
-            info["first_event"] = lo.as_py().isoformat()
-            info["last_event"] = hi.as_py().isoformat()
+            info["first_event"] = _iso_z(lo.as_py())
+            info["last_event"] = _iso_z(hi.as_py())
             accts = set(pc.unique(t.column("recipient_account_id")).to_pylist())
             accts |= set(pc.unique(t.column("account_id")).to_pylist())
             info["accounts"] = sorted(a for a in accts if a)
@@ -227,23 +261,27 @@ class Case:
                                 "identity_type", "identity_arn", "user_agent", "error_code",
                                 "source_file", "kind"}
 
+    def graph_dir(self) -> Path:
+        """The folder of the graph build this object reads: resolved once, so every table
+        read comes from one build even while a newer one is committed."""
+        if self._graph_dir is None:
+            self._graph_dir = Path(os.path.realpath(self.path / "graph"))
+        return self._graph_dir
+
     def graph_is_current(self) -> bool:
         """True when the stored graph was built from the events the case holds now."""
-        meta = self.path / "graph" / "meta.json"
-        if not meta.exists():
-            return False
-        try:
-            m = json.loads(meta.read_text())
-            return m.get("generation") == self.generation and m.get("graph_format") == GRAPH_FORMAT
-        except (OSError, json.JSONDecodeError):
-            return False
+        m = self.graph_meta()
+        return m.get("generation") == self.generation and m.get("graph_format") == GRAPH_FORMAT
+
+    def has_graph(self) -> bool:
+        """True when a complete graph of this graphtrail's format is stored (maybe older)."""
+        return self.graph_meta().get("graph_format") == GRAPH_FORMAT
 
     def graph_workdir(self) -> Path:
-        """An empty folder to build the next graph in; :meth:`commit_graph` adopts it."""
-        tmp = self.path / ".graph.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
-        return tmp
+        """A new empty folder to build the next graph in; :meth:`commit_graph` adopts it.
+
+        Call with the case lock held (:meth:`writing`)."""
+        return Path(tempfile.mkdtemp(prefix=".graph-build-", dir=self.path))
 
     def commit_graph(self, workdir: Path, tables: dict[str, pa.Table], meta: dict) -> None:
         """Write ``tables`` next to what the builder already wrote, then swap atomically."""
@@ -255,17 +293,29 @@ class Case:
         (workdir / "meta.json").write_text(json.dumps(
             {"generation": self.generation, "graph_format": GRAPH_FORMAT, "built": _now(), **meta},
             indent=1, default=str))
+        built = self.path / f".graph-{self.generation}-{uuid.uuid4().hex[:12]}"
+        os.rename(workdir, built)
         gdir = self.path / "graph"
-        old = self.path / ".graph.old"
-        shutil.rmtree(old, ignore_errors=True)
-        if gdir.exists():
-            os.replace(gdir, old)
-        os.replace(workdir, gdir)
-        shutil.rmtree(old, ignore_errors=True)
+        previous = os.path.realpath(gdir)
+        if gdir.is_dir() and not gdir.is_symlink():  # a case made before graph links
+            previous = str(self.path / f".graph-old-{uuid.uuid4().hex[:12]}")
+            os.rename(gdir, previous)
+        link = self.path / f".graph-link-{uuid.uuid4().hex[:12]}"
+        os.symlink(built.name, link)
+        os.replace(link, gdir)  # atomic: readers see the old build or the new one
+        self._graph_dir = None
+        keep = {built.name, os.path.basename(previous)}
+        for d in self.path.glob(".graph-*"):
+            if d.name not in keep and not d.is_symlink():
+                shutil.rmtree(d, ignore_errors=True)
 
-    def graph_table(self, name: str, columns: Iterable[str] | None = None, filter=None) -> pa.Table:
-        """One stored graph table: nodes, edges, sessions or activity."""
-        path = self.path / "graph" / f"{name}.parquet"
+    def graph_table(self, name: str, columns: Iterable[str] | None = None, filter=None, *,
+                    decode: bool = True) -> pa.Table:
+        """One stored graph table: nodes, edges, sessions or activity.
+
+        Repetitive columns are read as dictionaries; ``decode=False`` keeps them so.
+        """
+        path = self.graph_dir() / f"{name}.parquet"
         if not path.exists():
             raise CaseError(f"{self.path}: the graph has not been built; run `graphtrail ingest` "
                             "or `graphtrail case rebuild`")
@@ -273,11 +323,14 @@ class Case:
         fmt = ds.ParquetFileFormat(read_options=ds.ParquetReadOptions(
             dictionary_columns=self.GRAPH_DICTIONARY_COLUMNS))
         table = ds.dataset(str(path), format=fmt).to_table(columns=cols, filter=filter)
-        return _decode_dictionaries(table)
+        return _decode_dictionaries(table) if decode else table
 
     def graph_meta(self) -> dict:
-        path = self.path / "graph" / "meta.json"
-        return json.loads(path.read_text()) if path.exists() else {}
+        try:
+            m = json.loads((self.graph_dir() / "meta.json").read_text())
+        except (OSError, json.JSONDecodeError):
+            return {}
+        return m if isinstance(m, dict) else {}
 
     # -- writing ---------------------------------------------------------------------
     def ingest(self) -> IngestSession:
@@ -306,14 +359,34 @@ class Case:
             if name:
                 (self.path / name).unlink(missing_ok=True)
 
-    def _lock(self):
-        fh = open(self.path / ".lock", "w")
+    def _lock(self, wait: bool = False, purpose: str = "ingest"):
+        """The case lock. Without ``wait``, a writer that holds it is a :class:`CaseError`,
+        unless it only builds the graph (seconds): then this waits for it."""
+        fh = open(self.path / ".lock", "a+")
         try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(fh, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError as exc:
-            fh.close()
-            raise CaseError(f"{self.path}: another graphtrail process is writing this case") from exc
+            fh.seek(0)
+            if fh.read().strip() != "graph":
+                fh.close()
+                raise CaseError(f"{self.path}: another graphtrail process is writing this case") from exc
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        fh.seek(0)
+        fh.truncate()
+        fh.write(purpose)
+        fh.flush()
         return fh
+
+    @contextmanager
+    def writing(self, wait: bool = True, purpose: str = "graph"):
+        """Hold the case lock (waiting for it, or :class:`CaseError` if ``wait`` is false);
+        the state is read again once it is held."""
+        fh = self._lock(wait, purpose)
+        try:
+            self.reload()
+            yield self
+        finally:
+            fh.close()
 
     def _collect_garbage(self) -> None:
         """Remove what an interrupted ingest left: uncommitted parts and staging files."""
@@ -329,6 +402,8 @@ class Case:
             if p.name != self.state.get("keys"):
                 p.unlink()
         shutil.rmtree(self.path / ".staging", ignore_errors=True)
+        for d in self.path.glob(".graph-build-*"):  # a graph build that was killed
+            shutil.rmtree(d, ignore_errors=True)
 
 
 class IngestSession:
@@ -392,6 +467,8 @@ class IngestSession:
                 s.insights_files += 1
             if rep.error:
                 s.files_failed.append({"path": rep.uri, "error": rep.error})
+            if rep.foreign:
+                s.files_skipped.append({"path": rep.uri, "reason": rep.foreign})
             entry = {k: v for k, v in asdict(rep).items() if k not in ("unchanged",)}
             entry["events_added"], entry["duplicates"] = per_file.get(rep.uri, (rep.events, 0))
             entry["ingested_at"] = _now()
@@ -440,6 +517,37 @@ def _decode_dictionaries(table: pa.Table) -> pa.Table:
 
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+MARKER = ".graphtrail-case"
+
+
+def _claim(path: Path) -> None:
+    """Make ``path`` a case folder: new, or empty. A folder of someone else's is refused,
+    so that nothing graphtrail later writes or cleans up is anyone else's."""
+    if path.is_dir() and any(path.iterdir()) and not (path / MARKER).exists():
+        raise NotACaseFolder(f"{path}: a folder that is not empty and not a graphtrail case; "
+                        "give --case a new or empty folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        (path / MARKER).write_text("A graphtrail case: graphtrail writes and cleans up here.\n")
+    except OSError as exc:
+        raise CaseError(f"{path}: cannot make the case folder: {exc.strerror or exc}") from exc
+
+
+def _read_state(state_file: Path) -> dict:
+    try:
+        state = json.loads(state_file.read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CaseError(f"{state_file}: unreadable case state: {exc}") from exc
+    if not isinstance(state, dict):
+        raise CaseError(f"{state_file}: not a graphtrail case state")
+    return state
+
+
+def _iso_z(t: datetime) -> str:
+    """A UTC time as CloudTrail writes it, ``2024-08-01T13:42:21Z``."""
+    return t.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _atomic_json(path: Path, obj: dict) -> None:

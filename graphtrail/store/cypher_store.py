@@ -3,7 +3,7 @@
 :class:`CypherStore` implements :class:`graphtrail.store.protocol.GraphStore` over a Bolt
 server holding a pushed case (see :mod:`graphtrail.store.neo4j_case`): the lineage graph
 from ``lineage.cypher``, sessions from ``sessions.cypher``, nodes from ``nodes.cypher``,
-calls from ``calls.cypher``. The questions (blast radius, chains, timeline, findings) then
+calls from ``calls.cypher``, grouped for the listings by ``call_summary.cypher``. The questions (blast radius, chains, timeline, findings) then
 run unchanged, so both stores give the same answers by construction, and the parity suite
 checks it on real servers.
 """
@@ -21,13 +21,14 @@ import pyarrow as pa
 import cypher
 from graphtrail.model import NodeKind
 from graphtrail.store.neo4j import Neo4jStore
+from graphtrail.store.protocol import CALL_SUMMARY_SCHEMA
 
 __all__ = ["CypherStore", "CALL_COLUMNS"]
 
 CALL_COLUMNS = ("event_id", "time", "actor", "actor_kind", "resource", "event_source",
                 "event_name", "error_code", "source_ip", "user_agent", "region",
                 "recipient_account_id", "account_id", "identity_type", "identity_arn",
-                "read_only", "shared_event_id", "source_file", "detail")
+                "read_only", "shared_event_id", "source_file", "detail", "access_key_id")
 _EDGE_CORE = {"first_seen", "last_seen", "count", "event_ids", "event_names"}
 _KINDS = {k.value for k in NodeKind}
 
@@ -94,6 +95,9 @@ class CypherStore:
                 "event_ids": list(s.get("issue_event_ids") or []),
                 "source_identity": s.get("source_identity"), "console": bool(s.get("console")),
                 "issuer_inferred": bool(s.get("issuer_inferred")),
+                "access_key_ids": list(s.get("access_key_ids") or []), "note": s.get("note"),
+                "origin": _text(s.get("origin")), "mfa": s.get("mfa"), "sides": _text(s.get("sides")),
+                "replayed": bool(s.get("replayed")),
             }
         return out
 
@@ -118,8 +122,18 @@ class CypherStore:
                 arrays.append(pa.array(cols[name], pa.string()))
         return pa.Table.from_arrays(arrays, names=list(columns))
 
+    def call_summary(self, *, since: int | None = None, until: int | None = None,
+                     account: str | None = None) -> pa.Table:
+        rows = self._run("call_summary", since=since, until=until, account=account)
+        return pa.Table.from_pylist(rows, schema=CALL_SUMMARY_SCHEMA)
+
     def actors_from_ip(self, ip: str) -> set[str]:
         return {r["actor"] for r in self._run("actors_from_ip", ip=ip)}
+
+
+def _text(v):
+    """A JSON text column as the sessions table holds it (the push may have parsed it)."""
+    return json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else v
 
 
 def _json_back(v):

@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 
 from graphtrail.model import EdgeKind
 from graphtrail.store.case import Case
+from graphtrail.store.protocol import CALL_SUMMARY_SCHEMA
 
 __all__ = ["MemoryStore", "LINEAGE_EDGES", "lineage_edges"]
 
@@ -64,6 +65,37 @@ class MemoryStore:
     def activity(self, columns=None, filter=None) -> pa.Table:
         """Calls with their resolved actor (read on demand, filtered in Arrow)."""
         return self.case.graph_table("activity", columns, filter)
+
+    def call_summary(self, *, since: int | None = None, until: int | None = None,
+                     account: str | None = None) -> pa.Table:
+        """Calls grouped by who, from where, in which account and region (see the protocol).
+
+        Grouped on the dictionary codes of the stored columns: a million calls in well
+        under a second.
+        """
+        ts = pa.timestamp("us", tz="UTC")
+        flt = None
+        for cond in ((pc.field("time") >= pa.scalar(since, ts)) if since is not None else None,
+                     (pc.field("time") <= pa.scalar(until, ts)) if until is not None else None,
+                     ((pc.field("recipient_account_id") == account) | (pc.field("account_id") == account))
+                     if account else None):
+            if cond is not None:
+                flt = cond if flt is None else flt & cond
+        keys = [f.name for f in CALL_SUMMARY_SCHEMA][:4]
+        t = self.case.graph_table("activity", [*keys, "time", "error_code"], flt, decode=False)
+        t = t.unify_dictionaries()
+        codes, values = {}, {}
+        for k in keys:
+            codes[k], values[k] = _codes(t.column(k))
+        g = pa.table({**codes, "us": t.column("time").cast(pa.int64()),
+                      "failed": pc.cast(pc.is_valid(t.column("error_code")), pa.int64())})
+        g = g.group_by(keys, use_threads=False).aggregate(
+            [("us", "min"), ("us", "max"), ("us", "count"), ("failed", "sum")])
+        cols = [values[k].take(g.column(k)) if values[k] is not None else g.column(k).cast(pa.string())
+                for k in keys]
+        cols += [g.column(c) for c in ("us_min", "us_max", "us_count", "failed_sum")]
+        return pa.Table.from_arrays([c.cast(f.type) for c, f in zip(cols, CALL_SUMMARY_SCHEMA, strict=True)],
+                                    schema=CALL_SUMMARY_SCHEMA)
 
     def actors_from_ip(self, ip: str) -> set[str]:
         hit = (pc.field("kind") == EdgeKind.FROM_IP.value) & (pc.field("dst") == f"ip:{ip}")
@@ -176,6 +208,16 @@ class _NodeInfo(dict):
 
     def __len__(self) -> int:
         return len(self._raw)
+
+
+def _codes(col: pa.ChunkedArray) -> tuple[pa.ChunkedArray, pa.Array | None]:
+    """A column as (integer codes, the values they stand for); plain columns as they are."""
+    if not pa.types.is_dictionary(col.type):
+        return col, None
+    if col.num_chunks == 0:
+        return pa.chunked_array([], pa.int32()), pa.array([], pa.string())
+    return (pa.chunked_array([c.indices for c in col.chunks], col.type.index_type),
+            col.chunk(0).dictionary)
 
 
 def _us(v) -> int | None:

@@ -11,8 +11,10 @@ parameter.
 
 How a case maps to the graph
 ----------------------------
-* A node gets its kind as label (``Session``, ``Role``...) and properties ``id`` (unique per
-  label), ``label`` (display name) and ``account``.
+* A node gets its kind as label (``Session``, ``Role``...), the label ``Graphtrail`` (every
+  node graphtrail writes has it, and graphtrail deletes no other node: the database may hold
+  anything else), and properties ``id`` (unique per label), ``label`` (display name) and
+  ``account``.
 * An edge ``(src)-[KIND]->(dst)`` is one relationship per (src, kind, dst), with ``first_seen``
   and ``last_seen`` (Neo4j ``DATETIME`` in UTC), ``count`` (integer) and ``event_ids`` /
   ``event_names`` (lists of strings): the evidence behind it.
@@ -62,6 +64,7 @@ __all__ = [
     "PushSummary",
     "Progress",
     "NODE_CORE",
+    "OWN_LABEL",
     "EDGE_CORE",
     "node_query",
     "edge_query",
@@ -69,6 +72,8 @@ __all__ = [
     "flatten_props",
 ]
 
+# Every node graphtrail writes carries this label; it reads, relinks and deletes no other.
+OWN_LABEL = "Graphtrail"
 # Written from the columns of the case; a props key with one of these names is dropped.
 NODE_CORE = ("id", "label", "account")
 EDGE_CORE = ("first_seen", "last_seen", "count", "event_ids", "event_names")
@@ -149,12 +154,13 @@ def node_query(kind: NodeKind) -> str:
 
     >>> print(node_query(NodeKind.ROLE))
     UNWIND $rows AS row
-    MERGE (n:Role {id: row.id})
+    MERGE (n:Role:Graphtrail {id: row.id})
     SET n += row.props, n.label = row.label, n.account = row.account
     """
     sets = ", ".join(f"n.{p} = row.{p}" for p in NODE_CORE if p != "id")
     return (
-        f"UNWIND $rows AS row\nMERGE (n:{_name(kind)} {{id: row.id}})\nSET n += row.props, {sets}"
+        f"UNWIND $rows AS row\nMERGE (n:{_name(kind)}:{OWN_LABEL} {{id: row.id}})\n"
+        f"SET n += row.props, {sets}"
     )
 
 

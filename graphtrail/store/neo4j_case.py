@@ -6,7 +6,8 @@
   event name, source IP and time, so timelines and findings run in Neo4j too.
 * Pushing again sends only calls that are new or whose actor changed (a later ingest can
   relink a call to a session it could not name before), and removes nodes and edges the
-  case no longer has (a placeholder session that is now known, say).
+  case no longer has (a placeholder session that is now known, say). Only nodes labelled
+  ``Graphtrail`` are read back, relinked or removed: a database may hold other data.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import pyarrow.parquet as pq
 from graphtrail.ids import iso
 from graphtrail.model import EdgeKind, NodeKind
 from graphtrail.store.case import Case
-from graphtrail.store.neo4j import Neo4jStore
+from graphtrail.store.neo4j import OWN_LABEL, Neo4jStore
 
 __all__ = ["push_case", "CasePushSummary", "CALL_INDEXES"]
 
@@ -29,7 +30,9 @@ CALL_INDEXES = ("actor", "event_name", "source_ip", "time_us", "event_id")
 _CALL_PROPS = ("event_id", "actor", "actor_kind", "resource", "event_source", "event_name",
                "error_code", "source_ip", "user_agent", "region", "recipient_account_id",
                "account_id", "identity_type", "identity_arn", "read_only", "shared_event_id",
-               "source_file", "detail")
+               "source_file", "detail", "access_key_id")
+# Session columns pushed as they are (see graphtrail.store.cypher_store.CypherStore.session_info).
+_SESSION_EXTRA = ("access_key_ids", "note", "origin", "mfa", "sides", "replayed")
 
 
 @dataclass
@@ -66,7 +69,8 @@ def _session_nodes(nodes: pa.Table, sessions: pa.Table) -> pa.Table:
                      "session_name": s["session_name"][i], "issuer": s["issuer"][i],
                      "issuer_account": s["issuer_account"][i], "issue_event_ids": s["event_ids"][i],
                      "source_identity": s["source_identity"][i], "console": s["console"][i],
-                     "issuer_inferred": s["issuer_inferred"][i]}
+                     "issuer_inferred": s["issuer_inferred"][i],
+                     **{c: s[c][i] for c in _SESSION_EXTRA if c in s}}
     props = []
     for nid, kind, text in zip(nodes.column("id").to_pylist(), nodes.column("kind").to_pylist(),
                                nodes.column("props").to_pylist(), strict=True):
@@ -100,23 +104,27 @@ def push_case(case: Case, server: Neo4jStore, *, batch_size: int = 10_000, calls
 
 def _remove_stale(server: Neo4jStore, nodes: pa.Table, edges: pa.Table, out: CasePushSummary) -> None:
     have = set(nodes.column("id").to_pylist())
-    there = {r["id"] for r in server.run("MATCH (n) WHERE NOT n:Call AND n.id IS NOT NULL RETURN n.id AS id")}
-    stale = sorted(there - have)
+    # Only graphtrail's own nodes: anything else in the database is someone else's, whatever
+    # its labels or the types of its properties.
+    there = {r["id"] for r in server.run(
+        f"MATCH (n:{OWN_LABEL}) WHERE NOT n:Call AND n.id IS NOT NULL RETURN n.id AS id")}
+    stale = sorted(i for i in there - have if isinstance(i, str))
     for i in range(0, len(stale), 5000):
-        server.write("UNWIND $ids AS id MATCH (n {id: id}) WHERE NOT n:Call DETACH DELETE n",
-                     {"ids": stale[i:i + 5000]})
+        server.write(f"UNWIND $ids AS id MATCH (n:{OWN_LABEL} {{id: id}}) WHERE NOT n:Call "
+                     "DETACH DELETE n", {"ids": stale[i:i + 5000]})
     out.stale_nodes_removed = len(stale)
     want = set(zip(edges.column("src").to_pylist(), edges.column("kind").to_pylist(),
                    edges.column("dst").to_pylist(), strict=True))
-    rels = server.run("MATCH (a)-[r]->(b) WHERE type(r) <> 'MADE' "
+    rels = server.run(f"MATCH (a:{OWN_LABEL})-[r]->(b:{OWN_LABEL}) WHERE type(r) <> 'MADE' "
                       "RETURN a.id AS src, type(r) AS kind, b.id AS dst")
     gone = [r for r in rels if (r["src"], r["kind"], r["dst"]) not in want]
     for kind in {r["kind"] for r in gone}:
         if kind not in {k.value for k in EdgeKind}:
             continue  # only graphtrail's own types, never anything else in the database
         pairs = [{"src": r["src"], "dst": r["dst"]} for r in gone if r["kind"] == kind]
-        server.write(f"UNWIND $rows AS row MATCH (a {{id: row.src}})-[r:{EdgeKind(kind).value}]->"
-                     "(b {id: row.dst}) DELETE r", {"rows": pairs})
+        server.write(f"UNWIND $rows AS row MATCH (a:{OWN_LABEL} {{id: row.src}})"
+                     f"-[r:{EdgeKind(kind).value}]->(b:{OWN_LABEL} {{id: row.dst}}) DELETE r",
+                     {"rows": pairs})
     out.stale_relationships_removed = len(gone)
 
 
@@ -126,7 +134,7 @@ def _push_calls(case: Case, server: Neo4jStore, batch_size: int, out: CasePushSu
             server.write(f"CREATE INDEX graphtrail_call_{prop} IF NOT EXISTS FOR (c:Call) ON (c.{prop})")
         except Exception as exc:  # an index the server cannot make only costs speed
             out.unsupported.append(f"index Call.{prop}: {exc}")
-    path = case.path / "graph" / "activity.parquet"
+    path = case.graph_dir() / "activity.parquet"
     total = pq.ParquetFile(path).metadata.num_rows
     done = 0
     for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_size, columns=["time", *_CALL_PROPS]):
@@ -135,7 +143,8 @@ def _push_calls(case: Case, server: Neo4jStore, batch_size: int, out: CasePushSu
         cols = {c: t.column(c).to_pylist() for c in _CALL_PROPS}
         ids = [f"call:{e}@{tm}" for e, tm in zip(cols["event_id"], times, strict=True)]
         known = {r["id"]: r["actor"] for r in server.run(
-            "UNWIND $ids AS id MATCH (c:Call {id: id}) RETURN c.id AS id, c.actor AS actor", {"ids": ids})}
+            f"UNWIND $ids AS id MATCH (c:Call:{OWN_LABEL} {{id: id}}) "
+            "RETURN c.id AS id, c.actor AS actor", {"ids": ids})}
         by_kind: dict[str, list[dict]] = {}
         relinked = []
         for i, cid in enumerate(ids):
@@ -150,7 +159,8 @@ def _push_calls(case: Case, server: Neo4jStore, batch_size: int, out: CasePushSu
             by_kind.setdefault(cols["actor_kind"][i] or "", []).append(
                 {"id": cid, "actor": actor, "props": props, "time": iso(times[i])})
         if relinked:
-            server.write("UNWIND $ids AS id MATCH (:Call {id: id})<-[m:MADE]-() DELETE m", {"ids": relinked})
+            server.write(f"UNWIND $ids AS id MATCH (:Call:{OWN_LABEL} {{id: id}})<-[m:MADE]-() "
+                         "DELETE m", {"ids": relinked})
             out.calls_relinked += len(relinked)
         for kind, rows in by_kind.items():
             server.write(_call_query(kind), {"rows": rows})
@@ -162,7 +172,7 @@ def _push_calls(case: Case, server: Neo4jStore, batch_size: int, out: CasePushSu
 
 def _call_query(actor_kind: str) -> str:
     """MERGE calls and their MADE edge; the actor's label comes from the model, never input."""
-    head = ("UNWIND $rows AS row\nMERGE (c:Call {id: row.id})\n"
+    head = (f"UNWIND $rows AS row\nMERGE (c:Call:{OWN_LABEL} {{id: row.id}})\n"
             "SET c += row.props, c.time = datetime(row.time)\n")
     if actor_kind not in {k.value for k in NodeKind}:
         return head

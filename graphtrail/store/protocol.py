@@ -12,7 +12,13 @@ from typing import Protocol, runtime_checkable
 import networkx as nx
 import pyarrow as pa
 
-__all__ = ["GraphStore"]
+__all__ = ["GraphStore", "CALL_SUMMARY_SCHEMA"]
+
+CALL_SUMMARY_SCHEMA = pa.schema([
+    ("actor", pa.string()), ("source_ip", pa.string()), ("recipient_account_id", pa.string()),
+    ("region", pa.string()), ("first", pa.int64()), ("last", pa.int64()), ("calls", pa.int64()),
+    ("errors", pa.int64()),
+])
 
 
 @runtime_checkable
@@ -35,6 +41,12 @@ class GraphStore(Protocol):
               event_names: Iterable[str] | None = None, source_ip: str | None = None,
               since: int | None = None, until: int | None = None) -> pa.Table:
         """Calls (activity rows) matching every filter given, in time order."""
+
+    def call_summary(self, *, since: int | None = None, until: int | None = None,
+                     account: str | None = None) -> pa.Table:
+        """Calls in the window (recorded in or made from ``account``, when given) grouped by
+        actor, source_ip, recipient_account_id and region, with first and last (epoch µs),
+        calls and errors (calls with an error code): :data:`CALL_SUMMARY_SCHEMA`."""
 
     def actors_from_ip(self, ip: str) -> set[str]:
         """Credentials seen calling from ``ip``."""

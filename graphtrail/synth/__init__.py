@@ -5,6 +5,9 @@
   the S3 delivery layout, with digest files.
 * :mod:`graphtrail.synth.scenarios` -- :func:`build_scenario`: a multi-account attack among
   benign look-alikes, and the :class:`GroundTruth` an analyzer must reproduce.
+* :mod:`graphtrail.synth.identities` -- :func:`build_identities`: console sessions, IAM
+  Identity Center, workloads (Lambda, EC2, EKS, GitHub OIDC), SAML and federation tokens,
+  each lineage with its known eventIDs and the look-alikes that must stay out of it.
 """
 
 from graphtrail.synth.scenarios import GroundTruth, Hop, build_scenario

@@ -2,7 +2,8 @@
 
 Every cell from the logs goes through :func:`md_text`: Markdown and HTML punctuation is
 backslash-escaped (so ``|`` cannot split a table cell, ``<img ...>`` stays text, backticks
-open no code span, ``@team`` pings no one) and line breaks become spaces.
+open no code span, ``@team`` pings no one), line breaks become spaces and other control
+characters are shown escaped (``\\x1b``).
 
 >>> md_text("a|b <img src=x onerror=alert(1)> `x`\\nnext")
 'a\\\\|b \\\\<img src=x onerror=alert(1)\\\\> \\\\`x\\\\` next'
@@ -15,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from graphtrail.safe_text import control_escaped
 from graphtrail.views.report_data import Report, seed_words, short_id
 from graphtrail.views.report_summary import data_groups
 
@@ -34,7 +36,7 @@ def md_text(value: Any, limit: int | None = None) -> str:
     text = " ".join(str(value).split())
     if limit is not None and len(text) > limit:
         text = text[: limit - 1] + "\u2026"
-    return _SPECIAL.sub(r"\\\1", text)
+    return control_escaped(_SPECIAL.sub(r"\\\1", text), keep_lines=False)
 
 
 def md_table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
@@ -78,7 +80,8 @@ def render_report_markdown(report: Report, out: Path | str | None = None, *,
             ["#", "From", "To", "Time (UTC)", "Via", "Key", "Session name", "Accounts",
              "Event IDs"],
             [[n, h.get("from"), h.get("to"), h.get("time"), h.get("via"), h.get("access_key_id"),
-              h.get("session_name"), f"{h.get('from_account')} \u2192 {h.get('to_account')}",
+              h.get("session_name"),
+              f"{h.get('from_account') or '?'} \u2192 {h.get('to_account') or '?'}",
               ", ".join(h.get("event_ids") or [])] for n, h in enumerate(chain.hops, 1)]))
         parts.append("")
     parts += [f"## Findings ({len(report.findings)})", ""]

@@ -22,6 +22,7 @@ from typing import Any
 from graphtrail.queries.findings import SEVERITIES
 from graphtrail.views.graph_html import _shape_icon
 from graphtrail.views.style import node_style
+from graphtrail.words import plural  # noqa: F401  (re-exported for the views)
 
 __all__ = ["esc", "cell", "raw_cell", "Column", "Row", "table", "account_chip", "badge", "icon",
            "kind_of_principal", "plural", "iso_cell"]
@@ -145,10 +146,3 @@ def kind_of_principal(node: str, known: str | None = None) -> str:
     return "IdentityProvider" if "saml-provider" in node or "oidc" in node else "User"
 
 
-def plural(n: int, word: str, many: str | None = None) -> str:
-    """'1 call', '3 calls', '2 policies' (with ``many``).
-
-    >>> plural(1, "call"), plural(1200, "call"), plural(2, "policy", "policies")
-    ('1 call', '1,200 calls', '2 policies')
-    """
-    return f"{n:,} {word if n == 1 else (many or word + 's')}"

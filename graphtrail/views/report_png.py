@@ -4,8 +4,8 @@ Chromium is not a dependency of graphtrail: :func:`find_chromium` looks for one
 (``$GRAPHTRAIL_CHROMIUM``, then ``chromium``, ``chromium-browser``, ``google-chrome`` on the
 ``PATH``) and :func:`screenshot` raises :class:`PngError` with a message that says what to
 install when there is none. The page is opened from a temporary profile with networking
-features off; the sandbox stays on unless the process runs as root, where Chromium refuses
-to start with it.
+features off, and the picture is taken once the page's graphs are laid out and drawn; the
+sandbox stays on unless the process runs as root, where Chromium refuses to start with it.
 
 >>> find_chromium(env={"GRAPHTRAIL_CHROMIUM": "/nonexistent/chromium"}, path="") is None
 True
@@ -15,30 +15,18 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import tempfile
 from collections.abc import Hashable, Mapping
 from pathlib import Path
 
 import networkx as nx
 
+from graphtrail.views.devtools import ChromiumPipe, DevToolsPipeError
 from graphtrail.views.graph_html import render_graph
 
 __all__ = ["PngError", "find_chromium", "screenshot", "write_graph_png", "BROWSERS"]
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-_FLAGS = (
-    "--headless",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-default-apps",
-    "--disable-extensions",
-    "--disable-sync",
-    "--no-first-run",
-    "--hide-scrollbars",
-    "--mute-audio",
-)
 
 
 class PngError(RuntimeError):
@@ -66,26 +54,35 @@ def find_chromium(env: Mapping[str, str] | None = None, path: str | None = None)
     return None
 
 
+# True once every graph view on the page has laid out and drawn (graph.js sets ``ready``);
+# a page without views is ready at once.
+_DRAWN = "(function () { var v = window.graphtrailViews; return !!v && v.every(function (x) { return x.ready; }); })()"
+_STATE = ("(function () { var l = document.querySelector('.gt-loading'); "
+          "return l && !l.hidden ? l.textContent : document.readyState; })()")
+
+
 def screenshot(html_file: Path | str, png_file: Path | str, *, size: tuple[int, int] = (1600, 1000),
-               wait_ms: int = 8000, chromium: Path | None = None, timeout: float = 120) -> Path:
-    """Open ``html_file`` in headless Chromium and save the window as ``png_file``.
+               wait_s: float = 60, chromium: Path | None = None) -> Path:
+    """Open ``html_file`` in headless Chromium, wait until its graphs are drawn, save a PNG.
+
+    Chromium is driven over the DevTools protocol (:mod:`graphtrail.views.devtools`): the
+    picture is taken only once every graph view on the page has finished its layout and
+    drawn it (``window.graphtrailViews[i].ready``, set by ``graph.js``).
 
     Parameters
     ----------
     html_file, png_file : path
     size : (int, int)
         Window width and height in CSS pixels.
-    wait_ms : int
-        Virtual time the page gets to draw before the picture is taken.
+    wait_s : float
+        Seconds the layout may take before giving up.
     chromium : path, optional
         The executable; by default :func:`find_chromium`.
-    timeout : float
-        Seconds before giving up.
 
     Raises
     ------
     PngError
-        No Chromium, or it exited without writing the picture.
+        No Chromium, it failed, or the layout did not finish within ``wait_s``.
     """
     exe = chromium or find_chromium()
     if exe is None:
@@ -94,20 +91,19 @@ def screenshot(html_file: Path | str, png_file: Path | str, *, size: tuple[int, 
     png = Path(png_file).resolve()
     png.parent.mkdir(parents=True, exist_ok=True)
     png.unlink(missing_ok=True)
-    with tempfile.TemporaryDirectory(prefix="graphtrail-chromium-") as profile:
-        args = [str(exe), *_FLAGS, f"--user-data-dir={profile}",
-                f"--window-size={size[0]},{size[1]}", f"--virtual-time-budget={wait_ms}",
-                f"--screenshot={png}", Path(html_file).resolve().as_uri()]
-        if hasattr(os, "geteuid") and os.geteuid() == 0:
-            args.insert(1, "--no-sandbox")  # Chromium will not start as root with its sandbox
-        try:
-            done = subprocess.run(args, capture_output=True, timeout=timeout, check=False)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise PngError(f"{exe} could not draw {html_file}: {exc}") from exc
-    if not png.is_file() or png.stat().st_size == 0:
-        tail = done.stderr.decode("utf-8", "replace").strip().splitlines()[-3:]
-        raise PngError(f"{exe} exited with status {done.returncode} without writing {png}: "
-                       + " | ".join(tail))
+    page = Path(html_file).resolve()
+    try:
+        with ChromiumPipe(exe, size) as tab:
+            tab.open(page.as_uri())
+            if not tab.wait_for(_DRAWN, timeout=wait_s):
+                raise PngError(f"{page}: the graph was not drawn within {wait_s:g} s "
+                               f"(the page shows: {tab.evaluate(_STATE)!r}); no PNG written")
+            data = tab.capture_png()
+    except DevToolsPipeError as exc:
+        raise PngError(f"{exe} could not draw {page}: {exc}") from exc
+    tmp = png.with_name(png.name + ".part")
+    tmp.write_bytes(data)
+    tmp.replace(png)
     return png
 
 

@@ -60,12 +60,13 @@ EVENT_INPUT_COLUMNS = (  # what the builder reads from the events table
     "identity_arn", "principal_id", "access_key_id", "user_name", "issuer_arn",
     "session_created", "invoked_by", "on_behalf_of", "web_id_provider", "source_identity",
     "issued_key", "issued_expiration", "request_parameters", "response_elements", "resources",
-    "shared_event_id", "source_file", "additional_event_data",
+    "shared_event_id", "source_file", "additional_event_data", "from_console", "mfa",
 )
 ACTIVITY_COLUMNS = (
     "event_id", "time", "actor", "actor_kind", "resource", "event_source", "event_name",
     "error_code", "source_ip", "user_agent", "region", "recipient_account_id", "account_id",
     "identity_type", "identity_arn", "read_only", "shared_event_id", "source_file", "detail",
+    "access_key_id",
 )
 # Calls whose request parameters detections read; ``detail`` keeps them in the activity table.
 DETAIL_EVENTS = frozenset({
@@ -99,6 +100,9 @@ def session_schema() -> pa.Schema:
         ("issuer", pa.string()), ("issuer_account", pa.string()),
         ("event_ids", pa.list_(pa.string())), ("source_identity", pa.string()),
         ("console", pa.bool_()), ("issuer_inferred", pa.bool_()),
+        ("access_key_ids", pa.list_(pa.string())), ("note", pa.string()),
+        ("origin", pa.string()), ("mfa", pa.bool_()), ("sides", pa.string()),
+        ("replayed", pa.bool_()),
     ])
 
 
@@ -152,6 +156,8 @@ def build_graph(read_batches: BatchReader, activity_path: str | Path) -> GraphFa
             linker.observe(batch)
             pa.default_memory_pool().release_unused()
         linker.resolve()
+        console = pa.array(sorted(s.session for s in linker.sessions.values() if s.console), pa.string())
+        sides: dict[tuple[str, str | None, str | None], list] = {}
         g = _Graph()
         partials: list[pa.Table] = []
         writer = None
@@ -167,6 +173,7 @@ def build_graph(read_batches: BatchReader, activity_path: str | Path) -> GraphFa
                 _identity_center_users(batch, act, g)
                 partials.extend(_activity_edges(act, handled, g))
                 _actor_stats(act, g)
+                _console_sides(act, console, sides)
                 if sum(p.nbytes for p in partials) > PARTIALS_BYTES:
                     partials = [merge_partials(partials)]  # graph-sized, whatever the events
                 pa.default_memory_pool().release_unused()
@@ -174,6 +181,7 @@ def build_graph(read_batches: BatchReader, activity_path: str | Path) -> GraphFa
             if writer is None:
                 writer = pq.ParquetWriter(str(activity_path), _activity_schema(), compression="zstd")
             writer.close()
+        _replayed_sessions(sides, linker.sessions)
         _session_facts(linker, g)
         _actor_nodes(linker.sessions, g)
         bulk = finish_partials(merge_partials(partials)) if partials else edge_schema().empty_table()
@@ -232,9 +240,12 @@ def _session_facts(linker: Linker, g: _Graph) -> None:
                  "expires_at": ids.iso(s.expires) if s.kind != "unknown" else None,
                  "via": s.kind, "session_name": s.session_name, "principal": s.principal,
                  "source_identity": s.source_identity, "console": s.console,
-                 "issuer": s.issuer, "issue_event_ids": s.event_ids}
+                 "issuer": s.issuer, "issue_event_ids": s.event_ids,
+                 "access_key_ids": s.keys, "note": s.note, "origin": s.origin, "mfa": s.mfa,
+                 "replayed": s.replayed}
         short = s.principal.rsplit("/", 1)[-1] if s.principal else "?"
-        g.node(Node(s.session, NodeKind.SESSION, f"{s.session_name or s.key} ({short})", s.account, props))
+        name = "console sign-in" if s.kind in ("ConsoleLogin", "console") else (s.session_name or s.key)
+        g.node(Node(s.session, NodeKind.SESSION, f"{name} ({short})", s.account, props))
         if s.principal:
             kind = NodeKind(s.principal_kind)
             acct = s.principal.split(":")[4] or None if s.principal.startswith("arn:") else None
@@ -341,9 +352,80 @@ def _identity_center_users(batch, act: pa.Table, g: _Graph) -> None:
         [("time", "min"), ("time", "max"), ("event_id", "count"), ("event_id", "first")])
     for r in agg.to_pylist():
         uid = ids.identity_center_user_id(r["user"])
+        if r["actor"] == uid:  # the user's own portal calls
+            continue
         g.node(Node(uid, NodeKind.IDENTITY_CENTER_USER, r["user"], None, {"user_id": r["user"]}))
         g.edge(Edge(r["actor"], uid, EdgeKind.OF_PRINCIPAL, _us(r["time_min"]), _us(r["time_max"]),
                     r["event_id_count"], [r["event_id_first"]], [], {"via": "onBehalfOf"}))
+
+
+def _console_sides(act: pa.Table, console: pa.Array, sides: dict) -> None:
+    """Per console session: each (address, user agent) it was used from, with its span."""
+    if not len(console):
+        return
+    t = act.filter(pc.fill_null(pc.is_in(act.column("actor"), console), False))
+    if not t.num_rows:
+        return
+    agg = t.group_by(["actor", "source_ip", "user_agent"], use_threads=False).aggregate(
+        [("time", "min"), ("time", "max"), ("event_id", "count"), ("event_id", "first")])
+    for r in agg.to_pylist():
+        k = (r["actor"], r["source_ip"], r["user_agent"])
+        lo, hi = _us(r["time_min"]), _us(r["time_max"])
+        old = sides.get(k)
+        if old is None:
+            sides[k] = [lo, hi, r["event_id_count"], r["event_id_first"]]
+        else:
+            if lo < old[0]:
+                old[0], old[3] = lo, r["event_id_first"]
+            old[1] = max(old[1], hi)
+            old[2] += r["event_id_count"]
+
+
+def _replayed_sessions(sides: dict, sessions: dict[str, Issuance]) -> None:
+    """A console session used from a second address or browser: a replayed session cookie.
+
+    Calls the console makes for itself (``AWS Internal``, AWS service hosts as the address
+    or agent) tell nobody apart and are left out. Each side is kept with its span, calls
+    and first eventID, so both are shown.
+    """
+    by_session: dict[str, dict[tuple[str, str | None], list]] = {}
+    for (actor, ip, ua), (lo, hi, n, first) in sides.items():
+        if not ids.is_ip(ip):
+            continue
+        agent = None if _internal_agent(ua) else ua
+        cur = by_session.setdefault(actor, {}).setdefault((ip, agent), [lo, hi, 0, first])
+        if lo < cur[0]:
+            cur[0], cur[3] = lo, first
+        cur[1] = max(cur[1], hi)
+        cur[2] += n
+    for actor, found in by_session.items():
+        s = sessions.get(actor)
+        if s is None:
+            continue
+        agents = {a for _, a in found if a}
+        by_ip: dict[str, set[str]] = {}
+        for ip, agent in found:
+            if agent:
+                by_ip.setdefault(ip, set()).add(agent)
+        merged: dict[tuple[str, str | None], list] = {}
+        for (ip, agent), v in found.items():  # one browser at an address: its internal calls join it
+            seen = by_ip.get(ip, set())
+            agent = agent or (next(iter(seen)) if len(seen) == 1 else None)
+            cur = merged.setdefault((ip, agent), [v[0], v[1], 0, v[3]])
+            if v[0] < cur[0]:
+                cur[0], cur[3] = v[0], v[3]
+            cur[1], cur[2] = max(cur[1], v[1]), cur[2] + v[2]
+        s.replayed = len({ip for ip, _ in merged}) > 1 or len(agents) > 1
+        s.sides = [{"source_ip": ip, "user_agent": ua, "first_seen": ids.iso(lo),
+                    "last_seen": ids.iso(hi), "calls": n, "first_event_id": first}
+                   for (ip, ua), (lo, hi, n, first) in sorted(merged.items(), key=lambda kv: kv[1][0])]
+
+
+def _internal_agent(ua: str | None) -> bool:
+    if not ua:
+        return True
+    low = ua.lower()
+    return low.startswith(("aws internal", "aws-internal")) or low.endswith(".amazonaws.com")
 
 
 def _actor_stats(act: pa.Table, g: _Graph) -> None:
@@ -499,4 +581,10 @@ def _sessions_table(sessions: dict[str, Issuance]) -> pa.Table:
         "event_ids": [s.event_ids for s in ss], "source_identity": [s.source_identity for s in ss],
         "console": [s.console for s in ss],
         "issuer_inferred": [s.issuer_inferred for s in ss],
+        "access_key_ids": [s.keys or ([s.key] if s.key else []) for s in ss],
+        "note": [s.note for s in ss],
+        "origin": [json.dumps(s.origin, sort_keys=True) if s.origin else None for s in ss],
+        "mfa": [s.mfa for s in ss],
+        "sides": [json.dumps(s.sides) if s.sides else None for s in ss],
+        "replayed": [s.replayed for s in ss],
     }, schema=session_schema())

@@ -10,14 +10,22 @@ Memory is bounded by the number of distinct actors, not of events (see :class:`L
    The two copies of a cross-account AssumeRole (caller's and role owner's, one
    ``sharedEventID``) issue the same key at the same time: they are one session.
 2. **Actors.** Calls are grouped by their identity signature (key, identity type, ARN,
-   principal id, session creation date, ...). A temporary key links to a session only
-   when the key matches, the identity matches the issued session (role and session name,
-   or the user for GetSessionToken, or the federated user), the session creation date is
-   the issue time, and the call falls inside the credential's validity. A recycled key id
-   therefore never merges two sessions; a group spanning two issues of one key is split
+   principal id, session creation date, console flag, MFA, ...). A temporary key links to
+   a session only when the key matches, the identity matches the issued session (role and
+   session name, or the user for GetSessionToken, or the federated user), the session
+   creation date is the issue time, and the call falls inside the credential's validity.
+   A key the STS response did not hold (the console and Identity Center mint their own)
+   links by the session ARN and creation date alone, inside the validity. A recycled key
+   id therefore never merges two sessions; a group spanning two issues of one key is split
    call by call.
-3. **Sessions never issued in the logs** become sessions of their own (``...@<creation
-   date>``); console sessions of IAM users are tied to the ConsoleLogin that opened them.
+3. **Console sessions** (``sessionCredentialFromConsole``) that no issuance explains are one
+   credential per sign-in, whatever keys they used: the principal, the creation date and
+   the MFA state name it, and the ConsoleLogin at that date opened it.
+4. **Other uses never issued in the logs** become sessions of their own (``...@<creation
+   date>``) with the reason in ``note``; they are never merged with a known session.
+5. **Identity Center**: the user behind an ``AWSReservedSSO_*`` session (``onBehalfOf``)
+   and the portal call that handed out its permission set; **origins** of SAML, web
+   identity and service-issued sessions (provider and subject, repository and ref...).
 
 Placeholders (``HIDDEN_DUE_TO_SECURITY_REASONS``, ``AKIA****************``, empty) never
 link anything: a masked key is treated as no key.
@@ -34,6 +42,7 @@ import pyarrow.compute as pc
 
 from graphtrail import ids
 from graphtrail.model import NodeKind, is_masked
+from loaders.facts.origins import PORTAL_EVENTS, origin_of_issue, tie_identity_center
 from loaders.schema import json_object as _dec
 
 __all__ = ["Issuance", "Linker", "signatures", "STS_ISSUING", "STS_COLUMNS"]
@@ -45,13 +54,15 @@ STS_ISSUING = frozenset(
 _SECOND = 1_000_000
 _HOUR = 3600 * _SECOND
 CREATION_SLACK = 120 * _SECOND  # creationDate vs the STS event time
+IDENTITY_SLACK = 2 * _SECOND  # the same, when only the session ARN and date link (no key)
 VALIDITY_SLACK = 300 * _SECOND  # clock skew at the edges of a credential's validity
 _DEFAULT_TTL = {"AssumeRole": 1 * _HOUR, "AssumeRoleWithSAML": 1 * _HOUR,
                 "AssumeRoleWithWebIdentity": 1 * _HOUR, "GetSessionToken": 12 * _HOUR,
                 "GetFederationToken": 12 * _HOUR, "AssumeRoot": 900 * _SECOND}
 _SIG_COLUMNS = ("access_key_id", "identity_type", "identity_arn", "principal_id",
                 "session_created", "invoked_by", "account_id", "issuer_arn", "web_id_provider",
-                "user_name", "on_behalf_of", "source_identity")
+                "user_name", "on_behalf_of", "source_identity", "from_console", "mfa")
+CONSOLE_TTL = 12 * _HOUR  # the longest a console session lives
 _SEP = "\x1f"
 
 
@@ -76,6 +87,17 @@ class Issuance:
     issuer_account: str | None = None
     console: bool = False
     issuer_inferred: bool = False  # only the role owner's copy: linked by principalId and time
+    keys: list[str] = field(default_factory=list)  # every key id its calls carried
+    note: str | None = None  # how it was linked, or why no issuance explains it
+    origin: dict | None = None  # the human or workload behind a federated sign-in
+    mfa: bool | None = None
+    idc_user: str | None = None  # Identity Center user id (onBehalfOf) seen on its calls
+    sides: list[dict] = field(default_factory=list)  # console: each address/agent it was used from
+    replayed: bool = False  # console: used from a second address or browser
+
+    def add_key(self, key: str | None) -> None:
+        if key and key not in self.keys:
+            self.keys.append(key)
 
     def matches(self, kind: str | None, principal: str | None, session_name: str | None) -> bool:
         """Does a caller identity fit this session?"""
@@ -89,9 +111,14 @@ class Issuance:
 
 
 _STS_NAMES = pa.array(sorted(STS_ISSUING))
+_PORTAL_NAMES = pa.array(sorted(PORTAL_EVENTS))
+_OBO = _SIG_COLUMNS.index("on_behalf_of")
 STS_COLUMNS = ("event_id", "time", "event_name", "error_code", "request_parameters",
                "response_elements", "issued_key", "issued_expiration", "recipient_account_id",
-               "account_id", "identity_arn")
+               "account_id", "identity_arn", "identity_type", "user_name", "principal_id",
+               "web_id_provider", "source_identity", "invoked_by")
+_PORTAL_COLUMNS = ("event_id", "time", "event_name", "request_parameters", "on_behalf_of",
+                   "user_name", "recipient_account_id")
 
 
 def signatures(batch: pa.Table | pa.RecordBatch) -> pa.Array:
@@ -101,6 +128,8 @@ def signatures(batch: pa.Table | pa.RecordBatch) -> pa.Array:
         col = batch.column(c)
         if pa.types.is_timestamp(col.type):
             col = col.cast(pa.int64()).cast(pa.string())
+        elif pa.types.is_boolean(col.type):
+            col = col.cast(pa.string())
         elif pa.types.is_dictionary(col.type):
             col = col.cast(pa.string())
         parts.append(col)
@@ -128,6 +157,8 @@ class Linker:
         self.orphans: dict[str, Issuance] = {}
         self.by_principal_id: dict[tuple[str, str], set[str]] = {}
         self.inferred: set[tuple[str, int]] = set()  # (signature, time) linked by principalId
+        self.portal_rows: list[dict] = []
+        self.by_identity: dict[tuple[str, str | None], list[Issuance]] = {}
 
     # -- pass one ------------------------------------------------------------------
     def observe(self, batch: pa.Table) -> None:
@@ -157,18 +188,25 @@ class Linker:
         if pc.any(login).as_py():
             self.console_rows.extend(batch.filter(login).select(
                 ["event_id", "time", "identity_arn"]).to_pylist())
+        portal = pc.fill_null(pc.and_(pc.is_in(names, _PORTAL_NAMES),
+                                      pc.is_null(batch.column("error_code"))), False)
+        if pc.any(portal).as_py():
+            self.portal_rows.extend(batch.filter(portal).select(list(_PORTAL_COLUMNS)).to_pylist())
 
     # -- between the passes -----------------------------------------------------------
     def resolve(self) -> None:
         self._issuances()
         for lst in self.by_key.values():
             lst.sort(key=lambda s: s.issued)
+        self.by_identity = _identities(self.sessions.values())
+        ix = _Index(self.by_key, self.by_identity, self.orphans)
         for sig, (lo, hi) in self.spans.items():
             f = dict(zip(_SIG_COLUMNS, sig.split(_SEP), strict=True))
-            self.actor_of[sig] = _resolve(f, lo, hi, self.by_key, self.orphans)
+            self.actor_of[sig] = _resolve(f, lo, hi, ix)
         self.sessions.update(self.orphans)
         self._index_principal_ids()
         _tie_console_sessions(self.console_rows, self.orphans)
+        self._identity_center()
         for s in self.sessions.values():  # the issuer is whoever made the STS call
             if not s.calls:
                 continue
@@ -213,12 +251,27 @@ class Linker:
         if a[0] != "SPLIT":
             return a
         f = dict(zip(_SIG_COLUMNS, sig.split(_SEP), strict=True))
-        cands = self.by_key.get(f["access_key_id"], [])
+        pkind, principal, sname = _caller(f)
+        created = int(f["session_created"]) if f["session_created"] else None
+        cands = [s for s in self.by_key.get(f["access_key_id"], []) if s.matches(pkind, principal, sname)
+                 and (created is None or abs(s.issued - created) <= CREATION_SLACK)]
         hit = [s for s in cands if s.issued - VALIDITY_SLACK <= t <= s.expires + VALIDITY_SLACK]
-        s = max(hit, key=lambda s: s.issued) if hit else _orphan(f, None, self.orphans)
+        s = (max(hit, key=lambda s: s.issued) if hit else
+             _orphan(f, None, self.orphans, "used outside the validity of every issue of this key id"))
+        s.add_key(f["access_key_id"])
         if s.session not in self.sessions:
             self.sessions[s.session] = s
         return s.session, NodeKind.SESSION.value
+
+    def _identity_center(self) -> None:
+        """The Identity Center user behind each session (``onBehalfOf`` on its calls)."""
+        users: dict[str, str] = {}
+        for sig, (a, k) in self.actor_of.items():
+            if k == NodeKind.SESSION.value and a in self.sessions:
+                obo = sig.split(_SEP)[_OBO]
+                if obo and not is_masked(obo):
+                    users[a] = obo
+        tie_identity_center(self.sessions.values(), users, self.portal_rows)
 
     def _by_principal_id(self, sig: str, t: int) -> tuple[str | None, str | None]:
         f = dict(zip(_SIG_COLUMNS, sig.split(_SEP), strict=True))
@@ -286,7 +339,8 @@ class Linker:
                 principal_kind=kind, principal=principal, session_name=sname, account=acct,
                 event_ids=[row["event_id"]], calls=[(row["sig"], t)], event_names={name},
                 source_identity=req.get("sourceIdentity") or resp.get("sourceIdentity"),
-                issuer_account=row["account_id"],
+                issuer_account=row["account_id"], keys=[key],
+                origin=origin_of_issue(name, req, resp, row, sname),
             )
             self.sessions[s.session] = s
             self.by_key.setdefault(key, []).append(s)
@@ -344,36 +398,49 @@ def _target(name: str, req: dict, resp: dict, row: dict):
     return p[0], p[1], None, p[1].split(":")[4] or None
 
 
-def _resolve(f: dict, tmin: int, tmax: int, by_key: dict[str, list[Issuance]],
-             orphans: dict[str, Issuance]) -> tuple[str | None, str | None]:
+@dataclass
+class _Index:
+    """What a signature is resolved against."""
+
+    by_key: dict[str, list[Issuance]]
+    by_identity: dict[tuple[str, str | None], list[Issuance]]
+    orphans: dict[str, Issuance]
+
+
+def _identities(sessions) -> dict[tuple[str, str | None], list[Issuance]]:
+    """Role sessions by (role, session name) and federated users by ARN.
+
+    IAM users (GetSessionToken) are left out: their identity names no single session.
+    """
+    out: dict[tuple[str, str | None], list[Issuance]] = {}
+    for s in sessions:
+        if s.principal_kind == NodeKind.ROLE.value and s.session_name:
+            out.setdefault((s.principal, s.session_name), []).append(s)
+        elif s.principal_kind == NodeKind.FEDERATED_USER.value:
+            out.setdefault((s.principal, None), []).append(s)
+    return out
+
+
+def _resolve(f: dict, tmin: int, tmax: int, ix: _Index) -> tuple[str | None, str | None]:
     key = f["access_key_id"] or None
     itype = f["identity_type"] or None
     if key is not None and is_masked(key):
         key = None
     if key is not None and not ids.is_temporary_key(key, itype):
         return ids.key_id(key), NodeKind.ACCESS_KEY.value
+    created = int(f["session_created"]) if f["session_created"] else None
     if key is not None:
-        p = ids.principal_of_arn(f["identity_arn"] or None)
-        pkind, principal, sname = (p if p else (None, None, None))
-        if principal is None and f["principal_id"] and ":" in f["principal_id"]:
-            sname = f["principal_id"].split(":", 1)[1]
-        created = int(f["session_created"]) if f["session_created"] else None
-        cands = [s for s in by_key.get(key, []) if s.matches(pkind, principal, sname)]
-        if created is not None:
-            # The creation date names the session: no issue at that time means one the
-            # logs do not hold, even if the same key id was issued at another time.
-            exact = [s for s in cands if abs(s.issued - created) <= CREATION_SLACK]
-            if exact:
-                return min(exact, key=lambda s: abs(s.issued - created)).session, NodeKind.SESSION.value
-            return _orphan(f, created, orphans).session, NodeKind.SESSION.value
-        covering = [s for s in cands
-                    if s.issued - VALIDITY_SLACK <= tmin and tmax <= s.expires + VALIDITY_SLACK]
-        if len(covering) == 1:
-            return covering[0].session, NodeKind.SESSION.value
-        if cands and any(s.issued - VALIDITY_SLACK <= tmax and tmin <= s.expires + VALIDITY_SLACK
-                                  for s in cands):
+        s = _session_of(f, key, created, tmin, tmax, ix)
+        if s is None:
             return "SPLIT", NodeKind.SESSION.value
-        return _orphan(f, None, orphans).session, NodeKind.SESSION.value
+        s.add_key(key)
+        return s.session, NodeKind.SESSION.value
+    if created is not None and itype in ("AssumedRole", "FederatedUser") and not f["access_key_id"]:
+        # no key at all (a federated ConsoleLogin): the session ARN and creation date
+        pkind, principal, sname = _caller(f)
+        s = _same_identity(ix, principal, sname, created, tmin, tmax)
+        if s is not None:
+            return s.session, NodeKind.SESSION.value
     # No usable key: the principal itself, a service, an IdP or an account acts.
     if itype == "AWSService":
         svc = f["invoked_by"] or "aws-service"
@@ -389,12 +456,116 @@ def _resolve(f: dict, tmin: int, tmax: int, by_key: dict[str, list[Issuance]],
         return p[1], p[0]
     if itype == "Root" and f["account_id"]:
         return ids.root_id(f["account_id"]), NodeKind.ROOT.value
+    if f["on_behalf_of"] and not is_masked(f["on_behalf_of"]):  # Identity Center portal calls
+        return ids.identity_center_user_id(f["on_behalf_of"]), NodeKind.IDENTITY_CENTER_USER.value
     if f["invoked_by"]:
         return ids.service_id(f["invoked_by"]), NodeKind.AWS_SERVICE.value
     return None, None
 
 
-def _orphan(f: dict, created: int | None, orphans: dict[str, Issuance]) -> Issuance:
+def _caller(f: dict) -> tuple[str | None, str | None, str | None]:
+    """(principal kind, principal node id, session name) of a call's identity."""
+    p = ids.principal_of_arn(f["identity_arn"] or None)
+    pkind, principal, sname = (p if p else (None, None, None))
+    if principal is None and f["principal_id"] and ":" in f["principal_id"]:
+        sname = f["principal_id"].split(":", 1)[1]
+    return pkind, principal, sname
+
+
+def _session_of(f: dict, key: str, created: int | None, tmin: int, tmax: int,
+                ix: _Index) -> Issuance | None:
+    """The session a temporary key's calls belong to; None when they span several."""
+    pkind, principal, sname = _caller(f)
+    issued = ix.by_key.get(key, [])
+    cands = [s for s in issued if s.matches(pkind, principal, sname)]
+    if created is not None:
+        # The creation date names the session: no issue at that time means one the
+        # logs do not hold, even if the same key id was issued at another time.
+        exact = [s for s in cands if abs(s.issued - created) <= CREATION_SLACK]
+        if exact:
+            best = min(exact, key=lambda s: abs(s.issued - created))
+            if best.issued - VALIDITY_SLACK <= tmin and tmax <= best.expires + VALIDITY_SLACK:
+                return best
+            return None  # some calls after it expired: decided call by call
+        # A key no STS response in the logs held (console keys, Identity Center): the
+        # session ARN and its creation date still name the issued session.
+        same = None if issued else _same_identity(ix, principal, sname, created, tmin, tmax)
+        if same is not None:
+            same.console = same.console or f["from_console"] == "true"
+            if same.note is None:
+                same.note = "also used with keys not in its STS response (matched by session ARN and creation date)"
+            return same
+        if f["from_console"] == "true":
+            return _console_session(f, pkind, principal, sname, created, ix.orphans)
+        return _orphan(f, created, ix.orphans, _why(issued, cands, created))
+    covering = [s for s in cands
+                if s.issued - VALIDITY_SLACK <= tmin and tmax <= s.expires + VALIDITY_SLACK]
+    if len(covering) == 1:
+        return covering[0]
+    if cands and any(s.issued - VALIDITY_SLACK <= tmax and tmin <= s.expires + VALIDITY_SLACK
+                     for s in cands):
+        return None
+    return _orphan(f, None, ix.orphans, _why(issued, cands, None))
+
+
+def _same_identity(ix: _Index, principal: str | None, sname: str | None, created: int,
+                   tmin: int, tmax: int) -> Issuance | None:
+    """The one issued session with this ARN, created at ``created``, valid over [tmin, tmax].
+
+    Used only for keys no STS response in the logs held, so the creation date must name
+    one issue to the second: two sessions of one name in one instant are left apart.
+    """
+    if principal is None:
+        return None
+    near = [s for s in ix.by_identity.get((principal, sname), [])
+            if abs(s.issued - created) <= IDENTITY_SLACK]
+    if len(near) != 1:  # none, or two sessions of one name in one instant: the key cannot tell
+        return None
+    s = near[0]
+    return s if s.issued - VALIDITY_SLACK <= tmin and tmax <= s.expires + VALIDITY_SLACK else None
+
+
+def _why(issued: list[Issuance], cands: list[Issuance], created: int | None) -> str:
+    """Why no issuance in the logs explains a use of a temporary key id."""
+    if not issued:
+        return "no STS response in the logs issued this key id"
+    if not cands:
+        who = sorted({s.principal + (f"/{s.session_name}" if s.session_name else "") for s in issued})
+        return f"the key id was issued to another identity ({', '.join(who)})"
+    when = ", ".join(ids.iso(s.issued) or "" for s in cands)
+    if created is not None:
+        return (f"the key id was issued at {when}, not at this session's creation date "
+                f"{ids.iso(created)} (a recycled id)")
+    return f"used outside the validity of the key id's issue at {when} (a recycled id)"
+
+
+def _console_session(f: dict, pkind: str | None, principal: str | None, sname: str | None,
+                     created: int, orphans: dict[str, Issuance]) -> Issuance:
+    """One console sign-in: every short-lived key the console minted for it.
+
+    Grouped by the principal (and session name), the session's creation date and its MFA
+    state; tied to the ConsoleLogin that opened it afterwards.
+    """
+    mfa = f["mfa"] == "true"
+    who = principal or f["identity_arn"] or f["principal_id"] or "unknown"
+    sid = ids.console_session_id(who + (f"/{sname}" if sname and pkind == NodeKind.ROLE.value else ""),
+                                 created, mfa)
+    s = orphans.get(sid)
+    if s is None:
+        acct = f["account_id"] or (principal.split(":")[4] if principal else None)
+        s = Issuance(
+            session=sid, key=f["access_key_id"], kind="console", issued=created,
+            expires=created + CONSOLE_TTL, principal_kind=pkind or NodeKind.ROLE.value,
+            principal=principal or "", session_name=sname, account=acct,
+            source_identity=f["source_identity"] or None, console=True, mfa=mfa,
+            note="console session: keys minted by the console, no ConsoleLogin found in the logs",
+        )
+        orphans[sid] = s
+    return s
+
+
+def _orphan(f: dict, created: int | None, orphans: dict[str, Issuance],
+            reason: str = "no STS response in the logs issued this key id") -> Issuance:
     """A session used in the logs but never issued in them."""
     key = f["access_key_id"]
     sid = ids.session_id(key, created)
@@ -407,30 +578,34 @@ def _orphan(f: dict, created: int | None, orphans: dict[str, Issuance]) -> Issua
             session=sid, key=key, kind="unknown", issued=created if created is not None else 0,
             expires=(created + 36 * _HOUR) if created is not None else np.iinfo(np.int64).max,
             principal_kind=kind, principal=principal or "", session_name=sname, account=acct,
-            source_identity=f["source_identity"] or None,
+            source_identity=f["source_identity"] or None, note=reason,
         )
         orphans[sid] = s
     return s
 
 
 def _tie_console_sessions(logins_rows: list[dict], orphans: dict[str, Issuance]) -> None:
-    """An IAM user's console session is opened by the ConsoleLogin just before it."""
-    user_orphans = [s for s in orphans.values()
-                    if s.principal_kind in (NodeKind.USER.value, NodeKind.ROOT.value) and s.issued]
-    if not user_orphans:
+    """A console session is opened by the principal's ConsoleLogin at its creation date."""
+    open_ = [s for s in orphans.values()
+             if s.issued and (s.console or s.principal_kind in (NodeKind.USER.value, NodeKind.ROOT.value))]
+    if not open_:
         return
-    logins: dict[str, list[tuple[int, str]]] = {}
+    logins: dict[tuple[str, str | None], list[tuple[int, str]]] = {}
     for r in logins_rows:
         p = ids.principal_of_arn(r["identity_arn"])
         if p is not None:
-            logins.setdefault(p[1], []).append((_us(r["time"]), r["event_id"]))
-    for s in user_orphans:
-        best = None
-        for t, eid in logins.get(s.principal, []):
-            if t - CREATION_SLACK <= s.issued <= t + 12 * _HOUR and (best is None or t > best[0]):
+            logins.setdefault((p[1], p[2]), []).append((_us(r["time"]), r["event_id"]))
+    for s in open_:
+        who = (s.principal, s.session_name if s.principal_kind == NodeKind.ROLE.value else None)
+        best = None  # the sign-in at the session's creation date (its cookie's birth)
+        for t, eid in logins.get(who, []):
+            if abs(s.issued - t) <= CREATION_SLACK and (best is None or abs(s.issued - t) < abs(s.issued - best[0])):
                 best = (t, eid)
         if best is not None:
             s.kind, s.console = "ConsoleLogin", True
             s.event_ids = [best[1]]
+            s.event_names = {"ConsoleLogin"}
             s.issuer = s.principal
-            s.expires = s.issued + 12 * _HOUR
+            s.expires = s.issued + CONSOLE_TTL
+            s.note = "console session opened by its ConsoleLogin" + (
+                f"; {len(s.keys)} keys minted by the console" if len(s.keys) > 1 else "")

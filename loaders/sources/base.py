@@ -27,7 +27,8 @@ class SourceObject:
     ``kind`` is ``"trail"`` for API-call logs, ``"digest"`` for CloudTrail-Digest files
     (counted, never parsed as events) and ``"insights"`` for CloudTrail-Insight files.
     ``hint`` names the wire format when the source knows it (``"lookup-events"``), else
-    the record parser sniffs the content.
+    the record parser sniffs the content. ``problem`` is set, instead of ``path`` or
+    ``fetch``, for what a listing met but must not read: it is reported as a failed object.
     """
 
     uri: str
@@ -37,3 +38,4 @@ class SourceObject:
     fetch: Callable[[], bytes] | None = None
     kind: str = "trail"
     hint: str | None = None
+    problem: str | None = None  # why it cannot be read (a dangling link...): reported, not read

@@ -23,8 +23,10 @@ import pandas as pd
 import pyarrow as pa
 
 from graphtrail import ids
+from graphtrail.frames import to_frame
 from graphtrail.queries.chains import origin_of
 from graphtrail.queries.findings.config import Config
+from graphtrail.words import plural
 
 __all__ = ["Finding", "Rule", "RULES", "rule", "findings", "Context", "lineage_path", "SEVERITIES",
            "Hit", "fingerprint"]
@@ -92,6 +94,18 @@ class Finding:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def to_frame(self):
+        """The finding's calls, one row per eventID (the actors' lineage beside it)."""
+        from graphtrail.frames import records_frame
+
+        return records_frame([{"rule_id": self.rule_id, "event_id": e,
+                               "first_seen": self.first_seen, "last_seen": self.last_seen}
+                              for e in self.event_ids])
+
+    def __repr__(self) -> str:
+        return (f"<Finding {self.rule_id} {self.severity}: {self.summary} "
+                f"({plural(self.count, 'call')}, first {self.first_seen})>")
+
 
 class Context:
     """What rules read: the case's calls (lazily, only the columns asked for) and the graph."""
@@ -145,7 +159,7 @@ class Context:
             import pyarrow.compute as pc
 
             t = t.filter(pc.is_in(t.column("event_name"), value_set=pa.array(sorted(set(names)), pa.string())))
-        self._frames[key] = _time_ordered(t.select(list(columns or self.COLUMNS))).to_pandas()
+        self._frames[key] = to_frame(_time_ordered(t.select(list(columns or self.COLUMNS))))
         return self._frames[key]
 
     # the columns whole-case rules read (no free text: cheap to hold as pandas for every call)
@@ -171,7 +185,7 @@ class Context:
 
     def _everything(self) -> pd.DataFrame:
         if self._wide is None:
-            self._wide = _time_ordered(self._table().select(self.WIDE)).to_pandas()
+            self._wide = to_frame(_time_ordered(self._table().select(self.WIDE)))
         return self._wide
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from graphtrail.queries.findings import Context, Hit, rule
 from graphtrail.queries.findings._common import DENIED, MINUTE, bursts, detail, each, ok
+from graphtrail.words import said
 
 __all__: list[str] = []
 
@@ -55,7 +56,7 @@ def password_data(ctx: Context) -> list[Hit]:
     """GetPasswordData returns an instance's encrypted administrator password; repeated denied
     attempts (medium) are someone trying instance after instance."""
     df = ctx.calls(["GetPasswordData"])
-    hits = each(ok(df), lambda r: f"GetPasswordData {r['resource']}")
+    hits = each(ok(df), lambda r: f"GetPasswordData {said(r['resource'])}")
     denied = df[df["error_code"].isin(DENIED)]
     for actor, g in denied.groupby("actor", sort=False):
         hits.append(Hit(g, f"{len(g)} denied GetPasswordData by {actor}", severity="medium",

@@ -8,6 +8,7 @@ import pandas as pd
 
 from graphtrail.queries.findings import Context, Hit, rule
 from graphtrail.queries.findings._common import detail, each, ok
+from graphtrail.words import said
 
 __all__: list[str] = []
 
@@ -16,7 +17,7 @@ __all__: list[str] = []
 def trail_stopped(ctx: Context) -> list[Hit]:
     """StopLogging or DeleteTrail."""
     return each(ok(ctx.calls(["StopLogging", "DeleteTrail"])),
-                 lambda r: f"{r['event_name']} {r['resource']}")
+                 lambda r: f"{said(r['event_name'])} {said(r['resource'])}")
 
 
 @rule("GT-DEF-002", "Trail logging reduced", "high", "Defense Evasion", "T1562.008",
@@ -28,14 +29,14 @@ def trail_reduced(ctx: Context) -> list[Hit]:
     for i, r in df.iterrows():
         d = detail(r["detail"])
         if r["event_name"] == "UpdateTrail":
-            hits.append(Hit(df.loc[[i]], f"UpdateTrail {d.get('name')}"))
+            hits.append(Hit(df.loc[[i]], f"UpdateTrail {said(d.get('name'))}"))
             continue
         text = json.dumps(d)
         reduced = ('"includeManagementEvents": false' in text or '"readWriteType": "ReadOnly"' in text
                    or "excludeManagementEventSources" in text or '"eventSelectors": []' in text
                    or ("advancedEventSelectors" in text and "Management" not in text))
         if reduced:
-            hits.append(Hit(df.loc[[i]], f"PutEventSelectors on {d.get('trailName')} reduces logging"))
+            hits.append(Hit(df.loc[[i]], f"PutEventSelectors on {said(d.get('trailName'))} reduces logging"))
     return hits
 
 
@@ -51,7 +52,7 @@ def monitoring_disabled(ctx: Context) -> list[Hit]:
     if len(df):
         df = df[(df["event_name"] != "UpdateDetector")
                 | df["detail"].map(lambda d: detail(d).get("enable") is False)]
-    return each(df, lambda r: f"{r['event_name']} ({r['event_source']})")
+    return each(df, lambda r: f"{said(r['event_name'])} ({said(r['event_source'])})")
 
 
 @rule("GT-DEF-004", "Account left its organization", "critical", "Defense Evasion", "T1666",
@@ -65,9 +66,9 @@ def left_organization(ctx: Context) -> list[Hit]:
     hits = []
     for i, r in df.iterrows():
         if pd.isna(r["error_code"]):
-            hits.append(Hit(df.loc[[i]], f"account {r['recipient_account_id']} left"))
+            hits.append(Hit(df.loc[[i]], f"account {said(r['recipient_account_id'])} left"))
         else:
             hits.append(Hit(df.loc[[i]], f"denied attempt to leave the organization from "
-                            f"{r['recipient_account_id']} ({r['error_code']})", severity="medium",
+                            f"{said(r['recipient_account_id'])} ({said(r['error_code'])})", severity="medium",
                             key=("denied",)))
     return hits

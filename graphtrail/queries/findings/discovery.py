@@ -17,6 +17,7 @@ from graphtrail.queries.findings._common import (
     per_value,
 )
 from graphtrail.queries.findings._workload import role_of, workload_kind
+from graphtrail.words import said
 
 __all__: list[str] = []
 
@@ -60,7 +61,7 @@ def whoami_new_ip(ctx: Context) -> list[Hit]:
         mine = who == who[pos]
         seen = sorted(set(ips[mine & (t < t[pos])].tolist()))
         p = principal[row["identity_arn"]]
-        hits.append(Hit(df.iloc[[pos]], f"{p} from {row['source_ip']}", key=(p, row["source_ip"]),
+        hits.append(Hit(df.iloc[[pos]], f"{p} from {said(row['source_ip'])}", key=(p, row["source_ip"]),
                         why={"new_address": row["source_ip"], "addresses_before": seen[:20],
                              "history_since": pd.Timestamp(int(since[pos]), unit="us", tz="UTC"),
                              "warmup_hours": warmup}))

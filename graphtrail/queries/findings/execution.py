@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from graphtrail.queries.findings import Context, Hit, rule
 from graphtrail.queries.findings._common import by, detail, ok
+from graphtrail.words import said
 
 __all__: list[str] = []
 
@@ -39,6 +40,6 @@ def user_data_changed(ctx: Context) -> list[Hit]:
     if df.empty:
         return []
     df = df[df["detail"].map(lambda d: "userData" in detail(d))]
-    return [Hit(df.loc[[i]], f"user data of {detail(r['detail']).get('instanceId')} changed",
+    return [Hit(df.loc[[i]], f"user data of {said(detail(r['detail']).get('instanceId'))} changed",
                 key=(str(detail(r["detail"]).get("instanceId")), str(r["event_id"])))
             for i, r in df.iterrows()]

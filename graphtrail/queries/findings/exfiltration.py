@@ -9,6 +9,7 @@ import pandas as pd
 
 from graphtrail.queries.findings import Context, Hit, lineage_path, rule
 from graphtrail.queries.findings._common import HOUR, micros, ok
+from graphtrail.words import said
 
 __all__ = ["bytes_out"]
 
@@ -106,7 +107,7 @@ def shared_snapshot(ctx: Context) -> list[Hit]:
             outside = sorted(a for a in accounts if not ctx.internal(a))
             who = "public" if public else ", ".join(sorted(accounts))
             sev = None if public or outside else "medium"
-            hits.append(Hit(df.loc[[i]], f"{r['event_name']} {r['resource']} shared with {who}",
+            hits.append(Hit(df.loc[[i]], f"{said(r['event_name'])} {said(r['resource'])} shared with {who}",
                             severity=sev, key=(str(r["resource"]), who),
                             why={"outside_organization": outside, "public": public}))
     return hits

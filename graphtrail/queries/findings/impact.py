@@ -8,6 +8,7 @@ import pandas as pd
 
 from graphtrail.queries.findings import Context, Hit, rule
 from graphtrail.queries.findings._common import by, detail, ok
+from graphtrail.words import said
 
 __all__ = ["GPU_FAMILIES"]
 
@@ -48,7 +49,7 @@ def gpu_instances(ctx: Context) -> list[Hit]:
     kinds = runs["detail"].map(lambda d: detail(d).get("instanceType"))
     gpu = runs[kinds.map(lambda k: bool(isinstance(k, str) and GPU_FAMILIES.match(k)))]
     return [Hit(gpu.loc[[i]], f"{'denied: ' if isinstance(r['error_code'], str) else ''}"
-                f"{detail(r['detail']).get('instanceType')} in {r['region']}",
+                f"{said(detail(r['detail']).get('instanceType'))} in {said(r['region'])}",
                 severity="medium" if isinstance(r["error_code"], str) else None,
                 key=(str(r["event_id"]),))
             for i, r in gpu.iterrows()]

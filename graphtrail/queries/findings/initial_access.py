@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from graphtrail.queries.findings import Context, Hit, rule
 from graphtrail.queries.findings._common import by, detail, each, is_ip, ok
+from graphtrail.words import said
 
 __all__: list[str] = []
 
@@ -51,4 +52,4 @@ def console_without_mfa(ctx: Context) -> list[Hit]:
         return d.get("MFAUsed") == "No"
 
     return each(df[df.apply(password_only, axis=1)],
-                lambda r: f"{r['identity_arn']} signed in without MFA from {r['source_ip']}")
+                lambda r: f"{said(r['identity_arn'])} signed in without MFA from {said(r['source_ip'])}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from graphtrail.policy import trusted_accounts
 from graphtrail.queries.findings import Context, Hit, rule
 from graphtrail.queries.findings._common import detail, each, for_another_user, ok
+from graphtrail.words import said
 
 __all__: list[str] = []
 
@@ -14,7 +15,7 @@ __all__: list[str] = []
 def access_key_for_other_user(ctx: Context) -> list[Hit]:
     """CreateAccessKey naming a user other than the caller: a second way in."""
     return each(for_another_user(ctx, ["CreateAccessKey"]),
-                lambda r: f"key created for {detail(r['detail']).get('userName')} by {r['actor']}")
+                lambda r: f"key created for {said(detail(r['detail']).get('userName'))} by {said(r['actor'])}")
 
 
 @rule("GT-PERS-002", "Console password set for another user", "high", "Persistence",
@@ -22,7 +23,7 @@ def access_key_for_other_user(ctx: Context) -> list[Hit]:
 def login_profile_for_other_user(ctx: Context) -> list[Hit]:
     """CreateLoginProfile / UpdateLoginProfile on someone else's user."""
     return each(for_another_user(ctx, ["CreateLoginProfile", "UpdateLoginProfile"]),
-                lambda r: f"{r['event_name']} for {detail(r['detail']).get('userName')}")
+                lambda r: f"{said(r['event_name'])} for {said(detail(r['detail']).get('userName'))}")
 
 
 @rule("GT-PERS-003", "IAM user created", "medium", "Persistence", "T1136.003",
@@ -30,7 +31,7 @@ def login_profile_for_other_user(ctx: Context) -> list[Hit]:
 def user_created(ctx: Context) -> list[Hit]:
     """CreateUser: new identities are a classic foothold."""
     df = ok(ctx.calls(["CreateUser"]))
-    return each(df, lambda r: f"user {detail(r['detail']).get('userName')} created by {r['actor']}")
+    return each(df, lambda r: f"user {said(detail(r['detail']).get('userName'))} created by {said(r['actor'])}")
 
 
 @rule("GT-PERS-006", "Role trust opened to another account", "critical", "Persistence",
@@ -77,7 +78,7 @@ def federation_token(ctx: Context) -> list[Hit]:
         d = detail(r["detail"])
         pol = d.get("policy") or ""
         broad = '"*"' in pol.replace(" ", "") and "Action" in pol
-        hits.append(Hit(df.loc[[i]], f"federation token {d.get('name')} for {r['identity_arn']}",
+        hits.append(Hit(df.loc[[i]], f"federation token {said(d.get('name'))} for {said(r['identity_arn'])}",
                         severity="critical" if broad else None, key=(str(d.get("name")),),
                         why={"policy_allows_everything": broad}))
     return hits
@@ -124,5 +125,5 @@ def roles_anywhere_anchor(ctx: Context) -> list[Hit]:
     """CreateTrustAnchor (or CreateProfile): a certificate authority outside AWS can now get
     role credentials."""
     df = ok(ctx.calls(["CreateTrustAnchor", "UpdateTrustAnchor", "CreateProfile"]))
-    return each(df, lambda r: f"{r['event_name']} {detail(r['detail']).get('name') or ''}".strip())
+    return each(df, lambda r: f"{said(r['event_name'])} {detail(r['detail']).get('name') or ''}".strip())
 

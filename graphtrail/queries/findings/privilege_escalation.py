@@ -6,6 +6,7 @@ from __future__ import annotations
 from graphtrail.policy import ADMIN_POLICY_ARNS, is_admin_document
 from graphtrail.queries.findings import Context, Hit, rule
 from graphtrail.queries.findings._common import DENIED, caller_user, detail, each, ok
+from graphtrail.words import said
 
 __all__ = ["CRITICAL_ACTIONS"]
 
@@ -30,7 +31,7 @@ def admin_policy_attached(ctx: Context) -> list[Hit]:
     """An administrator managed policy attached, or an inline policy allowing * on *."""
     df = ok(ctx.calls(_POLICY_CALLS))
     mask = df["detail"].map(lambda v: _grants_admin(detail(v))) if len(df) else []
-    return each(df[mask] if len(df) else df, lambda r: f"{r['event_name']} on {_target(r)}")
+    return each(df[mask] if len(df) else df, lambda r: f"{said(r['event_name'])} on {_target(r)}")
 
 
 def _target(r) -> str:
@@ -47,7 +48,7 @@ def policy_version_changed(ctx: Context) -> list[Hit]:
         return []
     mask = (df["event_name"] == "SetDefaultPolicyVersion") | df["detail"].map(
         lambda v: bool(detail(v).get("setAsDefault")))
-    return each(df[mask], lambda r: f"{r['event_name']} {detail(r['detail']).get('policyArn')}")
+    return each(df[mask], lambda r: f"{said(r['event_name'])} {said(detail(r['detail']).get('policyArn'))}")
 
 
 @rule("GT-PRIV-001", "Denied attempt at a critical action", "medium", "Privilege Escalation",
@@ -64,7 +65,7 @@ def denied_critical(ctx: Context) -> list[Hit]:
         why = _critical(r)
         if why:
             what, admin = why
-            hits.append(Hit(df.loc[[i]], f"denied {r['event_name']}: {what}",
+            hits.append(Hit(df.loc[[i]], f"denied {said(r['event_name'])}: {what}",
                             severity="high" if admin else None,
                             key=(r["event_name"], what), why={"error": r["error_code"]}))
     return hits
@@ -81,7 +82,7 @@ def _critical(r) -> tuple[str, bool] | None:
         user = d.get("userName")
         if user and user != caller_user(r["identity_arn"]):
             return f"for user {user}", True
-        return None if d else (f"on {r['resource']}", False)
+        return None if d else (f"on {said(r['resource'])}", False)
     if name in _POLICY_CALLS:
         return (f"on {_target(r)}", True) if _grants_admin(d) or not d else None
     return f"on {r['resource'] or r['recipient_account_id']}", False
@@ -102,7 +103,7 @@ def assume_root(ctx: Context) -> list[Hit]:
         task = str((d.get("taskPolicyArn") or {}).get("arn") if isinstance(d.get("taskPolicyArn"), dict)
                    else d.get("taskPolicyArn") or "")
         sev = _task_severity(task)
-        hits.append(Hit(df.loc[[i]], f"root task session on {d.get('targetPrincipal')} "
+        hits.append(Hit(df.loc[[i]], f"root task session on {said(d.get('targetPrincipal'))} "
                         f"({task.rsplit('/', 1)[-1] or 'task policy not logged'})",
                         severity=sev, key=(str(d.get("targetPrincipal")), task),
                         why={"task_policy": task or None}))

@@ -1,0 +1,428 @@
+"""The rarer linking cases, each a small hand-written trail with its expected answer.
+
+Every test builds its own trail (no shared fixture), so a mutation of the linker is tested
+by the test that states the rule it breaks (see README, "Mutation testing").
+"""
+
+from __future__ import annotations
+
+from graphtrail.queries.blast_radius import blast_radius
+from graphtrail.queries.chains import chains
+from graphtrail.queries.seeds import parse_time_bound as at
+from tests.trails import (
+    ACCT,
+    OTHER,
+    actor_of,
+    assume_role,
+    assumed,
+    call,
+    console_user,
+    creds,
+    ingest,
+    owner_copy,
+    principal_id,
+    rec,
+    role_arn,
+    session_of,
+    user,
+)
+
+DEV_KEY = "AKIAEXAMPLEDEV00001"
+OPS_KEY = "AKIAEXAMPLEOPS00001"
+GITHUB = "arn:aws:iam::111122223333:oidc-provider/token.actions.githubusercontent.com"
+D = "2024-05-01T"
+
+
+def _github(t: str, role: str, key: str, exp: str, event_id: str) -> dict:
+    sub = "repo:corp/app:ref:refs/heads/main"
+    return rec("AssumeRoleWithWebIdentity", "sts.amazonaws.com", t,
+               {"type": "WebIdentityUser", "principalId": f"{GITHUB}:sts.amazonaws.com:{sub}",
+                "userName": sub, "identityProvider": GITHUB},
+               params={"roleArn": role_arn(role), "roleSessionName": "GitHubActions"},
+               response={"credentials": creds(key, exp), "subjectFromWebIdentityToken": sub,
+                         "provider": GITHUB, "audience": "sts.amazonaws.com",
+                         "assumedRoleUser": {"arn": f"arn:aws:sts::{ACCT}:assumed-role/{role}/GitHubActions"}},
+               ip="20.1.2.3", event_id=event_id)
+
+
+def test_web_identity_github_oidc_chain(tmp_path):
+    """AssumeRoleWithWebIdentity issues a session; the chain starts at the identity provider."""
+    deploy = assumed("deploy", "GitHubActions", "ASIAEXAMPLEGHA00001", f"{D}10:00:00Z")
+    records = [
+        _github(f"{D}09:00:00Z", "deploy", "ASIAEXAMPLEGHA00000", f"{D}10:00:00Z", "gh-1"),
+        call("ListBuckets", f"{D}09:01:00Z",
+             assumed("deploy", "GitHubActions", "ASIAEXAMPLEGHA00000", f"{D}09:00:00Z"),
+             event_id="gh-1-call"),
+        _github(f"{D}10:00:00Z", "deploy", "ASIAEXAMPLEGHA00001", f"{D}11:00:00Z", "gh-2"),
+        assume_role(f"{D}10:02:00Z", deploy, "prod-admin", "deploy-prod", "ASIAEXAMPLEPRD00001",
+                    f"{D}11:02:00Z", account=OTHER, event_id="gh-2-hop"),
+        call("DescribeInstances", f"{D}10:03:00Z",
+             assumed("prod-admin", "deploy-prod", "ASIAEXAMPLEPRD00001", f"{D}10:02:00Z", OTHER),
+             account=OTHER, event_id="gh-2-prod-call"),
+    ]
+    store = ingest(tmp_path, records)
+    s = session_of(store, "ASIAEXAMPLEGHA00001")
+    assert s["via"] == "AssumeRoleWithWebIdentity" and s["issuer"].startswith("idp:")
+    assert "token.actions.githubusercontent.com" in s["issuer"]
+    assert s["principal"] == role_arn("deploy") and s["event_ids"] == ["gh-2"]
+    assert actor_of(store, "gh-1-call") == session_of(store, "ASIAEXAMPLEGHA00000")["session"]
+
+    got = chains(store)
+    assert [c.path[1:] for c in got] == [[role_arn("deploy"), role_arn("prod-admin", OTHER)],
+                                         [role_arn("deploy")]]
+    long, short = got
+    assert long.path[0] == short.path[0] == s["issuer"].removeprefix("idp:")
+    assert "token.actions.githubusercontent.com" in long.path[0]
+    assert long.hops[0]["from_account"] is None
+    assert [h["event_id"] for h in long.hops] == ["gh-2", "gh-2-hop"]
+    assert [h["via"] for h in long.hops] == ["AssumeRoleWithWebIdentity", "AssumeRole"]
+    # the provider has no account: only the deploy -> prod-admin hop crosses accounts
+    assert long.cross_account and not short.cross_account
+    assert [c.sessions for c in chains(store, cross_account=True)] == [long.sessions]
+
+
+def test_issuer_is_the_callers_copy_not_the_role_owners_account(tmp_path):
+    """Both copies of a cross-account AssumeRole: the caller's key issued it, not the account."""
+    mine = assume_role(f"{D}10:00:00Z", user(DEV_KEY), "audit", "dev", "ASIAEXAMPLEAUD00001",
+                       f"{D}11:00:00Z", account=OTHER, event_id="b-caller")
+    theirs = owner_copy(mine, "AIDAEXAMPLEDEV000000", ACCT, "a-owner")  # sorts first
+    used = assumed("audit", "dev", "ASIAEXAMPLEAUD00001", f"{D}10:00:00Z", OTHER)
+    records = [theirs, mine] + [call("ListUsers", f"{D}10:0{i}:00Z", used, account=OTHER,
+                                     event_id=f"c-audit-{i}") for i in range(1, 4)]
+    store = ingest(tmp_path, records)
+    s = session_of(store, "ASIAEXAMPLEAUD00001")
+    assert s["issuer"] == f"key:{DEV_KEY}"
+    assert sorted(s["event_ids"]) == ["a-owner", "b-caller"]
+    br = blast_radius(store, DEV_KEY)
+    assert br.sessions == [s["session"]]
+    assert br.event_ids == ["a-owner", "b-caller", "c-audit-1", "c-audit-2", "c-audit-3"]
+    assert br.accounts == [ACCT, OTHER] and br.roles == [role_arn("audit", OTHER)]
+    assert br.calls == 4
+
+
+def _two_hops() -> list[dict]:
+    """dev -> role A at 10:00 (3 h) -> role B at 12:00; calls by each session."""
+    a = assumed("alpha", "dev", "ASIAEXAMPLEALP00001", f"{D}10:00:00Z")
+    b = assumed("beta", "dev", "ASIAEXAMPLEBET00001", f"{D}12:00:00Z")
+    return [
+        assume_role(f"{D}10:00:00Z", user(DEV_KEY), "alpha", "dev", "ASIAEXAMPLEALP00001",
+                    f"{D}13:00:00Z", duration=10800, event_id="w-1-assume-alpha"),
+        call("ListBuckets", f"{D}10:05:00Z", a, event_id="w-2-alpha-call"),
+        call("ListUsers", f"{D}10:20:00Z", a, event_id="w-3-alpha-call"),
+        assume_role(f"{D}12:00:00Z", a, "beta", "dev", "ASIAEXAMPLEBET00001", f"{D}13:00:00Z",
+                    event_id="w-4-assume-beta"),
+        call("ListBuckets", f"{D}12:05:00Z", b, event_id="w-5-beta-call"),
+    ]
+
+
+def test_until_cuts_credentials_derived_after_it(tmp_path):
+    store = ingest(tmp_path, _two_hops())
+    alpha = session_of(store, "ASIAEXAMPLEALP00001")["session"]
+    br = blast_radius(store, DEV_KEY, until=at(f"{D}11:00:00Z"))
+    assert br.sessions == [alpha]
+    assert br.access_keys == [DEV_KEY, "ASIAEXAMPLEALP00001"]
+    assert [link["to"] for link in br.lineage] == [alpha]
+    assert br.event_ids == ["w-1-assume-alpha", "w-2-alpha-call", "w-3-alpha-call"]
+    full = blast_radius(store, DEV_KEY)
+    assert len(full.sessions) == 2 and len(full.lineage) == 2
+
+
+def test_session_issued_before_since_but_active_in_window_counts(tmp_path):
+    store = ingest(tmp_path, _two_hops())
+    alpha = session_of(store, "ASIAEXAMPLEALP00001")["session"]
+    br = blast_radius(store, DEV_KEY, since=at(f"{D}10:10:00Z"), until=at(f"{D}11:00:00Z"))
+    assert br.sessions == [alpha]
+    assert br.event_ids == ["w-1-assume-alpha", "w-3-alpha-call"]
+    assert br.first_seen == br.last_seen == f"{D}10:20:00Z" and br.calls == 1
+    # beta issued in the window without acting in it: still a session of the answer
+    # (alpha is too: the AssumeRole that issued beta is alpha's call)
+    br = blast_radius(store, DEV_KEY, since=at(f"{D}11:59:00Z"), until=at(f"{D}12:01:00Z"))
+    assert br.sessions == [alpha, session_of(store, "ASIAEXAMPLEBET00001")["session"]]
+    assert br.event_ids == ["w-1-assume-alpha", "w-4-assume-beta"]  # + how alpha was issued
+    # neither: not in the answer
+    assert blast_radius(store, DEV_KEY, since=at(f"{D}10:30:00Z"), until=at(f"{D}11:00:00Z")).sessions == []
+
+
+def test_seed_sessions_own_sts_call_is_not_its_doing(tmp_path):
+    """A session's blast radius holds what it did, not the AssumeRole that created it."""
+    store = ingest(tmp_path, _two_hops())
+    br = blast_radius(store, "ASIAEXAMPLEALP00001")
+    assert br.event_ids == ["w-2-alpha-call", "w-3-alpha-call", "w-4-assume-beta", "w-5-beta-call"]
+    assert br.access_keys == ["ASIAEXAMPLEALP00001", "ASIAEXAMPLEBET00001"]
+
+
+def test_recipient_account_counts_among_accounts(tmp_path):
+    """A call into another account's resource (recipientAccountId) reaches that account."""
+    records = [call("GetObject", f"{D}10:00:00Z", user(DEV_KEY), account=OTHER,
+                    params={"bucketName": "shared-with-dev", "key": "a.csv"})]
+    store = ingest(tmp_path, records)
+    assert blast_radius(store, DEV_KEY).accounts == [ACCT, OTHER]
+
+
+def _login(t: str, name: str, event_id: str) -> dict:
+    return rec("ConsoleLogin", "signin.amazonaws.com", t, user(None, name),
+               response={"ConsoleLogin": "Success"}, event_id=event_id,
+               extra={"eventType": "AwsConsoleSignIn", "additionalEventData": {"MFAUsed": "No"}})
+
+
+def _console_call(t: str, name: str, key: str, created: str, event_id: str) -> dict:
+    return call("ListUsers", t, console_user(key, created, name), event_id=event_id,
+                extra={"sessionCredentialFromConsole": "true"})
+
+
+def _login_profile_trail() -> list[dict]:
+    """bob: password reset by dev; carol: login profile created by dev; console on both sides."""
+    return [
+        _login(f"{D}08:00:00Z", "bob", "lp-01-bob-login-before"),
+        _console_call(f"{D}08:01:00Z", "bob", "ASIAEXAMPLEBOB00001", f"{D}08:00:00Z", "lp-02-bob-before"),
+        _login(f"{D}08:10:00Z", "carol", "lp-03-carol-login-before"),
+        _console_call(f"{D}08:11:00Z", "carol", "ASIAEXAMPLECAR00001", f"{D}08:10:00Z", "lp-04-carol-before"),
+        rec("UpdateLoginProfile", "iam.amazonaws.com", f"{D}09:00:00Z", user(DEV_KEY),
+            params={"userName": "bob", "passwordResetRequired": False}, event_id="lp-05-update"),
+        rec("CreateLoginProfile", "iam.amazonaws.com", f"{D}09:01:00Z", user(DEV_KEY),
+            params={"userName": "carol", "passwordResetRequired": False},
+            response={"loginProfile": {"userName": "carol"}}, event_id="lp-06-create"),
+        _login(f"{D}09:30:00Z", "bob", "lp-07-bob-login-after"),
+        _console_call(f"{D}09:31:00Z", "bob", "ASIAEXAMPLEBOB00002", f"{D}09:30:00Z", "lp-08-bob-after"),
+        _login(f"{D}09:40:00Z", "carol", "lp-09-carol-login-after"),
+        _console_call(f"{D}09:41:00Z", "carol", "ASIAEXAMPLECAR00002", f"{D}09:40:00Z", "lp-10-carol-after"),
+    ]
+
+
+def test_login_profile_changes_reach_only_later_console_sessions(tmp_path):
+    store = ingest(tmp_path, _login_profile_trail())
+    after = [session_of(store, "ASIAEXAMPLEBOB00002")["session"],
+             session_of(store, "ASIAEXAMPLECAR00002")["session"]]
+    br = blast_radius(store, DEV_KEY)
+    assert br.sessions == sorted(after)
+    assert br.event_ids == ["lp-05-update", "lp-06-create", "lp-07-bob-login-after",
+                            "lp-08-bob-after", "lp-09-carol-login-after", "lp-10-carol-after"]
+    assert {link["via"] for link in br.lineage} == {"CONSOLE_AFTER_CHANGE"}
+
+
+def test_console_session_is_tied_to_the_latest_sign_in_before_it(tmp_path):
+    store = ingest(tmp_path, _login_profile_trail())
+    s = session_of(store, "ASIAEXAMPLEBOB00002")
+    assert s["console"] and s["via"] == "ConsoleLogin"
+    assert s["event_ids"] == ["lp-07-bob-login-after"]  # not the 08:00 sign-in
+    assert session_of(store, "ASIAEXAMPLEBOB00001")["event_ids"] == ["lp-01-bob-login-before"]
+
+
+def test_recycled_key_whose_second_issue_is_missing(tmp_path):
+    """A creation date with no issue at that time is a session the logs do not hold."""
+    job = "ASIAEXAMPLEJOB00001"
+    records = [
+        assume_role(f"{D}10:00:00Z", user(DEV_KEY), "batch", "job", job, f"{D}11:00:00Z",
+                    event_id="r-1-assume"),
+        call("ListBuckets", f"{D}10:05:00Z", assumed("batch", "job", job, f"{D}10:00:00Z"),
+             event_id="r-2-first"),
+        call("ListBuckets", f"{D}14:05:00Z", assumed("batch", "job", job, f"{D}14:00:00Z"),
+             event_id="r-3-second"),
+    ]
+    store = ingest(tmp_path, records)
+    first = session_of(store, job, via="AssumeRole")["session"]
+    assert actor_of(store, "r-2-first") == first
+    second = actor_of(store, "r-3-second")
+    assert second != first and store.session_info[second]["via"] == "unknown"
+    assert blast_radius(store, DEV_KEY).event_ids == ["r-1-assume", "r-2-first"]
+
+
+def test_recycled_key_without_creation_date(tmp_path):
+    """No creationDate (stripped by an export): the validity window picks the issue."""
+    job = "ASIAEXAMPLEJOB00002"
+    records = [
+        assume_role(f"{D}10:00:00Z", user(DEV_KEY), "batch", "job", job, f"{D}11:00:00Z",
+                    event_id="n-1-assume-dev"),
+        call("ListBuckets", f"{D}10:10:00Z", assumed("batch", "job", job, None), event_id="n-2-dev"),
+        assume_role(f"{D}14:00:00Z", user(OPS_KEY, "ops"), "batch", "job", job, f"{D}15:00:00Z",
+                    event_id="n-3-assume-ops"),
+        call("ListBuckets", f"{D}14:10:00Z", assumed("batch", "job", job, None), event_id="n-4-ops"),
+        call("ListBuckets", f"{D}18:00:00Z", assumed("batch", "job", job, None), event_id="n-5-nobody"),
+    ]
+    store = ingest(tmp_path, records)
+    by_dev = session_of(store, job, issuer=f"key:{DEV_KEY}")["session"]
+    by_ops = session_of(store, job, issuer=f"key:{OPS_KEY}")["session"]
+    assert actor_of(store, "n-2-dev") == by_dev
+    assert actor_of(store, "n-4-ops") == by_ops
+    assert actor_of(store, "n-5-nobody") not in (by_dev, by_ops)
+    assert blast_radius(store, DEV_KEY).event_ids == ["n-1-assume-dev", "n-2-dev"]
+    assert blast_radius(store, OPS_KEY).event_ids == ["n-3-assume-ops", "n-4-ops"]
+
+
+def test_recycled_key_without_creation_date_outlives_its_first_issue(tmp_path):
+    """Calls past the only issue's validity are not that session's."""
+    job = "ASIAEXAMPLEJOB00003"
+    records = [
+        assume_role(f"{D}10:00:00Z", user(DEV_KEY), "batch", "job", job, f"{D}11:00:00Z",
+                    event_id="x-1-assume"),
+        call("ListBuckets", f"{D}10:10:00Z", assumed("batch", "job", job, None), event_id="x-2-in"),
+        call("ListBuckets", f"{D}14:10:00Z", assumed("batch", "job", job, None), event_id="x-3-out"),
+    ]
+    store = ingest(tmp_path, records)
+    first = session_of(store, job, via="AssumeRole")["session"]
+    assert actor_of(store, "x-2-in") == first
+    assert actor_of(store, "x-3-out") != first
+    assert blast_radius(store, DEV_KEY).event_ids == ["x-1-assume", "x-2-in"]
+
+
+def test_clock_skew_at_the_validity_edges(tmp_path):
+    """300 s of clock skew is allowed before the issue and after the expiry, not more."""
+    k = "ASIAEXAMPLESKW00001"
+    who = assumed("edge", "skew", k, None)
+    records = [
+        assume_role(f"{D}10:00:00Z", user(DEV_KEY), "edge", "skew", k, f"{D}11:00:00Z",
+                    event_id="s-0-assume"),
+        call("ListBuckets", f"{D}09:54:59Z", who, event_id="s-1-early-out"),
+        call("ListBuckets", f"{D}09:55:01Z", who, event_id="s-2-early-in"),
+        call("ListBuckets", f"{D}11:04:59Z", who, event_id="s-3-late-in"),
+        call("ListBuckets", f"{D}11:05:01Z", who, event_id="s-4-late-out"),
+    ]
+    store = ingest(tmp_path, records)
+    sid = session_of(store, k, via="AssumeRole")["session"]
+    assert [actor_of(store, e) == sid for e in ("s-1-early-out", "s-2-early-in", "s-3-late-in",
+                                                "s-4-late-out")] == [False, True, True, False]
+    assert blast_radius(store, DEV_KEY).event_ids == ["s-0-assume", "s-2-early-in", "s-3-late-in"]
+
+
+def test_clock_skew_inside_the_slack_covers_every_call(tmp_path):
+    """All calls of one identity inside the skewed validity: one session, no splitting."""
+    k = "ASIAEXAMPLESKW00002"
+    who = assumed("edge", "skew", k, None)
+    records = [
+        assume_role(f"{D}10:00:00Z", user(DEV_KEY), "edge", "skew", k, f"{D}11:00:00Z",
+                    event_id="i-0-assume"),
+        call("ListBuckets", f"{D}09:55:01Z", who, event_id="i-1-early"),
+        call("ListBuckets", f"{D}11:04:59Z", who, event_id="i-2-late"),
+    ]
+    store = ingest(tmp_path, records)
+    sid = session_of(store, k, via="AssumeRole")["session"]
+    assert actor_of(store, "i-1-early") == sid and actor_of(store, "i-2-late") == sid
+    assert len(store.session_info) == 1
+
+
+def test_response_expiration_longer_than_the_default(tmp_path):
+    """The expiration STS returned (6 h) bounds the session, not the default hour."""
+    k = "ASIAEXAMPLELNG00001"
+    who = assumed("long", "dev", k, None)
+    records = [
+        assume_role(f"{D}10:00:00Z", user(DEV_KEY), "long", "dev", k, f"{D}16:00:00Z",
+                    event_id="e-1-assume"),
+        call("ListBuckets", f"{D}10:10:00Z", who, event_id="e-2-early"),
+        call("ListBuckets", f"{D}15:00:00Z", who, event_id="e-3-late"),
+    ]
+    store = ingest(tmp_path, records)
+    s = session_of(store, k, via="AssumeRole")
+    assert s["expires"] == at(f"{D}16:00:00Z")
+    assert actor_of(store, "e-3-late") == s["session"]
+    assert blast_radius(store, DEV_KEY).event_ids == ["e-1-assume", "e-2-early", "e-3-late"]
+
+
+def test_requested_duration_without_expiration(tmp_path):
+    """No expiration in the response: durationSeconds, else the call's default lifetime."""
+    records = [
+        assume_role(f"{D}10:00:00Z", user(DEV_KEY), "dur", "dev", "ASIAEXAMPLEDUR00001",
+                    f"{D}11:00:00Z", duration=7200, event_id="d-1"),
+        assume_role(f"{D}10:00:00Z", user(DEV_KEY), "dflt", "dev", "ASIAEXAMPLEDUR00002",
+                    f"{D}11:00:00Z", event_id="d-2"),
+    ]
+    for r in records:
+        del r["responseElements"]["credentials"]["expiration"]
+    store = ingest(tmp_path, records)
+    assert session_of(store, "ASIAEXAMPLEDUR00001")["expires"] == at(f"{D}12:00:00Z")
+    assert session_of(store, "ASIAEXAMPLEDUR00002")["expires"] == at(f"{D}11:00:00Z")
+
+
+def _principal_id_trail(*, second_live: bool) -> list[dict]:
+    """Sessions of role ops/shared; then only the role owner's copy of their cross-account hop."""
+    k1, k2 = "ASIAEXAMPLESHR00001", "ASIAEXAMPLESHR00002"
+    records = [
+        assume_role(f"{D}10:00:00Z", user(DEV_KEY), "ops", "shared", k1, f"{D}11:00:00Z",
+                    event_id="p-1-dev"),
+        call("ListBuckets", f"{D}10:05:00Z", assumed("ops", "shared", k1, f"{D}10:00:00Z"),
+             event_id="p-2-dev-call"),
+    ]
+    if second_live:
+        records += [
+            assume_role(f"{D}10:10:00Z", user(OPS_KEY, "ops"), "ops", "shared", k2,
+                        f"{D}11:10:00Z", event_id="p-3-ops"),
+            call("ListBuckets", f"{D}10:15:00Z", assumed("ops", "shared", k2, f"{D}10:10:00Z"),
+                 event_id="p-4-ops-call"),
+        ]
+    hop = assume_role(f"{D}10:30:00Z", assumed("ops", "shared", k1, f"{D}10:00:00Z"), "target",
+                      "shared", "ASIAEXAMPLETGT00001", f"{D}11:30:00Z", account=OTHER,
+                      event_id="p-5-caller-copy-missing")
+    records.append(owner_copy(hop, principal_id("ops", "shared"), ACCT, "p-6-owner-copy"))
+    return records
+
+
+def test_one_live_session_with_the_principal_id_is_the_issuer(tmp_path):
+    store = ingest(tmp_path, _principal_id_trail(second_live=False))
+    s = session_of(store, "ASIAEXAMPLETGT00001")
+    assert s["event_ids"] == ["p-6-owner-copy"]
+    assert s["issuer"] == session_of(store, "ASIAEXAMPLESHR00001")["session"]
+    (c,) = chains(store)
+    assert c.path == [f"arn:aws:iam::{ACCT}:user/dev", role_arn("ops"), role_arn("target", OTHER)]
+    assert c.hops[1]["linked_by"] == "caller principalId and time (the caller's copy is missing)"
+    assert "linked_by" not in c.hops[0]
+    assert s["session"] in blast_radius(store, DEV_KEY).sessions
+
+
+def test_two_live_sessions_sharing_a_principal_id_are_not_guessed(tmp_path):
+    """Ambiguous principalId: the account stands in as the issuer, as logged."""
+    store = ingest(tmp_path, _principal_id_trail(second_live=True))
+    s = session_of(store, "ASIAEXAMPLETGT00001")
+    assert s["issuer"] == f"account:{ACCT}"
+    assert s["session"] not in blast_radius(store, DEV_KEY).sessions
+    assert s["session"] not in blast_radius(store, OPS_KEY).sessions
+
+
+def test_user_created_by_the_seed_brings_its_keys_and_console_sessions(tmp_path):
+    """CreateUser: the new user's keys and its console sessions after creation are the seed's."""
+    mallory = f"arn:aws:iam::{ACCT}:user/mallory"
+    records = [
+        _login(f"{D}09:00:00Z", "mallory", "u-0-login-before"),  # an older user of that name
+        _console_call(f"{D}09:01:00Z", "mallory", "ASIAEXAMPLEMAL00000", f"{D}09:00:00Z", "u-0-before"),
+        rec("CreateUser", "iam.amazonaws.com", f"{D}10:00:00Z", user(DEV_KEY),
+            params={"userName": "mallory"},
+            response={"user": {"arn": mallory, "userName": "mallory"}}, event_id="u-1-create-user"),
+        rec("CreateAccessKey", "iam.amazonaws.com", f"{D}10:01:00Z", user(OPS_KEY, "ops"),
+            params={"userName": "mallory"},
+            response={"accessKey": {"accessKeyId": "AKIAEXAMPLEMAL00001", "userName": "mallory"}},
+            event_id="u-2-key-by-ops"),
+        _login(f"{D}10:10:00Z", "mallory", "u-3-login"),
+        _console_call(f"{D}10:11:00Z", "mallory", "ASIAEXAMPLEMAL00001", f"{D}10:10:00Z", "u-4-console"),
+        call("ListBuckets", f"{D}10:20:00Z", user("AKIAEXAMPLEMAL00001", "mallory"), event_id="u-5-key"),
+    ]
+    store = ingest(tmp_path, records)
+    console = session_of(store, "ASIAEXAMPLEMAL00001")["session"]
+    br = blast_radius(store, DEV_KEY)
+    assert br.sessions == [console]
+    assert br.access_keys == [DEV_KEY, "AKIAEXAMPLEMAL00001", "ASIAEXAMPLEMAL00001"]
+    assert br.event_ids == ["u-1-create-user", "u-3-login", "u-4-console", "u-5-key"]
+    assert sorted(br.lineage, key=lambda link: link["to"]) == [
+        {"from": f"key:{DEV_KEY}", "to": "key:AKIAEXAMPLEMAL00001", "via": "CREATED_USER_KEY",
+         "time": f"{D}10:00:00Z", "event_ids": ["u-1-create-user"]},
+        {"from": f"key:{DEV_KEY}", "to": console, "via": "CONSOLE_AFTER_CHANGE",
+         "time": f"{D}10:10:00Z", "event_ids": ["u-1-create-user", "u-3-login"]}]
+    assert [(c["type"], c["id"], c["used_later"]) for c in br.created] == [("User", mallory, True)]
+    assert br.principals == [f"arn:aws:iam::{ACCT}:user/dev", mallory]
+    d = br.to_dict()
+    assert d["sessions"] == br.sessions and d["lineage"] == br.lineage and d["calls"] == 3
+
+
+def test_principal_id_session_live_at_its_edges(tmp_path):
+    """The role owner's copy right after the caller's session began, and just before it ends."""
+    k1 = "ASIAEXAMPLESHR00001"
+    who = assumed("ops", "shared", k1, f"{D}10:00:00Z")
+    records = [
+        assume_role(f"{D}10:00:00Z", user(DEV_KEY), "ops", "shared", k1, f"{D}11:00:00Z",
+                    event_id="q-1-dev"),
+        call("ListBuckets", f"{D}10:00:30Z", who, event_id="q-2-call"),
+    ]
+    for i, t in enumerate(("10:01:00", "10:59:00")):
+        hop = assume_role(f"{D}{t}Z", who, "target", "shared", f"ASIAEXAMPLETGT0000{i}",
+                          f"{D}11:30:00Z", account=OTHER, event_id=f"q-3-missing-{i}")
+        records.append(owner_copy(hop, principal_id("ops", "shared"), ACCT, f"q-4-owner-{i}"))
+    store = ingest(tmp_path, records)
+    mine = session_of(store, k1)["session"]
+    assert [session_of(store, f"ASIAEXAMPLETGT0000{i}")["issuer"] for i in (0, 1)] == [mine, mine]
