@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from graphtrail.queries.findings import Context, Hit, rule
 from graphtrail.queries.findings._common import detail, ok
+from graphtrail.words import said
 
 __all__ = ["ADMIN_PORTS"]
 
@@ -26,7 +27,7 @@ def security_group_open(ctx: Context) -> list[Hit]:
             ports = [p for p in ADMIN_PORTS if lo <= p <= hi] if lo >= 0 else list(ADMIN_PORTS)
             if ports:
                 names = ", ".join(f"{p} ({ADMIN_PORTS[p]})" for p in ports[:4])
-                group = detail(r["detail"]).get("groupId") or r["resource"]
+                group = said(detail(r["detail"]).get("groupId") or r["resource"])
                 hits.append(Hit(df.loc[[i]], f"{group} open to {cidr} on {names}",
                                 key=(str(group), cidr, str(lo), str(hi))))
                 break

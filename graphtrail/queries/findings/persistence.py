@@ -52,16 +52,16 @@ def trust_opened(ctx: Context) -> list[Hit]:
         if not other:
             continue
         outside = [a for a in other if not ctx.internal(a)]
-        role = d.get("roleName")
+        role = said(d.get("roleName") or r["resource"])
         why = {"trusted": other, "outside_organization": outside,
                "organization_accounts_known": len(ctx.org_accounts)}
         if outside:
             hits.append(Hit(df.loc[[i]], f"role {role} now trusts {', '.join(outside)} "
-                            "(outside the organization)", key=(role or "", *outside), why=why))
+                            "(outside the organization)", key=(role, *outside), why=why))
         else:
             hits.append(Hit(df.loc[[i]], f"role {role} now trusts {', '.join(other)} "
                             "(accounts of the organization)", severity="medium",
-                            key=(role or "", *other), why=why))
+                            key=(role, *other), why=why))
     return hits
 
 
@@ -97,7 +97,7 @@ def lambda_backdoor(ctx: Context) -> list[Hit]:
     hits = []
     for i, r in df.iterrows():
         d = detail(r["detail"])
-        fn = str(d.get("functionName") or d.get("layerName") or r["resource"])
+        fn = said(d.get("functionName") or d.get("layerName") or r["resource"])
         name = r["event_name"]
         what = None
         if name.startswith("AddPermission"):

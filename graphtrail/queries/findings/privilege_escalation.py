@@ -36,7 +36,7 @@ def admin_policy_attached(ctx: Context) -> list[Hit]:
 
 def _target(r) -> str:
     d = detail(r["detail"])
-    return str(d.get("userName") or d.get("roleName") or d.get("groupName") or r["resource"])
+    return said(d.get("userName") or d.get("roleName") or d.get("groupName") or r["resource"])
 
 
 @rule("GT-PERS-005", "Managed policy rewritten (new default version)", "high", "Privilege Escalation",
@@ -75,7 +75,7 @@ def _critical(r) -> tuple[str, bool] | None:
     """What the denied call aimed at and whether that is administrator power (None: benign)."""
     name, d = r["event_name"], detail(r["detail"])
     if name == "AssumeRole":
-        role = str(r["resource"] or "")
+        role = said(r["resource"])
         admin = any(w in role.lower().rsplit("/", 1)[-1] for w in _ADMIN_ROLE_WORDS)
         return (f"into {role}", True) if admin else None
     if name in ("CreateAccessKey", "CreateLoginProfile", "UpdateLoginProfile"):
@@ -85,7 +85,7 @@ def _critical(r) -> tuple[str, bool] | None:
         return None if d else (f"on {said(r['resource'])}", False)
     if name in _POLICY_CALLS:
         return (f"on {_target(r)}", True) if _grants_admin(d) or not d else None
-    return f"on {r['resource'] or r['recipient_account_id']}", False
+    return f"on {said(r['resource'] or r['recipient_account_id'])}", False
 
 
 @rule("GT-PRIV-002", "Root task session (AssumeRoot)", "low", "Privilege Escalation",

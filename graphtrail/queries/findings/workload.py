@@ -17,6 +17,7 @@ import pandas as pd
 from graphtrail.queries.findings import Context, Hit, rule
 from graphtrail.queries.findings._common import is_ip
 from graphtrail.queries.findings._workload import role_of, workload_kind
+from graphtrail.words import said
 
 __all__: list[str] = []
 
@@ -65,7 +66,7 @@ def workload_credentials_elsewhere(ctx: Context) -> list[Hit]:
                or (ip != first and ip_kind[ip] == "public")}
         rows = g[g["source_ip"].isin(bad)]
         high = any(ip_kind[ip] in ("human", "outside") for ip in bad)
-        role = g["role"].iloc[0]
+        role = said(g["role"].iloc[0])
         hits.append(Hit(
             rows, f"{kind[actor]} credentials of {role} used from {', '.join(sorted(bad))} "
             f"(workload address {first if first not in bad else 'not seen'})",
