@@ -237,3 +237,21 @@ def test_traildiscover_masked_keys_link_nothing(datasets_case):
     act = store.activity(["actor", "source_file"]).to_pandas()
     td = act[act["source_file"].str.contains("traildiscover")]
     assert not td["actor"].fillna("").str.contains(r"\*\*\*\*").any()
+
+
+def test_answers_as_frames_and_reprs(scenario):
+    """In Python, answers read as tables: tz-aware times, None for missing, a readable repr."""
+    store, truth = scenario
+    br = blast_radius(store, truth.leaked_key)
+    df = br.to_frame()
+    assert len(df) == len(br.events) and set(df["event_id"]) <= set(br.event_ids)
+    assert str(df["time"].dt.tz) == "UTC" and df["time"].is_monotonic_increasing
+    assert df["error_code"].map(lambda v: v is None or isinstance(v, str)).all()
+    text = repr(br)
+    assert truth.leaked_key in text and f"{br.calls:,} call" in text and "None" not in text
+    found = [c for c in chains(store, cross_account=True) if len(c.hops) >= 2]
+    assert found
+    hops = found[0].to_frame()
+    assert list(hops["hop"]) == list(range(1, len(found[0].hops) + 1))
+    assert list(hops["to"]) == found[0].path[1:] and str(hops["time"].dt.tz) == "UTC"
+    assert repr(found[0]).startswith("<Chain ") and "cross-account" in repr(found[0])

@@ -71,7 +71,10 @@ def test_web_identity_github_oidc_chain(tmp_path):
     assert [c.path[1:] for c in got] == [[role_arn("deploy"), role_arn("prod-admin", OTHER)],
                                          [role_arn("deploy")]]
     long, short = got
-    assert long.path[0] == short.path[0] == s["issuer"].removeprefix("idp:")
+    # the origin names the workload behind the token: provider and subject (repository, ref)
+    assert long.path[0] == short.path[0] == (s["issuer"].removeprefix("idp:")
+                                              + "/repo:corp/app:ref:refs/heads/main")
+    assert long.origin["repository"] == "corp/app" and long.origin["ref"] == "refs/heads/main"
     assert "token.actions.githubusercontent.com" in long.path[0]
     assert long.hops[0]["from_account"] is None
     assert [h["event_id"] for h in long.hops] == ["gh-2", "gh-2-hop"]
@@ -144,10 +147,15 @@ def test_session_issued_before_since_but_active_in_window_counts(tmp_path):
 
 
 def test_seed_sessions_own_sts_call_is_not_its_doing(tmp_path):
-    """A session's blast radius holds what it did, not the AssumeRole that created it."""
+    """A session's blast radius counts what it did; the AssumeRole that created it is cited as
+    ``issued_by`` (and among the eventIDs, as the README says), not counted as its call."""
     store = ingest(tmp_path, _two_hops())
     br = blast_radius(store, "ASIAEXAMPLEALP00001")
-    assert br.event_ids == ["w-2-alpha-call", "w-3-alpha-call", "w-4-assume-beta", "w-5-beta-call"]
+    assert br.event_ids == ["w-1-assume-alpha", "w-2-alpha-call", "w-3-alpha-call",
+                            "w-4-assume-beta", "w-5-beta-call"]
+    assert [i["event_ids"] for i in br.issued_by] == [["w-1-assume-alpha"]]
+    assert br.issued_by[0]["issuer"] == "key:AKIAEXAMPLEDEV00001"
+    assert br.calls == 4  # its own calls only
     assert br.access_keys == ["ASIAEXAMPLEALP00001", "ASIAEXAMPLEBET00001"]
 
 

@@ -34,6 +34,7 @@ from graphtrail.queries.evidence import (
     opening_calls,
 )
 from graphtrail.queries.seeds import Seed, SeedError, seed_credentials
+from graphtrail.words import plural
 
 __all__ = ["BlastRadius", "blast_radius", "lineage_of", "EVENT_ROW_FIELDS"]
 
@@ -69,6 +70,20 @@ class BlastRadius:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def to_frame(self):
+        """One row per call of the answer (``events``): time (tz-aware), event name, account,
+        region, IP, credential, access key and error code; missing values are None."""
+        from graphtrail.frames import records_frame
+
+        return records_frame(self.events, columns=list(EVENT_ROW_FIELDS))
+
+    def __repr__(self) -> str:
+        span = f", {self.first_seen} .. {self.last_seen}" if self.first_seen else ""
+        return (f"<BlastRadius of {self.seed.get('kind')} {self.seed.get('value')}: "
+                f"{plural(self.calls, 'call')}, {plural(len(self.sessions), 'session')}, "
+                f"{plural(len(self.roles), 'role')}, {plural(len(self.accounts), 'account')}"
+                f"{span}>")
 
 
 def lineage_of(store, start: set[str], since: int | None = None,

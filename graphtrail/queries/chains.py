@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 
 from graphtrail import ids
 from graphtrail.model import EdgeKind, NodeKind
+from graphtrail.words import plural
 
 __all__ = ["Chain", "chains", "origin_of", "session_origin"]
 
@@ -38,6 +39,16 @@ class Chain:
         d = asdict(self)
         d["cross_account"] = self.cross_account
         return d
+
+    def to_frame(self):
+        """One row per hop, in order: from, to, via, time (tz-aware), eventIDs, key, accounts."""
+        from graphtrail.frames import records_frame
+
+        return records_frame([{"hop": i, **h} for i, h in enumerate(self.hops, 1)])
+
+    def __repr__(self) -> str:
+        tag = ", cross-account" if self.cross_account else ""
+        return (f"<Chain {' -> '.join(self.path)} ({plural(len(self.hops), 'hop')}{tag})>")
 
 
 def origin_of(store, issuer: str | None) -> tuple[str | None, str | None]:

@@ -19,6 +19,7 @@ from typing import Any
 from graphtrail.safe_text import control_escaped
 from graphtrail.views.report_data import Report, seed_words, short_id
 from graphtrail.views.report_summary import data_groups
+from graphtrail.views.report_tables import evidence_names
 
 __all__ = ["render_report_markdown", "md_text", "md_table", "TIMELINE_ROWS"]
 
@@ -147,8 +148,11 @@ def _files(report: Report) -> str:
     head = (f"## Evidence\n\n{len(report.evidence)} eventIDs cited, held in {len(files)} "
             "source files (SHA-256 as recorded at ingest; "
             f"{(report.case.get('integrity') or {}).get('line', 'not verified')}):")
+    root, shown = evidence_names([f.uri for f in files])
+    if root:
+        head += f"\n\nPaths are relative to the ingested folder `{root}`."
     table = md_table(["File", "Path", "SHA-256", "Digest", "Events"],
-                     [[f.label, f.uri, f.sha256 or "", f.integrity, f.events]
+                     [[f.label, shown[f.uri], f.sha256 or "", f.integrity, f.events]
                       for f in files[:_FILES_ROWS]])
     more = (f"\n\n{len(files) - _FILES_ROWS} more files: see the HTML report."
             if len(files) > _FILES_ROWS else "")

@@ -21,7 +21,8 @@ from graphtrail.views.report_markup import (
     table,
 )
 
-__all__ = ["findings_section", "timeline_section", "evidence_section", "common_folder"]
+__all__ = ["findings_section", "timeline_section", "evidence_section", "common_folder",
+           "evidence_names"]
 
 _IDS_SHOWN = 3
 
@@ -126,7 +127,7 @@ def timeline_section(report: Report, max_rows: int) -> str:
 def evidence_section(report: Report, max_rows: int) -> str:
     """Cited eventIDs, the files holding them and each file's SHA-256."""
     files, events = report.files, report.evidence
-    root = common_folder([f.uri for f in files])
+    root, shown = evidence_names([f.uri for f in files])
     parts = ['<section class="rp-section" id="evidence">',
              f'<h2>Evidence<span class="rp-count">{esc(plural(len(events), "event"))} in '
              f'{esc(plural(len(files), "file"))}</span></h2>',
@@ -136,9 +137,10 @@ def evidence_section(report: Report, max_rows: int) -> str:
              "of an event delivered twice (an organisation and an account trail); the file named "
              "is the copy it kept.</p>"]
     if root:
-        parts.append(f'<p class="rp-lead">Paths are relative to <code>{esc(root)}</code>.</p>')
+        parts.append(f'<p class="rp-lead">Paths are relative to the ingested folder '
+                     f'<code>{esc(root)}</code>.</p>')
     frows = [Row([cell(f.label, sort=int(f.label[1:])),
-                  cell(_relative(f.uri, root), cls="rp-mono rp-path"),
+                  cell(shown[f.uri], cls="rp-mono rp-path"),
                   cell(f"{f.size:,}" if f.size is not None else "", sort=f.size or 0,
                        cls="rp-num"),
                   cell(f.sha256 or "not in the manifest", cls="rp-mono"),
@@ -184,8 +186,24 @@ def common_folder(uris: list[str]) -> str:
     return prefix[: cut + 1] if cut > 0 else ""
 
 
-def _relative(uri: str, root: str) -> str:
-    return uri[len(root):] if root and uri.startswith(root) else uri
+def evidence_names(uris: list[str]) -> tuple[str, dict[str, str]]:
+    """How a report names its source files: an ``s3://`` URI whole, a local file by its path
+    relative to the folder they share, that folder by its own name only, so that a report
+    never carries the investigator's home path.
+
+    >>> evidence_names(["/home/ana/ir/logs/a/1.json", "/home/ana/ir/logs/b/2.json"])
+    ('logs/', {'/home/ana/ir/logs/a/1.json': 'a/1.json', '/home/ana/ir/logs/b/2.json': 'b/2.json'})
+    >>> evidence_names(["s3://b/AWSLogs/x.gz", "/tmp/y.json"])
+    ('tmp/', {'s3://b/AWSLogs/x.gz': 's3://b/AWSLogs/x.gz', '/tmp/y.json': 'y.json'})
+    """
+    local = [u for u in uris if "://" not in u and not u.startswith("<")]
+    root = common_folder(local) if len(local) > 1 else os.path.dirname(local[0]) + "/" if local else ""
+    shown = {u: u for u in uris}
+    for u in local:
+        shown[u] = u[len(root):] if root and u.startswith(root) else os.path.basename(u)
+    name = os.path.basename(root.rstrip("/"))
+    label = f"{name}/" if name else ""
+    return label, shown
 
 
 def _file_number(label: str | None) -> int:
