@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -35,8 +36,24 @@ def findings_cmd(
     case: CaseOpt = DEFAULT_CASE,
     fmt: Annotated[Format, typer.Option("--format")] = Format.table,
     backend: BackendOpt = "memory",
+    config: Annotated[Path | None, typer.Option(
+        "--config", help="Thresholds, severities, suppressions (TOML; default graphtrail.toml "
+        "in the case folder or here).")] = None,
+    org_accounts: Annotated[Path | None, typer.Option(
+        "--org-accounts", help="Account ids of the organization (one a line): internal.")] = None,
+    aws_ip_ranges: Annotated[Path | None, typer.Option(
+        "--aws-ip-ranges", help="AWS's ip-ranges.json to use instead of the shipped snapshot.")] = None,
+    refresh_ranges: Annotated[bool, typer.Option(
+        "--refresh-aws-ip-ranges", help="Download AWS's ip-ranges.json to the cache and exit.")] = False,
+    explain: Annotated[str | None, typer.Option(
+        "--explain", help="Why the finding with this fingerprint fired, and its eventIDs.")] = None,
+    suppressed: Annotated[bool, typer.Option(
+        "--suppressed", help="Also show findings a suppression of the config matches.")] = False,
 ) -> None:
     """Detections with ATT&CK techniques, credential lineage and eventIDs."""
+    if refresh_ranges:
+        _refresh_ranges()
+        return
     if list_rules:
         from graphtrail.queries.findings import rules as _  # noqa: F401
 
@@ -53,16 +70,69 @@ def findings_cmd(
             raise fail(f"--rule {r!r} is not a rule (graphtrail findings --list)"
                        f"{did_you_mean(r, RULES)}")
     lo, hi = time_bounds(since, until)
-    found = findings(open_store(case, backend), since=lo, until=hi, rules=rule, min_severity=min_severity)
+    cfg, orgs = _tuning(config, case, org_accounts, aws_ip_ranges)
+    everything = findings(open_store(case, backend), since=lo, until=hi, rules=rule,
+                          min_severity=min_severity, config=cfg, org_accounts=orgs,
+                          aws_ranges=str(aws_ip_ranges) if aws_ip_ranges else None)
+    if explain:
+        _explain(everything, explain, fmt, cfg.source)
+        return
+    found = [f for f in everything if suppressed or not f.suppressed]
+    hidden = len(everything) - len(found)
     if fmt == Format.json:
-        emit_json({"findings": [f.to_dict() for f in found]})
+        emit_json({"findings": [f.to_dict() for f in found], "suppressed": hidden})
     elif fmt == Format.csv:
         emit_rows([{**f.to_dict(), "event_ids": " ".join(f.event_ids),
                     "lineage": " | ".join(" > ".join(x) for x in f.lineage)} for f in found], fmt,
                   columns=["rule_id", "severity", "technique", "title", "summary", "first_seen",
-                           "count", "accounts", "lineage", "event_ids"])
+                           "count", "accounts", "lineage", "event_ids", "fingerprint"])
     else:
         print_findings(found, wide=wide)
+        if hidden:
+            console.print(f"{hidden} suppressed by {cfg.source} (--suppressed shows them)",
+                          highlight=False)
+
+
+def _tuning(config: Path | None, case: Path, org_file: Path | None, ranges_file: Path | None):
+    from graphtrail.queries.findings import rules as _  # noqa: F401
+    from graphtrail.queries.findings.aws_ranges import load_aws_ranges
+    from graphtrail.queries.findings.config import ConfigError, find_config, load_config
+    from graphtrail.queries.findings.organization import read_org_accounts
+
+    try:
+        cfg = load_config(find_config(config, case), rule_ids=set(RULES))
+        orgs = read_org_accounts(org_file) if org_file else set()
+        if ranges_file:
+            load_aws_ranges(ranges_file)
+    except (ConfigError, ValueError) as e:
+        raise fail(str(e)) from e
+    except OSError as e:
+        raise fail(f"{e.filename}: cannot read ({e.strerror})") from e
+    return cfg, orgs
+
+
+def _explain(found, ident: str, fmt: Format, source: str | None) -> None:
+    from graphtrail.queries.findings.explain import explain_lines, find
+
+    match = find(found, ident)
+    if not match:
+        raise fail(f"--explain {ident}: no finding has this fingerprint", 1)
+    if fmt == Format.json:
+        emit_json({"findings": [f.to_dict() for f in match]})
+        return
+    for f in match:
+        for line in explain_lines(f, source):
+            console.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+def _refresh_ranges() -> None:
+    from graphtrail.queries.findings.aws_ranges import URL, refresh
+
+    try:
+        dest = refresh()
+    except (OSError, ValueError) as e:
+        raise fail(f"{URL}: {e}", 1) from e
+    console.print(f"AWS ip ranges saved to {dest}", highlight=False)
 
 
 WIDE_COLUMNS = ["severity", "rule", "technique", "title", "what", "first seen", "calls", "origin"]

@@ -296,8 +296,9 @@ class AttackStory:
             params={"name": "/prod/payments/api-key", "withDecryption": True},
         )
         for i in range(60):
-            obj = R.s3_object(
-                _EXPORTS, f"exports/2024/06/customers-{i:03d}.csv.gz", A3, "us-west-2"
+            obj = R.s3_object(  # ~1.5 GB in 15 minutes: an export, not a report run
+                _EXPORTS, f"exports/2024/06/customers-{i:03d}.csv.gz", A3, "us-west-2",
+                size=24_613_000 + 977 * i,
             )
             self.do(
                 s3, _t("10:15") + 15 * i, "s3:GetObject", "us-west-2", finding="exfiltration", **obj

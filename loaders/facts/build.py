@@ -77,9 +77,18 @@ DETAIL_EVENTS = frozenset({
     "ModifyDBSnapshotAttribute", "ModifyDBClusterSnapshotAttribute", "RunInstances",
     "GetParameter", "GetParameters", "GetParametersByPath", "UpdateDetector", "CreateUser",
     "PutBucketPolicy", "PutBucketAcl", "DeleteBucketPolicy",
+    # read by the Stratus-coverage and semantics rules (issue 11)
+    "GetSecretValue", "AssumeRoot", "GetFederationToken", "AuthorizeSecurityGroupIngress",
+    "ModifyInstanceAttribute", "SendCommand", "StartSession", "SendSSHPublicKey",
+    "SendSerialConsoleSSHPublicKey", "AddPermission", "AddPermission20150331v2",
+    "CreateFunctionUrlConfig20211031", "UpdateFunctionUrlConfig20211031",
+    "UpdateFunctionConfiguration", "UpdateFunctionConfiguration20150331v2",
+    "UpdateFunctionCode", "UpdateFunctionCode20150331v2", "CreateTrustAnchor", "CreateProfile",
+    "CreateAccount", "InviteAccountToOrganization",
 })
 _TS = pa.timestamp("us", tz="UTC")
 _DETAIL = pa.array(sorted(DETAIL_EVENTS))
+_EXTRA_DETAIL = pa.array(["ConsoleLogin", "GetObject"])
 _IP_RE = r"^(\d{1,3}\.){3}\d{1,3}$|^[0-9a-fA-F]*:[0-9a-fA-F:.]*$"
 
 
@@ -201,9 +210,11 @@ def _activity_batch(batch: pa.RecordBatch, linker: Linker) -> pa.Table:
     actor, kind = linker.actors(t)
     names = _plain(t.column("event_name"))
     login = pc.fill_null(pc.equal(names, "ConsoleLogin"), False)
+    # ConsoleLogin's MFA and GetObject's bytesTransferredOut live in additionalEventData
+    extra = pc.fill_null(pc.is_in(names, _EXTRA_DETAIL), False)
     detail = pc.if_else(pc.fill_null(pc.is_in(names, _DETAIL), False),
                         t.column("request_parameters"),
-                        pc.if_else(login, t.column("additional_event_data"), pa.scalar(None, pa.string())))
+                        pc.if_else(extra, t.column("additional_event_data"), pa.scalar(None, pa.string())))
     # A failed console sign-in logs no errorCode, only responseElements.ConsoleLogin=Failure.
     failed_login = pc.and_(login, pc.fill_null(pc.match_substring(t.column("response_elements"), "Failure"), False))
     error = pc.if_else(pc.and_(failed_login, pc.is_null(_plain(t.column("error_code")))),
