@@ -6,6 +6,7 @@ import os
 import shutil
 import socket
 import sys
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -20,6 +21,8 @@ from tests.bolt_fixture import bolt_server  # noqa: F401  (fixture)
 from tests.browser import browser  # noqa: F401  (fixture)
 
 DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+# Hermetic: a refreshed AWS ip-ranges list in the user's cache must not change any answer.
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="graphtrail-test-cache-")
 # The command of the installation under test: the script beside this interpreter (a venv's
 # bin/ is not on PATH when it runs `.venv/bin/python -m pytest`), else the one on PATH.
 _BESIDE = Path(sys.executable).with_name("graphtrail")

@@ -48,21 +48,24 @@ def answer(store, question: str, seeds: list[str], logs: Path) -> object:
         return {"all": [c.to_dict() for c in chains(store)],
                 "cross_account": [c.to_dict() for c in chains(store, cross_account=True)]}
     if question == "timeline":
-        prefix = str(logs.resolve()) + "/"
-        return {seed: [_clean(r, prefix) for r in timeline(store, seed, lineage=True).to_dict("records")]
+        prefixes = (str(logs) + "/", str(logs.resolve()) + "/")  # as given, and through links
+        return {seed: [_clean(r, prefixes) for r in timeline(store, seed, lineage=True).to_dict("records")]
                 for seed in seeds}
     if question == "findings":
         return [f.to_dict() for f in findings(store)]
     raise ValueError(f"no question {question!r}")
 
 
-def _clean(row: dict, prefix: str) -> dict:
+def _clean(row: dict, prefixes: tuple[str, ...]) -> dict:
     out = {}
     for k, v in row.items():
         if isinstance(v, float) and math.isnan(v):
             v = None
-        elif isinstance(v, str) and v.startswith(prefix):
-            v = v[len(prefix):]
+        elif isinstance(v, str):
+            for prefix in prefixes:
+                if v.startswith(prefix):
+                    v = v[len(prefix):]
+                    break
         out[k] = v
     return out
 

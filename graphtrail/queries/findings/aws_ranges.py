@@ -70,7 +70,9 @@ def load_aws_ranges(path: str | Path | None = None) -> AwsRanges:
             v4.append((int(net.network_address), int(net.broadcast_address),
                        f"{pre.get('region', '?')} {pre.get('service', '?')}"))
     v4 = _disjoint(v4)
-    return AwsRanges(str(p), str(doc.get("createDate", "?")), bool(doc.get("complete", True)), v4)
+    source = ("graphtrail's shipped snapshot" if p == _SNAPSHOT
+              else "the refreshed copy (--refresh-aws-ip-ranges)" if not path else str(path))
+    return AwsRanges(source, str(doc.get("createDate", "?")), bool(doc.get("complete", True)), v4)
 
 
 def refresh(url: str = URL, dest: Path | None = None, timeout: float = 30) -> Path:
