@@ -19,8 +19,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from graphtrail.cli.ingest import finish_ingest, run_ingest
-from graphtrail.cli.wiring import ensure_graph
 from graphtrail.frames import records_frame
 from graphtrail.queries.blast_radius import BlastRadius, blast_radius
 from graphtrail.queries.chains import Chain, chains
@@ -30,6 +28,7 @@ from graphtrail.queries.seeds import Seed, parse_time_bound
 from graphtrail.queries.timeline import timeline
 from graphtrail.store.case import Case, IngestSummary
 from graphtrail.store.memory import MemoryStore
+from graphtrail.wiring import ensure_graph, link_case, run_ingest
 from loaders.sources.files import list_files
 
 __all__ = ["Investigation", "open_case"]
@@ -65,7 +64,7 @@ class Investigation:
     def ingest(self, *paths: str, workers: int | None = None) -> IngestSummary:
         """Add files or folders to the case (deduplicated), then relink."""
         summary = run_ingest(list(list_files(paths)), self.case, workers=workers)
-        finish_ingest(self.case, summary)
+        link_case(self.case, summary)
         self._store = None
         return summary
 

@@ -238,9 +238,9 @@ def test_case_a_file_and_out_a_folder_are_one_line_errors(tmp_path):
 
 @pytest.mark.neo4j
 def test_neo4j_push_leaves_foreign_nodes_alone(tmp_path, bolt_server):
-    from graphtrail.cli.wiring import ensure_graph
     from graphtrail.store.neo4j import Neo4jStore
     from graphtrail.store.neo4j_case import push_case
+    from graphtrail.wiring import ensure_graph
 
     server = Neo4jStore(bolt_server.uri, bolt_server.user, bolt_server.password,
                         bolt_server.database)

@@ -9,11 +9,11 @@ import typer
 
 from graphtrail import ids
 from graphtrail.cli.output import err_console, graph_progress
-from graphtrail.cli.wiring import ensure_graph
 from graphtrail.queries.seeds import Seed, SeedError, parse_time_bound, seed_credentials
 from graphtrail.safe_text import markup_text
 from graphtrail.store.case import Case, CaseError
 from graphtrail.store.memory import MemoryStore
+from graphtrail.wiring import ensure_graph
 
 __all__ = ["CaseOpt", "SinceOpt", "UntilOpt", "AccessKeyOpt", "PrincipalOpt", "SessionOpt", "IpOpt",
            "BackendOpt", "open_store", "pick_seed", "time_bounds", "fail", "DEFAULT_CASE", "did_you_mean",

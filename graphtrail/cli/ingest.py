@@ -20,11 +20,10 @@ from graphtrail.cli.output import (
     err_console,
     graph_progress,
 )
-from graphtrail.cli.wiring import build_case_graph, ensure_graph
 from graphtrail.safe_text import markup_text, terminal_text
 from graphtrail.store.case import Case, CaseError, IngestSummary, NotACaseFolder
+from graphtrail.wiring import build_case_graph, link_case, run_ingest
 from loaders.limits import Limits
-from loaders.pipeline import run_pipeline
 from loaders.sources.base import SourceError
 from loaders.sources.files import list_files
 
@@ -38,18 +37,6 @@ EXIT_USAGE = 2  # bad arguments: a bad time, a path or source that does not exis
 
 CaseOpt = Annotated[Path, typer.Option("--case", envvar="GRAPHTRAIL_CASE",
                                        help="Case folder (default ./graphtrail-case).")]
-
-
-def run_ingest(objects, case: Case, *, workers: int | None = None, progress=None,
-               limits: Limits | None = None) -> IngestSummary:
-    """Read ``objects`` (an iterable of SourceObject) into ``case``; return the summary."""
-    with case.ingest() as session:
-        for part in run_pipeline(objects, session.staging, workers=workers,
-                                 known_sha256=case.known_sha256(), limits=limits):
-            session.add(part)
-            if progress is not None:
-                progress(part, session.summary)
-    return session.summary
 
 
 def ingest(
@@ -211,10 +198,7 @@ def _chain(sources):
 def finish_ingest(c: Case, summary: IngestSummary) -> None:
     """Link credentials over the whole case once the events are in (files arrive out of order)."""
     with graph_progress() as tick:
-        meta = ensure_graph(c, tick, wait=True)
-    if meta is None:
-        return  # current already (another process built it since the commit)
-    summary.graph = {k: meta[k] for k in ("nodes", "edges", "sessions", "seconds")}
+        link_case(c, summary, tick)
 
 
 def _ingest_with_progress(objects, c: Case, workers, limits: Limits) -> IngestSummary:

@@ -10,8 +10,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from graphtrail.cli.common import DEFAULT_CASE, EXIT_NO_ANSWER, CaseOpt, fail
 from graphtrail.cli.output import Format, console, emit_json, emit_rows, err_console
-from graphtrail.cli.wiring import ensure_graph
 from graphtrail.store.case import Case, CaseError
+from graphtrail.wiring import ensure_graph
 
 __all__ = ["neo4j_app", "query_cmd", "UriOpt", "UserOpt", "PasswordOpt", "connect"]
 

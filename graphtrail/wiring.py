@@ -1,4 +1,8 @@
-"""Joins the loaders to the case: the only code besides the CLI that imports both sides."""
+"""The composition root: joins the loaders to the case (ingest, link, build the graph).
+
+The only module of the library that imports both sides; the CLI and the Python API
+(:mod:`graphtrail.api`) call it, and it imports neither of them.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,34 @@ import time
 from collections.abc import Callable
 from contextlib import ExitStack
 
-from graphtrail.store.case import Case, CaseError
+from graphtrail.store.case import Case, CaseError, IngestSummary
 from graphtrail.store.memory import lineage_edges
 from loaders.facts.build import build_graph
+from loaders.limits import Limits
+from loaders.pipeline import run_pipeline
 
-__all__ = ["build_case_graph", "ensure_graph"]
+__all__ = ["build_case_graph", "ensure_graph", "run_ingest", "link_case"]
+
+
+def run_ingest(objects, case: Case, *, workers: int | None = None, progress=None,
+               limits: Limits | None = None) -> IngestSummary:
+    """Read ``objects`` (an iterable of SourceObject) into ``case``; return the summary."""
+    with case.ingest() as session:
+        for part in run_pipeline(objects, session.staging, workers=workers,
+                                 known_sha256=case.known_sha256(), limits=limits):
+            session.add(part)
+            if progress is not None:
+                progress(part, session.summary)
+    return session.summary
+
+
+def link_case(case: Case, summary: IngestSummary,
+              progress: Callable[[int, int], None] | None = None) -> None:
+    """Link credentials over the whole case once the events are in (files arrive out of
+    order); the build's figures go into ``summary.graph``."""
+    meta = ensure_graph(case, progress, wait=True)
+    if meta is not None:  # None: current already (another process built it since the commit)
+        summary.graph = {k: meta[k] for k in ("nodes", "edges", "sessions", "seconds")}
 
 
 GRAPH_PASSES = 2  # the build reads the events twice: who issued what, then every call
