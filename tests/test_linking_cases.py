@@ -235,6 +235,31 @@ def test_recycled_key_whose_second_issue_is_missing(tmp_path):
     assert blast_radius(store, DEV_KEY).event_ids == ["r-1-assume", "r-2-first"]
 
 
+def test_creation_date_must_be_the_issue_time_even_inside_its_validity(tmp_path):
+    """A key id issued twice; a use whose creationDate is half an hour after the first issue
+    (a third issue the logs lack) is inside the first issue's validity, yet not that session."""
+    job = "ASIAEXAMPLEJOB00003"
+    records = [
+        assume_role(f"{D}10:00:00Z", user(DEV_KEY), "batch", "job", job, f"{D}12:00:00Z",
+                    event_id="c-1-assume"),
+        call("ListBuckets", f"{D}10:05:00Z", assumed("batch", "job", job, f"{D}10:00:00Z"),
+             event_id="c-2-first"),
+        assume_role(f"{D}13:00:00Z", user(DEV_KEY), "batch", "job", job, f"{D}14:00:00Z",
+                    event_id="c-3-assume-again"),
+        call("ListBuckets", f"{D}13:05:00Z", assumed("batch", "job", job, f"{D}13:00:00Z"),
+             event_id="c-4-second"),
+        call("GetObject", f"{D}10:40:00Z", assumed("batch", "job", job, f"{D}10:30:00Z"),
+             event_id="c-5-unexplained"),
+    ]
+    store = ingest(tmp_path, records)
+    first = actor_of(store, "c-2-first")
+    assert first != actor_of(store, "c-4-second")
+    odd = actor_of(store, "c-5-unexplained")
+    assert odd not in (first, actor_of(store, "c-4-second"))
+    assert store.session_info[odd]["via"] == "unknown"
+    assert "c-5-unexplained" not in blast_radius(store, DEV_KEY).event_ids
+
+
 def test_recycled_key_without_creation_date(tmp_path):
     """No creationDate (stripped by an export): the validity window picks the issue."""
     job = "ASIAEXAMPLEJOB00002"
