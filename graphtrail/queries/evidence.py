@@ -101,6 +101,8 @@ def iso_times(col) -> list[str | None]:
     >>> iso_times(pa.array([0, 1_500_000, None], pa.timestamp("us", tz="UTC")))
     ['1970-01-01T00:00:00Z', '1970-01-01T00:00:01.500000Z', None]
     """
+    if len(col) == 0:
+        return []  # (pyarrow 17's strftime crashes on an empty array)
     us = col.cast(pa.int64())
     secs = pc.strftime(us.cast(pa.timestamp("us", tz="UTC")).cast(pa.timestamp("s", tz="UTC"), safe=False),
                        format="%Y-%m-%dT%H:%M:%SZ").to_pylist()

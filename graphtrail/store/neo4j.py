@@ -377,7 +377,7 @@ def _edge_rows(batch: pa.Table) -> list[dict[str, Any]]:
     cols = {c: batch.column(c).to_pylist() for c in names if c not in _DATETIMES}
     for c in _DATETIMES:  # Arrow formats them in C++: no datetime objects are built
         utc = batch.column(c).cast(pa.timestamp("us", tz="UTC"))
-        cols[c] = pc.strftime(utc, format=_ISO).to_pylist()
+        cols[c] = pc.strftime(utc, format=_ISO).to_pylist() if len(utc) else []
     for c in ("event_ids", "event_names"):
         cols[c] = [v or [] for v in cols[c]]
     cols["props"] = [flatten_props(p, EDGE_CORE) for p in cols["props"]]
