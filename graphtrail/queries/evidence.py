@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from graphtrail import ids
+from graphtrail.families import CREDENTIAL_OPENING
 from graphtrail.model import EdgeKind
 
 __all__ = ["EVENT_FIELDS", "EVENT_ROW_FIELDS", "opening_calls", "event_rows", "console_session",
@@ -26,9 +27,7 @@ EVENT_FIELDS = ("time", "event_name", "recipient_account_id", "account_id", "reg
 # One row of ``events`` (``--format json`` and ``csv``).
 EVENT_ROW_FIELDS = ("time", "event_name", "account", "region", "source_ip", "credential",
                     "access_key_id", "error_code", "event_id")
-_OPENING = ("AssumeRole", "AssumeRoleWithSAML", "AssumeRoleWithWebIdentity", "GetSessionToken",
-            "GetFederationToken", "AssumeRoot", "ConsoleLogin", "GetRoleCredentials", "Federate",
-            "UserAuthentication", "Authenticate", "CreateAccessKey")
+_OPENING = tuple(CREDENTIAL_OPENING)
 
 
 def opening_calls(store, seeds: list[str], since: int | None = None,

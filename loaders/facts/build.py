@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from graphtrail import ids
+from graphtrail import families, ids
 from graphtrail.model import (
     EVENT_COLUMNS,
     EVIDENCE_CAP,
@@ -69,11 +69,9 @@ ACTIVITY_COLUMNS = (
     "access_key_id",
 )
 # Calls whose request parameters detections read; ``detail`` keeps them in the activity table.
-DETAIL_EVENTS = frozenset({
-    "CreateAccessKey", "CreateLoginProfile", "UpdateLoginProfile", "AttachUserPolicy",
-    "AttachRolePolicy", "AttachGroupPolicy", "PutUserPolicy", "PutRolePolicy", "PutGroupPolicy",
-    "CreatePolicyVersion", "SetDefaultPolicyVersion", "UpdateAssumeRolePolicy", "CreateRole",
-    "PutEventSelectors", "UpdateTrail", "ModifySnapshotAttribute", "ModifyImageAttribute",
+DETAIL_EVENTS = families.KEY_CREATION | families.LOGIN_PROFILE | families.POLICY_CHANGE \
+    | families.POLICY_VERSION | families.TRUST_CHANGE | frozenset({
+    "CreateRole", "PutEventSelectors", "UpdateTrail", "ModifySnapshotAttribute", "ModifyImageAttribute",
     "ModifyDBSnapshotAttribute", "ModifyDBClusterSnapshotAttribute", "RunInstances",
     "GetParameter", "GetParameters", "GetParametersByPath", "UpdateDetector", "CreateUser",
     "PutBucketPolicy", "PutBucketAcl", "DeleteBucketPolicy",

@@ -40,17 +40,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from graphtrail import ids
+from graphtrail import families, ids
 from graphtrail.model import NodeKind, is_masked
 from loaders.facts.origins import PORTAL_EVENTS, origin_of_issue, tie_identity_center
 from loaders.schema import json_object as _dec
 
 __all__ = ["Issuance", "Linker", "signatures", "STS_ISSUING", "STS_COLUMNS"]
 
-STS_ISSUING = frozenset(
-    {"AssumeRole", "AssumeRoleWithSAML", "AssumeRoleWithWebIdentity", "GetSessionToken",
-     "GetFederationToken", "AssumeRoot"}
-)
+STS_ISSUING = families.STS_ISSUING.events
 _SECOND = 1_000_000
 _HOUR = 3600 * _SECOND
 CREATION_SLACK = 120 * _SECOND  # creationDate vs the STS event time

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from graphtrail import families
 from loaders.schema import json_object as _dec
 
 __all__ = ["PORTAL_EVENTS", "PORTAL_CALLS", "PORTAL_SIGNINS", "PORTAL_SLACK", "origin_of_issue", "claims", "permission_set",
@@ -23,9 +24,9 @@ __all__ = ["PORTAL_EVENTS", "PORTAL_CALLS", "PORTAL_SIGNINS", "PORTAL_SLACK", "o
 
 # IAM Identity Center portal calls that hand a permission set's credentials to a user, and
 # the portal sign-ins before them.
-PORTAL_CALLS = frozenset({"GetRoleCredentials", "Federate"})
-PORTAL_SIGNINS = frozenset({"UserAuthentication", "Authenticate"})
-PORTAL_EVENTS = PORTAL_CALLS | PORTAL_SIGNINS
+PORTAL_CALLS = families.PORTAL_CALLS.events
+PORTAL_SIGNINS = families.PORTAL_SIGN_IN.events
+PORTAL_EVENTS = families.PORTAL_EVENTS.events
 PORTAL_SLACK = 120_000_000  # µs: a portal call vs the STS AssumeRoleWithSAML it causes
 PORTAL_SESSION = 12 * 3600 * 1_000_000  # µs: the longest a sign-in is taken to open later calls
 
