@@ -222,8 +222,8 @@ def summarize(store, seed: Seed, creds: dict[str, dict], links: list[dict],
         event_ids.update(item["event_ids"])
     keys = set()
     for c in creds:
-        if c.startswith("key:"):
-            keys.add(c[4:])
+        if ids.key_of(c):
+            keys.add(ids.key_of(c))
         elif c in sess:  # a console session used many
             keys.update(k for k in (sess[c].get("access_key_ids") or [sess[c]["access_key_id"]]) if k)
     roles, principals, accounts, attempted = set(), set(), set(), set()
@@ -322,11 +322,8 @@ def _created_and_changed(store, creds: dict, since, until) -> tuple[list[dict], 
 
 
 def _display(node: str) -> str:
-    if node.startswith("key:"):
-        return node[4:]
-    if node.startswith("login-profile:"):
-        return node[len("login-profile:"):]
-    return node
+    parsed = ids.parse_id(node)
+    return parsed.value if parsed.prefix in (ids.IdPrefix.KEY, ids.IdPrefix.LOGIN_PROFILE) else node
 
 
 def used_later(store, node: str, t: int | None, change: dict | None = None) -> bool:

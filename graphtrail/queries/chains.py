@@ -56,16 +56,17 @@ def origin_of(store, issuer: str | None) -> tuple[str | None, str | None]:
     if issuer is None:
         return None, None
     info = store.node_info.get(issuer, {})
-    if issuer.startswith("key:"):
+    parsed = ids.parse_id(issuer)
+    if parsed.prefix is ids.IdPrefix.KEY:
         user = info.get("props", {}).get("user")
         if user is None and issuer in store.lineage:
             user = next((s for s, _, k in store.lineage.in_edges(issuer, keys=True)
                          if k == EdgeKind.HAS_KEY), None)
-        return (user or issuer[4:]), (user.split(":")[4] if user else info.get("account"))
-    if issuer.startswith("account:"):
-        return issuer.split(":", 1)[1], issuer.split(":", 1)[1]
-    if issuer.startswith(("service:", "idp:", "idc-user:")):
-        return issuer.split(":", 1)[1], None
+        return (user or parsed.value), (user.split(":")[4] if user else info.get("account"))
+    if parsed.prefix is ids.IdPrefix.ACCOUNT:
+        return parsed.value, parsed.value
+    if ids.is_service_like(issuer):
+        return parsed.value, None
     if issuer.startswith("arn:"):
         return issuer, issuer.split(":")[4] or None
     return issuer, info.get("account")
@@ -99,8 +100,8 @@ def session_origin(s: dict) -> tuple[str, dict] | None:
 def _key_of(store, cred: str | None) -> str | None:
     if cred is None:
         return None
-    if cred.startswith("key:"):
-        return cred[4:]
+    if ids.key_of(cred):
+        return ids.key_of(cred)
     s = store.session_info.get(cred)
     return s["access_key_id"] if s else None
 

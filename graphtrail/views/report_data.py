@@ -192,14 +192,12 @@ def short_id(node: str | None) -> str:
     """
     if not node:
         return ""
-    if node.startswith("session:"):
-        return node[len("session:"):].split("@", 1)[0]
-    if node.startswith("login-profile:"):
-        return f"{node[len('login-profile:'):]} (login profile)"
-    for prefix in ("key:", "ip:", "account:", "service:", "idp:", "idc-user:"):
-        if node.startswith(prefix):
-            return node[len(prefix):]
-    return node
+    parsed = ids.parse_id(node)
+    if parsed.prefix is ids.IdPrefix.SESSION:
+        return parsed.value.split("@", 1)[0]
+    if parsed.prefix is ids.IdPrefix.LOGIN_PROFILE:
+        return f"{parsed.value} (login profile)"
+    return node if parsed.prefix in (None, ids.IdPrefix.CALL) else parsed.value
 
 
 def _chains(store, seed: Seed, sessions: set[str], since: int | None,

@@ -30,6 +30,7 @@ from collections.abc import Hashable, Iterable
 
 import networkx as nx
 
+from graphtrail import ids
 from graphtrail.model import EdgeKind, NodeKind
 from graphtrail.queries.blast_radius import lineage_of
 from graphtrail.queries.seeds import Seed, seed_credentials
@@ -120,7 +121,7 @@ def focus_graph(store, focus: Seed | None = None, *, depth: int = 1, since: int 
         creds = set(lineage_of(store, start, since, until)[0])
         centre = set(creds)
         if focus.kind == "ip":
-            centre.add(f"ip:{focus.value}")
+            centre.add(ids.ip_id(focus.value))
     g = within_time(store.graph, since, until, keep=centre)
     if account:
         g = in_account(g, account, keep=centre)

@@ -68,7 +68,7 @@ def create_user(c: Call) -> list[Fact]:
 @handles(*LOGIN_PROFILE)
 def login_profile(c: Call) -> list[Fact]:
     uid, user = _user(c, c.request.get("userName"))
-    lp = Node(f"login-profile:{uid}", NodeKind.LOGIN_PROFILE, f"login profile of {user.label}",
+    lp = Node(ids.login_profile_id(uid), NodeKind.LOGIN_PROFILE, f"login profile of {user.label}",
               user.account, {"user": uid})
     kind = EdgeKind.CREATED if c.event_name == "CreateLoginProfile" else EdgeKind.CHANGED
     return [Fact(c.actor, lp.id, kind, [lp, user], {"created_type": "LoginProfile", "change": c.event_name}),
