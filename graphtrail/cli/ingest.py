@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from graphtrail.cli.common import fail
+from graphtrail.cli.common import DEFAULT_CASE, CaseOpt, fail
 from graphtrail.cli.output import (
     Format,
     cell,
@@ -30,13 +30,10 @@ from loaders.sources.files import list_files
 __all__ = ["ingest", "case_app", "run_ingest", "finish_ingest", "EXIT_OK", "EXIT_NOTHING_READ",
            "EXIT_USAGE", "exit_status"]
 
-DEFAULT_CASE = Path("graphtrail-case")  # GRAPHTRAIL_CASE overrides, via typer envvar
 EXIT_OK = 0  # every readable record kept (damaged files are warnings, foreign ones skipped)
 EXIT_NOTHING_READ = 1  # no file readable, the case locked or unreadable; --strict: a damaged file
 EXIT_USAGE = 2  # bad arguments: a bad time, a path or source that does not exist
 
-CaseOpt = Annotated[Path, typer.Option("--case", envvar="GRAPHTRAIL_CASE",
-                                       help="Case folder (default ./graphtrail-case).")]
 
 
 def ingest(
