@@ -17,7 +17,7 @@ from graphtrail.wiring import ensure_graph
 
 __all__ = ["CaseOpt", "SinceOpt", "UntilOpt", "AccessKeyOpt", "PrincipalOpt", "SessionOpt", "IpOpt",
            "BackendOpt", "open_store", "pick_seed", "time_bounds", "fail", "DEFAULT_CASE", "did_you_mean",
-           "check_seed", "known_names", "output_file", "EXIT_USAGE", "EXIT_NO_ANSWER"]
+           "check_seed", "known_names", "connect", "output_file", "EXIT_USAGE", "EXIT_NO_ANSWER"]
 
 EXIT_NO_ANSWER = 1  # could not answer: nothing readable, server unreachable
 EXIT_USAGE = 2  # usage error: unknown seed, rule or format, bad time or window
@@ -118,7 +118,6 @@ def _open(case: Path, backend: str):
     if backend == "neo4j":
         import os
 
-        from graphtrail.cli.neo4j_cmd import connect
         from graphtrail.store.cypher_store import CypherStore
 
         return CypherStore(connect(os.environ.get("NEO4J_URI", "bolt://127.0.0.1:7687"),
@@ -134,6 +133,23 @@ def _open(case: Path, backend: str):
     except CaseError as exc:
         raise fail(str(exc)) from exc
     return MemoryStore(c)
+
+
+def connect(uri: str, user: str, password: str, database: str | None = None):
+    from neo4j.exceptions import AuthError, ServiceUnavailable
+
+    from graphtrail.store.neo4j import Neo4jStore
+
+    try:
+        server = Neo4jStore(uri, user, password, database)
+        # One attempt, no retry loop: an unreachable server is an answer in itself (exit 1).
+        server._driver.verify_connectivity()
+        server.run("RETURN 1 AS ok")
+    except AuthError as exc:
+        raise fail(f"{uri}: authentication failed for user {user!r}", EXIT_NO_ANSWER) from exc
+    except (ServiceUnavailable, OSError, ValueError) as exc:
+        raise fail(f"{uri}: no Bolt server answers ({exc})", EXIT_NO_ANSWER) from exc
+    return server
 
 
 def pick_seed(access_key: str | None, principal: str | None, session: str | None,

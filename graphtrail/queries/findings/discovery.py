@@ -6,7 +6,6 @@ import numpy as np
 import pandas as pd
 
 from graphtrail.families import ROLE_ASSUMPTION
-from graphtrail.queries.findings import Context, Hit, rule
 from graphtrail.queries.findings._common import (
     DENIED,
     HOUR,
@@ -18,6 +17,7 @@ from graphtrail.queries.findings._common import (
     per_value,
 )
 from graphtrail.queries.findings._workload import role_of, workload_kind
+from graphtrail.queries.findings.base import Context, Hit, rule
 from graphtrail.words import said
 
 __all__: list[str] = []

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 
 from graphtrail import ids
-from graphtrail.queries.findings import Context, Hit, lineage_path, rule
 from graphtrail.queries.findings._common import HOUR, micros, ok
+from graphtrail.queries.findings.base import Context, Hit, lineage_path, rule
 from graphtrail.words import said
 
 __all__ = ["bytes_out"]

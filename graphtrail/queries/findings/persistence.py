@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from graphtrail.families import KEY_CREATION, LOGIN_PROFILE, TRUST_CHANGE
 from graphtrail.policy import trusted_accounts
-from graphtrail.queries.findings import Context, Hit, rule
 from graphtrail.queries.findings._common import detail, each, for_another_user, ok
+from graphtrail.queries.findings.base import Context, Hit, rule
 from graphtrail.words import said
 
 __all__: list[str] = []

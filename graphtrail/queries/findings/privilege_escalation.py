@@ -11,8 +11,8 @@ from graphtrail.families import (
     TRUST_CHANGE,
 )
 from graphtrail.policy import ADMIN_POLICY_ARNS, is_admin_document
-from graphtrail.queries.findings import Context, Hit, rule
 from graphtrail.queries.findings._common import DENIED, caller_user, detail, each, ok
+from graphtrail.queries.findings.base import Context, Hit, rule
 from graphtrail.words import said
 
 __all__ = ["CRITICAL_ACTIONS"]
