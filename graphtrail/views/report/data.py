@@ -5,7 +5,7 @@ a principal, a session or an address) and keeps the answers in a :class:`Report`
 blast radius, the role chains its sessions walked, the timeline of the whole lineage, the
 findings that involve the lineage, the subgraph to draw, the data touched and the evidence
 (every cited eventID with its source file and that file's SHA-256). The renderers
-(:mod:`graphtrail.views.report_html`, :mod:`graphtrail.views.report_markdown`) only format
+(:mod:`graphtrail.views.report.html`, :mod:`graphtrail.views.report.markdown`) only format
 what is here.
 """
 
@@ -27,14 +27,14 @@ from graphtrail.queries.chains import Chain, chains, origin_of
 from graphtrail.queries.findings import SEVERITIES, Finding, findings
 from graphtrail.queries.seeds import Seed, seed_credentials
 from graphtrail.queries.timeline import timeline
-from graphtrail.views.report_evidence import (
+from graphtrail.views.graph.focus import lineage_graph
+from graphtrail.views.report.evidence import (
     DataTouched,
     EvidenceEvent,
     EvidenceFile,
     data_touched,
     gather_evidence,
 )
-from graphtrail.views.report_graph import lineage_graph
 
 __all__ = ["Report", "build_report", "short_id", "seed_words", "SEED_WORDS"]
 

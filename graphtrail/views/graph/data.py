@@ -30,9 +30,8 @@ from typing import Any, Literal
 import networkx as nx
 
 from graphtrail.model import EdgeKind, NodeKind
-from graphtrail.views.graph_layout import hierarchical_positions
-from graphtrail.views.graph_tooltips import edge_head, edge_tip, node_head, node_tip
-from graphtrail.views.style import (
+from graphtrail.views.graph.layout import hierarchical_positions
+from graphtrail.views.graph.style import (
     EDGE_STYLES,
     HIGHLIGHT_GLOW,
     NO_ACCOUNT_BORDER,
@@ -40,6 +39,7 @@ from graphtrail.views.style import (
     edge_style,
     node_style,
 )
+from graphtrail.views.graph.tooltips import edge_head, edge_tip, node_head, node_tip
 
 __all__ = ["vis_data", "account_only_nodes", "force_iterations", "Layout"]
 
