@@ -127,7 +127,13 @@ def summary_row(s: IngestSummary) -> dict:
 def select_sources(case: Case | None, paths: list[str], *, since=None, until=None, accounts=None,
                    regions=None, profile=None, lookup_events=False, all_regions=False,
                    event_name=None, lake=None, sql=None):
-    """The objects to read, from the arguments; returns (iterable of SourceObject, notes)."""
+    """The objects to read, from the arguments; returns (iterable of SourceObject, notes).
+
+    Its branches are one per kind of source the command line can name (files, s3:// URIs,
+    --lookup-events, --lake), each a few lines that build that source with the shared time
+    bounds and AWS session: read top to bottom, the flat list is the clearer shape, so it
+    is kept whole rather than split into one-line helpers.
+    """
     from graphtrail.queries.seeds import SeedError, parse_time_bound
 
     try:
