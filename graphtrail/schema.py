@@ -312,7 +312,7 @@ EDGE_CORE = ("first_seen", "last_seen", "count", "event_ids", "event_names")
 # Nodes that act: they make calls, issue sessions, create and change things.
 ACTOR_KINDS = CREDENTIAL_KINDS | PRINCIPAL_KINDS
 _TARGET_KINDS = frozenset(NodeKind) - {NodeKind.SESSION, NodeKind.CALL}
-# What every actor node says about its activity (graphtrail.loaders.facts.build._actor_nodes).
+# What every actor node says about its activity (loaders/facts/build.py, _actor_nodes).
 _ACTIVITY = frozenset({"first_seen", "last_seen", "calls", "user_agents", "user"})
 
 NODE_PROPERTIES: dict[NodeKind, frozenset[str]] = {

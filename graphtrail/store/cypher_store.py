@@ -94,14 +94,14 @@ class CypherStore:
             c = r["call"]
             for name in columns:
                 cols[name].append(c.get("time_us") if name == "time" else c.get(name))
+        declared = schema.call_schema()
         arrays = []
         for name in columns:
-            if name == "time":
-                arrays.append(pa.array(cols[name], pa.int64()).cast(pa.timestamp("us", tz="UTC")))
-            elif name == "read_only":
-                arrays.append(pa.array(cols[name], pa.bool_()))
+            typ = declared.field(name).type if name in declared.names else pa.string()
+            if pa.types.is_timestamp(typ):  # a Call node holds its time in µs (time_us)
+                arrays.append(pa.array(cols[name], pa.int64()).cast(typ))
             else:
-                arrays.append(pa.array(cols[name], pa.string()))
+                arrays.append(pa.array(cols[name], typ))
         return pa.Table.from_arrays(arrays, names=list(columns))
 
     def call_summary(self, *, since: int | None = None, until: int | None = None,
