@@ -169,3 +169,10 @@ def test_no_module_parses_an_id_prefix_by_hand():
                 if any(m in code for m in marks):
                     found.append(f"{path.relative_to(root)}:{n}: {line.strip()}")
     assert not found, "\n".join(found)
+
+
+def test_the_embedded_store_is_what_the_views_take(scenario):
+    from graphtrail.store.protocol import GraphStore, ViewStore
+
+    store, _ = scenario
+    assert isinstance(store, GraphStore) and isinstance(store, ViewStore)

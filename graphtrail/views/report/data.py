@@ -27,6 +27,7 @@ from graphtrail.queries.chains import Chain, chains, origin_of
 from graphtrail.queries.findings import SEVERITIES, Finding, findings
 from graphtrail.queries.seeds import Seed, seed_credentials
 from graphtrail.queries.timeline import timeline
+from graphtrail.store.protocol import ViewStore
 from graphtrail.views.graph.focus import lineage_graph
 from graphtrail.views.report.evidence import (
     DataTouched,
@@ -118,7 +119,7 @@ class Report:
         return list(dict.fromkeys(u for u in agents if isinstance(u, str) and u))
 
 
-def build_report(store, seed: Seed | str, *, since: int | None = None, until: int | None = None,
+def build_report(store: ViewStore, seed: Seed | str, *, since: int | None = None, until: int | None = None,
                  title: str | None = None) -> Report:
     """Gather what the incident report about ``seed`` shows.
 
