@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from importlib import resources
 
-__all__ = ["load", "names", "header"]
+__all__ = ["load", "names", "header", "statements"]
 
 
 def load(name: str) -> str:
@@ -37,3 +37,10 @@ def header(name: str) -> dict:
         elif ln.startswith("$"):
             out["params"].append(ln.split()[0][1:])
     return out
+
+
+def statements(name: str) -> list[str]:
+    """The statements of a file that holds several, separated by ``;`` at the end of a line
+    (Neo4j Browser runs them in turn; a driver takes one at a time)."""
+    body = "\n".join(ln for ln in load(name).splitlines() if not ln.startswith("//"))
+    return [s.strip() for s in body.split(";\n") if s.strip().rstrip(";")]

@@ -29,7 +29,7 @@ CALL_COLUMNS = ("event_id", "time", "actor", "actor_kind", "resource", "event_so
                 "event_name", "error_code", "source_ip", "user_agent", "region",
                 "recipient_account_id", "account_id", "identity_type", "identity_arn",
                 "read_only", "shared_event_id", "source_file", "detail", "access_key_id")
-_EDGE_CORE = {"first_seen", "last_seen", "count", "event_ids", "event_names"}
+_EDGE_CORE = {"first_seen", "last_seen", "count", "event_ids", "event_names", "first_seen_us", "last_seen_us"}
 _KINDS = {k.value for k in NodeKind}
 
 

@@ -8,6 +8,8 @@
   relink a call to a session it could not name before), and removes nodes and edges the
   case no longer has (a placeholder session that is now known, say). Only nodes labelled
   ``Graphtrail`` are read back, relinked or removed: a database may hold other data.
+* Then ``cypher/derived_credentials.cypher`` rewrites the ``DERIVES`` relationships (one per
+  step of a blast-radius walk) that ``blast_radius.cypher`` and ``timeline.cypher`` follow.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+import cypher
 from graphtrail.ids import iso
 from graphtrail.model import EdgeKind, NodeKind
 from graphtrail.store.case import Case
@@ -70,7 +73,8 @@ def _session_nodes(nodes: pa.Table, sessions: pa.Table) -> pa.Table:
                      "issuer_account": s["issuer_account"][i], "issue_event_ids": s["event_ids"][i],
                      "source_identity": s["source_identity"][i], "console": s["console"][i],
                      "issuer_inferred": s["issuer_inferred"][i],
-                     **{c: s[c][i] for c in _SESSION_EXTRA if c in s}}
+                     **{c: s[c][i] for c in _SESSION_EXTRA if c in s},
+                     **_origin_fields(s["origin"][i] if "origin" in s else None)}
     props = []
     for nid, kind, text in zip(nodes.column("id").to_pylist(), nodes.column("kind").to_pylist(),
                                nodes.column("props").to_pylist(), strict=True):
@@ -80,6 +84,19 @@ def _session_nodes(nodes: pa.Table, sessions: pa.Table) -> pa.Table:
         else:
             props.append(text)
     return nodes.set_column(nodes.schema.get_field_index("props"), "props", pa.array(props, pa.string()))
+
+
+# Who is behind a federated or service session (the sessions table's ``origin`` JSON), as
+# plain properties chains.cypher can read: origin_kind, origin_provider, origin_subject...
+_ORIGIN_FIELDS = ("kind", "provider", "subject", "user_id", "user_name", "repository",
+                  "source_identity")
+
+
+def _origin_fields(text: str | None) -> dict:
+    o = json.loads(text) if text else {}
+    if not isinstance(o, dict):
+        return {}
+    return {f"origin_{k}": str(o[k]) for k in _ORIGIN_FIELDS if o.get(k)}
 
 
 def push_case(case: Case, server: Neo4jStore, *, batch_size: int = 10_000, calls: bool = True,
@@ -94,6 +111,8 @@ def push_case(case: Case, server: Neo4jStore, *, batch_size: int = 10_000, calls
     out.unsupported = list(pushed.unsupported)
     out.graph_seconds = time.perf_counter() - t0
     _remove_stale(server, nodes, edges, out)
+    for statement in cypher.statements("derived_credentials"):  # what blast_radius.cypher walks
+        server.write(statement)
     if calls:
         t1 = time.perf_counter()
         _push_calls(case, server, batch_size, out, progress)
