@@ -64,6 +64,8 @@ _QUESTIONS = [
              "--to, --min-hops, --since, --until", cypher="chains"),
     Question("seeds", "Keys, principals, roles, addresses and accounts with first and last seen, "
              "calls and errors (the calls grouped on the server)", cypher="call_summary"),
+    Question("lineage_path", "For each credential, the origin principal and each credential down "
+             "to it (the lineage a finding shows)", cypher="lineage_path"),
     Question("integrity", "What the digest files prove about the logs",
              embedded_only="reads the case's files (digests, signatures), not the graph"),
     Question("coverage", "Which accounts, regions and hours the logs cover",

@@ -24,7 +24,8 @@ from graphtrail.frames import to_frame
 from graphtrail.queries.library import BLAST_RADIUS_ON_SERVER, server_side
 from graphtrail.queries.seeds import Seed, SeedError
 
-__all__ = ["blast_radius_on_server", "timeline_on_server", "chains_on_server", "ServerSeedError"]
+__all__ = ["blast_radius_on_server", "timeline_on_server", "chains_on_server", "findings_on_server",
+           "lineage_paths_on_server", "ServerSeedError"]
 
 
 class ServerSeedError(SeedError):
@@ -122,6 +123,53 @@ def chains_on_server(server, *, cross_account: bool = False, origin: str | None 
     # the answer's order: longest first, then by the first hop's time as written
     out.sort(key=lambda c: (-len(c.hops), c.hops[0]["time"] if c.hops else ""))
     return out
+
+
+def findings_on_server(server, *, since: int | None = None, until: int | None = None,
+                       rules: list[str] | None = None, min_severity: str | None = None,
+                       config=None, today=None) -> list:
+    """The findings rules written in Cypher (``rules``: only these; every one named must have
+    Cypher), each ``cypher/finding_*.cypher``, with the actors' lineage from
+    ``cypher/lineage_path.cypher``; severities, fingerprints and suppressions as the embedded
+    catalogue gives them (the config's, not the graph's). Most severe first."""
+    import datetime as dt
+
+    from graphtrail.queries.findings import RULES, SEVERITIES, Finding, _suppressed, fingerprint
+    from graphtrail.queries.findings.config import Config
+    from graphtrail.queries.library import FINDINGS_IN_CYPHER
+
+    config = config or Config()
+    today = today or dt.datetime.now(dt.UTC).date()
+    wanted = [server_side(f"finding:{r}") and r for r in rules] if rules else list(FINDINGS_IN_CYPHER)
+    cutoff = SEVERITIES.index(min_severity) if min_severity else len(SEVERITIES)
+    out = []
+    for rule_id in [r for r in RULES if r in wanted]:
+        r = RULES[rule_id]
+        hits = _run(server, f"finding:{rule_id}", {"since": since, "until": until})
+        actors = sorted({a for h in hits for a in h["actors"][:5]})
+        paths = lineage_paths_on_server(server, actors) if actors else {}
+        for h in hits:
+            lineage = [paths[a] for a in sorted(set(h["actors"]))[:5]]
+            severity = config.severities.get(rule_id) or h["severity"] or r.severity
+            if SEVERITIES.index(severity) > cutoff:
+                continue
+            accounts = sorted(set(h["accounts"]))
+            f = Finding(rule_id=rule_id, title=r.title, severity=severity, tactic=r.tactic,
+                        technique=r.technique, technique_name=r.technique_name, summary=h["summary"],
+                        event_ids=list(dict.fromkeys(h["event_ids"])), actors=sorted(set(h["actors"])),
+                        lineage=lineage, accounts=accounts, first_seen=ids.iso(h["first_us"]),
+                        last_seen=ids.iso(h["last_us"]), count=h["count"],
+                        fingerprint=fingerprint(rule_id, sorted({p[0] for p in lineage if p}), accounts,
+                                                tuple(h["key"])), why={})
+            f.suppressed = _suppressed(f, config, today)
+            out.append(f)
+    out.sort(key=lambda f: (SEVERITIES.index(f.severity), f.first_seen or "", f.rule_id))
+    return out
+
+
+def lineage_paths_on_server(server, actors: list[str]) -> dict[str, list[str]]:
+    """``cypher/lineage_path.cypher``: credential -> origin principal first, then each credential."""
+    return {r["actor"]: list(r["path"]) for r in server.run(cypher.load("lineage_path"), {"actors": actors})}
 
 
 def _set(values) -> list:
