@@ -28,9 +28,11 @@ def names() -> list[str]:
 
 
 def header(name: str) -> dict:
-    """{"answers": first comment line, "params": [...], "example": ":params {...}"}."""
+    """{"id": the library's question id, "answers": first comment line after it, "params":
+    [...], "example": ":params {...}"}."""
     lines = [ln[2:].strip() for ln in load(name).splitlines() if ln.startswith("//")]
-    out = {"answers": lines[0] if lines else "", "params": [], "example": ""}
+    qid = lines.pop(0)[3:].strip() if lines and lines[0].startswith("id:") else None
+    out = {"id": qid, "answers": lines[0] if lines else "", "params": [], "example": ""}
     for ln in lines:
         if ln.startswith((":params", ":param ")):
             out["example"] = ln

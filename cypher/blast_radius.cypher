@@ -89,7 +89,8 @@ WHERE (x.actor IN openers AND NOT x.actor IN cred_ids
 WITH seed_ids, recycled, excluded, creds, calls, sessions, issued_by, all_event_ids, m, x
 ORDER BY x.time_us,
          CASE WHEN x.actor IN openers AND ($since IS NULL OR x.time_us >= $since)
-                   AND ($until IS NULL OR x.time_us <= $until) THEN 0 ELSE 1 END
+                   AND ($until IS NULL OR x.time_us <= $until) THEN 0 ELSE 1 END,
+         coalesce(x.occurrence, 1)
 WITH seed_ids, recycled, excluded, creds, calls, sessions, issued_by, all_event_ids, m,
      head(collect(x)) AS opening
 WITH seed_ids, recycled, excluded, creds, calls, sessions, issued_by, all_event_ids,
@@ -130,7 +131,7 @@ RETURN
    {time_us: c.time_us, event_name: c.event_name,
     account: coalesce(c.recipient_account_id, c.account_id), region: c.region,
     source_ip: c.source_ip, credential: c.actor, access_key_id: c.access_key_id,
-    error_code: c.error_code, event_id: c.event_id}] AS events,
+    error_code: c.error_code, event_id: c.event_id, occurrence: coalesce(c.occurrence, 1)}] AS events,
   [s IN sessions WHERE s.console |
    {session: s.id, principal: s.principal, session_name: s.session_name,
     created_us: s.issued_us, mfa: s.mfa, opened_by: coalesce(s.issue_event_ids, []),

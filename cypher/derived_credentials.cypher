@@ -1,6 +1,6 @@
-// id: derived_credentials. Run by `graphtrail neo4j push` after the graph; blast_radius and
-// timeline read what it writes.
-// One (:Graphtrail)-[:DERIVES {via, time_us}]->(:Graphtrail) per step of a blast-radius walk:
+// id: derived_credentials
+// The steps of a blast radius, written once at push (`graphtrail neo4j push` runs this file after
+// the graph; blast_radius and timeline read what it writes): one (:Graphtrail)-[:DERIVES {via, time_us}]->(:Graphtrail) per step of a blast-radius walk:
 // a session issued (ISSUED), a key created (CREATED), the keys of a user created
 // (CREATED_USER_KEY), and the sessions of a user opened at or after its creation, or after a
 // login profile was created or reset for it (CONSOLE_AFTER_CHANGE; time_us is the session's

@@ -1,5 +1,5 @@
-// id: finding GT-DEF-004 (Account left its organization; critical)
-// Each LeaveOrganization in the window, in time order: a success is critical, a denied attempt
+// id: finding:GT-DEF-004
+// Account left its organization (critical): each LeaveOrganization in the window, in time order: a success is critical, a denied attempt
 // medium (someone tried to escape the organization's guardrails).
 // $since        epoch microseconds (UTC), or null
 // $until        epoch microseconds (UTC), or null

@@ -1,5 +1,5 @@
-// id: finding GT-INIT-001 (Root user activity; high)
-// Calls made as an account's root user from an address (not by an AWS service on its behalf,
+// id: finding:GT-INIT-001
+// Root user activity (high): Calls made as an account's root user from an address (not by an AWS service on its behalf,
 // and not by an AssumeRoot task session), one finding per account, accounts in the order of
 // their first root call. An address is a source IP the graph holds as an IpAddress node.
 // $since        epoch microseconds (UTC), or null

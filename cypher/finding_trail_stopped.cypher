@@ -1,5 +1,5 @@
-// id: finding GT-DEF-001 (CloudTrail logging stopped or trail deleted; critical)
-// Each successful StopLogging or DeleteTrail in the window, one finding a call, in time order,
+// id: finding:GT-DEF-001
+// CloudTrail logging stopped or trail deleted (critical): each successful StopLogging or DeleteTrail in the window, one finding a call, in time order,
 // with the credential that made it. (The lineage of each actor: cypher/lineage_path.cypher.)
 // $since        epoch microseconds (UTC), or null
 // $until        epoch microseconds (UTC), or null

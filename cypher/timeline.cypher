@@ -29,5 +29,5 @@ RETURN c.time_us AS time_us, c.event_id AS event_id, c.actor AS actor,
        c.region AS region, c.resource AS resource, c.source_ip AS source_ip,
        c.user_agent AS user_agent,
        CASE WHEN c.error_code IS NULL THEN 'success' ELSE 'error: ' + c.error_code END AS outcome,
-       c.error_code AS error_code, c.source_file AS source_file
-ORDER BY time_us, event_id
+       c.error_code AS error_code, c.source_file AS source_file, coalesce(c.occurrence, 1) AS occurrence
+ORDER BY time_us, event_id, occurrence

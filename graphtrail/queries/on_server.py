@@ -88,6 +88,7 @@ def timeline_on_server(server, seed: Seed | str, *, since: int | None = None, un
         rows = rows[:limit]
     for r in rows:
         r["time"] = ids.iso(r.pop("time_us"))
+        del r["occurrence"]
     df = to_frame(pa.Table.from_pylist(rows, schema=pa.schema([(c, pa.string()) for c in TIMELINE_COLUMNS])))
     for c in ("time", "outcome"):  # as the embedded timeline builds them
         df[c] = list(df[c])
@@ -146,7 +147,7 @@ def findings_on_server(server, *, since: int | None = None, until: int | None = 
     for rule_id in [r for r in RULES if r in wanted]:
         r = RULES[rule_id]
         hits = _run(server, f"finding:{rule_id}", {"since": since, "until": until})
-        actors = sorted({a for h in hits for a in h["actors"][:5]})
+        actors = sorted({a for h in hits for a in sorted(set(h["actors"]))[:5]})
         paths = lineage_paths_on_server(server, actors) if actors else {}
         for h in hits:
             lineage = [paths[a] for a in sorted(set(h["actors"]))[:5]]
@@ -185,7 +186,8 @@ def _seconds(us: int | None) -> str | None:
 def _events(rows: list[dict]) -> list[dict]:
     """One row per eventID, the earliest first (the rows come unordered from the server)."""
     out, seen = [], set()
-    for r in sorted(rows, key=lambda r: (r["time_us"] is None, r["time_us"] or 0, r["event_id"] or "")):
+    for r in sorted(rows, key=lambda r: (r["time_us"] is None, r["time_us"] or 0, r["event_id"] or "",
+                                         r["occurrence"])):
         if r["event_id"] in seen:
             continue
         seen.add(r["event_id"])

@@ -19,6 +19,7 @@ import time
 from dataclasses import asdict, dataclass, field
 
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401  (pa.compute)
 import pyarrow.parquet as pq
 
 import cypher
@@ -156,11 +157,13 @@ def _push_calls(case: Case, server: Neo4jStore, batch_size: int, out: CasePushSu
     path = case.graph_dir() / "activity.parquet"
     total = pq.ParquetFile(path).metadata.num_rows
     done = 0
+    shared = _shared_call_keys(path)
+    seen: dict[str, int] = {}
     for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_size, columns=["time", *_CALL_PROPS]):
         t = pa.Table.from_batches([batch])
         times = t.column("time").cast(pa.int64()).to_pylist()
         cols = {c: t.column(c).to_pylist() for c in _CALL_PROPS}
-        ids = [f"call:{e}@{tm}" for e, tm in zip(cols["event_id"], times, strict=True)]
+        ids = [_call_id(e, tm, shared, seen) for e, tm in zip(cols["event_id"], times, strict=True)]
         known = {r["id"]: r["actor"] for r in server.run(
             f"UNWIND $ids AS id MATCH (c:Call:{OWN_LABEL} {{id: id}}) "
             "RETURN c.id AS id, c.actor AS actor", {"ids": ids})}
@@ -175,6 +178,8 @@ def _push_calls(case: Case, server: Neo4jStore, batch_size: int, out: CasePushSu
                 relinked.append(cid)
             props = {c: cols[c][i] for c in _CALL_PROPS if cols[c][i] is not None}
             props["time_us"] = times[i]
+            if "#" in cid:  # the order of calls sharing eventID and time, as the case has them
+                props["occurrence"] = int(cid.rsplit("#", 1)[1])
             by_kind.setdefault(cols["actor_kind"][i] or "", []).append(
                 {"id": cid, "actor": actor, "props": props, "time": iso(times[i])})
         if relinked:
@@ -187,6 +192,26 @@ def _push_calls(case: Case, server: Neo4jStore, batch_size: int, out: CasePushSu
         done += t.num_rows
         if progress:
             progress("calls", done, total)
+
+
+def _shared_call_keys(path) -> set[tuple[str, int]]:
+    """(eventID, time) pairs that more than one call has: logs written by hand or by tools
+    reuse eventIDs, and each call must stay a node of its own."""
+    t = pq.read_table(path, columns=["event_id", "time"])
+    t = t.set_column(1, "time", t.column("time").cast(pa.int64()))
+    counts = t.group_by(["event_id", "time"], use_threads=False).aggregate([("event_id", "count")])
+    many = counts.filter(pa.compute.greater(counts.column("event_id_count"), 1))
+    return set(zip(many.column("event_id").to_pylist(), many.column("time").to_pylist(), strict=True))
+
+
+def _call_id(event_id: str | None, time_us: int | None, shared: set, seen: dict[str, int]) -> str:
+    """``call:<eventID>@<µs>``; the second and later calls sharing both get ``#2``, ``#3``...
+    in the order of the activity table."""
+    base = f"call:{event_id}@{time_us}"
+    if (event_id, time_us) not in shared:
+        return base
+    seen[base] = seen.get(base, 0) + 1
+    return base if seen[base] == 1 else f"{base}#{seen[base]}"
 
 
 def _call_query(actor_kind: str) -> str:
