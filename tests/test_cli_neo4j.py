@@ -9,7 +9,11 @@ import pytest
 from typer.testing import CliRunner
 
 from graphtrail.cli.main import app
-from graphtrail.queries.library import BLAST_RADIUS_EMBEDDED_ONLY, BLAST_RADIUS_ON_SERVER, FINDINGS_IN_CYPHER
+from graphtrail.queries.library import (
+    BLAST_RADIUS_EMBEDDED_ONLY,
+    BLAST_RADIUS_ON_SERVER,
+    FINDINGS_IN_CYPHER,
+)
 from graphtrail.store.neo4j import Neo4jStore
 
 pytestmark = pytest.mark.neo4j
