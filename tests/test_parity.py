@@ -27,7 +27,7 @@ from graphtrail.queries.on_server import (
     lineage_paths_on_server,
     timeline_on_server,
 )
-from graphtrail.queries.seeds import Seed, SeedError
+from graphtrail.queries.seeds import Seed, SeedError, parse_time_bound
 from graphtrail.queries.timeline import timeline
 from graphtrail.store.cypher_store import CypherStore
 from graphtrail.store.memory import MemoryStore
@@ -168,7 +168,10 @@ def test_seed_listings(case, what):
     first = str(list_seeds(memory, what).iloc[0, 0])
     lo, hi = _window(memory)
     windows = [Window(), Window(since=lo, until=hi, sort="last_seen", limit=20),
-               Window(like=f"*{first[-3:]}", sort="first_seen")]
+               Window(like=f"*{first[-3:]}", sort="first_seen"),
+               # a window that holds nothing in some cases, with a name filter (it crashed once)
+               Window(since=parse_time_bound("2024-06-12T09:00:00Z"), like=f"*{first[-3:]}",
+                      until=parse_time_bound("2024-06-12T12:00:00Z"), sort="last_seen", limit=20)]
     if truth:
         windows.append(Window(account=truth.chain[0].from_account, sort="first_seen"))
     for w in windows:
