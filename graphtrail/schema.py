@@ -47,6 +47,7 @@ __all__ = [
     "CALL_COLUMNS",
     "SESSION_COLUMNS",
     "SESSION_PROPERTY",
+    "ORIGIN_FIELDS",
     "NodeKind",
     "EdgeKind",
     "CREDENTIAL_KINDS",
@@ -56,6 +57,7 @@ __all__ = [
     "EDGES",
     "NODE_CORE",
     "EDGE_CORE",
+    "EDGE_PUSHED",
     "NODE_PROPERTIES",
     "OWN_LABEL",
     "event_schema",
@@ -203,6 +205,7 @@ class EdgeKind(StrEnum):
     FROM_IP = "FROM_IP"  # credential -> IpAddress
     IN_ACCOUNT = "IN_ACCOUNT"  # principal/resource -> Account
     MADE = "MADE"  # credential -> Call (Neo4j only)
+    DERIVES = "DERIVES"  # credential -> credential, one step of a blast radius (Neo4j only)
 
 
 
@@ -287,6 +290,10 @@ SESSION_COLUMNS: tuple[Column, ...] = tuple(Column(*c) for c in (
 ))
 # Session columns a (:Session) node carries under another name; ``session`` is its ``id`` and
 # ``account`` its core ``account``.
+# The fields of a session's ``origin`` a (:Session) node carries as ``origin_<field>`` (what
+# chains.cypher names the origin with).
+ORIGIN_FIELDS = ("kind", "provider", "subject", "user_id", "user_name", "repository",
+                 "source_identity")
 SESSION_PROPERTY = {"session": "id", "issued": "issued_us", "expires": "expires_us",
                     "event_ids": "issue_event_ids"}
 
@@ -308,6 +315,9 @@ OWN_LABEL = "Graphtrail"
 # is dropped.
 NODE_CORE = ("id", "label", "account")
 EDGE_CORE = ("first_seen", "last_seen", "count", "event_ids", "event_names")
+# Written by the push beside them: the times as epoch µs, what the Cypher library compares
+# with ``$since``/``$until`` (no datetime arithmetic, so the files run on any Bolt server).
+EDGE_PUSHED = ("first_seen_us", "last_seen_us")
 
 # Nodes that act: they make calls, issue sessions, create and change things.
 ACTOR_KINDS = CREDENTIAL_KINDS | PRINCIPAL_KINDS
@@ -318,14 +328,15 @@ _ACTIVITY = frozenset({"first_seen", "last_seen", "calls", "user_agents", "user"
 NODE_PROPERTIES: dict[NodeKind, frozenset[str]] = {
     **{k: _ACTIVITY for k in ACTOR_KINDS},
     NodeKind.ACCESS_KEY: _ACTIVITY | {"access_key_id", "created"},
-    NodeKind.SESSION: _ACTIVITY | {"issued_at", "expires_at"}
+    NodeKind.SESSION: _ACTIVITY | {"issued_at", "expires_at"} | {f"origin_{f}" for f in ORIGIN_FIELDS}
     | {SESSION_PROPERTY.get(c.name, c.name) for c in SESSION_COLUMNS} - set(NODE_CORE),
     NodeKind.IDENTITY_CENTER_USER: frozenset({"user_id"}) | _ACTIVITY,
     NodeKind.IP: frozenset(),
     NodeKind.RESOURCE: frozenset({"service", "type"}),
     NodeKind.LOGIN_PROFILE: frozenset({"user"}),
     NodeKind.POLICY: frozenset(),
-    NodeKind.CALL: frozenset({"time_us", "time"}) | {c.name for c in CALL_COLUMNS} - {"time"},
+    # occurrence: the 2nd, 3rd... call sharing an eventID and time (ids ``...#2``)
+    NodeKind.CALL: frozenset({"time_us", "time", "occurrence"}) | {c.name for c in CALL_COLUMNS} - {"time"},
 }
 
 
@@ -373,6 +384,9 @@ EDGES: dict[EdgeKind, EdgeSpec] = {
                                              NodeKind.POLICY}),
                                   frozenset({NodeKind.ACCOUNT})),
     EdgeKind.MADE: EdgeSpec("made a call (Neo4j only)", ACTOR_KINDS, frozenset({NodeKind.CALL})),
+    EdgeKind.DERIVES: EdgeSpec("one step of a blast radius, written at push by "
+                               "cypher/derived_credentials.cypher (Neo4j only)",
+                               ACTOR_KINDS, CREDENTIAL_KINDS, frozenset({"via", "time_us"})),
 }
 
 

@@ -23,6 +23,10 @@ _LABEL_TEST = re.compile(r"\b\w+((?::[A-Z]\w*)+)(?=\s|\)|$)")
 _REL_PATTERN = re.compile(r"\[\s*\w*\s*:\s*([A-Z_|]+)")
 _PROPERTY = re.compile(r"\b[a-z_]\w*\.([a-z_]\w*)\b")
 _MAP_KEYS = re.compile(r"\(\s*\w*(?::\w+)*\s*\{([^}]*)\}")
+_REL_BODY = re.compile(r"\[[^\]]*\]")  # -[d:DERIVES {via: 'x'}]-: a type, not a label
+# keys of a map literal the query builds itself ({prin: ..., hops: [...]}): its own names,
+# read back as acc.hops, never a property of the graph
+_OWN_MAP_KEY = re.compile(r"[{,]\s*([a-z_]\w*)\s*:(?!\w)")
 _CYPHER_FUNCTIONS = {"datetime", "date", "duration"}  # datetime.epochmillis etc. are not properties
 
 
@@ -32,6 +36,7 @@ def _code(name: str) -> str:
 
 def _labels(code: str) -> set[str]:
     out = set()
+    code = _REL_BODY.sub("[]", code)
     for m in _NODE_PATTERN.finditer(code):
         out |= {x.strip() for x in m.group(1).split(":") if x.strip()}
     for m in _LABEL_TEST.finditer(code):
@@ -40,7 +45,10 @@ def _labels(code: str) -> set[str]:
 
 
 def _properties(code: str) -> set[str]:
-    out = {m.group(1) for m in _PROPERTY.finditer(code)}
+    graph_maps = {m.group(1) for m in _MAP_KEYS.finditer(code)}
+    own = {k for k in _OWN_MAP_KEY.findall(_MAP_KEYS.sub("()", code))} - {
+        k.split(":")[0].strip() for body in graph_maps for k in body.split(",") if ":" in k}
+    out = {m.group(1) for m in _PROPERTY.finditer(code)} - own
     out -= {p for p in out if any(f"{fn}.{p}" in code for fn in _CYPHER_FUNCTIONS)}
     for m in _MAP_KEYS.finditer(code):
         out |= {k.split(":")[0].strip() for k in m.group(1).split(",") if ":" in k}
@@ -49,7 +57,7 @@ def _properties(code: str) -> set[str]:
 
 _KNOWN_LABELS = {k.value for k in NodeKind} | {schema.OWN_LABEL}
 _KNOWN_TYPES = {k.value for k in EdgeKind}
-_KNOWN_PROPERTIES = (schema.node_properties() | set(schema.EDGE_CORE)
+_KNOWN_PROPERTIES = (schema.node_properties() | set(schema.EDGE_CORE) | set(schema.EDGE_PUSHED)
                      | {p for spec in EDGES.values() for p in spec.props})
 
 

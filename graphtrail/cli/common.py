@@ -16,8 +16,9 @@ from graphtrail.store.memory import MemoryStore
 from graphtrail.wiring import ensure_graph
 
 __all__ = ["CaseOpt", "SinceOpt", "UntilOpt", "AccessKeyOpt", "PrincipalOpt", "SessionOpt", "IpOpt",
-           "BackendOpt", "open_store", "pick_seed", "time_bounds", "fail", "DEFAULT_CASE", "did_you_mean",
-           "check_seed", "known_names", "connect", "output_file", "EXIT_USAGE", "EXIT_NO_ANSWER"]
+           "BackendOpt", "open_store", "on_server", "server_store", "pick_seed", "time_bounds", "fail",
+           "DEFAULT_CASE", "did_you_mean", "check_seed", "known_names", "connect", "output_file",
+           "EXIT_USAGE", "EXIT_NO_ANSWER"]
 
 EXIT_NO_ANSWER = 1  # could not answer: nothing readable, server unreachable
 EXIT_USAGE = 2  # usage error: unknown seed, rule or format, bad time or window
@@ -100,11 +101,22 @@ def output_file(path: Path | None, option: str = "--out") -> None:
 
 
 BackendOpt = Annotated[str, typer.Option(
-    "--backend", help="memory (embedded, default) or neo4j (a pushed case; NEO4J_URI...).")]
+    "--backend", help="embedded (default; 'memory' also works) or neo4j: the question's Cypher "
+                      "runs on the server holding the pushed case (NEO4J_URI...).")]
+BACKENDS = ("embedded", "memory", "neo4j")
 
 
-def open_store(case: Path, backend: str = "memory", seed: Seed | None = None):
-    """Open a case for questions: embedded (graph built first if the events changed) or Neo4j.
+def on_server(backend: str) -> bool:
+    """True for ``--backend neo4j``; exit 2 for a backend that does not exist."""
+    if backend not in BACKENDS:
+        raise fail(f"--backend {backend!r}: embedded or neo4j")
+    return backend == "neo4j"
+
+
+def open_store(case: Path, backend: str = "embedded", seed: Seed | None = None):
+    """Open a case for questions: embedded (graph built first if the events changed) or the
+    store protocol over Neo4j (for the views and listings; the local case, when there is one,
+    gives the views their raw evidence).
 
     With ``seed``, exit 2 (and suggest a near spelling) when the case has never seen it.
     """
@@ -114,18 +126,22 @@ def open_store(case: Path, backend: str = "memory", seed: Seed | None = None):
     return store
 
 
+def server_store(case: Path):
+    """The store protocol over the Bolt server of NEO4J_URI (exit 1 when it does not answer)."""
+    import os
+
+    from graphtrail.store.cypher_store import CypherStore
+
+    local = Case.open(case) if (case / "case.json").exists() else None
+    return CypherStore(connect(os.environ.get("NEO4J_URI", "bolt://127.0.0.1:7687"),
+                               os.environ.get("NEO4J_USERNAME", "neo4j"),
+                               os.environ.get("NEO4J_PASSWORD", ""),
+                               os.environ.get("NEO4J_DATABASE")), case=local)
+
+
 def _open(case: Path, backend: str):
-    if backend == "neo4j":
-        import os
-
-        from graphtrail.store.cypher_store import CypherStore
-
-        return CypherStore(connect(os.environ.get("NEO4J_URI", "bolt://127.0.0.1:7687"),
-                                   os.environ.get("NEO4J_USERNAME", "neo4j"),
-                                   os.environ.get("NEO4J_PASSWORD", ""),
-                                   os.environ.get("NEO4J_DATABASE")))
-    if backend != "memory":
-        raise fail(f"--backend {backend!r}: memory or neo4j")
+    if on_server(backend):
+        return server_store(case)
     try:
         c = Case.open(case)
         with graph_progress() as tick:

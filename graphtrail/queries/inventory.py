@@ -326,8 +326,9 @@ def _fill_counts(rows: pd.DataFrame) -> pd.DataFrame:
 def _matches(names: pd.Series, like: str) -> pd.Series:
     if any(ch in like for ch in "*?["):
         pat = like.lower()
-        return names.map(lambda n: fnmatch.fnmatchcase(str(n).lower(), pat))
-    return names.astype(str).str.contains(like, case=False, regex=False)
+        # (bool: an empty object Series would select columns, not rows)
+        return names.map(lambda n: fnmatch.fnmatchcase(str(n).lower(), pat)).astype(bool)
+    return names.astype(str).str.contains(like, case=False, regex=False).astype(bool)
 
 
 def _finish(rows: pd.DataFrame, window: Window, name: str, columns: list[str]) -> pd.DataFrame:

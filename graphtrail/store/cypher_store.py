@@ -3,9 +3,12 @@
 :class:`CypherStore` implements :class:`graphtrail.store.protocol.GraphStore` over a Bolt
 server holding a pushed case (see :mod:`graphtrail.store.neo4j_case`): the lineage graph
 from ``lineage.cypher``, sessions from ``sessions.cypher``, nodes from ``nodes.cypher``,
-calls from ``calls.cypher``, grouped for the listings by ``call_summary.cypher``. The questions (blast radius, chains, timeline, findings) then
-run unchanged, so both stores give the same answers by construction, and the parity suite
-checks it on real servers.
+calls from ``calls.cypher``, grouped for the listings by ``call_summary.cypher``, and the
+whole graph for the views from ``graph.cypher``.
+
+This adapter is what the views (``report`` and ``view`` with ``--backend neo4j``) and the seed
+listings read. The questions themselves do not run over it with ``--backend neo4j``: each runs
+its own Cypher file on the server (:mod:`graphtrail.queries.on_server`).
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from graphtrail.times import micros
 __all__ = ["CypherStore", "CALL_COLUMNS"]
 
 CALL_COLUMNS = names(schema.CALL_COLUMNS)
-_EDGE_CORE = set(schema.EDGE_CORE)
+_EDGE_CORE = set(schema.EDGE_CORE) | set(schema.EDGE_PUSHED)
 # mfa is unknown when the logs do not say; the other flags are false unless set
 _TRI_STATE = {"mfa"}
 _KINDS = {k.value for k in NodeKind}
@@ -39,8 +42,9 @@ class CypherStore:
 
     backend = "neo4j"
 
-    def __init__(self, server: Neo4jStore) -> None:
+    def __init__(self, server: Neo4jStore, case=None) -> None:
         self.server = server
+        self.case = case  # the local case, when there is one: the views read raw evidence from it
 
     def _run(self, name: str, **params) -> list[dict]:
         return self.server.run(cypher.load(name), params)
@@ -59,9 +63,19 @@ class CypherStore:
 
     @cached_property
     def lineage(self) -> nx.MultiDiGraph:
+        return self._graph("lineage")
+
+    @cached_property
+    def graph(self) -> nx.MultiDiGraph:
+        """The whole identity graph (for views), every node included."""
+        return self._graph("graph", every_node=True)
+
+    def _graph(self, name: str, every_node: bool = False) -> nx.MultiDiGraph:
         g = nx.MultiDiGraph()
         info = self.node_info
-        for r in self._run("lineage"):
+        for nid, n in info.items() if every_node else ():
+            g.add_node(nid, kind=n["kind"], label=n["label"], account=n["account"], **n["props"])
+        for r in self._run(name):
             for nid in (r["src"], r["dst"]):
                 if nid not in g:
                     n = info.get(nid, {"kind": "Resource", "label": nid, "account": None, "props": {}})

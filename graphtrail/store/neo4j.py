@@ -16,7 +16,8 @@ How a case maps to the graph
   anything else), and properties ``id`` (unique per label), ``label`` (display name) and
   ``account``.
 * An edge ``(src)-[KIND]->(dst)`` is one relationship per (src, kind, dst), with ``first_seen``
-  and ``last_seen`` (Neo4j ``DATETIME`` in UTC), ``count`` (integer) and ``event_ids`` /
+  and ``last_seen`` (Neo4j ``DATETIME`` in UTC, and as epoch microseconds in ``first_seen_us``
+  and ``last_seen_us``, what the Cypher library compares with ``$since``/``$until``), ``count`` (integer) and ``event_ids`` /
   ``event_names`` (lists of strings): the evidence behind it.
 * ``props`` (JSON text) become top-level properties: Neo4j stores scalars and homogeneous lists
   of scalars only, never maps. A nested object, a list of mixed types or with nulls, and an
@@ -373,6 +374,10 @@ def _edge_rows(batch: pa.Table) -> list[dict[str, Any]]:
     for c in ("event_ids", "event_names"):
         cols[c] = [v or [] for v in cols[c]]
     cols["props"] = [flatten_props(p, EDGE_CORE) for p in cols["props"]]
+    for c in _DATETIMES:  # also as epoch µs: what the Cypher library compares with $since/$until
+        for props, us in zip(cols["props"], batch.column(c).cast(pa.int64()).to_pylist(), strict=True):
+            if us is not None:
+                props[f"{c}_us"] = us
     keys = list(cols)
     return [dict(zip(keys, row, strict=True)) for row in zip(*cols.values(), strict=True)]
 
