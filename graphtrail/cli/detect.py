@@ -18,7 +18,7 @@ from graphtrail.cli.common import (
     open_store,
     time_bounds,
 )
-from graphtrail.cli.output import Format, console, emit_json, emit_rows
+from graphtrail.cli.output import Format, console, emit_json, emit_rows, stage_progress
 from graphtrail.queries.findings import RULES, SEVERITIES, findings
 from graphtrail.words import plural
 
@@ -71,9 +71,12 @@ def findings_cmd(
                        f"{did_you_mean(r, RULES)}")
     lo, hi = time_bounds(since, until)
     cfg, orgs = _tuning(config, case, org_accounts, aws_ip_ranges)
-    everything = findings(open_store(case, backend), since=lo, until=hi, rules=rule,
-                          min_severity=min_severity, config=cfg, org_accounts=orgs,
-                          aws_ranges=str(aws_ip_ranges) if aws_ip_ranges else None)
+    store = open_store(case, backend)
+    with stage_progress("rules") as tick:
+        everything = findings(store, since=lo, until=hi, rules=rule,
+                              min_severity=min_severity, config=cfg, org_accounts=orgs,
+                              aws_ranges=str(aws_ip_ranges) if aws_ip_ranges else None,
+                              progress=tick and (lambda done, total: tick("findings", done, total)))
     if explain:
         _explain(everything, explain, fmt, cfg.source)
         return
