@@ -67,7 +67,7 @@ GROUP BY actor, action
 """
 
 
-def duckdb_baseline(files: list[str], threads: int) -> dict:
+def duckdb_baseline(files: list[str], threads: int, python: str = sys.executable) -> dict:
     """Run the baseline in a subprocess (its own memory); seconds, edges, peak RSS."""
     code = f"""
 import json, sys, time, duckdb
@@ -78,12 +78,13 @@ con.execute("SET enable_progress_bar=false")
 t0 = time.perf_counter()
 rows = con.execute({_EDGES_SQL!r}, [files]).fetchall()
 calls = sum(r[2] for r in rows)
-print(json.dumps({{"seconds": time.perf_counter() - t0, "edges": len(rows), "events": calls}}))
+print(json.dumps({{"seconds": time.perf_counter() - t0, "edges": len(rows), "events": calls,
+                  "version": duckdb.__version__}}))
 """
     listing = Path(tempfile.mkstemp(suffix=".json")[1])
     listing.write_text(json.dumps(files))
     try:
-        cmd = ["sh", "-c", f'"{sys.executable}" -c "$0" < "{listing}"', code]
+        cmd = ["sh", "-c", f'"{python}" -c "$0" < "{listing}"', code]
         seconds, cpu, peak, out = measured(cmd)
     finally:
         listing.unlink()
@@ -141,13 +142,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("trail", type=Path)
     ap.add_argument("--threads", type=int, default=2, help="DuckDB threads and graphtrail workers")
     ap.add_argument("--no-questions", action="store_true", help="time ingest only")
+    ap.add_argument("--baseline-python", default=sys.executable,
+                    help="the Python whose duckdb runs the baseline (compare DuckDB versions)")
     ap.add_argument("--json", type=Path, default=None, help="also write the result here")
     args = ap.parse_args(argv)
 
     files = _trail_files(args.trail)
     work = Path(tempfile.mkdtemp(prefix="gt-scale-"))
     try:
-        duck = duckdb_baseline(files, args.threads)
+        duck = duckdb_baseline(files, args.threads, args.baseline_python)
         case = work / "case"
         seconds, cpu, peak, out = measured(["graphtrail", "ingest", str(args.trail), "--case",
                                            str(case), "--format", "json", "--workers",
@@ -157,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         result = {
             "events": events, "files": len(files), "cpus": os.cpu_count(),
             "load_average": os.getloadavg()[0],
-            "duckdb": {"seconds": round(duck["seconds"], 2),
+            "duckdb": {"version": duck["version"], "seconds": round(duck["seconds"], 2),
                        "process_cpu_seconds": round(duck["cpu_seconds"], 2),
                        "events_per_second": round(duck["events"] / duck["seconds"]),
                        "edges": duck["edges"], "peak_rss_mb": duck["peak_rss_mb"]},
