@@ -18,7 +18,9 @@ Usage::
     python benchmarks/generate_trail.py /tmp/trail --events 1000000
     python benchmarks/bench_scale.py /tmp/trail [--threads 2] [--json out.json]
 
-``duckdb`` is in the ``bench`` extra: ``pip install -e '.[bench]'``.
+``duckdb`` is in the ``bench`` extra: ``pip install -e '.[bench]'``. DuckDB versions differ
+several-fold on these files (2.0.1 spends 4.5x the CPU of 1.1.0 reading them): quote the
+version, or run the baseline with another interpreter's DuckDB (``--baseline-python``).
 """
 
 from __future__ import annotations
