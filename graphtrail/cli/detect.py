@@ -20,7 +20,7 @@ from graphtrail.cli.common import (
     server_store,
     time_bounds,
 )
-from graphtrail.cli.output import Format, console, emit_json, emit_rows, err_console
+from graphtrail.cli.output import Format, console, emit_json, emit_rows, err_console, stage_progress
 from graphtrail.queries.findings import RULES, SEVERITIES, findings
 from graphtrail.queries.library import server_side
 from graphtrail.words import plural
@@ -77,9 +77,12 @@ def findings_cmd(
     if on_server(backend):
         everything = _findings_on_server(case, lo, hi, rule, min_severity, cfg)
     else:
-        everything = findings(open_store(case, backend), since=lo, until=hi, rules=rule,
-                              min_severity=min_severity, config=cfg, org_accounts=orgs,
-                              aws_ranges=str(aws_ip_ranges) if aws_ip_ranges else None)
+        store = open_store(case, backend)
+        with stage_progress("rules") as tick:
+            everything = findings(store, since=lo, until=hi, rules=rule,
+                                  min_severity=min_severity, config=cfg, org_accounts=orgs,
+                                  aws_ranges=str(aws_ip_ranges) if aws_ip_ranges else None,
+                                  progress=tick and (lambda done, total: tick("findings", done, total)))
     if explain:
         _explain(everything, explain, fmt, cfg.source)
         return

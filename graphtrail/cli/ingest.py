@@ -19,6 +19,7 @@ from graphtrail.cli.output import (
     emit_rows,
     err_console,
     graph_progress,
+    rate_column,
 )
 from graphtrail.safe_text import markup_text, terminal_text
 from graphtrail.store.case import Case, CaseError, IngestSummary, NotACaseFolder
@@ -209,9 +210,9 @@ def _ingest_with_progress(objects, c: Case, workers, limits: Limits) -> IngestSu
     total = len(objects) if isinstance(objects, list) else None
     if not sys.stderr.isatty() or (total is not None and total < 20):
         return _guarded(lambda: run_ingest(objects, c, workers=workers, limits=limits))
-    with Progress(TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(),
+    with Progress(TextColumn("[bold]read"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.fields[mb]:,.0f} MB  {task.fields[events]:,} events"),
-                  TimeElapsedColumn(),
+                  rate_column("events", "events"), rate_column("MB", "mb"), TimeElapsedColumn(),
                   console=err_console, transient=True) as bar:
         task = bar.add_task("objects", total=total, events=0, mb=0.0)
 

@@ -6,10 +6,9 @@ import json
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from graphtrail.cli.common import DEFAULT_CASE, CaseOpt, connect, fail
-from graphtrail.cli.output import Format, console, emit_json, emit_rows, err_console
+from graphtrail.cli.output import Format, console, emit_json, emit_rows, stage_progress
 from graphtrail.store.case import Case, CaseError
 from graphtrail.wiring import ensure_graph
 
@@ -44,15 +43,11 @@ def push_cmd(
         raise fail(str(exc)) from exc
     server = connect(uri, user, password, database)
     try:
-        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), console=err_console, transient=True,
-                      disable=not err_console.is_terminal) as bar:
-            tasks: dict[str, int] = {}
+        with stage_progress("rows") as tick:
 
             def progress(phase: str, done: int, total: int) -> None:
-                if phase not in tasks:
-                    tasks[phase] = bar.add_task(phase, total=total)
-                bar.update(tasks[phase], completed=done)
+                if tick is not None:
+                    tick(f"push {phase}", done, total)
 
             summary = push_case(c, server, batch_size=batch_size, calls=calls, progress=progress)
     finally:

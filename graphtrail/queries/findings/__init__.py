@@ -15,6 +15,7 @@ thresholds, baselines and addresses that made it fire.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 from graphtrail.queries.findings.base import (
     RULES,
@@ -38,8 +39,11 @@ __all__ = ["Finding", "Rule", "RULES", "rule", "findings", "Context", "lineage_p
 def findings(store, *, since: int | None = None, until: int | None = None,
              rules: list[str] | None = None, min_severity: str | None = None,
              config: Config | None = None, org_accounts: set[str] | None = None,
-             aws_ranges: str | None = None, today: dt.date | None = None) -> list[Finding]:
+             aws_ranges: str | None = None, today: dt.date | None = None,
+             progress: Callable[[int, int], None] | None = None) -> list[Finding]:
     """Run the catalogue (or the named ``rules``) over a case; most severe first.
+
+    ``progress(done, total)`` hears of every rule run.
 
     Severities come from the rule, the hit (a rule may rate one occurrence) and then the
     ``config``; findings a suppression of the config matches carry its reason in
@@ -55,14 +59,17 @@ def findings(store, *, since: int | None = None, until: int | None = None,
     today = today or dt.datetime.now(dt.UTC).date()
     out: list[Finding] = []
     cutoff = SEVERITIES.index(min_severity) if min_severity else len(SEVERITIES)
-    for r in RULES.values():
-        if rules and r.id not in rules:
-            continue
+    chosen = [r for r in RULES.values() if not rules or r.id in rules]
+    for done, r in enumerate(chosen, 1):
+        if progress is not None:
+            progress(done - 1, len(chosen))
         for hit in r.fn(ctx):
             f = finding_of(store, r, hit, config)
             if f is None or SEVERITIES.index(f.severity) > cutoff:
                 continue
             f.suppressed = suppressed_by(f, config, today)
             out.append(f)
+    if progress is not None:
+        progress(len(chosen), len(chosen))
     out.sort(key=lambda f: (SEVERITIES.index(f.severity), f.first_seen or "", f.rule_id))
     return out
