@@ -13,11 +13,12 @@ from loaders.sources.base import SourceError, SourceObject
 
 __all__ = ["list_files", "kind_of", "special_kind"]
 
-# Suffixes read when walking a folder; a file named explicitly is always read. Files with no
+# Suffixes read when walking a folder (.csv: Logs Insights exports; .parquet: Security
+# Lake); a file named explicitly is always read. Files with no
 # extension at all are read too: Kinesis Firehose names its S3 objects without one, and a
 # file that turns out not to be JSON is reported, never silently passed over.
 _SUFFIXES = (".json", ".json.gz", ".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz", ".log",
-             ".log.gz", ".gz", ".txt")
+             ".log.gz", ".gz", ".txt", ".csv", ".parquet")
 
 
 def kind_of(path: str) -> str:
