@@ -93,25 +93,33 @@ def read_ocsf(source: str | IO[bytes], batch_rows: int = BATCH_ROWS) -> Iterator
     names = set(pf.schema_arrow.names)
     if not {"api", "actor"} <= names:
         raise NotOcsf("Parquet, but not OCSF API Activity (no api and actor columns)")
+    columns = [c for c in _COLUMNS if c in names]
     row = 0
-    for batch in pf.iter_batches(batch_size=batch_rows, columns=[c for c in _COLUMNS if c in names]):
-        out = OcsfBatch()
-        for d in batch.to_pylist():
-            row += 1
-            _one(d, row, out)
-        yield out
+    for group in range(pf.num_row_groups):  # one at a time: the rows before a bad one are kept
+        for batch in pf.iter_batches(batch_size=batch_rows, row_groups=[group], columns=columns):
+            out = OcsfBatch()
+            for d in batch.to_pylist():
+                row += 1
+                _one(d, row, out)
+            yield out
 
 
 def _one(d: dict, row: int, out: OcsfBatch) -> None:
     api = d.get("api") or {}
     if not (api.get("operation") and (api.get("service") or {}).get("name")):
-        out.skipped[f"not a CloudTrail API call (OCSF class {d.get('class_uid')})"] += 1
+        out.skipped["not a CloudTrail record"] += 1  # another OCSF class: not an API call
         return
     try:
-        out.records.append(record_from_dict(ocsf_to_cloudtrail(d)))
+        rec = record_from_dict(ocsf_to_cloudtrail(d))
     except (TypeError, ValueError, AttributeError) as exc:
         out.skipped["unusable record"] += 1
         out.problems.append(f"row {row}: not an OCSF API Activity record ({exc})")
+        return
+    if rec.eventTime is None:
+        out.skipped["missing eventTime"] += 1
+        out.problems.append(f"row {row}: no time (neither time nor time_dt is set)")
+        return
+    out.records.append(rec)
 
 
 def ocsf_to_cloudtrail(d: dict) -> dict:
@@ -292,23 +300,27 @@ class LinkingGaps:
                 "responseElements.credentials", self.issuing_without_credentials,
                 self.issuing_calls, "calls that issue a credential (AssumeRole, GetSessionToken, "
                 "CreateAccessKey...)", "the calls made with those credentials cannot be tied to "
-                "the call that issued them: blast radius and chains stop at the issuing call"))
+                "the call that issued them: blast radius and chains stop at the issuing call",
+                lineage=True))
         if self.cross_account_calls and not self.shared_event_ids:
             out.append(_gap(
                 "sharedEventID", self.cross_account_calls, self.cross_account_calls,
                 "calls across accounts", "the two copies of a cross-account call cannot be "
-                "paired"))
+                "paired", lineage=True))
         if self.sessions_without_issuer_id:
             out.append(_gap(
                 "sessionContext.sessionIssuer.principalId", self.sessions_without_issuer_id,
                 self.sessions, "calls made by role sessions", "OCSF keeps the issuer's ARN only: "
-                "a role deleted and re-created under the same name cannot be told apart"))
+                "the role's id (AROA...) is unknown, so a role deleted and re-created under the "
+                "same name cannot be told apart by it", lineage=False))
         return out
 
 
-def _gap(name: str, missing: int, of: int, of_what: str, consequence: str) -> dict:
+def _gap(name: str, missing: int, of: int, of_what: str, consequence: str, *,
+         lineage: bool) -> dict:
+    """``lineage``: the answers that follow a credential's lineage are incomplete without it."""
     return {"field": name, "missing": missing, "of": of, "of_what": of_what,
-            "consequence": consequence}
+            "consequence": consequence, "lineage": lineage}
 
 
 def linking_gaps(records: list[Record]) -> list[dict]:

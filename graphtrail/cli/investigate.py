@@ -65,7 +65,8 @@ def linking_gaps(store) -> list[str]:
     """What the case's sources lack to link credentials (Security Lake's OCSF, say): the
     answers that follow lineage say so. A Neo4j store has no manifest: nothing to say."""
     case = getattr(store, "case", None)
-    return [gap_sentence(g) for g in case.linking_gaps()] if case is not None else []
+    gaps = case.linking_gaps() if case is not None else []
+    return [gap_sentence(g) for g in gaps if g.get("lineage")]
 
 
 def print_gaps(gaps: list[str], fmt: Format) -> None:
