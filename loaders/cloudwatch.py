@@ -43,6 +43,7 @@ __all__ = [
     "insights_results",
     "is_insights_rows",
     "insights_rows",
+    "is_write_test",
     "is_export",
     "export_lines",
     "is_insights_csv",
@@ -105,6 +106,11 @@ def insights_rows(rows: list, out: _Sink) -> Iterator[Any]:
     for i, row in enumerate(rows, 1):
         yield from _message(row.get("@message") if isinstance(row, dict) else None,
                             f"row {i}", out)
+
+
+def is_write_test(data: bytes, start: int) -> bool:
+    """The ``aws-logs-write-test`` object an export task writes first to check it may."""
+    return data[start:].rstrip() == b"Permission Check Successful"
 
 
 def is_export(data: bytes, start: int) -> bool:

@@ -106,6 +106,9 @@ def _read_object(obj: SourceObject, raw: bytes | None, known: frozenset[str],
     if split.digest:
         rep.kind = "digest"
         return rep
+    if split.foreign:
+        rep.foreign = split.foreign
+        return rep
     rep.error = err or split.error
     rep.problems = split.problems[:20]
     if rep.error is None and split.skipped.get("nested too deep"):

@@ -69,6 +69,7 @@ class SplitResult:
     error: str | None = None
     digest: bool = False
     problems: list[str] = field(default_factory=list)
+    foreign: str | None = None  # recognised, and not CloudTrail: why it is skipped
 
 
 def split_records(data: bytes, name: str, hint: str | None = None) -> SplitResult:
@@ -116,6 +117,9 @@ def split_records(data: bytes, name: str, hint: str | None = None) -> SplitResul
 
 def _logs_text(data: bytes, start: int, out: SplitResult) -> bool:
     """CloudWatch Logs as text: a log group exported to S3, or Logs Insights CSV."""
+    if cloudwatch.is_write_test(data, start):
+        out.foreign = "the probe object CloudWatch Logs writes before an export (aws-logs-write-test)"
+        return True
     if cloudwatch.is_export(data, start):
         found = cloudwatch.export_lines(data, out)
     elif cloudwatch.is_insights_csv(data, start):

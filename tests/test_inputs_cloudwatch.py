@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 
 from graphtrail.cli.main import app
 from graphtrail.synth import cloudwatch as cw
+from loaders.records import split_records
 from loaders.sources.cloudwatch import log_group_pages
 from tests.conftest import ingest_paths, moto_s3
 
@@ -227,3 +228,22 @@ def test_logs_uri_unknown_group_is_a_usage_error_naming_it(log_group, tmp_path):
     assert res.exit_code == 2
     assert "no-such-group" in res.output and "log group" in res.output
     assert not (tmp_path / "c").exists()
+
+
+def test_log_group_exported_to_s3_by_the_export_task_ingests_from_the_bucket(log_group, tmp_path):
+    """moto's own CreateExportTask writes the export (``TIME MESSAGE`` lines, gzipped, one
+    object per stream, and its ``aws-logs-write-test`` probe); ``s3://`` reads it back."""
+    records, _ = log_group
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="log-exports")
+    boto3.client("logs").create_export_task(
+        logGroupName=GROUP, fromTime=0, to=int(datetime.now(UTC).timestamp() * 1000) + 60_000,
+        destination="log-exports", destinationPrefix="trail")
+    res = CliRunner().invoke(app, ["ingest", "s3://log-exports/trail/", "--case",
+                                   str(tmp_path / "c"), "--format", "json", "--workers", "0"])
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout)
+    assert summary["files_failed"] == [] and summary["files_skipped"] == []
+    assert summary["events_added"] == len(records)
+    probe = s3.get_object(Bucket="log-exports", Key="aws-logs-write-test")["Body"].read()
+    assert "aws-logs-write-test" in split_records(probe, "aws-logs-write-test").foreign
