@@ -142,7 +142,8 @@ def _is_parquet(path: str | None, raw: bytes | None) -> bool:
 
 def _read_parquet(obj: SourceObject, raw: bytes | None, known: frozenset[str],
                   batch: EventBatch, rep: ObjectReport) -> ObjectReport:
-    """Security Lake OCSF Parquet, streamed one row group at a time (never read whole)."""
+    """Security Lake OCSF Parquet, decoded one row group at a time (a local file is never
+    read whole; a fetched object's bytes are already in memory)."""
     rep.sha256, rep.size = _file_sha256(obj.path, raw)
     if rep.sha256 in known:
         rep.unchanged = True

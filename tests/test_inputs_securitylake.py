@@ -116,6 +116,10 @@ def test_answers_on_the_lean_store_say_their_lineage_may_be_incomplete(lakes):
     assert json.loads(res.stdout)["linking_gaps"] == br["linking_gaps"]
     res = runner.invoke(app, ["blast-radius", "--access-key", truth.leaked_key, "--case", case])
     assert "note: lineage may be incomplete: responseElements.credentials" in res.output
+    res = runner.invoke(app, ["timeline", "--access-key", truth.leaked_key, "--lineage",
+                              "--case", case, "--format", "json"])
+    assert isinstance(json.loads(res.stdout), list)  # rows only; the note is on stderr
+    assert "note: lineage may be incomplete: sharedEventID" in res.stderr
 
 
 def test_answers_on_a_complete_store_carry_no_gap_note(lakes):
@@ -209,3 +213,16 @@ def test_security_lake_bucket_over_s3(lakes, tmp_path):
 
     got, want = by_event_id(Case.open(tmp_path / "c").events()), by_event_id(full.events())
     assert _differs(got, want) == set() and got.num_rows == want.num_rows
+
+
+def test_csv_summary_names_the_gaps(lakes, tmp_path):
+    _, _, _, lean, _ = lakes
+    import csv
+    import io
+
+    res = CliRunner().invoke(app, ["ingest", str(lean.path.parent / "lean"), "--case",
+                                   str(tmp_path / "c"), "--format", "csv", "--workers", "0"])
+    [row] = list(csv.DictReader(io.StringIO(res.stdout)))
+    assert row["linking_gaps"].split() == ["responseElements.credentials", "sharedEventID",
+                                           "sessionContext.sessionIssuer.principalId"]
+    assert "sharedEventID missing in" in row["notes"] and "None" not in res.stdout

@@ -121,7 +121,8 @@ def summary_row(s: IngestSummary) -> dict:
     d["files_failed"] = " ".join(f["path"] for f in s.files_failed)
     d["files_skipped"] = " ".join(f["path"] for f in s.files_skipped)
     d["skipped"] = "; ".join(f"{k}: {v}" for k, v in sorted(s.skipped.items()))
-    d["notes"] = "; ".join(s.notes)
+    d["notes"] = "; ".join(s.notes)  # a linking gap's sentence among them
+    d["linking_gaps"] = " ".join(g["field"] for g in s.linking_gaps)
     g = d.pop("graph") or {}
     for k in ("nodes", "edges", "sessions"):
         d[f"graph_{k}"] = g.get(k)

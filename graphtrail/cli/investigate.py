@@ -195,3 +195,5 @@ def timeline_cmd(
         "time", "event_name", "identity_arn", "recipient_account_id", "region", "source_ip",
         "outcome", "resource", "event_id"]
     emit_rows(rows, fmt, columns=cols, title=f"Timeline of {seed.kind} {seed.value}")
+    if lineage:  # the JSON here is an array of rows: its note goes to stderr, as beside CSV
+        print_gaps(linking_gaps(store), Format.csv if fmt == Format.json else fmt)

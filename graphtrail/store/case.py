@@ -116,7 +116,8 @@ class IngestSummary:
 
 
 def linking_gaps(per_file: Iterable[list[dict]]) -> list[dict]:
-    """The linking fields the sources lack, summed over their files (``files``: how many).
+    """The linking fields the sources lack, summed over their files (``files``: how many),
+    those that cut a credential's lineage first.
 
     >>> g = {"field": "sharedEventID", "missing": 2, "of": 2, "of_what": "calls", "consequence": "c"}
     >>> linking_gaps([[g], [dict(g, missing=1, of=3)]])[0]["missing"], gap_sentence(linking_gaps([[g]])[0])
@@ -129,7 +130,8 @@ def linking_gaps(per_file: Iterable[list[dict]]) -> list[dict]:
             t["missing"] += g["missing"]
             t["of"] += g["of"]
             t["files"] += 1
-    return list(total.values())
+    # Those that cut a lineage first; the same order whatever order the files came in.
+    return sorted(total.values(), key=lambda g: (not g.get("lineage"), g["field"]))
 
 
 def gap_sentence(g: dict) -> str:
