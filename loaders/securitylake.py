@@ -131,6 +131,17 @@ def ocsf_to_cloudtrail(d: dict) -> dict:
     ...     "src_endpoint": {"ip": "198.51.100.7"}})
     >>> r["eventTime"], r["eventName"], r["userIdentity"]["accessKeyId"], r["sourceIPAddress"]
     ('2024-03-01T12:00:00Z', 'ListUsers', 'AKIAALICE', '198.51.100.7')
+
+    OCSF 1.0 rows (Security Lake's first source version) kept the principal id in
+    ``actor.user.uid`` and the ARN in ``uuid``:
+
+    >>> ui = ocsf_to_cloudtrail({"actor": {"user": {"uid": "AROAEXAMPLE:s", "account_uid": "1",
+    ...     "uuid": "arn:aws:sts::1:assumed-role/r/s"}, "session": {"issuer":
+    ...     "arn:aws:iam::1:role/r", "created_time": 1709294400000, "mfa": False}}})["userIdentity"]
+    >>> ui["principalId"], ui["arn"], ui["accountId"], ui["sessionContext"]["sessionIssuer"]
+    ('AROAEXAMPLE:s', 'arn:aws:sts::1:assumed-role/r/s', '1', {'arn': 'arn:aws:iam::1:role/r', 'type': 'Role', 'accountId': '1', 'userName': 'r'})
+    >>> ui["sessionContext"]["attributes"]
+    {'creationDate': '2024-03-01T12:00:00Z', 'mfaAuthenticated': 'false'}
     """
     api = d.get("api") or {}
     meta = d.get("metadata") or {}
