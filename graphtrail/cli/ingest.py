@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from graphtrail.cli.common import fail
+from graphtrail.cli.common import DEFAULT_CASE, CaseOpt, fail
 from graphtrail.cli.output import (
     Format,
     cell,
@@ -30,13 +30,10 @@ from loaders.sources.files import list_files
 __all__ = ["ingest", "case_app", "run_ingest", "finish_ingest", "EXIT_OK", "EXIT_NOTHING_READ",
            "EXIT_USAGE", "exit_status"]
 
-DEFAULT_CASE = Path("graphtrail-case")  # GRAPHTRAIL_CASE overrides, via typer envvar
 EXIT_OK = 0  # every readable record kept (damaged files are warnings, foreign ones skipped)
 EXIT_NOTHING_READ = 1  # no file readable, the case locked or unreadable; --strict: a damaged file
 EXIT_USAGE = 2  # bad arguments: a bad time, a path or source that does not exist
 
-CaseOpt = Annotated[Path, typer.Option("--case", envvar="GRAPHTRAIL_CASE",
-                                       help="Case folder (default ./graphtrail-case).")]
 
 
 def ingest(
@@ -134,7 +131,13 @@ def summary_row(s: IngestSummary) -> dict:
 def select_sources(case: Case | None, paths: list[str], *, since=None, until=None, accounts=None,
                    regions=None, profile=None, lookup_events=False, all_regions=False,
                    event_name=None, lake=None, sql=None, log_stream_prefix=None):
-    """The objects to read, from the arguments; returns (iterable of SourceObject, notes)."""
+    """The objects to read, from the arguments; returns (iterable of SourceObject, notes).
+
+    Its branches are one per kind of source the command line can name (files, s3:// URIs,
+    logs:// log groups, --lookup-events, --lake), each a few lines that build that source with
+    the shared time bounds and AWS session: read top to bottom, the flat list is the clearer
+    shape, so it is kept whole rather than split into one-line helpers.
+    """
     from graphtrail.queries.seeds import SeedError, parse_time_bound
 
     try:

@@ -30,7 +30,8 @@ from graphtrail.cli.common import (
 )
 from graphtrail.cli.output import console, err_console
 from graphtrail.queries.seeds import Seed, SeedError
-from graphtrail.views.graph_html import render_graph
+from graphtrail.views.graph.focus import focus_graph
+from graphtrail.views.graph.html import render_graph
 from graphtrail.views.report import (
     PngError,
     Report,
@@ -40,9 +41,8 @@ from graphtrail.views.report import (
     screenshot,
     write_graph_png,
 )
-from graphtrail.views.report_data import seed_words
-from graphtrail.views.report_graph import focus_graph
-from graphtrail.views.report_html import GRAPH_CONTEXT
+from graphtrail.views.report.data import seed_words
+from graphtrail.views.report.html import GRAPH_CONTEXT
 
 __all__ = ["report_cmd", "view_cmd", "write_report", "ReportFormat", "Layout"]
 

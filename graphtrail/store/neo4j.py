@@ -42,7 +42,6 @@ Example (against a running server)::
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import re
 import time
@@ -56,8 +55,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from neo4j.exceptions import AuthError, ClientError
 
-from graphtrail.ids import iso
-from graphtrail.model import EdgeKind, NodeKind
+from graphtrail.schema import EDGE_CORE, NODE_CORE, OWN_LABEL, EdgeKind, NodeKind
+from graphtrail.times import iso, micros
 
 __all__ = [
     "Neo4jStore",
@@ -72,11 +71,6 @@ __all__ = [
     "flatten_props",
 ]
 
-# Every node graphtrail writes carries this label; it reads, relinks and deletes no other.
-OWN_LABEL = "Graphtrail"
-# Written from the columns of the case; a props key with one of these names is dropped.
-NODE_CORE = ("id", "label", "account")
-EDGE_CORE = ("first_seen", "last_seen", "count", "event_ids", "event_names")
 # Timestamps travel as ISO 8601 text and become DATETIME on the server (see the module docstring).
 _DATETIMES = ("first_seen", "last_seen")
 _ISO = "%Y-%m-%dT%H:%M:%SZ"  # Arrow prints the microseconds after %S
@@ -87,8 +81,6 @@ MAX_BATCH_BYTES = 4 << 20
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 _INT64 = (-(2**63), 2**63 - 1)
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-_MICROSECOND = dt.timedelta(microseconds=1)
 
 Progress = Callable[[str, int, int], None]
 """``progress(phase, done, total)``: phase is ``"nodes"`` or ``"relationships"``."""
@@ -388,10 +380,8 @@ def _edge_rows(batch: pa.Table) -> list[dict[str, Any]]:
 def _plain(value: Any) -> Any:
     """A driver value as plain Python: JSON-ready but for ints and floats."""
     if isinstance(value, neo4j.time.DateTime):
-        native = value.to_native()
-        if native.tzinfo is None:  # a zone-less datetime is one graphtrail wrote in UTC
-            native = native.replace(tzinfo=dt.UTC)
-        return iso((native - _EPOCH) // _MICROSECOND)  # the case's spelling of a time
+        # a zone-less datetime is one graphtrail wrote in UTC
+        return iso(micros(value.to_native()))  # the case's spelling of a time
     if isinstance(value, neo4j.time.Date | neo4j.time.Time | neo4j.time.Duration):
         return value.iso_format()
     if isinstance(value, neo4j.graph.Node):

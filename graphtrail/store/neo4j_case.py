@@ -19,20 +19,17 @@ from dataclasses import asdict, dataclass, field
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from graphtrail.ids import iso
+from graphtrail.ids import call_id, iso
 from graphtrail.model import EdgeKind, NodeKind
+from graphtrail.schema import CALL_COLUMNS, NODE_CORE, SESSION_PROPERTY, names
 from graphtrail.store.case import Case
 from graphtrail.store.neo4j import OWN_LABEL, Neo4jStore
 
 __all__ = ["push_case", "CasePushSummary", "CALL_INDEXES"]
 
 CALL_INDEXES = ("actor", "event_name", "source_ip", "time_us", "event_id")
-_CALL_PROPS = ("event_id", "actor", "actor_kind", "resource", "event_source", "event_name",
-               "error_code", "source_ip", "user_agent", "region", "recipient_account_id",
-               "account_id", "identity_type", "identity_arn", "read_only", "shared_event_id",
-               "source_file", "detail", "access_key_id")
-# Session columns pushed as they are (see graphtrail.store.cypher_store.CypherStore.session_info).
-_SESSION_EXTRA = ("access_key_ids", "note", "origin", "mfa", "sides", "replayed")
+# A Call node carries the calls table's columns; its time as ``time_us`` (and ``time``).
+_CALL_PROPS = tuple(c for c in names(CALL_COLUMNS) if c != "time")
 
 
 @dataclass
@@ -58,19 +55,12 @@ class CasePushSummary:
 
 def _session_nodes(nodes: pa.Table, sessions: pa.Table) -> pa.Table:
     """Merge each session's row into its node's properties (times as µs integers)."""
-    rows = {}
     s = sessions.to_pydict()
-    issued = sessions.column("issued").cast(pa.int64()).to_pylist()
-    expires = sessions.column("expires").cast(pa.int64()).to_pylist()
-    for i, sid in enumerate(s["session"]):
-        rows[sid] = {"access_key_id": s["access_key_id"][i], "via": s["via"][i],
-                     "issued_us": issued[i], "expires_us": expires[i],
-                     "principal_kind": s["principal_kind"][i], "principal": s["principal"][i],
-                     "session_name": s["session_name"][i], "issuer": s["issuer"][i],
-                     "issuer_account": s["issuer_account"][i], "issue_event_ids": s["event_ids"][i],
-                     "source_identity": s["source_identity"][i], "console": s["console"][i],
-                     "issuer_inferred": s["issuer_inferred"][i],
-                     **{c: s[c][i] for c in _SESSION_EXTRA if c in s}}
+    for t in ("issued", "expires"):
+        s[t] = sessions.column(t).cast(pa.int64()).to_pylist()
+    # the session's id and account are the node's own (core) properties
+    pushed = [(c, SESSION_PROPERTY.get(c, c)) for c in s if SESSION_PROPERTY.get(c, c) not in NODE_CORE]
+    rows = {sid: {prop: s[c][i] for c, prop in pushed} for i, sid in enumerate(s["session"])}
     props = []
     for nid, kind, text in zip(nodes.column("id").to_pylist(), nodes.column("kind").to_pylist(),
                                nodes.column("props").to_pylist(), strict=True):
@@ -141,7 +131,7 @@ def _push_calls(case: Case, server: Neo4jStore, batch_size: int, out: CasePushSu
         t = pa.Table.from_batches([batch])
         times = t.column("time").cast(pa.int64()).to_pylist()
         cols = {c: t.column(c).to_pylist() for c in _CALL_PROPS}
-        ids = [f"call:{e}@{tm}" for e, tm in zip(cols["event_id"], times, strict=True)]
+        ids = [call_id(e, tm) for e, tm in zip(cols["event_id"], times, strict=True)]
         known = {r["id"]: r["actor"] for r in server.run(
             f"UNWIND $ids AS id MATCH (c:Call:{OWN_LABEL} {{id: id}}) "
             "RETURN c.id AS id, c.actor AS actor", {"ids": ids})}
