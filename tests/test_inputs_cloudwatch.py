@@ -247,3 +247,23 @@ def test_log_group_exported_to_s3_by_the_export_task_ingests_from_the_bucket(log
     assert summary["events_added"] == len(records)
     probe = s3.get_object(Bucket="log-exports", Key="aws-logs-write-test")["Body"].read()
     assert "aws-logs-write-test" in split_records(probe, "aws-logs-write-test").foreign
+
+
+def test_a_recycled_key_that_issues_a_session_long_after_it_expired_is_linked(tmp_path):
+    """A key id issued twice, then used hours after both expired to assume a role: the
+    issuer pass adds the session of that late use while it walks the sessions (this crashed
+    the graph build: "dictionary changed size during iteration", met first on the records
+    moved in time for the log group above)."""
+    from graphtrail.store.memory import MemoryStore
+    from tests import shapes as S
+
+    late = S.assume_role(n=36_000, issued="ASIANEXT00000EXAMPLE", session="late",
+                         caller=S.assumed_role_identity(key=S.SESSION_KEY),
+                         expiration="Aug 2, 2024 12:40:00 AM")
+    records = [S.assume_role(n=10, expiration="Aug 1, 2024 2:40:10 PM"),
+               S.assume_role(n=7_210, expiration="Aug 1, 2024 4:40:10 PM"), late,
+               S.assumed_role_call(n=36_100, key="ASIANEXT00000EXAMPLE")]
+    path = S.write(tmp_path / "t.json", json.dumps({"Records": records}).encode())
+    store = MemoryStore(ingest_paths([str(path)], tmp_path / "case"))
+    keys = str(store.sessions.to_pylist())
+    assert store.sessions.num_rows >= 3 and "ASIANEXT00000EXAMPLE" in keys
