@@ -44,7 +44,7 @@ from loaders.schema import (
 )
 
 __all__ = ["EventBatch", "parse_time", "event_keys", "ISSUING_EVENTS", "bound_fields", "clean_text",
-           "TIME_RANGE"]
+           "TIME_RANGE", "issued_credential"]
 
 # Calls whose response carries a new credential.
 ISSUING_EVENTS = CREDENTIAL_ISSUING.events
@@ -307,7 +307,7 @@ class EventBatch:
             mask = pc.and_(pc.is_in(_array(names, pa.string()), _ISSUING),
                            pc.is_valid(response))
             for i in pc.indices_nonzero(pc.fill_null(mask, False)).to_pylist():
-                keys[i], exps[i] = _issued(response[i].as_py())
+                keys[i], exps[i] = issued_credential(response[i].as_py())
         return (_array(keys, pa.string()),
                 pa.array([parse_time(v) for v in exps] if any(exps) else exps, type=_TS))
 
@@ -432,7 +432,7 @@ def _iso(v: object) -> str | None:
     return dt.isoformat() if dt else None
 
 
-def _issued(response: str) -> tuple[str | None, str | None]:
+def issued_credential(response: str) -> tuple[str | None, str | None]:
     """The credential a response hands out: STS ``credentials`` or IAM ``accessKey``."""
     try:
         doc = _DECODE(response)

@@ -26,6 +26,7 @@ from typing import Any
 
 import msgspec
 
+from loaders import cloudwatch
 from loaders.schema import Record, S3Delivery, record_from_dict
 
 __all__ = ["SplitResult", "split_records", "unwrap"]
@@ -68,6 +69,7 @@ class SplitResult:
     error: str | None = None
     digest: bool = False
     problems: list[str] = field(default_factory=list)
+    foreign: str | None = None  # recognised, and not CloudTrail: why it is skipped
 
 
 def split_records(data: bytes, name: str, hint: str | None = None) -> SplitResult:
@@ -106,10 +108,27 @@ def split_records(data: bytes, name: str, hint: str | None = None) -> SplitResul
             out.records = records
             return out
     elif first != b"{":
-        out.error = f"not JSON: starts with {data[start:start + 20]!r}"
+        if not _logs_text(data, start, out):
+            out.error = f"not JSON: starts with {data[start:start + 20]!r}"
         return out
     _generic(data, name, out, lines_hint)
     return out
+
+
+def _logs_text(data: bytes, start: int, out: SplitResult) -> bool:
+    """CloudWatch Logs as text: a log group exported to S3, or Logs Insights CSV."""
+    if cloudwatch.is_write_test(data, start):
+        out.foreign = "the probe object CloudWatch Logs writes before an export (aws-logs-write-test)"
+        return True
+    if cloudwatch.is_export(data, start):
+        found = cloudwatch.export_lines(data, out)
+    elif cloudwatch.is_insights_csv(data, start):
+        found = cloudwatch.insights_csv(data, out)
+    else:
+        return False
+    for obj in found:
+        _emit(obj, out)
+    return True
 
 
 def _typed(decoder: msgspec.json.Decoder, data: bytes) -> Any:
@@ -342,7 +361,8 @@ def unwrap(obj: Any, out: SplitResult, depth: int = 0):
         out.skipped["not a CloudTrail record"] += 1
         return
     if isinstance(obj, list):
-        for item in obj:
+        items = cloudwatch.insights_rows(obj, out) if cloudwatch.is_insights_rows(obj) else obj
+        for item in items:
             yield from unwrap(item, out, depth + 1)
         return
     if isinstance(obj, str):
@@ -372,6 +392,11 @@ def unwrap(obj: Any, out: SplitResult, depth: int = 0):
     if isinstance(events, list):  # aws cloudtrail lookup-events, whole response
         yield from unwrap(events, out, depth + 1)
         return
+    logs = _logs_envelope(obj, out)
+    if logs is not None:  # CloudWatch Logs: filter-log-events, get-log-events, Logs Insights
+        for inner in logs:
+            yield from unwrap(inner, out, depth + 1)
+        return
     ct = obj.get("CloudTrailEvent")
     if ct is not None:  # one LookupEvents entry
         yield from unwrap(ct, out, depth + 1)
@@ -388,6 +413,14 @@ def unwrap(obj: Any, out: SplitResult, depth: int = 0):
                     yield _shipper_fixups(rec, obj)
                 return
     out.skipped["not a CloudTrail record"] += 1
+
+
+def _logs_envelope(obj: dict, out: SplitResult):
+    if cloudwatch.is_log_events(obj):
+        return cloudwatch.log_events(obj, out)
+    if cloudwatch.is_insights_results(obj):
+        return cloudwatch.insights_results(obj, out)
+    return None
 
 
 def _is_insight(obj: dict) -> bool:

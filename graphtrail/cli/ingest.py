@@ -39,7 +39,7 @@ EXIT_USAGE = 2  # bad arguments: a bad time, a path or source that does not exis
 
 def ingest(
     paths: Annotated[list[str] | None, typer.Argument(
-        help="Files or folders (recursively), s3://BUCKET/PREFIX, or - for stdin.")] = None,
+        help="Files or folders (recursively), s3://BUCKET/PREFIX, logs://LOG_GROUP, or - for stdin.")] = None,
     case: CaseOpt = DEFAULT_CASE,
     fmt: Annotated[Format, typer.Option("--format", help="The summary as table, json or csv.")
                    ] = Format.table,
@@ -58,6 +58,8 @@ def ingest(
     event_name: Annotated[str | None, typer.Option(help="LookupEvents: only this event name.")] = None,
     lake: Annotated[str | None, typer.Option(help="CloudTrail Lake event data store id or ARN.")] = None,
     sql: Annotated[str | None, typer.Option(help="CloudTrail Lake: an extra SQL condition.")] = None,
+    log_stream_prefix: Annotated[str | None, typer.Option(
+        help="logs://: only the log streams whose name starts with this.")] = None,
     max_object_mb: Annotated[int | None, typer.Option(
         "--max-object-mb", min=1, help="Most MiB of one object (decompressed) held for parsing "
         "[env GRAPHTRAIL_MAX_OBJECT_MB; default 128].")] = None,
@@ -79,7 +81,8 @@ def ingest(
         objects, notes = select_sources(existing, paths or [], since=since, until=until,
                                         accounts=account, regions=region, profile=profile,
                                         lookup_events=lookup_events, all_regions=all_regions,
-                                        event_name=event_name, lake=lake, sql=sql)
+                                        event_name=event_name, lake=lake, sql=sql,
+                                        log_stream_prefix=log_stream_prefix)
         objects = _started(objects)  # a source that cannot be listed fails before any folder is made
         c = existing or Case.open(case, create=True)
         summary = _ingest_with_progress(objects, c, workers, limits)
@@ -116,7 +119,8 @@ def summary_row(s: IngestSummary) -> dict:
     d["files_failed"] = " ".join(f["path"] for f in s.files_failed)
     d["files_skipped"] = " ".join(f["path"] for f in s.files_skipped)
     d["skipped"] = "; ".join(f"{k}: {v}" for k, v in sorted(s.skipped.items()))
-    d["notes"] = "; ".join(s.notes)
+    d["notes"] = "; ".join(s.notes)  # a linking gap's sentence among them
+    d["linking_gaps"] = " ".join(g["field"] for g in s.linking_gaps)
     g = d.pop("graph") or {}
     for k in ("nodes", "edges", "sessions"):
         d[f"graph_{k}"] = g.get(k)
@@ -127,13 +131,13 @@ def summary_row(s: IngestSummary) -> dict:
 
 def select_sources(case: Case | None, paths: list[str], *, since=None, until=None, accounts=None,
                    regions=None, profile=None, lookup_events=False, all_regions=False,
-                   event_name=None, lake=None, sql=None):
+                   event_name=None, lake=None, sql=None, log_stream_prefix=None):
     """The objects to read, from the arguments; returns (iterable of SourceObject, notes).
 
     Its branches are one per kind of source the command line can name (files, s3:// URIs,
-    --lookup-events, --lake), each a few lines that build that source with the shared time
-    bounds and AWS session: read top to bottom, the flat list is the clearer shape, so it
-    is kept whole rather than split into one-line helpers.
+    logs:// log groups, --lookup-events, --lake), each a few lines that build that source with
+    the shared time bounds and AWS session: read top to bottom, the flat list is the clearer
+    shape, so it is kept whole rather than split into one-line helpers.
     """
     from graphtrail.queries.seeds import SeedError, parse_time_bound
 
@@ -143,14 +147,16 @@ def select_sources(case: Case | None, paths: list[str], *, since=None, until=Non
         raise ValueError(str(exc)) from exc
     lo_dt = datetime.fromtimestamp(lo / 1e6, UTC) if lo is not None else None
     hi_dt = datetime.fromtimestamp(hi / 1e6, UTC) if hi is not None else None
-    local = [p for p in paths if not p.startswith("s3://")]
+    local = [p for p in paths if not p.startswith(("s3://", "logs://"))]
     remote = [p for p in paths if p.startswith("s3://")]
-    if not (local or remote or lookup_events or lake):
-        raise ValueError("nothing to ingest: give files, folders, s3:// URIs, --lookup-events or --lake")
+    groups = [p for p in paths if p.startswith("logs://")]
+    if not (local or remote or groups or lookup_events or lake):
+        raise ValueError("nothing to ingest: give files, folders, s3:// URIs, logs:// log groups, "
+                         "--lookup-events or --lake")
     notes: list[str] = []
     sources: list = [list(list_files(local))] if local else []
     session = None
-    if remote or lookup_events or lake:
+    if remote or groups or lookup_events or lake:
         import boto3
 
         session = boto3.Session(profile_name=profile, region_name=(regions or [None])[0])
@@ -168,11 +174,17 @@ def select_sources(case: Case | None, paths: list[str], *, since=None, until=Non
         sources.append(lookup_events_pages(regions=names, since=lo_dt, until=hi_dt,
                                            event_name=event_name, session=session))
         notes.append("LookupEvents cannot contain: " + "; ".join(LIMITS))
+    for uri in groups:
+        from loaders.sources import cloudwatch
+
+        sources.append(cloudwatch.log_group_pages(uri, since=lo_dt, until=hi_dt, session=session,
+                                                  stream_prefix=log_stream_prefix))
+        notes.append(f"{uri} cannot contain: " + "; ".join(cloudwatch.LIMITS))
     if lake:
         from loaders.sources.lake import lake_pages
 
         sources.append(lake_pages(lake, since=lo_dt, until=hi_dt, sql_filter=sql, session=session))
-    if local and not (remote or lookup_events or lake):
+    if local and not (remote or groups or lookup_events or lake):
         return sources[0], notes  # a list: the progress bar knows the total
     return _chain(sources), notes
 

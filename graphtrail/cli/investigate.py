@@ -25,7 +25,7 @@ from graphtrail.cli.common import (
     server_store,
     time_bounds,
 )
-from graphtrail.cli.output import Format, cell, console, emit_json, emit_rows
+from graphtrail.cli.output import Format, cell, console, emit_json, emit_rows, err_console
 from graphtrail.queries.blast_radius import EVENT_ROW_FIELDS, BlastRadius, blast_radius
 from graphtrail.queries.chains import chains
 from graphtrail.queries.library import BLAST_RADIUS_EMBEDDED_ONLY
@@ -36,7 +36,8 @@ from graphtrail.queries.on_server import (
 )
 from graphtrail.queries.seeds import Seed, SeedError
 from graphtrail.queries.timeline import timeline
-from graphtrail.safe_text import markup_text
+from graphtrail.safe_text import markup_text, terminal_text
+from graphtrail.store.case import gap_sentence
 from graphtrail.words import plural, said
 
 __all__ = ["blast_radius_cmd", "chains_cmd", "timeline_cmd", "print_blast_radius", "print_chains"]
@@ -62,12 +63,32 @@ def blast_radius_cmd(
         br = blast_radius(store, seed, since=lo, until=hi)
     except SeedError as exc:
         raise fail(str(exc)) from exc
+    gaps = linking_gaps(store)
     if fmt == Format.json:
-        emit_json(br.to_dict())
+        emit_json(br.to_dict() | ({"linking_gaps": gaps} if gaps else {}))
     elif fmt == Format.csv:
         emit_rows(br.events, fmt, columns=list(EVENT_ROW_FIELDS))
     else:
         print_blast_radius(br)
+    print_gaps(gaps, fmt)
+
+
+def linking_gaps(store) -> list[str]:
+    """What the case's sources lack to link credentials (Security Lake's OCSF, say): the
+    answers that follow lineage say so. A Neo4j store has no manifest: nothing to say."""
+    case = getattr(store, "case", None)
+    gaps = case.linking_gaps() if case is not None else []
+    return [gap_sentence(g) for g in gaps if g.get("lineage")]
+
+
+def print_gaps(gaps: list[str], fmt: Format) -> None:
+    """Under a table; on stderr beside CSV (the rows stay rows); JSON carries them itself."""
+    if fmt == Format.json:
+        return
+    out = console if fmt == Format.table else err_console
+    for g in gaps:
+        out.print(terminal_text(f"note: lineage may be incomplete: {g}"), highlight=False,
+                  markup=False)
 
 
 def _blast_radius_on_server(server, seed: Seed, lo: int | None, hi: int | None, fmt: Format) -> None:
@@ -157,13 +178,15 @@ def chains_cmd(
     ask = partial(chains_on_server, store.server) if on_server(backend) else partial(chains, store)
     found = ask(cross_account=cross_account, origin=origin, to=to, min_hops=min_hops,
                 since=lo, until=hi)
+    gaps = linking_gaps(store)
     if fmt == Format.json:
-        emit_json({"chains": [c.to_dict() for c in found]})
+        emit_json({"chains": [c.to_dict() for c in found]} | ({"linking_gaps": gaps} if gaps else {}))
     elif fmt == Format.csv:
         emit_rows([{"chain": i, **{k: h[k] for k in CHAIN_CSV_COLUMNS[1:]}}
                    for i, c in enumerate(found) for h in c.hops], fmt, columns=CHAIN_CSV_COLUMNS)
     else:
         print_chains(found)
+    print_gaps(gaps, fmt)
 
 
 def print_chains(found) -> None:
@@ -206,3 +229,5 @@ def timeline_cmd(
         "time", "event_name", "identity_arn", "recipient_account_id", "region", "source_ip",
         "outcome", "resource", "event_id"]
     emit_rows(rows, fmt, columns=cols, title=f"Timeline of {seed.kind} {seed.value}")
+    if lineage:  # the JSON here is an array of rows: its note goes to stderr, as beside CSV
+        print_gaps(linking_gaps(store), Format.csv if fmt == Format.json else fmt)

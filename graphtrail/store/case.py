@@ -48,7 +48,7 @@ from graphtrail.store.integrity import integrity_line, load_integrity
 from graphtrail.store.keyindex import KeyIndex
 
 __all__ = ["Case", "CaseError", "IngestSummary", "IngestSession", "default_case_dir", "DEFAULT_CASE",
-           "CASE_ENV"]
+           "CASE_ENV", "linking_gaps", "gap_sentence"]
 
 DEFAULT_CASE = Path("graphtrail-case")  # where a case lives when nobody says
 CASE_ENV = "GRAPHTRAIL_CASE"  # ... and the variable that says it
@@ -95,6 +95,8 @@ class IngestSummary:
     case: str = ""
     notes: list[str] = field(default_factory=list)
     graph: dict = field(default_factory=dict)
+    # Linking fields some sources could not carry (Security Lake's OCSF), summed over files.
+    linking_gaps: list[dict] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -114,6 +116,31 @@ class IngestSummary:
     @property
     def events_per_second(self) -> float:
         return (self.events_added + self.duplicates) / self.seconds if self.seconds else 0.0
+
+
+def linking_gaps(per_file: Iterable[list[dict]]) -> list[dict]:
+    """The linking fields the sources lack, summed over their files (``files``: how many),
+    those that cut a credential's lineage first.
+
+    >>> g = {"field": "sharedEventID", "missing": 2, "of": 2, "of_what": "calls", "consequence": "c"}
+    >>> linking_gaps([[g], [dict(g, missing=1, of=3)]])[0]["missing"], gap_sentence(linking_gaps([[g]])[0])
+    (3, 'sharedEventID missing in 2 of 2 calls (1 file): c')
+    """
+    total: dict[str, dict] = {}
+    for gaps in per_file:
+        for g in gaps:
+            t = total.setdefault(g["field"], {**g, "missing": 0, "of": 0, "files": 0})
+            t["missing"] += g["missing"]
+            t["of"] += g["of"]
+            t["files"] += 1
+    # Those that cut a lineage first; the same order whatever order the files came in.
+    return sorted(total.values(), key=lambda g: (not g.get("lineage"), g["field"]))
+
+
+def gap_sentence(g: dict) -> str:
+    """One linking gap in words, for the summary's notes and the answers' notes."""
+    files = f"{g['files']} file" + ("s" if g["files"] != 1 else "")
+    return f"{g['field']} missing in {g['missing']} of {g['of']} {g['of_what']} ({files}): {g['consequence']}"
 
 
 class Case:
@@ -212,6 +239,11 @@ class Case:
         with open(self.path / name, encoding="utf-8") as fh:
             return [json.loads(line) for line in fh if line.strip()]
 
+    def linking_gaps(self, manifest: list[dict] | None = None) -> list[dict]:
+        """What the case's sources could not carry to link credentials (see :func:`linking_gaps`)."""
+        man = self.manifest() if manifest is None else manifest
+        return linking_gaps(m["lacks"] for m in man if m.get("lacks"))
+
     def known_sha256(self) -> set[str]:
         return {m["sha256"] for m in self.manifest() if m.get("sha256") and not m.get("error")}
 
@@ -245,6 +277,7 @@ class Case:
             "generation": self.generation,
             "updated": self.state.get("updated"),
             "integrity": integrity_line(load_integrity(self.path), man),
+            "linking_gaps": [gap_sentence(g) for g in self.linking_gaps(man)],
         }
         if t.num_rows:
             lo, hi = pc.min_max(t.column("time")).values()
@@ -419,6 +452,7 @@ class IngestSession:
         self.case = case
         self.summary = IngestSummary(case=str(case.path))
         self._skipped: Counter = Counter()
+        self._lacks: list[list[dict]] = []
 
     def __enter__(self) -> IngestSession:
         self._lock = self.case._lock()
@@ -442,6 +476,8 @@ class IngestSession:
         finally:
             self.summary.seconds = time.perf_counter() - self._t0
             self.summary.skipped = dict(self._skipped)
+            self.summary.linking_gaps = linking_gaps(self._lacks)
+            self.summary.notes.extend(gap_sentence(g) for g in self.summary.linking_gaps)
             self._lock.close()
 
     def commit(self) -> None:
@@ -473,6 +509,8 @@ class IngestSession:
                 s.files_failed.append({"path": rep.uri, "error": rep.error})
             if rep.foreign:
                 s.files_skipped.append({"path": rep.uri, "reason": rep.foreign})
+            if rep.lacks:
+                self._lacks.append(rep.lacks)
             entry = {k: v for k, v in asdict(rep).items() if k not in ("unchanged",)}
             entry["events_added"], entry["duplicates"] = per_file.get(rep.uri, (rep.events, 0))
             entry["ingested_at"] = _now()

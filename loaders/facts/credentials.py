@@ -249,7 +249,9 @@ class Linker:
         self._index_principal_ids()
         _tie_console_sessions(self.console_rows, self.orphans)
         self._identity_center()
-        for s in self.sessions.values():  # the issuer is whoever made the STS call
+        # A copy: looking an issuer up may add the session of a key used outside every
+        # validity of its issues (self.actor), and such a session has no STS call to look at.
+        for s in list(self.sessions.values()):  # the issuer is whoever made the STS call
             if not s.calls:
                 continue
             found = [(self.actor(sig, t), sig, t) for sig, t in s.calls]

@@ -13,11 +13,12 @@ from loaders.sources.base import SourceError, SourceObject
 
 __all__ = ["list_files", "kind_of", "special_kind"]
 
-# Suffixes read when walking a folder; a file named explicitly is always read. Files with no
+# Suffixes read when walking a folder (.parquet: Security Lake); a file named explicitly is
+# always read. Files with no
 # extension at all are read too: Kinesis Firehose names its S3 objects without one, and a
 # file that turns out not to be JSON is reported, never silently passed over.
 _SUFFIXES = (".json", ".json.gz", ".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz", ".log",
-             ".log.gz", ".gz", ".txt")
+             ".log.gz", ".gz", ".txt", ".parquet")
 
 
 def kind_of(path: str) -> str:
@@ -100,12 +101,16 @@ def _wanted(name: str) -> bool:
 
     >>> [_wanted(n) for n in ("x.json.gz", "X.JSONL", "stream-1-2024-08-01-13-45-00-ab12", "notes.md")]
     [True, True, True, False]
+    >>> [_wanted(n) for n in ("logs-insights-results (3).csv", "data.csv", "part-0.zstd.parquet")]
+    [True, False, True]
     >>> _wanted("1_CloudTrail-Digest_us-east-1_t_us-east-1_20240601T010000Z.json.gz.metadata.json")
     False
     """
     lower = name.lower()
     if lower.endswith(".metadata.json") and "_cloudtrail-digest_" in lower:
         return False
+    if lower.startswith("logs-insights-results") and lower.endswith(".csv"):
+        return True  # the console's Logs Insights export, by its default name; other CSV is not
     return lower.endswith(_SUFFIXES) or "." not in name
 
 
