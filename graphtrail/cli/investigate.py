@@ -217,11 +217,12 @@ def timeline_cmd(
     lo, hi = time_bounds(since, until)
     try:
         if on_server(backend):
-            df = timeline_on_server(server_store(case).server, seed, since=lo, until=hi,
+            store = server_store(case)
+            df = timeline_on_server(store.server, seed, since=lo, until=hi,
                                     lineage=lineage, limit=limit)
         else:
-            df = timeline(open_store(case, backend, seed=seed), seed, since=lo, until=hi,
-                          lineage=lineage, limit=limit)
+            store = open_store(case, backend, seed=seed)
+            df = timeline(store, seed, since=lo, until=hi, lineage=lineage, limit=limit)
     except SeedError as exc:
         raise fail(str(exc)) from exc
     rows = df.where(df.notna(), None).to_dict("records")
