@@ -61,6 +61,7 @@ class ObjectReport:
     foreign: str | None = None  # not CloudTrail at all: why the object was skipped
     problems: list[str] = field(default_factory=list)
     unchanged: bool = False  # same content as an object the case already holds
+    query: dict | None = None  # the engine's query that returned it (--follow), as evidence
 
 
 @dataclass
@@ -75,7 +76,8 @@ class PartResult:
 
 def _read_object(obj: SourceObject, raw: bytes | None, known: frozenset[str],
                  batch: EventBatch, limits: Limits) -> ObjectReport:
-    rep = ObjectReport(uri=obj.uri, etag=obj.etag, kind=obj.kind, size=obj.size or 0)
+    rep = ObjectReport(uri=obj.uri, etag=obj.etag, kind=obj.kind, size=obj.size or 0,
+                       query=obj.query)
     if obj.problem:
         rep.error = obj.problem
         return rep

@@ -91,9 +91,13 @@ class IngestSummary:
     case: str = ""
     notes: list[str] = field(default_factory=list)
     graph: dict = field(default_factory=dict)
+    follow: dict | None = None  # --follow: engine, rounds, records_fetched, rows/bytes_scanned
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if d["follow"] is None:
+            del d["follow"]
+        return d
 
     @property
     def read_nothing(self) -> bool:
@@ -469,7 +473,8 @@ class IngestSession:
                 s.files_failed.append({"path": rep.uri, "error": rep.error})
             if rep.foreign:
                 s.files_skipped.append({"path": rep.uri, "reason": rep.foreign})
-            entry = {k: v for k, v in asdict(rep).items() if k not in ("unchanged",)}
+            entry = {k: v for k, v in asdict(rep).items()
+                     if k != "unchanged" and not (k == "query" and v is None)}
             entry["events_added"], entry["duplicates"] = per_file.get(rep.uri, (rep.events, 0))
             entry["ingested_at"] = _now()
             self.manifest[rep.uri] = entry

@@ -1,0 +1,248 @@
+"""Which records to ask for next: the lineage of the seeds, as sets of values a query can match.
+
+:class:`FollowSet` holds what one round of ``graphtrail ingest --follow`` asks the engine
+for (the ``IN (:name)`` lists of ``loaders/engines/lineage.sql``). :func:`grow` reads the
+records fetched so far and returns the set for the next round; the rounds stop when it no
+longer grows. Pure: no engine, no I/O.
+
+What a record adds, when it is a call of the lineage (its key, principal, user or address
+is followed):
+
+* its key, its session's ARN and creation date, its ``sharedEventID`` (the other copy of a
+  cross-account call);
+* the key an STS response issued (``credentials.accessKeyId``) or CreateAccessKey created;
+* the user it created or whose login profile it made or reset (their sign-ins and keys);
+* the role whose trust it changed (who assumed it afterwards).
+
+And, whoever made it:
+
+* the STS call that issued a followed key: its caller's key, so that the linker knows the
+  issuer's own session (``issued_by``), but not that caller's other calls;
+* an STS response naming a followed session ARN at that session's creation date: the key it
+  issued (a console or Identity Center key belongs to that session).
+
+Every value must match a strict pattern before it can reach SQL; anything else a log holds
+(masked keys, odd text) is dropped.
+
+>>> start = FollowSet.of(keys=["AKIAEXAMPLEKEY000001"])
+>>> issue = {"eventID": "e1", "eventName": "AssumeRole", "eventTime": "2024-05-01T10:00:00Z",
+...          "userIdentity": {"type": "IAMUser", "accessKeyId": "AKIAEXAMPLEKEY000001"},
+...          "responseElements": {"credentials": {"accessKeyId": "ASIAEXAMPLESESSION01"}}}
+>>> sorted(grow(start, [issue]).keys)
+['AKIAEXAMPLEKEY000001', 'ASIAEXAMPLESESSION01']
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+
+__all__ = ["FollowSet", "grow", "FIELDS"]
+
+_KEY = re.compile(r"[A-Z0-9]{16,128}")
+_ARN = re.compile(r"arn:aws[a-z-]*:(iam|sts)::\d{12}:[A-Za-z0-9_+=,.@/:-]{1,512}")
+_USER = re.compile(r"[A-Za-z0-9_+=,.@-]{1,64}")
+_EVENT_ID = re.compile(r"[A-Za-z0-9-]{8,64}")
+_PRINCIPAL_ID = re.compile(r"[A-Z0-9]{16,128}:[A-Za-z0-9_+=,.@-]{2,64}")
+SESSION_HOURS = 36  # the longest a role session lives (and then some): a copy naming its
+                    # principalId later than that is another session of the same name
+_STS = {"AssumeRole", "AssumeRoleWithSAML", "AssumeRoleWithWebIdentity", "GetSessionToken",
+        "GetFederationToken", "AssumeRoot"}
+_USER_CHANGES = {"CreateUser", "CreateLoginProfile", "UpdateLoginProfile"}
+CREATION_SLACK = 120  # seconds between a session's creationDate and its STS call (the linker's)
+
+
+@dataclass
+class FollowSet:
+    """The values one round asks for; each field is one ``IN (:name)`` list of the query."""
+
+    keys: set[str] = field(default_factory=set)
+    opened_keys: set[str] = field(default_factory=set)
+    session_arns: set[str] = field(default_factory=set)
+    principals: set[str] = field(default_factory=set)
+    principal_ids: set[str] = field(default_factory=set)
+    users: set[str] = field(default_factory=set)
+    roles: set[str] = field(default_factory=set)
+    shared_event_ids: set[str] = field(default_factory=set)
+    ips: set[str] = field(default_factory=set)
+
+    @classmethod
+    def of(cls, keys: Iterable[str] = (), principals: Iterable[str] = (),
+           ips: Iterable[str] = ()) -> FollowSet:
+        """The seeds; a value that is not a key id, an IAM/STS ARN or an address is refused.
+
+        >>> FollowSet.of(keys=["x' OR 1=1 --"])
+        Traceback (most recent call last):
+        ...
+        ValueError: --follow "x' OR 1=1 --" is not an access key id
+        """
+        s = cls()
+        for k in keys:
+            if not _KEY.fullmatch(k):
+                raise ValueError(f"--follow {k!r} is not an access key id")
+            s.keys.add(k)
+            s.opened_keys.add(k)
+        for p in principals:
+            if not _ARN.fullmatch(p):
+                raise ValueError(f"--follow-principal {p!r} is not an IAM or STS ARN")
+            s.principals.add(p)
+            if ":role/" in p:
+                s.roles.add(p)
+        for ip in ips:
+            try:
+                s.ips.add(str(ipaddress.ip_address(ip)))
+            except ValueError as exc:
+                raise ValueError(f"--follow-ip {ip!r} is not an IP address") from exc
+        return s
+
+    def lists(self) -> dict[str, list[str]]:
+        """Each set as a sorted list, by the query's parameter name."""
+        return {f.name: sorted(getattr(self, f.name)) for f in fields(self)}
+
+    def size(self) -> int:
+        return sum(len(getattr(self, f.name)) for f in fields(self))
+
+    def minus(self, other: FollowSet) -> FollowSet:
+        """What this set asks for that ``other`` did not (the next round's query)."""
+        return FollowSet(**{f.name: getattr(self, f.name) - getattr(other, f.name)
+                            for f in fields(self)})
+
+    def union(self, other: FollowSet) -> FollowSet:
+        return FollowSet(**{f.name: getattr(self, f.name) | getattr(other, f.name)
+                            for f in fields(self)})
+
+
+FIELDS = tuple(f.name for f in fields(FollowSet))
+
+
+def grow(current: FollowSet, records: Iterable[dict]) -> FollowSet:
+    """The set after reading ``records`` (all fetched so far), to a fixed point.
+
+    Records are read again until nothing changes: a record fetched for one reason (the
+    other copy of a call) may be a call of the lineage once a later record adds its key.
+    """
+    records = [r for r in records if isinstance(r, dict)]
+    s = FollowSet(**{n: set(getattr(current, n)) for n in FIELDS})
+    created: dict[str, set[int]] = {}
+    while True:
+        before = s.size()
+        for r in records:
+            _read(r, s, created)
+        for r in records:
+            _session_of_arn(r, s, created)
+        if s.size() == before:
+            return s
+
+
+def _read(r: dict, s: FollowSet, created: dict[str, set[int]]) -> None:
+    ui = r.get("userIdentity") if isinstance(r.get("userIdentity"), dict) else {}
+    key = _text(ui.get("accessKeyId"))
+    issued = _issued_key(r)
+    if issued is not None and issued in s.opened_keys and key and _KEY.fullmatch(key):
+        s.opened_keys.add(key)  # the issuer's own issuance, for issued_by
+    if not _of_lineage(r, ui, key, s, created):
+        return
+    if key and _KEY.fullmatch(key):
+        s.keys.add(key)
+        s.opened_keys.add(key)
+    arn = _text(ui.get("arn"))
+    if ui.get("type") == "AssumedRole" and arn and _ARN.fullmatch(arn):
+        s.session_arns.add(arn)
+        when = _epoch(_text(_dig(ui, "sessionContext", "attributes", "creationDate")))
+        pid = _text(ui.get("principalId"))
+        if when is not None:
+            created.setdefault(arn, set()).add(when)
+            if pid and _PRINCIPAL_ID.fullmatch(pid):
+                s.principal_ids.add(pid)
+                created.setdefault(pid, set()).add(when)
+    shared = _text(r.get("sharedEventID"))
+    if shared and _EVENT_ID.fullmatch(shared):
+        s.shared_event_ids.add(shared)
+    if r.get("errorCode"):
+        return
+    for new in (issued, _text(_dig(r, "responseElements", "accessKey", "accessKeyId"))):
+        if new and _KEY.fullmatch(new):
+            s.keys.add(new)
+            s.opened_keys.add(new)
+    name = r.get("eventName")
+    user = _text(_dig(r, "requestParameters", "userName"))
+    if name in _USER_CHANGES and user and _USER.fullmatch(user):
+        s.users.add(user)
+    if name == "UpdateAssumeRolePolicy":
+        role = _text(_dig(r, "requestParameters", "roleName"))
+        account = _text(r.get("recipientAccountId"))
+        for res in r.get("resources") or []:
+            arn = _text(res.get("ARN")) if isinstance(res, dict) else None
+            if arn and ":role/" in arn and _ARN.fullmatch(arn):
+                s.roles.add(arn)
+        if role and account and _USER.fullmatch(role) and account.isdigit():
+            s.roles.add(f"arn:aws:iam::{account}:role/{role}")
+
+
+def _session_of_arn(r: dict, s: FollowSet, created: dict[str, set[int]]) -> None:
+    """An STS response naming a followed session ARN at its creation date: that session."""
+    arn = _text(_dig(r, "responseElements", "assumedRoleUser", "arn"))
+    issued = _issued_key(r)
+    if not arn or arn not in created or issued is None or r.get("errorCode"):
+        return
+    when = _epoch(_text(r.get("eventTime")))
+    if when is not None and any(abs(when - c) <= CREATION_SLACK for c in created[arn]):
+        s.keys.add(issued)
+        s.opened_keys.add(issued)
+
+
+def _on_behalf_of_session(r: dict, ui: dict, s: FollowSet, created: dict[str, set[int]]) -> bool:
+    """The role owner's copy of a cross-account call names the caller by principalId only:
+    it is the lineage's when a followed session of that principalId was alive then."""
+    pid = _text(ui.get("principalId"))
+    when = _epoch(_text(r.get("eventTime")))
+    if pid not in s.principal_ids or when is None:
+        return False
+    return any(0 <= when - c <= SESSION_HOURS * 3600 for c in created.get(pid, ()))
+
+
+def _of_lineage(r: dict, ui: dict, key: str | None, s: FollowSet,
+                created: dict[str, set[int]]) -> bool:
+    if key and key in s.keys:
+        return True
+    arn = _text(ui.get("arn"))
+    if arn and arn in s.principals:
+        return True
+    if _text(_dig(ui, "sessionContext", "sessionIssuer", "arn")) in s.principals:
+        return True
+    if ui.get("type") == "IAMUser" and _text(ui.get("userName")) in s.users:
+        return True
+    if ui.get("type") == "AWSAccount" and _on_behalf_of_session(r, ui, s, created):
+        return True
+    return _text(r.get("sourceIPAddress")) in s.ips
+
+
+def _issued_key(r: dict) -> str | None:
+    if r.get("eventName") not in _STS or r.get("errorCode"):
+        return None
+    key = _text(_dig(r, "responseElements", "credentials", "accessKeyId"))
+    return key if key and _KEY.fullmatch(key) else None
+
+
+def _dig(d, *path):
+    for p in path:
+        if not isinstance(d, dict):
+            return None
+        d = d.get(p)
+    return d
+
+
+def _text(v) -> str | None:
+    return v if isinstance(v, str) and v else None
+
+
+def _epoch(text: str | None) -> int | None:
+    if not text:
+        return None
+    try:
+        return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
+    except ValueError:
+        return None
