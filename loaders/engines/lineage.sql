@@ -17,6 +17,9 @@ WHERE "timestamp" >= :since_day AND "timestamp" <= :until_day
     -- the credentials' own calls (a recycled key id's other sessions too: the linker
     -- needs them to tell the sessions apart)
     useridentity.accesskeyid IN (:keys)
+    -- whoever opened them, upwards to the origin: their calls (not their other descendants)
+    OR useridentity.accesskeyid IN (:ancestor_keys)
+    OR useridentity.principalid IN (:ancestor_principal_ids)
     -- the calls that opened them: the STS call (both copies, one key) or CreateAccessKey
     OR json_extract_scalar(responseelements, '$.credentials.accessKeyId') IN (:opened_keys)
     OR json_extract_scalar(responseelements, '$.accessKey.accessKeyId') IN (:opened_keys)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Column", "CLOUDTRAIL_COLUMNS", "table_select", "RECORD_COLUMN"]
+__all__ = ["Column", "CLOUDTRAIL_COLUMNS", "table_select", "table_columns", "RECORD_COLUMN"]
 
 RECORD_COLUMN = "_record"  # the raw record, where the engine has it
 
@@ -99,12 +99,17 @@ def table_select(dialect: str, record: str = "r") -> str:
     >>> "get_json_object(r, '$.eventID') AS eventid" in table_select("spark")
     True
     """
+    return ",\n  ".join(table_columns(dialect, record))
+
+
+def table_columns(dialect: str, record: str = "r") -> list[str]:
+    """The expressions of :func:`table_select`, one per column."""
     sql = _DIALECTS[dialect]
     parts = [f"{_build(c, record, '$', sql)} AS {c.name}" for c in CLOUDTRAIL_COLUMNS]
     time = _build(CLOUDTRAIL_COLUMNS[2], record, "$", sql)
     parts.append(f"replace(substr({time}, 1, 10), '-', '/') AS {sql['quote'].format('timestamp')}")
     parts.append(f"{sql['text'].format(record)} AS {RECORD_COLUMN}")
-    return ",\n  ".join(parts)
+    return parts
 
 
 def _build(c: Column, doc: str, parent: str, sql: dict[str, str]) -> str:

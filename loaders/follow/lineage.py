@@ -60,10 +60,12 @@ class FollowSet:
     """The values one round asks for; each field is one ``IN (:name)`` list of the query."""
 
     keys: set[str] = field(default_factory=set)
+    ancestor_keys: set[str] = field(default_factory=set)
     opened_keys: set[str] = field(default_factory=set)
     session_arns: set[str] = field(default_factory=set)
     principals: set[str] = field(default_factory=set)
     principal_ids: set[str] = field(default_factory=set)
+    ancestor_principal_ids: set[str] = field(default_factory=set)
     users: set[str] = field(default_factory=set)
     roles: set[str] = field(default_factory=set)
     shared_event_ids: set[str] = field(default_factory=set)
@@ -140,11 +142,17 @@ def grow(current: FollowSet, records: Iterable[dict]) -> FollowSet:
 def _read(r: dict, s: FollowSet, created: dict[str, set[int]]) -> None:
     ui = r.get("userIdentity") if isinstance(r.get("userIdentity"), dict) else {}
     key = _text(ui.get("accessKeyId"))
-    issued = _issued_key(r)
-    if issued is not None and issued in s.opened_keys and key and _KEY.fullmatch(key):
-        s.opened_keys.add(key)  # the issuer's own issuance, for issued_by
+    if _opens_followed_key(r, s):
+        _add_ancestor(ui, key, s)
+    elif _of_ancestor(ui, key, s) and not _of_lineage(r, ui, key, s, created):
+        _add_ancestor(ui, key, s)
+        shared = _text(r.get("sharedEventID"))
+        if shared and _EVENT_ID.fullmatch(shared):
+            s.shared_event_ids.add(shared)
+        return
     if not _of_lineage(r, ui, key, s, created):
         return
+    issued = _issued_key(r)
     if key and _KEY.fullmatch(key):
         s.keys.add(key)
         s.opened_keys.add(key)
@@ -180,6 +188,35 @@ def _read(r: dict, s: FollowSet, created: dict[str, set[int]]) -> None:
                 s.roles.add(arn)
         if role and account and _USER.fullmatch(role) and account.isdigit():
             s.roles.add(f"arn:aws:iam::{account}:role/{role}")
+
+
+def _opens_followed_key(r: dict, s: FollowSet) -> bool:
+    """The STS call or CreateAccessKey that opened a followed (or ancestor) key."""
+    if r.get("errorCode"):
+        return False
+    opened = _issued_key(r)
+    if opened is None and r.get("eventName") == "CreateAccessKey":
+        opened = _text(_dig(r, "responseElements", "accessKey", "accessKeyId"))
+    return opened is not None and opened in s.opened_keys
+
+
+def _add_ancestor(ui: dict, key: str | None, s: FollowSet) -> None:
+    """Whoever opened a followed credential: followed upwards (its calls and its own
+    opening, for ``issued_by`` and the chain's first hops), never into its other
+    descendants."""
+    if key and _KEY.fullmatch(key):
+        if key not in s.keys:
+            s.ancestor_keys.add(key)
+        s.opened_keys.add(key)
+    pid = _text(ui.get("principalId"))
+    if pid and _PRINCIPAL_ID.fullmatch(pid) and ui.get("type") in ("AWSAccount", "AssumedRole"):
+        s.ancestor_principal_ids.add(pid)
+
+
+def _of_ancestor(ui: dict, key: str | None, s: FollowSet) -> bool:
+    if key and key in s.ancestor_keys:
+        return True
+    return ui.get("type") == "AssumedRole" and _text(ui.get("principalId")) in s.ancestor_principal_ids
 
 
 def _session_of_arn(r: dict, s: FollowSet, created: dict[str, set[int]]) -> None:
