@@ -27,6 +27,10 @@ WHERE "timestamp" >= :since_day AND "timestamp" <= :until_day
     OR json_extract_scalar(responseelements, '$.assumedRoleUser.arn') IN (:session_arns)
     -- the role owner's copy of a cross-account call names the caller by principalId only
     OR useridentity.principalid IN (:principal_ids)
+    -- the other keys of a console sign-in, and the ConsoleLogin that opened it
+    OR (useridentity.arn IN (:console_arns)
+        AND (useridentity.sessioncontext.attributes.creationdate IN (:console_created)
+             OR eventname = 'ConsoleLogin'))
     -- principals followed: their calls, their roles' sessions
     OR useridentity.arn IN (:principals)
     OR useridentity.sessioncontext.sessionissuer.arn IN (:principals)
@@ -37,6 +41,11 @@ WHERE "timestamp" >= :since_day AND "timestamp" <= :until_day
     -- roles whose trust the lineage opened: who assumed them afterwards
     OR (eventname LIKE 'AssumeRole%'
         AND json_extract_scalar(requestparameters, '$.roleArn') IN (:roles))
+    -- keys of the lineage deactivated or deleted, by whoever did it
+    OR (eventname IN ('DeleteAccessKey', 'UpdateAccessKey')
+        AND json_extract_scalar(requestparameters, '$.accessKeyId') IN (:keys))
+    -- Identity Center: the portal sign-ins and calls behind its sessions
+    OR eventname IN (:portal_events)
     -- the other copy of every cross-account call of the lineage
     OR sharedeventid IN (:shared_event_ids)
     -- addresses followed

@@ -40,12 +40,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 
+from loaders.facts.origins import PORTAL_EVENTS
+
 __all__ = ["FollowSet", "grow", "FIELDS"]
 
 _KEY = re.compile(r"[A-Z0-9]{16,128}")
 _ARN = re.compile(r"arn:aws[a-z-]*:(iam|sts)::\d{12}:[A-Za-z0-9_+=,.@/:-]{1,512}")
 _USER = re.compile(r"[A-Za-z0-9_+=,.@-]{1,64}")
 _EVENT_ID = re.compile(r"[A-Za-z0-9-]{8,64}")
+_CREATED = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z")
 _PRINCIPAL_ID = re.compile(r"[A-Z0-9]{16,128}:[A-Za-z0-9_+=,.@-]{2,64}")
 SESSION_HOURS = 36  # the longest a role session lives (and then some): a copy naming its
                     # principalId later than that is another session of the same name
@@ -66,8 +69,11 @@ class FollowSet:
     principals: set[str] = field(default_factory=set)
     principal_ids: set[str] = field(default_factory=set)
     ancestor_principal_ids: set[str] = field(default_factory=set)
+    console_arns: set[str] = field(default_factory=set)
+    console_created: set[str] = field(default_factory=set)
     users: set[str] = field(default_factory=set)
     roles: set[str] = field(default_factory=set)
+    portal_events: set[str] = field(default_factory=set)
     shared_event_ids: set[str] = field(default_factory=set)
     ips: set[str] = field(default_factory=set)
 
@@ -169,6 +175,13 @@ def _read(r: dict, s: FollowSet, created: dict[str, set[int]]) -> None:
     shared = _text(r.get("sharedEventID"))
     if shared and _EVENT_ID.fullmatch(shared):
         s.shared_event_ids.add(shared)
+    _console_session(r, ui, arn, s)
+    issuer = _text(_dig(ui, "sessionContext", "sessionIssuer", "arn"))
+    if issuer and "/AWSReservedSSO_" in issuer and _ARN.fullmatch(issuer):
+        # An Identity Center session: the portal calls that opened it, and the other
+        # sessions of its permission set (the linker pairs each with one portal call)
+        s.roles.add(issuer)
+        s.portal_events.update(PORTAL_EVENTS)
     if r.get("errorCode"):
         return
     for new in (issued, _text(_dig(r, "responseElements", "accessKey", "accessKeyId"))):
@@ -188,6 +201,24 @@ def _read(r: dict, s: FollowSet, created: dict[str, set[int]]) -> None:
                 s.roles.add(arn)
         if role and account and _USER.fullmatch(role) and account.isdigit():
             s.roles.add(f"arn:aws:iam::{account}:role/{role}")
+
+
+def _console_session(r: dict, ui: dict, arn: str | None, s: FollowSet) -> None:
+    """A console key is one of many the console mints for one sign-in: the linker makes
+    them one session (principal, creation date), opened by its ConsoleLogin."""
+    if str(r.get("sessionCredentialFromConsole")).lower() != "true" or not arn:
+        return
+    created = _text(_dig(ui, "sessionContext", "attributes", "creationDate"))
+    if _ARN.fullmatch(arn) and created and _CREATED.fullmatch(created):
+        s.console_arns.add(arn)
+        s.console_created.add(created)
+
+
+def _of_console_session(r: dict, ui: dict, s: FollowSet) -> bool:
+    if str(r.get("sessionCredentialFromConsole")).lower() != "true":
+        return False
+    created = _text(_dig(ui, "sessionContext", "attributes", "creationDate"))
+    return _text(ui.get("arn")) in s.console_arns and created in s.console_created
 
 
 def _opens_followed_key(r: dict, s: FollowSet) -> bool:
@@ -253,6 +284,8 @@ def _of_lineage(r: dict, ui: dict, key: str | None, s: FollowSet,
     if ui.get("type") == "IAMUser" and _text(ui.get("userName")) in s.users:
         return True
     if ui.get("type") == "AWSAccount" and _on_behalf_of_session(r, ui, s, created):
+        return True
+    if _of_console_session(r, ui, s):
         return True
     return _text(r.get("sourceIPAddress")) in s.ips
 
