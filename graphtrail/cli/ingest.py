@@ -301,6 +301,11 @@ def print_summary(s: IngestSummary) -> None:
         g = s.graph
         out.print(f"graph: {g['nodes']:,} nodes, {g['edges']:,} edges, {g['sessions']:,} sessions "
                   f"({g['seconds']:.1f} s)")
+    if s.follow:
+        f = s.follow
+        scanned = f"{f['bytes_scanned']:,} bytes scanned" if f["bytes_scanned"] is not None else "bytes scanned not reported"
+        out.print(f"follow ({f['engine']}): {f['rounds']} rounds, {f['records_fetched']:,} records "
+                  f"fetched, {scanned}")
     if s.skipped:
         out.print(terminal_text("skipped records: " + ", ".join(
                       f"{k}: {v:,}" for k, v in sorted(s.skipped.items()))),

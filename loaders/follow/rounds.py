@@ -17,7 +17,7 @@ from functools import partial
 
 from loaders.engines import Engine, QueryResult
 from loaders.follow.lineage import FollowSet, grow
-from loaders.sources.base import SourceError, SourceObject
+from loaders.sources.base import SourceObject
 
 __all__ = ["FollowStats", "follow_rounds", "follow_objects", "MAX_ROUNDS"]
 
@@ -70,10 +70,11 @@ def follow_rounds(engine: Engine, seeds: FollowSet, *, since: datetime | None = 
 
 
 def follow_objects(engine: Engine, seeds: FollowSet, stats: FollowStats, *,
-                   since: datetime | None = None,
-                   until: datetime | None = None) -> Iterator[SourceObject]:
+                   since: datetime | None = None, until: datetime | None = None,
+                   close: bool = True) -> Iterator[SourceObject]:
     """Each round as one object for the pipeline: ``{"Records": [...]}``, its query as
-    evidence. The engine is closed once the rounds end (or the ingest stops)."""
+    evidence. The engine is closed once the rounds end or the ingest stops (unless
+    ``close`` is False: another follow will use it)."""
     try:
         for result in follow_rounds(engine, seeds, since=since, until=until, stats=stats):
             if not result.records:
@@ -81,10 +82,9 @@ def follow_objects(engine: Engine, seeds: FollowSet, stats: FollowStats, *,
             yield SourceObject(uri=f"follow://{result.engine}/{result.query_id}",
                                fetch=partial(_document, result.records),
                                query=result.evidence())
-    except SourceError:
-        raise
     finally:
-        engine.close()
+        if close:
+            engine.close()
 
 
 def _document(records: list[dict]) -> bytes:
