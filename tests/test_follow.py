@@ -134,7 +134,8 @@ def test_every_identity_kind_followed_answers_as_the_whole_trail(identities, nam
 def test_cli_follow_summary_and_evidence(incident, tmp_path):
     _, truth, logs = incident
     result = CliRunner().invoke(app, ["ingest", str(logs), "--follow", truth.leaked_key,
-                                      "--case", str(tmp_path / "case"), "--format", "json"])
+                                      "--case", str(tmp_path / "case"), "--format", "json",
+                                      "--workers", "0"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     follow = summary["follow"]

@@ -26,7 +26,7 @@ from loaders.engines.query import lineage_query
 from loaders.follow.lineage import FollowSet, grow
 from loaders.sources.base import SourceError
 from tests.conftest import moto_s3
-from tests.test_follow import answer, follow_case
+from tests.test_follow import _moment, answer, follow_case, identities  # noqa: F401
 
 # The documented table ("Creating the table for CloudTrail logs in Athena using partition
 # projection"), in DuckDB's types.
@@ -283,11 +283,16 @@ def spark():
     session.stop()
 
 
-def test_spark_follow_answers_as_the_whole_trail(incident_logs, spark, tmp_path):
+@pytest.mark.parametrize("name", ["console", "identity_center", "lambda", "federation"])
+def test_spark_follow_answers_as_the_whole_trail(identities, spark, name):  # noqa: F811
+    """Spark over the identity trail (one file: Spark's cost here is its start, not the data)."""
     from loaders.engines.spark import SparkEngine
 
-    store, truth, logs = incident_logs
-    followed, stats = follow_case(SparkEngine([str(logs)], session=spark),
-                                  FollowSet.of(keys=[truth.leaked_key]), tmp_path / "case")
+    store, truth, root, _ = identities
+    lin = truth.lineages[name]
+    followed, stats = follow_case(SparkEngine([str(root / "logs")], session=spark),
+                                  FollowSet.of(keys=[lin.seed]), root / f"spark-{name}",
+                                  _moment(lin.since), _moment(lin.until))
     assert stats.engine == "spark" and stats.complete and stats.rounds >= 2
-    assert answer(followed, truth.leaked_key) == answer(store, truth.leaked_key)
+    assert (answer(followed, lin.seed, lin.since, lin.until)
+            == answer(store, lin.seed, lin.since, lin.until))
