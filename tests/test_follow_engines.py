@@ -27,6 +27,7 @@ from loaders.follow.lineage import FollowSet, grow
 from loaders.sources.base import SourceError
 from tests.conftest import moto_s3
 from tests.test_follow import _moment, answer, follow_case, identities  # noqa: F401
+from tests.test_sources_api import fake, server  # noqa: F401 (the local CloudTrail API)
 
 # The documented table ("Creating the table for CloudTrail logs in Athena using partition
 # projection"), in DuckDB's types.
@@ -296,3 +297,26 @@ def test_spark_follow_answers_as_the_whole_trail(identities, spark, name):  # no
     assert stats.engine == "spark" and stats.complete and stats.rounds >= 2
     assert (answer(followed, lin.seed, lin.since, lin.until)
             == answer(store, lin.seed, lin.since, lin.until))
+
+
+# -- CloudTrail Lake, against the tests' local CloudTrail API ------------------------------
+
+def test_lake_engine_runs_the_query_rewritten_for_lake(fake):  # noqa: F811
+    from datetime import timedelta
+
+    from loaders.engines.lake import LakeEngine
+    from tests.test_sources_api import DAY, STORE, assumed_role_record, lake_row
+
+    records = [assumed_role_record(n) for n in range(5)]
+    fake.lake_rows = [lake_row(r) for r in records]
+    key = records[0]["userIdentity"]["accessKeyId"]
+    result = LakeEngine(STORE, poll_interval=0.01).run(FollowSet.of(keys=[key]), DAY,
+                                                       DAY + timedelta(hours=1))
+    (start,) = fake.of("StartQuery")
+    statement = start.body["QueryStatement"]
+    assert statement == result.sql and result.engine == "lake"
+    assert statement.startswith(f"SELECT * FROM {STORE.rsplit('/', 1)[-1]} WHERE "
+                                "eventtime >= '2024-05-01 00:00:00'")
+    assert "JSON_EXTRACT_SCALAR(ELEMENT_AT(responseelements, 'credentials'), '$.accessKeyId')" \
+        in statement and '"timestamp"' not in statement
+    assert result.records == records  # every page, rows back into records
