@@ -177,6 +177,29 @@ def test_athena_text_transpiled_to_duckdb_returns_the_engines_rows(incident_logs
         engine.close()
 
 
+def test_duckdb_reads_parquet_of_the_documented_table(incident_logs, documented_table, tmp_path):
+    """A Parquet copy of the documented table (an Athena CTAS or UNLOAD) answers like the
+    raw files; records are rebuilt from its columns."""
+    _, truth, logs = incident_logs
+    con, records = documented_table
+    (tmp_path / "parquet").mkdir()
+    con.execute(f"COPY cloudtrail_logs_pp TO '{tmp_path / 'parquet' / 'trail.parquet'}' "
+                "(FORMAT parquet)")
+    seeds = FollowSet.of(keys=[truth.leaked_key])
+    from_parquet, from_files = DuckDBEngine([str(tmp_path / "parquet")]), DuckDBEngine([str(logs)])
+    try:
+        a = {r["eventID"]: r for r in from_parquet.run(seeds, None, None).records}
+        b = {r["eventID"]: r for r in from_files.run(seeds, None, None).records}
+    finally:
+        from_parquet.close()
+        from_files.close()
+    assert a.keys() == b.keys() and a
+    for eid, r in b.items():
+        assert a[eid]["userIdentity"]["accessKeyId"] == r["userIdentity"]["accessKeyId"]
+        assert a[eid].get("responseElements") == r.get("responseElements")
+        assert a[eid]["eventTime"] == r["eventTime"]
+
+
 # -- Athena's API flow, against moto's server -------------------------------------------
 
 def athena_text(v) -> str | None:
