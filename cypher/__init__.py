@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from importlib import resources
 
-__all__ = ["load", "names", "header"]
+__all__ = ["load", "names", "header", "statements"]
 
 
 def load(name: str) -> str:
@@ -28,12 +28,21 @@ def names() -> list[str]:
 
 
 def header(name: str) -> dict:
-    """{"answers": first comment line, "params": [...], "example": ":params {...}"}."""
+    """{"id": the library's question id, "answers": first comment line after it, "params":
+    [...], "example": ":params {...}"}."""
     lines = [ln[2:].strip() for ln in load(name).splitlines() if ln.startswith("//")]
-    out = {"answers": lines[0] if lines else "", "params": [], "example": ""}
+    qid = lines.pop(0)[3:].strip() if lines and lines[0].startswith("id:") else None
+    out = {"id": qid, "answers": lines[0] if lines else "", "params": [], "example": ""}
     for ln in lines:
         if ln.startswith((":params", ":param ")):
             out["example"] = ln
         elif ln.startswith("$"):
             out["params"].append(ln.split()[0][1:])
     return out
+
+
+def statements(name: str) -> list[str]:
+    """The statements of a file that holds several, separated by ``;`` at the end of a line
+    (Neo4j Browser runs them in turn; a driver takes one at a time)."""
+    body = "\n".join(ln for ln in load(name).splitlines() if not ln.startswith("//"))
+    return [s.strip() for s in body.split(";\n") if s.strip().rstrip(";")]

@@ -1,3 +1,4 @@
+// id: seeds
 // Calls grouped by who made them, from where, in which account and region: first and last seen, calls, errors.
 // $since     epoch microseconds (UTC), or null
 // $until     epoch microseconds (UTC), or null

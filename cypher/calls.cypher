@@ -12,4 +12,4 @@ WHERE ($actors IS NULL OR c.actor IN $actors)
   AND ($since IS NULL OR c.time_us >= $since)
   AND ($until IS NULL OR c.time_us <= $until)
 RETURN properties(c) AS call
-ORDER BY c.time_us, c.event_id
+ORDER BY c.time_us, c.event_id, coalesce(c.occurrence, 1)

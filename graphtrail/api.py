@@ -26,7 +26,7 @@ from graphtrail.queries.findings import Finding, findings
 from graphtrail.queries.inventory import Window, list_seeds
 from graphtrail.queries.seeds import Seed, parse_time_bound
 from graphtrail.queries.timeline import timeline
-from graphtrail.store.case import Case, IngestSummary
+from graphtrail.store.case import DEFAULT_CASE, Case, IngestSummary
 from graphtrail.store.memory import MemoryStore
 from graphtrail.wiring import ensure_graph, link_case, run_ingest
 from loaders.sources.files import list_files
@@ -34,7 +34,7 @@ from loaders.sources.files import list_files
 __all__ = ["Investigation", "open_case"]
 
 
-def open_case(path: str | Path = "graphtrail-case", *, create: bool = False) -> Investigation:
+def open_case(path: str | Path = DEFAULT_CASE, *, create: bool = False) -> Investigation:
     """Open (or with ``create=True`` start) a case for questions."""
     return Investigation(Case.open(path, create=create))
 

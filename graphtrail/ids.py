@@ -12,16 +12,35 @@ A role is ``arn:aws:iam::<account>:role/<name>`` whether it is seen as a session
 ('User', 'arn:aws:iam::111111111111:user/ci-deploy', None)
 >>> session_id("ASIAEXAMPLE", 1722519741000000)
 'session:ASIAEXAMPLE@2024-08-01T13:42:21Z'
+
+Ids that are not ARNs carry a prefix (:class:`IdPrefix`): the grammar is built by the
+``*_id`` functions and read back by :func:`parse_id` (never by ``startswith`` elsewhere).
+
+>>> parse_id("key:AKIAEXAMPLE")
+NodeId(prefix=<IdPrefix.KEY: 'key'>, value='AKIAEXAMPLE')
+>>> key_of("key:AKIAEXAMPLE"), key_of("session:ASIA1@x"), parse_id("arn:aws:iam::1:root").prefix
+('AKIAEXAMPLE', None, None)
 """
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from enum import StrEnum
 
 from graphtrail.model import NodeKind, is_masked
+from graphtrail.times import iso
 
 __all__ = [
+    "IdPrefix",
+    "NodeId",
+    "parse_id",
+    "key_of",
+    "ip_of",
+    "account_of",
+    "is_service_like",
+    "login_profile_id",
+    "call_id",
     "account_id",
     "role_id",
     "user_id",
@@ -45,18 +64,81 @@ _IP4 = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
 _IP6 = re.compile(r"^[0-9a-fA-F:]+:[0-9a-fA-F:.]*$")
 
 
-def iso(us: int | None) -> str | None:
-    """Epoch microseconds -> ``2024-08-01T13:42:21Z`` (fractions kept when present)."""
-    if us is None:
+class IdPrefix(StrEnum):
+    """The prefixes of node ids that are not ARNs; ``prefix:value`` is the id."""
+
+    KEY = "key"  # key:AKIA... a long-term access key
+    SESSION = "session"  # session:ASIA...@issued, session:console:who@created[+mfa]
+    ACCOUNT = "account"  # account:111122223333
+    SERVICE = "service"  # service:ec2.amazonaws.com
+    IDP = "idp"  # idp:arn:aws:iam::1:saml-provider/Okta
+    IDC_USER = "idc-user"  # idc-user:<identity store user id>
+    IP = "ip"  # ip:198.51.100.7
+    LOGIN_PROFILE = "login-profile"  # login-profile:<user id>
+    CALL = "call"  # call:<eventID>@<time µs> (Neo4j only)
+
+    @property
+    def mark(self) -> str:
+        """The id's head, ``key:``."""
+        return f"{self.value}:"
+
+
+@dataclass(frozen=True, slots=True)
+class NodeId:
+    """A parsed node id: its prefix (None for an ARN or a resource) and what follows it."""
+
+    prefix: IdPrefix | None
+    value: str
+
+
+_PREFIXES = {p.value: p for p in IdPrefix}
+
+
+def parse_id(nid: str) -> NodeId:
+    """Read a node id back into its prefix and value.
+
+    >>> parse_id("login-profile:arn:aws:iam::1:user/bob").value
+    'arn:aws:iam::1:user/bob'
+    >>> parse_id("s3:bucket/key")
+    NodeId(prefix=None, value='s3:bucket/key')
+    """
+    head, sep, rest = nid.partition(":")
+    prefix = _PREFIXES.get(head) if sep else None
+    return NodeId(prefix, rest) if prefix is not None else NodeId(None, nid)
+
+
+def _value(nid: str | None, prefix: IdPrefix) -> str | None:
+    if not nid or not nid.startswith(prefix.mark):
         return None
-    dt = datetime.fromtimestamp(us / 1e6, UTC)
-    if dt.microsecond:
-        return dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return nid[len(prefix.mark):]
+
+
+def key_of(nid: str | None) -> str | None:
+    """The access key id of a ``key:`` node; None for any other id."""
+    return _value(nid, IdPrefix.KEY)
+
+
+def ip_of(nid: str | None) -> str | None:
+    """The address of an ``ip:`` node; None for any other id."""
+    return _value(nid, IdPrefix.IP)
+
+
+def account_of(nid: str | None) -> str | None:
+    """The account number of an ``account:`` node; None for any other id."""
+    return _value(nid, IdPrefix.ACCOUNT)
+
+
+def is_service_like(nid: str | None) -> bool:
+    """An AWS service, identity provider or Identity Center user: not an IAM principal.
+
+    >>> is_service_like("service:ec2.amazonaws.com"), is_service_like("arn:aws:iam::1:root")
+    (True, False)
+    """
+    return bool(nid) and parse_id(nid).prefix in (IdPrefix.SERVICE, IdPrefix.IDP, IdPrefix.IDC_USER)
 
 
 def account_id(acct: str) -> str:
-    return f"account:{acct}"
+    return IdPrefix.ACCOUNT.mark + acct
 
 
 def role_id(arn_or_name: str, account: str | None = None) -> str:
@@ -109,7 +191,7 @@ def session_id(access_key: str, issued_us: int | None) -> str:
 
     Temporary key ids are recycled by AWS, so the key alone never names a session.
     """
-    return f"session:{access_key}@{iso(issued_us) if issued_us is not None else 'unknown'}"
+    return f"{IdPrefix.SESSION.mark}{access_key}@{iso(issued_us) if issued_us is not None else 'unknown'}"
 
 
 def console_session_id(who: str, created_us: int, mfa: bool) -> str:
@@ -118,27 +200,37 @@ def console_session_id(who: str, created_us: int, mfa: bool) -> str:
     >>> console_session_id("arn:aws:iam::1:user/dev", 1722519741000000, True)
     'session:console:arn:aws:iam::1:user/dev@2024-08-01T13:42:21Z+mfa'
     """
-    return f"session:console:{who}@{iso(created_us)}{'+mfa' if mfa else ''}"
+    return f"{IdPrefix.SESSION.mark}console:{who}@{iso(created_us)}{'+mfa' if mfa else ''}"
 
 
 def key_id(access_key: str) -> str:
-    return f"key:{access_key}"
+    return IdPrefix.KEY.mark + access_key
 
 
 def service_id(service: str) -> str:
-    return f"service:{service}"
+    return IdPrefix.SERVICE.mark + service
 
 
 def idp_id(provider: str) -> str:
-    return f"idp:{provider}"
+    return IdPrefix.IDP.mark + provider
 
 
 def identity_center_user_id(user: str) -> str:
-    return f"idc-user:{user}"
+    return IdPrefix.IDC_USER.mark + user
 
 
 def ip_id(ip: str) -> str:
-    return f"ip:{ip}"
+    return IdPrefix.IP.mark + ip
+
+
+def login_profile_id(user: str) -> str:
+    """The console password of a user (its node id)."""
+    return IdPrefix.LOGIN_PROFILE.mark + user
+
+
+def call_id(event_id: str, time_us: int) -> str:
+    """One API call as Neo4j holds it: eventIDs repeat across copies, so the time is part of it."""
+    return f"{IdPrefix.CALL.mark}{event_id}@{time_us}"
 
 
 def is_ip(value: str | None) -> bool:
@@ -176,7 +268,7 @@ def normalize_seed(value: str) -> tuple[str, str]:
     ('ip', '198.51.100.7')
     """
     v = value.strip()
-    if v.startswith("session:"):
+    if parse_id(v).prefix is IdPrefix.SESSION:
         return "session", v
     if re.match(r"^(AKIA|ASIA|AIDA|AROA)[A-Z0-9]{12,}$", v):
         return "access_key", v

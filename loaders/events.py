@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from msgspec.structs import astuple
 
+from graphtrail.families import CREDENTIAL_ISSUING
 from graphtrail.model import EVENT_COLUMNS, INSIGHT_COLUMNS, event_schema, insight_schema
 from loaders.limits import truncation_marker
 from loaders.schema import (
@@ -46,18 +47,7 @@ __all__ = ["EventBatch", "parse_time", "event_keys", "ISSUING_EVENTS", "bound_fi
            "TIME_RANGE"]
 
 # Calls whose response carries a new credential.
-ISSUING_EVENTS = frozenset(
-    {
-        "AssumeRole",
-        "AssumeRoleWithSAML",
-        "AssumeRoleWithWebIdentity",
-        "GetSessionToken",
-        "GetFederationToken",
-        "AssumeRoot",
-        "CreateAccessKey",
-        "GetRoleCredentials",  # IAM Identity Center portal
-    }
-)
+ISSUING_EVENTS = CREDENTIAL_ISSUING.events
 
 _TS = pa.timestamp("us", tz="UTC")
 _ISSUING = pa.array(sorted(ISSUING_EVENTS))

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from typer.testing import CliRunner
 
 from graphtrail.cli.main import app
+from graphtrail.queries.library import (
+    BLAST_RADIUS_EMBEDDED_ONLY,
+    BLAST_RADIUS_ON_SERVER,
+    FINDINGS_IN_CYPHER,
+)
 from graphtrail.store.neo4j import Neo4jStore
 
 pytestmark = pytest.mark.neo4j
@@ -35,12 +41,19 @@ def test_push_then_same_answers_then_query(env):
     assert first["calls_new"] > 0 and first["relationships"] > 0
     again = json.loads(invoke(e, "neo4j", "push", "--case", case, "--format", "json"))
     assert again["calls_new"] == 0 and again["stale_nodes_removed"] == 0
-    for cmd in (["blast-radius", "--access-key", truth.leaked_key], ["chains", "--cross-account"],
-                ["timeline", "--access-key", truth.leaked_key, "--lineage"], ["findings"],
-                ["keys"], ["roles", "--account", truth.chain[1].to_account], ["ips", "--limit", "5"]):
-        mem = invoke(e, *cmd, "--case", case, "--format", "json")
-        neo = invoke(e, *cmd, "--case", case, "--format", "json", "--backend", "neo4j")
-        assert json.loads(mem) == json.loads(neo), cmd
+    in_cypher = [x for r in FINDINGS_IN_CYPHER for x in ("--rule", r)]
+    for cmd, also in ((["blast-radius", "--access-key", truth.leaked_key], []),
+                      (["chains", "--cross-account"], []),
+                      (["timeline", "--access-key", truth.leaked_key, "--lineage"], []),
+                      (["findings"], in_cypher),  # the server runs the rules written in Cypher
+                      (["keys"], []), (["roles", "--account", truth.chain[1].to_account], []),
+                      (["ips", "--limit", "5"], [])):
+        mem = json.loads(invoke(e, *cmd, *also, "--case", case, "--format", "json"))
+        neo = json.loads(invoke(e, *cmd, "--case", case, "--format", "json", "--backend", "neo4j"))
+        if cmd[0] == "blast-radius":
+            assert neo.pop("embedded_only") == list(BLAST_RADIUS_EMBEDDED_ONLY)
+            mem = {k: mem[k] for k in BLAST_RADIUS_ON_SERVER}
+        assert mem == neo, cmd
     rows = json.loads(invoke(e, "query", "MATCH (s:Session {access_key_id: $k}) RETURN s.principal AS role",
                              "--param", f"k={truth.chain[0].issued_key}", "--format", "json"))
     assert rows == [{"role": truth.chain[0].role_arn}]
@@ -51,3 +64,33 @@ def test_wrong_password_is_a_clear_error(env):
     res = CliRunner().invoke(app, ["neo4j", "push", "--case", case, "--password", "wrong"],
                              env={**e, "NEO4J_PASSWORD": "wrong"})
     assert res.exit_code == 1 and ("authentication" in res.output or "Bolt" in res.output)
+
+
+def test_questions_without_cypher_are_refused(env):
+    """A question the server cannot answer is a usage error (exit 2) that names the way out."""
+    e, case, truth = env
+    invoke(e, "neo4j", "push", "--case", case)
+    for args in (["findings", "--rule", "GT-DISC-002"],
+                 ["blast-radius", "--principal", truth.benign_principal],
+                 ["timeline", "--ip", truth.attacker_ips[0]]):
+        res = CliRunner().invoke(app, [*args, "--case", case, "--backend", "neo4j"], env=e)
+        assert res.exit_code == 2, (args, res.output)
+        assert res.stderr.startswith("error: ") and "--backend embedded" in res.stderr, res.stderr
+    res = CliRunner().invoke(app, ["findings", "--case", case, "--backend", "neo4j", "--format", "json"], env=e)
+    assert res.exit_code == 0 and "note: --backend neo4j ran the 3 rules" in res.stderr
+    res = CliRunner().invoke(app, ["chains", "--case", case, "--backend", "nope"], env=e)
+    assert res.exit_code == 2 and "embedded or neo4j" in res.stderr
+
+
+def test_report_and_view_read_the_server(env, tmp_path):
+    """report and view take the store protocol: over Bolt they draw what the embedded store draws."""
+    e, case, truth = env
+    invoke(e, "neo4j", "push", "--case", case)
+    for backend in ("embedded", "neo4j"):
+        invoke(e, "report", "--access-key", truth.leaked_key, "--case", case, "--backend", backend,
+               "--format", "md", "--out", str(tmp_path / f"{backend}.md"))
+        out = invoke(e, "view", "--focus", truth.leaked_key, "--case", case, "--backend", backend,
+                     "--out", str(tmp_path / f"{backend}.html"))
+        assert "nodes" in out
+    made = re.compile(r"\S+ by graphtrail")  # when the report was written
+    assert made.sub("", (tmp_path / "embedded.md").read_text()) == made.sub("", (tmp_path / "neo4j.md").read_text())

@@ -66,3 +66,12 @@ def test_catalogue_is_documented():
     assert len(RULES) >= 20
     for r in RULES.values():
         assert r.doc and r.title and r.tactic and r.technique_name
+
+
+def test_progress_hears_of_every_rule(scenario, found):
+    store, _ = scenario
+    ticks: list[tuple[int, int]] = []
+    again = findings(store, progress=lambda done, total: ticks.append((done, total)))
+    assert ticks[0] == (0, len(RULES)) and ticks[-1] == (len(RULES), len(RULES))
+    assert [d for d, _ in ticks] == list(range(len(RULES) + 1))
+    assert [f.fingerprint for f in again] == [f.fingerprint for f in found[0]]

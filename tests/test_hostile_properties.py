@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from rich.console import Console
 
 from graphtrail.safe_text import FORMULA_START, csv_cell, markup_text, terminal_text
-from graphtrail.views.report_markdown import md_text
+from graphtrail.views.report.markdown import md_text
 from loaders.bounded import FieldCutter
 from loaders.events import EventBatch
 from loaders.records import split_records

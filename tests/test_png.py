@@ -2,7 +2,7 @@
 
 The graph sits on a white canvas left of the legend. A picture taken before the layout
 finished shows the canvas blank but for "Laying out N nodes…"; a drawn one shows the
-lineage's nodes in their fill colours (graphtrail.views.style) spread over the canvas.
+lineage's nodes in their fill colours (graphtrail.views.graph.style) spread over the canvas.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 
 from graphtrail.model import NodeKind
-from graphtrail.views.report_graph import focus_graph
-from graphtrail.views.report_png import PngError, find_chromium, screenshot, write_graph_png
-from graphtrail.views.style import NODE_STYLES
+from graphtrail.views.graph.focus import focus_graph
+from graphtrail.views.graph.png import PngError, find_chromium, screenshot, write_graph_png
+from graphtrail.views.graph.style import NODE_STYLES
 from tests.conftest import GRAPHTRAIL
 
 pytestmark = pytest.mark.browser
@@ -86,7 +86,7 @@ def test_the_pixel_judge_tells_a_blank_canvas(tmp_path):
 def test_every_capture_draws_the_graph(lineage, tmp_path):
     """Repeated captures, both layouts: each one waits for the layout and shows the nodes."""
     (g, highlight), _, _ = lineage
-    from graphtrail.views.graph_html import render_graph
+    from graphtrail.views.graph.html import render_graph
 
     for i, layout in enumerate(("hierarchical", "force") * 3):
         page = tmp_path / f"{layout}-{i}.html"

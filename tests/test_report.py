@@ -27,10 +27,10 @@ from graphtrail.cli.main import app
 from graphtrail.store.memory import MemoryStore
 from graphtrail.synth import records as R
 from graphtrail.synth.trails import log_object_key, write_log_file
+from graphtrail.views.graph.focus import focus_graph
 from graphtrail.views.html_page import static_text, vis_network_assets
 from graphtrail.views.report import build_report, render_report_html, render_report_markdown
-from graphtrail.views.report_graph import focus_graph
-from graphtrail.views.report_markdown import md_text
+from graphtrail.views.report.markdown import md_text
 from tests.conftest import GRAPHTRAIL, ingest_paths
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import networkx as nx
 import pytest
 
-from graphtrail.views.graph_html import graph_fragment, render_graph
+from graphtrail.views.graph.html import graph_fragment, render_graph
 from graphtrail.views.html_page import html_page
 
 if TYPE_CHECKING:
@@ -272,7 +272,7 @@ def test_alike_sessions_collapse_when_leaves_are_not_enough():
 
 
 def test_tidy_layout_never_stacks_two_nodes_on_one_spot():
-    from graphtrail.views.graph_layout import hierarchical_positions
+    from graphtrail.views.graph.layout import hierarchical_positions
 
     for g in (lineage_graph(), synthetic_graph(3000)):
         spots = hierarchical_positions(g)

@@ -11,20 +11,20 @@ from graphtrail import ids
 from graphtrail.cli.output import err_console, graph_progress
 from graphtrail.queries.seeds import Seed, SeedError, parse_time_bound, seed_credentials
 from graphtrail.safe_text import markup_text
-from graphtrail.store.case import Case, CaseError
+from graphtrail.store.case import CASE_ENV, DEFAULT_CASE, Case, CaseError
 from graphtrail.store.memory import MemoryStore
 from graphtrail.wiring import ensure_graph
 
 __all__ = ["CaseOpt", "SinceOpt", "UntilOpt", "AccessKeyOpt", "PrincipalOpt", "SessionOpt", "IpOpt",
-           "BackendOpt", "open_store", "pick_seed", "time_bounds", "fail", "DEFAULT_CASE", "did_you_mean",
-           "check_seed", "known_names", "output_file", "EXIT_USAGE", "EXIT_NO_ANSWER"]
+           "BackendOpt", "open_store", "on_server", "server_store", "pick_seed", "time_bounds", "fail",
+           "DEFAULT_CASE", "did_you_mean", "check_seed", "known_names", "connect", "output_file",
+           "EXIT_USAGE", "EXIT_NO_ANSWER"]
 
 EXIT_NO_ANSWER = 1  # could not answer: nothing readable, server unreachable
 EXIT_USAGE = 2  # usage error: unknown seed, rule or format, bad time or window
 
-DEFAULT_CASE = Path("graphtrail-case")
-CaseOpt = Annotated[Path, typer.Option("--case", envvar="GRAPHTRAIL_CASE",
-                                       help="Case folder (default ./graphtrail-case).")]
+CaseOpt = Annotated[Path, typer.Option("--case", envvar=CASE_ENV,
+                                       help=f"Case folder (default ./{DEFAULT_CASE}).")]
 SinceOpt = Annotated[str | None, typer.Option("--since", help="Only from this time (ISO 8601, UTC).")]
 UntilOpt = Annotated[str | None, typer.Option("--until", help="Only up to this time (ISO 8601, UTC).")]
 AccessKeyOpt = Annotated[str | None, typer.Option("--access-key", help="An access key id (AKIA... or ASIA...).")]
@@ -58,14 +58,14 @@ def known_names(store, kind: str) -> set[str]:
     """How a user spells the seeds of ``kind`` this case holds (for did-you-mean)."""
     nodes = store.node_info.keys()
     if kind == "access_key":
-        out = {n.removeprefix("key:") for n in nodes if n.startswith("key:")}
+        out = {k for k in map(ids.key_of, nodes) if k}
         return out | {s["access_key_id"] for s in store.session_info.values() if s["access_key_id"]}
     if kind == "session":
         return set(store.session_info)
     if kind == "ip":
-        return {n.removeprefix("ip:") for n in nodes if n.startswith("ip:")}
+        return {a for a in map(ids.ip_of, nodes) if a}
     if kind == "account":
-        return {n.removeprefix("account:") for n in nodes if n.startswith("account:")}
+        return {a for a in map(ids.account_of, nodes) if a}
     return {n for n in nodes if n.startswith("arn:")}
 
 
@@ -101,11 +101,22 @@ def output_file(path: Path | None, option: str = "--out") -> None:
 
 
 BackendOpt = Annotated[str, typer.Option(
-    "--backend", help="memory (embedded, default) or neo4j (a pushed case; NEO4J_URI...).")]
+    "--backend", help="embedded (default; 'memory' also works) or neo4j: the question's Cypher "
+                      "runs on the server holding the pushed case (NEO4J_URI...).")]
+BACKENDS = ("embedded", "memory", "neo4j")
 
 
-def open_store(case: Path, backend: str = "memory", seed: Seed | None = None):
-    """Open a case for questions: embedded (graph built first if the events changed) or Neo4j.
+def on_server(backend: str) -> bool:
+    """True for ``--backend neo4j``; exit 2 for a backend that does not exist."""
+    if backend not in BACKENDS:
+        raise fail(f"--backend {backend!r}: embedded or neo4j")
+    return backend == "neo4j"
+
+
+def open_store(case: Path, backend: str = "embedded", seed: Seed | None = None):
+    """Open a case for questions: embedded (graph built first if the events changed) or the
+    store protocol over Neo4j (for the views and listings; the local case, when there is one,
+    gives the views their raw evidence).
 
     With ``seed``, exit 2 (and suggest a near spelling) when the case has never seen it.
     """
@@ -115,19 +126,22 @@ def open_store(case: Path, backend: str = "memory", seed: Seed | None = None):
     return store
 
 
+def server_store(case: Path):
+    """The store protocol over the Bolt server of NEO4J_URI (exit 1 when it does not answer)."""
+    import os
+
+    from graphtrail.store.cypher_store import CypherStore
+
+    local = Case.open(case) if (case / "case.json").exists() else None
+    return CypherStore(connect(os.environ.get("NEO4J_URI", "bolt://127.0.0.1:7687"),
+                               os.environ.get("NEO4J_USERNAME", "neo4j"),
+                               os.environ.get("NEO4J_PASSWORD", ""),
+                               os.environ.get("NEO4J_DATABASE")), case=local)
+
+
 def _open(case: Path, backend: str):
-    if backend == "neo4j":
-        import os
-
-        from graphtrail.cli.neo4j_cmd import connect
-        from graphtrail.store.cypher_store import CypherStore
-
-        return CypherStore(connect(os.environ.get("NEO4J_URI", "bolt://127.0.0.1:7687"),
-                                   os.environ.get("NEO4J_USERNAME", "neo4j"),
-                                   os.environ.get("NEO4J_PASSWORD", ""),
-                                   os.environ.get("NEO4J_DATABASE")))
-    if backend != "memory":
-        raise fail(f"--backend {backend!r}: memory or neo4j")
+    if on_server(backend):
+        return server_store(case)
     try:
         c = Case.open(case)
         with graph_progress() as tick:
@@ -135,6 +149,23 @@ def _open(case: Path, backend: str):
     except CaseError as exc:
         raise fail(str(exc)) from exc
     return MemoryStore(c)
+
+
+def connect(uri: str, user: str, password: str, database: str | None = None):
+    from neo4j.exceptions import AuthError, ServiceUnavailable
+
+    from graphtrail.store.neo4j import Neo4jStore
+
+    try:
+        server = Neo4jStore(uri, user, password, database)
+        # One attempt, no retry loop: an unreachable server is an answer in itself (exit 1).
+        server._driver.verify_connectivity()
+        server.run("RETURN 1 AS ok")
+    except AuthError as exc:
+        raise fail(f"{uri}: authentication failed for user {user!r}", EXIT_NO_ANSWER) from exc
+    except (ServiceUnavailable, OSError, ValueError) as exc:
+        raise fail(f"{uri}: no Bolt server answers ({exc})", EXIT_NO_ANSWER) from exc
+    return server
 
 
 def pick_seed(access_key: str | None, principal: str | None, session: str | None,

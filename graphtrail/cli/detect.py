@@ -15,11 +15,14 @@ from graphtrail.cli.common import (
     UntilOpt,
     did_you_mean,
     fail,
+    on_server,
     open_store,
+    server_store,
     time_bounds,
 )
-from graphtrail.cli.output import Format, console, emit_json, emit_rows
+from graphtrail.cli.output import Format, console, emit_json, emit_rows, err_console, stage_progress
 from graphtrail.queries.findings import RULES, SEVERITIES, findings
+from graphtrail.queries.library import server_side
 from graphtrail.words import plural
 
 __all__ = ["findings_cmd", "print_findings"]
@@ -35,7 +38,7 @@ def findings_cmd(
         "--wide", help="Table: every column (default: the columns that fit the terminal).")] = False,
     case: CaseOpt = DEFAULT_CASE,
     fmt: Annotated[Format, typer.Option("--format")] = Format.table,
-    backend: BackendOpt = "memory",
+    backend: BackendOpt = "embedded",
     config: Annotated[Path | None, typer.Option(
         "--config", help="Thresholds, severities, suppressions (TOML; default graphtrail.toml "
         "in the case folder or here).")] = None,
@@ -71,9 +74,15 @@ def findings_cmd(
                        f"{did_you_mean(r, RULES)}")
     lo, hi = time_bounds(since, until)
     cfg, orgs = _tuning(config, case, org_accounts, aws_ip_ranges)
-    everything = findings(open_store(case, backend), since=lo, until=hi, rules=rule,
-                          min_severity=min_severity, config=cfg, org_accounts=orgs,
-                          aws_ranges=str(aws_ip_ranges) if aws_ip_ranges else None)
+    if on_server(backend):
+        everything = _findings_on_server(case, lo, hi, rule, min_severity, cfg)
+    else:
+        store = open_store(case, backend)
+        with stage_progress("rules") as tick:
+            everything = findings(store, since=lo, until=hi, rules=rule,
+                                  min_severity=min_severity, config=cfg, org_accounts=orgs,
+                                  aws_ranges=str(aws_ip_ranges) if aws_ip_ranges else None,
+                                  progress=tick and (lambda done, total: tick("findings", done, total)))
     if explain:
         _explain(everything, explain, fmt, cfg.source)
         return
@@ -91,6 +100,27 @@ def findings_cmd(
         if hidden:
             console.print(f"{hidden} suppressed by {cfg.source} (--suppressed shows them)",
                           highlight=False)
+
+
+def _findings_on_server(case: Path, lo, hi, rule: list[str] | None, min_severity, cfg) -> list:
+    """The rules written in Cypher, run on the server; a named rule without Cypher is refused
+    (exit 2), and without --rule a note on stderr says which rules did not run."""
+    from graphtrail.queries.library import FINDINGS_IN_CYPHER, EmbeddedOnly
+    from graphtrail.queries.on_server import findings_on_server
+
+    for r in rule or []:
+        try:
+            server_side(f"finding:{r}")
+        except EmbeddedOnly as exc:
+            raise fail(str(exc)) from exc
+    found = findings_on_server(server_store(case).server, since=lo, until=hi, rules=rule,
+                               min_severity=min_severity, config=cfg)
+    if not rule:
+        err_console.print(f"note: --backend neo4j ran the {len(FINDINGS_IN_CYPHER)} rules written in "
+                          f"Cypher ({', '.join(FINDINGS_IN_CYPHER)}); the other "
+                          f"{len(RULES) - len(FINDINGS_IN_CYPHER)} run with --backend embedded",
+                          highlight=False, markup=False, soft_wrap=True)
+    return found
 
 
 def _tuning(config: Path | None, case: Path, org_file: Path | None, ranges_file: Path | None):

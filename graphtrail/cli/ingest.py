@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from graphtrail.cli.common import fail
+from graphtrail.cli.common import DEFAULT_CASE, CaseOpt, fail
 from graphtrail.cli.output import (
     Format,
     cell,
@@ -19,6 +19,7 @@ from graphtrail.cli.output import (
     emit_rows,
     err_console,
     graph_progress,
+    rate_column,
 )
 from graphtrail.safe_text import markup_text, terminal_text
 from graphtrail.store.case import Case, CaseError, IngestSummary, NotACaseFolder
@@ -30,13 +31,10 @@ from loaders.sources.files import list_files
 __all__ = ["ingest", "case_app", "run_ingest", "finish_ingest", "EXIT_OK", "EXIT_NOTHING_READ",
            "EXIT_USAGE", "exit_status"]
 
-DEFAULT_CASE = Path("graphtrail-case")  # GRAPHTRAIL_CASE overrides, via typer envvar
 EXIT_OK = 0  # every readable record kept (damaged files are warnings, foreign ones skipped)
 EXIT_NOTHING_READ = 1  # no file readable, the case locked or unreadable; --strict: a damaged file
 EXIT_USAGE = 2  # bad arguments: a bad time, a path or source that does not exist
 
-CaseOpt = Annotated[Path, typer.Option("--case", envvar="GRAPHTRAIL_CASE",
-                                       help="Case folder (default ./graphtrail-case).")]
 
 
 def ingest(
@@ -160,7 +158,13 @@ def summary_row(s: IngestSummary) -> dict:
 def select_sources(case: Case | None, paths: list[str], *, since=None, until=None, accounts=None,
                    regions=None, profile=None, lookup_events=False, all_regions=False,
                    event_name=None, lake=None, sql=None):
-    """The objects to read, from the arguments; returns (iterable of SourceObject, notes)."""
+    """The objects to read, from the arguments; returns (iterable of SourceObject, notes).
+
+    Its branches are one per kind of source the command line can name (files, s3:// URIs,
+    --lookup-events, --lake), each a few lines that build that source with the shared time
+    bounds and AWS session: read top to bottom, the flat list is the clearer shape, so it
+    is kept whole rather than split into one-line helpers.
+    """
     lo_dt, hi_dt = _window(since, until)
     local = [p for p in paths if not p.startswith("s3://")]
     remote = [p for p in paths if p.startswith("s3://")]
@@ -262,9 +266,9 @@ def _ingest_with_progress(objects, c: Case, workers, limits: Limits) -> IngestSu
     total = len(objects) if isinstance(objects, list) else None
     if not sys.stderr.isatty() or (total is not None and total < 20):
         return _guarded(lambda: run_ingest(objects, c, workers=workers, limits=limits))
-    with Progress(TextColumn("[bold]ingest"), BarColumn(), MofNCompleteColumn(),
+    with Progress(TextColumn("[bold]read"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.fields[mb]:,.0f} MB  {task.fields[events]:,} events"),
-                  TimeElapsedColumn(),
+                  rate_column("events", "events"), rate_column("MB", "mb"), TimeElapsedColumn(),
                   console=err_console, transient=True) as bar:
         task = bar.add_task("objects", total=total, events=0, mb=0.0)
 

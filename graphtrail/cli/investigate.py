@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
 import typer
@@ -18,13 +19,21 @@ from graphtrail.cli.common import (
     UntilOpt,
     check_role,
     fail,
+    on_server,
     open_store,
     pick_seed,
+    server_store,
     time_bounds,
 )
 from graphtrail.cli.output import Format, cell, console, emit_json, emit_rows
 from graphtrail.queries.blast_radius import EVENT_ROW_FIELDS, BlastRadius, blast_radius
 from graphtrail.queries.chains import chains
+from graphtrail.queries.library import BLAST_RADIUS_EMBEDDED_ONLY
+from graphtrail.queries.on_server import (
+    blast_radius_on_server,
+    chains_on_server,
+    timeline_on_server,
+)
 from graphtrail.queries.seeds import Seed, SeedError
 from graphtrail.queries.timeline import timeline
 from graphtrail.safe_text import markup_text
@@ -40,11 +49,14 @@ CHAIN_CSV_COLUMNS = ["chain", "from", "to", "time", "event_id", "access_key_id",
 def blast_radius_cmd(
     access_key: AccessKeyOpt = None, principal: PrincipalOpt = None, session: SessionOpt = None,
     ip: IpOpt = None, since: SinceOpt = None, until: UntilOpt = None,
-    case: CaseOpt = DEFAULT_CASE, fmt: FormatOpt = Format.table, backend: BackendOpt = "memory",
+    case: CaseOpt = DEFAULT_CASE, fmt: FormatOpt = Format.table, backend: BackendOpt = "embedded",
 ) -> None:
     """Everything a credential did and everything derived from it, forward in time."""
     seed = pick_seed(access_key, principal, session, ip)
     lo, hi = time_bounds(since, until)
+    if on_server(backend):
+        _blast_radius_on_server(server_store(case).server, seed, lo, hi, fmt)
+        return
     store = open_store(case, backend, seed=seed)
     try:
         br = blast_radius(store, seed, since=lo, until=hi)
@@ -56,6 +68,23 @@ def blast_radius_cmd(
         emit_rows(br.events, fmt, columns=list(EVENT_ROW_FIELDS))
     else:
         print_blast_radius(br)
+
+
+def _blast_radius_on_server(server, seed: Seed, lo: int | None, hi: int | None, fmt: Format) -> None:
+    """``cypher/blast_radius.cypher`` on the server: the fields it answers (created things,
+    permission changes, key changes and the derivation links are embedded-only)."""
+    try:
+        answer = blast_radius_on_server(server, seed, since=lo, until=hi)
+    except SeedError as exc:
+        raise fail(str(exc)) from exc
+    if fmt == Format.json:
+        emit_json({**answer, "embedded_only": list(BLAST_RADIUS_EMBEDDED_ONLY)})
+    elif fmt == Format.csv:
+        emit_rows(answer["events"], fmt, columns=list(EVENT_ROW_FIELDS))
+    else:
+        print_blast_radius(BlastRadius(**answer, created=[], policy_changes=[]))
+        console.print(f"not answered on the server: {', '.join(BLAST_RADIUS_EMBEDDED_ONLY)} "
+                      "(--backend embedded)", highlight=False)
 
 
 def print_blast_radius(br: BlastRadius) -> None:
@@ -118,15 +147,16 @@ def chains_cmd(
     to: Annotated[str | None, typer.Option("--to", help="A role ARN the chain reaches.")] = None,
     min_hops: Annotated[int, typer.Option("--min-hops", min=1)] = 1,
     since: SinceOpt = None, until: UntilOpt = None,
-    case: CaseOpt = DEFAULT_CASE, fmt: FormatOpt = Format.table, backend: BackendOpt = "memory",
+    case: CaseOpt = DEFAULT_CASE, fmt: FormatOpt = Format.table, backend: BackendOpt = "embedded",
 ) -> None:
     """Role-chaining paths walked by real sessions (time-respecting)."""
     lo, hi = time_bounds(since, until)
     store = open_store(case, backend, seed=Seed.of(None, origin) if origin else None)
     if to:
         check_role(store, to)
-    found = chains(store, cross_account=cross_account, origin=origin, to=to,
-                   min_hops=min_hops, since=lo, until=hi)
+    ask = partial(chains_on_server, store.server) if on_server(backend) else partial(chains, store)
+    found = ask(cross_account=cross_account, origin=origin, to=to, min_hops=min_hops,
+                since=lo, until=hi)
     if fmt == Format.json:
         emit_json({"chains": [c.to_dict() for c in found]})
     elif fmt == Format.csv:
@@ -157,14 +187,18 @@ def timeline_cmd(
     ip: IpOpt = None, since: SinceOpt = None, until: UntilOpt = None,
     lineage: Annotated[bool, typer.Option("--lineage", help="Include every derived credential.")] = False,
     limit: Annotated[int | None, typer.Option("--limit", help="At most this many rows.")] = None,
-    case: CaseOpt = DEFAULT_CASE, fmt: FormatOpt = Format.table, backend: BackendOpt = "memory",
+    case: CaseOpt = DEFAULT_CASE, fmt: FormatOpt = Format.table, backend: BackendOpt = "embedded",
 ) -> None:
     """Every call of a credential, principal or IP, in time order."""
     seed = pick_seed(access_key, principal, session, ip)
     lo, hi = time_bounds(since, until)
-    store = open_store(case, backend, seed=seed)
     try:
-        df = timeline(store, seed, since=lo, until=hi, lineage=lineage, limit=limit)
+        if on_server(backend):
+            df = timeline_on_server(server_store(case).server, seed, since=lo, until=hi,
+                                    lineage=lineage, limit=limit)
+        else:
+            df = timeline(open_store(case, backend, seed=seed), seed, since=lo, until=hi,
+                          lineage=lineage, limit=limit)
     except SeedError as exc:
         raise fail(str(exc)) from exc
     rows = df.where(df.notna(), None).to_dict("records")

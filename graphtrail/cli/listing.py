@@ -54,7 +54,7 @@ def _command(what: str, doc: str):
     def command(account: AccountOpt = None, since: SinceOpt = None, until: UntilOpt = None,
                 like: LikeOpt = None, sort: SortOpt = SortBy.calls, limit: LimitOpt = None,
                 case: CaseOpt = DEFAULT_CASE, fmt: FormatOpt = Format.table,
-                backend: BackendOpt = "memory") -> None:
+                backend: BackendOpt = "embedded") -> None:
         lo, hi = time_bounds(since, until)
         if lo is not None and hi is not None and lo > hi:
             raise fail(f"--since {since} is later than --until {until}")

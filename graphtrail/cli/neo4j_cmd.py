@@ -6,10 +6,9 @@ import json
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from graphtrail.cli.common import DEFAULT_CASE, EXIT_NO_ANSWER, CaseOpt, fail
-from graphtrail.cli.output import Format, console, emit_json, emit_rows, err_console
+from graphtrail.cli.common import DEFAULT_CASE, CaseOpt, connect, fail
+from graphtrail.cli.output import Format, console, emit_json, emit_rows, stage_progress
 from graphtrail.store.case import Case, CaseError
 from graphtrail.wiring import ensure_graph
 
@@ -23,23 +22,6 @@ DatabaseOpt = Annotated[str | None, typer.Option("--database", envvar="NEO4J_DAT
                                                  help="Database (default: the server's).")]
 
 neo4j_app = typer.Typer(help="Push a case to Neo4j.", no_args_is_help=True, rich_markup_mode=None)
-
-
-def connect(uri: str, user: str, password: str, database: str | None = None):
-    from neo4j.exceptions import AuthError, ServiceUnavailable
-
-    from graphtrail.store.neo4j import Neo4jStore
-
-    try:
-        server = Neo4jStore(uri, user, password, database)
-        # One attempt, no retry loop: an unreachable server is an answer in itself (exit 1).
-        server._driver.verify_connectivity()
-        server.run("RETURN 1 AS ok")
-    except AuthError as exc:
-        raise fail(f"{uri}: authentication failed for user {user!r}", EXIT_NO_ANSWER) from exc
-    except (ServiceUnavailable, OSError, ValueError) as exc:
-        raise fail(f"{uri}: no Bolt server answers ({exc})", EXIT_NO_ANSWER) from exc
-    return server
 
 
 @neo4j_app.command("push")
@@ -61,15 +43,11 @@ def push_cmd(
         raise fail(str(exc)) from exc
     server = connect(uri, user, password, database)
     try:
-        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), console=err_console, transient=True,
-                      disable=not err_console.is_terminal) as bar:
-            tasks: dict[str, int] = {}
+        with stage_progress("rows") as tick:
 
             def progress(phase: str, done: int, total: int) -> None:
-                if phase not in tasks:
-                    tasks[phase] = bar.add_task(phase, total=total)
-                bar.update(tasks[phase], completed=done)
+                if tick is not None:
+                    tick(f"push {phase}", done, total)
 
             summary = push_case(c, server, batch_size=batch_size, calls=calls, progress=progress)
     finally:

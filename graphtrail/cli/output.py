@@ -127,19 +127,63 @@ def emit_rows(rows: list[dict], fmt: Format, *, title: str | None = None,
         console.print(t)
 
 
+def rate_column(unit: str, field: str | None = None):
+    """A progress column: ``unit`` a second since the stage began (``12,345 events/s``),
+    counted from ``task.fields[field]`` or, without ``field``, from the task's progress."""
+    from rich.progress import ProgressColumn
+
+    class RateColumn(ProgressColumn):
+        def render(self, task) -> Text:
+            done = task.fields.get(field, 0) if field else task.completed
+            secs = task.elapsed or 0.0
+            rate = f"{done / secs:,.0f}" if secs > 0 else "?"
+            return Text(f"{rate} {unit}/s", style="progress.data.speed")
+
+    return RateColumn()
+
+
 @contextmanager
-def graph_progress():
-    """A progress bar on stderr for the graph build (only on a terminal); yields the callback."""
+def stage_progress(unit: str = "events"):
+    """Progress bars on stderr (only on a terminal), one a stage, each with its rate;
+    yields ``tick(stage, done, total)``."""
     if not err_console.is_terminal:
         yield None
         return
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    with Progress(TextColumn("[bold]graph"), BarColumn(),
-                  TextColumn("{task.completed:,.0f} events read"),
-                  TimeElapsedColumn(), console=err_console, transient=True) as bar:
-        task = bar.add_task("graph", total=None)
-        yield lambda done, total: bar.update(task, completed=done, total=total)
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn(unit), rate_column(unit), TimeElapsedColumn(),
+                  console=err_console, transient=True) as bar:
+        tasks: dict[str, int] = {}
+
+        def tick(stage: str, done: int, total: int | None) -> None:
+            if stage not in tasks:
+                for other in tasks.values():  # a new stage: the ones before it are done
+                    bar.stop_task(other)
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        yield tick
+
+
+@contextmanager
+def graph_progress():
+    """The graph build's two passes as two stages on stderr: linking credentials (who
+    issued what), then building the graph from every call; yields ``tick(done, total)``
+    for :func:`graphtrail.wiring.build_case_graph` (``total``: events x 2 passes)."""
+    with stage_progress("events") as tick:
+        if tick is None:
+            yield None
+            return
+
+        def passes(done: int, total: int) -> None:
+            half = total // 2
+            if done <= half:
+                tick("link credentials", done, half)
+            else:
+                tick("build graph", done - half, total - half)
+
+        yield passes
 
 
 def cell(v: Any) -> str:

@@ -16,6 +16,7 @@ import typer
 from graphtrail.cli.common import (
     DEFAULT_CASE,
     AccessKeyOpt,
+    BackendOpt,
     CaseOpt,
     IpOpt,
     PrincipalOpt,
@@ -30,7 +31,8 @@ from graphtrail.cli.common import (
 )
 from graphtrail.cli.output import console, err_console
 from graphtrail.queries.seeds import Seed, SeedError
-from graphtrail.views.graph_html import render_graph
+from graphtrail.views.graph.focus import focus_graph
+from graphtrail.views.graph.html import render_graph
 from graphtrail.views.report import (
     PngError,
     Report,
@@ -40,9 +42,8 @@ from graphtrail.views.report import (
     screenshot,
     write_graph_png,
 )
-from graphtrail.views.report_data import seed_words
-from graphtrail.views.report_graph import focus_graph
-from graphtrail.views.report_html import GRAPH_CONTEXT
+from graphtrail.views.report.data import seed_words
+from graphtrail.views.report.html import GRAPH_CONTEXT
 
 __all__ = ["report_cmd", "view_cmd", "write_report", "ReportFormat", "Layout"]
 
@@ -76,6 +77,7 @@ def report_cmd(
         "--format", help="html: one self-contained page; md: Markdown for a ticket.")
     ] = ReportFormat.html,
     png: PngOpt = None, title: TitleOpt = None, case: CaseOpt = DEFAULT_CASE,
+    backend: BackendOpt = "embedded",
 ) -> None:
     """An incident report for a key, principal, session or IP: summary, role chain, graph,
     findings, timeline and evidence, in one HTML file that opens offline."""
@@ -83,7 +85,10 @@ def report_cmd(
     lo, hi = time_bounds(since, until)
     output_file(out)
     output_file(png, "--png")
-    store = open_store(case, seed=seed)
+    store = open_store(case, backend, seed=seed)
+    if store.case is None:  # the server holds the graph; the raw records stay in the case
+        raise fail(f"--case {case}: report --backend neo4j reads the evidence (source files, "
+                   "digests) from the case folder that was pushed; give it with --case")
     try:
         report = build_report(store, seed, since=lo, until=hi, title=title)
     except SeedError as exc:
@@ -115,13 +120,14 @@ def view_cmd(
                                            help="Summarise the graph above this many nodes.")
                          ] = 1500,
     png: PngOpt = None, title: TitleOpt = None, case: CaseOpt = DEFAULT_CASE,
+    backend: BackendOpt = "embedded",
 ) -> None:
     """An interactive graph of the case, or of a focus and its neighbourhood, in one HTML file."""
     lo, hi = time_bounds(since, until)
     output_file(out)
     output_file(png, "--png")
     seed = Seed.of(None, focus) if focus else None
-    store = open_store(case, seed=seed)
+    store = open_store(case, backend, seed=seed)
     try:
         g, highlight = focus_graph(store, seed, depth=depth, since=lo, until=hi, account=account)
     except SeedError as exc:

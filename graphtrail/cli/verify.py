@@ -13,6 +13,8 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
+from graphtrail.cli.common import DEFAULT_CASE
+from graphtrail.cli.common import CaseOpt as CaseFolderOpt
 from graphtrail.cli.output import Format, console, emit_json, emit_rows, err_console
 from graphtrail.integrity.digest import epoch
 from graphtrail.queries.coverage import Coverage, coverage_of_case, coverage_of_trail
@@ -86,8 +88,7 @@ def verify_cmd(
 
 def coverage_cmd(
     sources: SourcesArg = None,
-    case: Annotated[Path, typer.Option("--case", envvar="GRAPHTRAIL_CASE",
-                                       help="Case folder (default ./graphtrail-case).")] = Path("graphtrail-case"),
+    case: CaseFolderOpt = DEFAULT_CASE,
     fmt: FormatOpt = Format.table,
     profile: ProfileOpt = None,
     workers: WorkersOpt = 16,

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from graphtrail.families import LOGGING_CHANGE
 from graphtrail.integrity.digest import Digest
 
 __all__ = ["TRAIL_CHANGES", "TrailChange", "SeenLog", "DataEvents", "TrailEvidence"]
 
 # Calls that start, stop or narrow what a trail records (cloudtrail.amazonaws.com).
-TRAIL_CHANGES = frozenset({"StopLogging", "StartLogging", "DeleteTrail", "CreateTrail",
-                           "UpdateTrail", "PutEventSelectors", "PutInsightSelectors"})
+TRAIL_CHANGES = LOGGING_CHANGE.events
 
 
 @dataclass(frozen=True, slots=True)

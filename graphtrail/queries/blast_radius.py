@@ -197,35 +197,86 @@ def explained_only(store, seed: Seed, start: set[str]) -> tuple[set[str], list[d
 
 def summarize(store, seed: Seed, creds: dict[str, dict], links: list[dict],
               since: int | None, until: int | None) -> BlastRadius:
-    """Turn a set of credentials into the blast-radius answer (shared with other backends)."""
-    g = store.lineage
+    """Turn a set of credentials into the blast-radius answer (shared with other backends).
+
+    Steps: the lineage's calls in the window (:func:`_lineage_calls`), the sessions that
+    count (acted or were issued in it), the eventIDs cited (:func:`_cited_events`), the keys
+    (:func:`_access_keys`), who and where it reached (:func:`_reach`), what it created and
+    changed, and the evidence rows.
+    """
     sess = store.session_info
-    # One read: the lineage's calls, and the calls of whoever opened its sessions from
-    # outside it (a service, an IdP, a portal user), for the opening calls' rows.
+    calls, outside = _lineage_calls(store, creds, since, until)
+    active = set(calls.column("actor").to_pylist())
+    sessions = sorted(c for c in creds if c in sess and _in_window(c, sess[c], active, since, until))
+    issued_by = opening_calls(store, [c for c, v in creds.items() if v["via"] == "seed"], since, until)
+    event_ids = _cited_events(calls, creds, sess, sessions, issued_by)
+    roles, principals, accounts, attempted = _reach(store, creds, sessions, since, until)
+    for col in ("recipient_account_id", "account_id"):
+        accounts.update(a for a in pc.unique(calls.column(col)).to_pylist() if a)
+    ips = sorted(ip for ip in pc.unique(calls.column("source_ip")).to_pylist() if ids.is_ip(ip))
+    ok = calls.filter(pc.is_null(calls.column("error_code")))
+    resources = sorted(r for r in pc.unique(ok.column("resource")).to_pylist() if r)
+    created, changes = _created_and_changed(store, creds, since, until)
+    first_seen, last_seen = _span(calls)
+    return BlastRadius(
+        seed=seed.as_dict(), since=ids.iso(since), until=ids.iso(until),
+        event_ids=sorted(event_ids), access_keys=sorted(_access_keys(creds, sess)), sessions=sessions,
+        roles=sorted(roles), attempted_roles=sorted(attempted - roles),
+        accounts=sorted(accounts), ips=ips, resources=resources, created=created,
+        policy_changes=changes, principals=sorted(principals), lineage=links,
+        first_seen=first_seen, last_seen=last_seen,
+        calls=calls.num_rows, failed_calls=calls.num_rows - ok.num_rows,
+        issued_by=issued_by, events=event_rows(store, calls, event_ids, outside),
+        console_sessions=[console_session(sid, sess[sid]) for sid in sessions if sess[sid].get("console")],
+        key_changes=key_changes(store, creds, links, since, until),
+    )
+
+
+def _lineage_calls(store, creds: dict, since: int | None, until: int | None) -> tuple[pa.Table, pa.Table | None]:
+    """(the lineage's calls, the calls of whoever opened its sessions from outside it).
+
+    One read: the outsiders (a service, an IdP, a portal user) are read with the lineage for
+    the opening calls' rows, then split off.
+    """
+    sess = store.session_info
     openers = sorted(callers(store, [c for c in creds if c in sess]) - set(creds))
     calls = store.calls(["event_id", "time", "actor", "resource", "source_ip", "error_code",
                          "recipient_account_id", "account_id", "event_name", "region",
                          "access_key_id"], actors=sorted(set(creds).union(openers)),
                         since=since, until=until)
-    outside = None
-    if openers:
-        mine = pc.is_in(calls.column("actor"), value_set=pa.array(sorted(creds), pa.string()))
-        outside, calls = calls.filter(pc.invert(mine)), calls.filter(mine)
+    if not openers:
+        return calls, None
+    mine = pc.is_in(calls.column("actor"), value_set=pa.array(sorted(creds), pa.string()))
+    return calls.filter(mine), calls.filter(pc.invert(mine))
+
+
+def _cited_events(calls: pa.Table, creds: dict, sess, sessions: list[str], issued_by: list[dict]) -> set[str]:
+    """The lineage's calls, both copies of each STS call that issued one of its sessions, and
+    the calls that opened the seed."""
     event_ids = set(calls.column("event_id").to_pylist())
-    active = set(calls.column("actor").to_pylist())
-    sessions = sorted(c for c in creds if c in sess and _in_window(c, sess[c], active, since, until))
-    for sid in sessions:  # both copies of each STS call that issued a session in the lineage
+    for sid in sessions:
         if creds[sid]["via"] != "seed":
             event_ids.update(sess[sid]["event_ids"] or [])
-    issued_by = opening_calls(store, [c for c, v in creds.items() if v["via"] == "seed"], since, until)
     for item in issued_by:
         event_ids.update(item["event_ids"])
+    return event_ids
+
+
+def _access_keys(creds: dict, sess) -> set[str]:
+    """Every key id of the lineage: long-term keys, session keys (a console session has many)."""
     keys = set()
     for c in creds:
-        if c.startswith("key:"):
-            keys.add(c[4:])
-        elif c in sess:  # a console session used many
+        if ids.key_of(c):
+            keys.add(ids.key_of(c))
+        elif c in sess:
             keys.update(k for k in (sess[c].get("access_key_ids") or [sess[c]["access_key_id"]]) if k)
+    return keys
+
+
+def _reach(store, creds: dict, sessions: list[str], since: int | None,
+           until: int | None) -> tuple[set[str], set[str], set[str], set[str]]:
+    """(roles, principals, accounts, roles attempted) the lineage's credentials reached."""
+    g, sess = store.lineage, store.session_info
     roles, principals, accounts, attempted = set(), set(), set(), set()
     for sid in sessions:
         s = sess[sid]
@@ -236,35 +287,22 @@ def summarize(store, seed: Seed, creds: dict[str, dict], links: list[dict],
     for c in creds:
         if c.startswith("arn:"):
             principals.add(c)
-        if c in g:
-            for _, dst, k, d in g.out_edges(c, keys=True, data=True):
-                if (k == EdgeKind.ATTEMPTED and g.nodes[dst].get("kind") == NodeKind.ROLE
-                        and _overlaps(d, since, until)):
-                    attempted.add(dst)
-            for src, _, k in g.in_edges(c, keys=True):
-                if k == EdgeKind.HAS_KEY:
-                    principals.add(src)
-    for col in ("recipient_account_id", "account_id"):
-        accounts.update(a for a in pc.unique(calls.column(col)).to_pylist() if a)
-    ips = sorted(ip for ip in pc.unique(calls.column("source_ip")).to_pylist() if ids.is_ip(ip))
-    ok = calls.filter(pc.is_null(calls.column("error_code")))
-    resources = sorted(r for r in pc.unique(ok.column("resource")).to_pylist() if r)
-    created, changes = _created_and_changed(store, creds, since, until)
-    t = calls.column("time")
-    lo, hi = (pc.min_max(t).values() if calls.num_rows else (None, None))
-    return BlastRadius(
-        seed=seed.as_dict(), since=ids.iso(since), until=ids.iso(until),
-        event_ids=sorted(event_ids), access_keys=sorted(keys), sessions=sessions,
-        roles=sorted(roles), attempted_roles=sorted(attempted - roles),
-        accounts=sorted(accounts), ips=ips, resources=resources, created=created,
-        policy_changes=changes, principals=sorted(principals), lineage=links,
-        first_seen=lo.as_py().strftime("%Y-%m-%dT%H:%M:%SZ") if lo is not None and lo.is_valid else None,
-        last_seen=hi.as_py().strftime("%Y-%m-%dT%H:%M:%SZ") if hi is not None and hi.is_valid else None,
-        calls=calls.num_rows, failed_calls=calls.num_rows - ok.num_rows,
-        issued_by=issued_by, events=event_rows(store, calls, event_ids, outside),
-        console_sessions=[console_session(sid, sess[sid]) for sid in sessions if sess[sid].get("console")],
-        key_changes=key_changes(store, creds, links, since, until),
-    )
+        if c not in g:
+            continue
+        attempted.update(dst for _, dst, k, d in g.out_edges(c, keys=True, data=True)
+                         if k == EdgeKind.ATTEMPTED and g.nodes[dst].get("kind") == NodeKind.ROLE
+                         and _overlaps(d, since, until))
+        principals.update(src for src, _, k in g.in_edges(c, keys=True) if k == EdgeKind.HAS_KEY)
+    return roles, principals, accounts, attempted
+
+
+def _span(calls: pa.Table) -> tuple[str | None, str | None]:
+    """First and last call, to the second."""
+    if not calls.num_rows:
+        return None, None
+    lo, hi = pc.min_max(calls.column("time")).values()
+    return (lo.as_py().strftime("%Y-%m-%dT%H:%M:%SZ") if lo.is_valid else None,
+            hi.as_py().strftime("%Y-%m-%dT%H:%M:%SZ") if hi.is_valid else None)
 
 
 def _overlaps(edge: dict, since: int | None, until: int | None) -> bool:
@@ -322,44 +360,55 @@ def _created_and_changed(store, creds: dict, since, until) -> tuple[list[dict], 
 
 
 def _display(node: str) -> str:
-    if node.startswith("key:"):
-        return node[4:]
-    if node.startswith("login-profile:"):
-        return node[len("login-profile:"):]
-    return node
+    parsed = ids.parse_id(node)
+    return parsed.value if parsed.prefix in (ids.IdPrefix.KEY, ids.IdPrefix.LOGIN_PROFILE) else node
 
 
 def used_later(store, node: str, t: int | None, change: dict | None = None) -> bool:
     """Was a created (or changed) thing used after ``t``?
 
     A key: any call made with it. A user: any call by its keys or sessions. A login profile:
-    a console session of its user. A role: a session of it. A policy: no direct use is
-    visible in CloudTrail, so False.
+    a console session of its user. A role: a session of it (from an account the change let
+    in, when the change names outside accounts). A policy: no direct use is visible in
+    CloudTrail, so False.
     """
-    g = store.lineage
-    sess = store.session_info
-    if node not in g:
+    if node not in store.lineage:
         return False
-    kind = g.nodes[node].get("kind")
-    if kind == NodeKind.ACCESS_KEY:
-        return bool(store.node_info.get(node, {}).get("props", {}).get("calls"))
-    if kind == NodeKind.USER:
-        for _, key, k in g.out_edges(node, keys=True):
-            if k == EdgeKind.HAS_KEY and used_later(store, key, t):
-                return True
-        return any(k == EdgeKind.OF_PRINCIPAL and (sess.get(s, {}).get("issued") or 0) >= (t or 0)
-                   for s, _, k in g.in_edges(node, keys=True))
-    if kind == NodeKind.LOGIN_PROFILE:
-        for _, user, k in g.out_edges(node, keys=True):
-            if k == EdgeKind.OF_PRINCIPAL:
-                return any(k2 == EdgeKind.OF_PRINCIPAL and sess.get(s, {}).get("console")
-                           and (sess[s]["issued"] or 0) >= (t or 0)
-                           for s, _, k2 in g.in_edges(user, keys=True))
-    if kind == NodeKind.ROLE:
-        external = set((change or {}).get("external_accounts") or [])
-        for s, _, k in g.in_edges(node, keys=True):
-            info = sess.get(s)
-            if k == EdgeKind.OF_ROLE and info and (info["issued"] or 0) >= (t or 0):
-                if not external or info["issuer_account"] in external or "*" in external:
-                    return True
+    check = _USED_LATER.get(store.lineage.nodes[node].get("kind"))
+    return bool(check and check(store, node, t or 0, change or {}))
+
+
+def _key_used(store, key: str, t: int, change: dict) -> bool:
+    return bool(store.node_info.get(key, {}).get("props", {}).get("calls"))
+
+
+def _user_used(store, user: str, t: int, change: dict) -> bool:
+    g, sess = store.lineage, store.session_info
+    if any(k == EdgeKind.HAS_KEY and used_later(store, key, t) for _, key, k in g.out_edges(user, keys=True)):
+        return True
+    return any(k == EdgeKind.OF_PRINCIPAL and (sess.get(s, {}).get("issued") or 0) >= t
+               for s, _, k in g.in_edges(user, keys=True))
+
+
+def _login_profile_used(store, profile: str, t: int, change: dict) -> bool:
+    g, sess = store.lineage, store.session_info
+    for _, user, k in g.out_edges(profile, keys=True):
+        if k == EdgeKind.OF_PRINCIPAL:
+            return any(k2 == EdgeKind.OF_PRINCIPAL and sess.get(s, {}).get("console")
+                       and (sess[s]["issued"] or 0) >= t
+                       for s, _, k2 in g.in_edges(user, keys=True))
     return False
+
+
+def _role_used(store, role: str, t: int, change: dict) -> bool:
+    external = set(change.get("external_accounts") or [])
+    for s, _, k in store.lineage.in_edges(role, keys=True):
+        info = store.session_info.get(s)
+        if k == EdgeKind.OF_ROLE and info and (info["issued"] or 0) >= t:
+            if not external or info["issuer_account"] in external or "*" in external:
+                return True
+    return False
+
+
+_USED_LATER = {NodeKind.ACCESS_KEY: _key_used, NodeKind.USER: _user_used,
+               NodeKind.LOGIN_PROFILE: _login_profile_used, NodeKind.ROLE: _role_used}

@@ -13,6 +13,7 @@ assumed, as ``arn:aws:iam::<account>:role/<name>``.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from graphtrail import ids
@@ -56,16 +57,17 @@ def origin_of(store, issuer: str | None) -> tuple[str | None, str | None]:
     if issuer is None:
         return None, None
     info = store.node_info.get(issuer, {})
-    if issuer.startswith("key:"):
+    parsed = ids.parse_id(issuer)
+    if parsed.prefix is ids.IdPrefix.KEY:
         user = info.get("props", {}).get("user")
         if user is None and issuer in store.lineage:
             user = next((s for s, _, k in store.lineage.in_edges(issuer, keys=True)
                          if k == EdgeKind.HAS_KEY), None)
-        return (user or issuer[4:]), (user.split(":")[4] if user else info.get("account"))
-    if issuer.startswith("account:"):
-        return issuer.split(":", 1)[1], issuer.split(":", 1)[1]
-    if issuer.startswith(("service:", "idp:", "idc-user:")):
-        return issuer.split(":", 1)[1], None
+        return (user or parsed.value), (user.split(":")[4] if user else info.get("account"))
+    if parsed.prefix is ids.IdPrefix.ACCOUNT:
+        return parsed.value, parsed.value
+    if ids.is_service_like(issuer):
+        return parsed.value, None
     if issuer.startswith("arn:"):
         return issuer, issuer.split(":")[4] or None
     return issuer, info.get("account")
@@ -99,8 +101,8 @@ def session_origin(s: dict) -> tuple[str, dict] | None:
 def _key_of(store, cred: str | None) -> str | None:
     if cred is None:
         return None
-    if cred.startswith("key:"):
-        return cred[4:]
+    if ids.key_of(cred):
+        return ids.key_of(cred)
     s = store.session_info.get(cred)
     return s["access_key_id"] if s else None
 
@@ -118,6 +120,36 @@ def chains(store, *, cross_account: bool = False, origin: str | None = None, to:
     since, until : epoch µs bounds on hop times.
     """
     sess = store.session_info
+    children, roots = _session_tree(sess)
+    to_id = ids.role_id(to) if to else None
+    keep = _Filters(cross_account, max(min_hops, 1), since, until, _origin_filter(origin))
+    out: list[Chain] = []
+    seen: set[tuple[str, ...]] = set()
+    for root in roots:
+        issuer = sess[root]["issuer"]
+        org, org_acct, named = _root_origin(store, sess[root])
+        for lineage in _walk(root, children):
+            chain = _chain(store, lineage, org, org_acct, issuer)
+            if chain is None:
+                continue
+            chain.origin = named
+            if to_id is not None:
+                if to_id not in chain.path[1:]:
+                    continue
+                chain = _truncate(chain, chain.path.index(to_id, 1))
+            if tuple(chain.sessions) in seen or not keep(chain, lambda i=issuer: _key_of(store, i)):
+                continue
+            seen.add(tuple(chain.sessions))
+            out.append(chain)
+    for c in out:
+        for h in c.hops:
+            h.pop("time_us", None)
+    out.sort(key=lambda c: (-len(c.hops), c.hops[0]["time"] if c.hops else ""))
+    return out
+
+
+def _session_tree(sess) -> tuple[dict[str, list[str]], list[str]]:
+    """(session -> the sessions it issued, the sessions no session issued), in issue order."""
     children: dict[str, list[str]] = {}
     for sid, s in sess.items():
         if s["issuer"] in sess:
@@ -126,46 +158,36 @@ def chains(store, *, cross_account: bool = False, origin: str | None = None, to:
         lst.sort(key=lambda x: (sess[x]["issued"] or 0, x))
     roots = sorted((sid for sid, s in sess.items() if s["issuer"] not in sess),
                    key=lambda x: (sess[x]["issued"] or 0, x))
-    to_id = ids.role_id(to) if to else None
-    want_origin = _origin_filter(origin)
-    out: list[Chain] = []
-    seen: set[tuple[str, ...]] = set()
-    for root in roots:
-        s0 = sess[root]
-        org, org_acct = origin_of(store, s0["issuer"])
-        named = session_origin(s0)
-        if named is not None:
-            org, org_acct = named[0], None
-        for lineage in _walk(root, children):
-            chain = _chain(store, lineage, org, org_acct, s0["issuer"])
-            if chain is None:
-                continue
-            chain.origin = named[1] if named else None
-            if to_id is not None:
-                if to_id not in chain.path[1:]:
-                    continue
-                cut = chain.path.index(to_id, 1)
-                chain = _truncate(chain, cut)
-            key = tuple(chain.sessions)
-            if key in seen:
-                continue
-            if len(chain.hops) < max(min_hops, 1):
-                continue
-            if cross_account and not chain.cross_account:
-                continue
-            if want_origin and not want_origin(chain, _key_of(store, s0["issuer"])):
-                continue
-            if since is not None and all(h["time_us"] < since for h in chain.hops):
-                continue
-            if until is not None and chain.hops and chain.hops[0]["time_us"] > until:
-                continue
-            seen.add(key)
-            out.append(chain)
-    for c in out:
-        for h in c.hops:
-            h.pop("time_us", None)
-    out.sort(key=lambda c: (-len(c.hops), c.hops[0]["time"] if c.hops else ""))
-    return out
+    return children, roots
+
+
+def _root_origin(store, s0: dict) -> tuple[str | None, str | None, dict | None]:
+    """(origin as the chain names it, its account, the federated origin's details if any)."""
+    named = session_origin(s0)
+    if named is not None:
+        return named[0], None, named[1]
+    org, org_acct = origin_of(store, s0["issuer"])
+    return org, org_acct, None
+
+
+@dataclass(frozen=True, slots=True)
+class _Filters:
+    """Which chains an investigator asked for (see :func:`chains`)."""
+
+    cross_account: bool
+    min_hops: int
+    since: int | None
+    until: int | None
+    origin: Callable[[Chain, str | None], bool] | None
+
+    def __call__(self, chain: Chain, first_key: Callable[[], str | None]) -> bool:
+        if len(chain.hops) < self.min_hops or (self.cross_account and not chain.cross_account):
+            return False
+        if self.origin and not self.origin(chain, first_key()):
+            return False
+        if self.since is not None and all(h["time_us"] < self.since for h in chain.hops):
+            return False
+        return not (self.until is not None and chain.hops and chain.hops[0]["time_us"] > self.until)
 
 
 def _origin_filter(origin: str | None):

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
+from graphtrail.families import EVENT_SELECTORS
 from graphtrail.integrity.digest import epoch
 from graphtrail.integrity.evidence import TRAIL_CHANGES, DataEvents, TrailChange, TrailEvidence
 
@@ -150,7 +151,7 @@ def selector_changes(changes: Iterable[TrailChange]) -> list[dict]:
     """
     out, before = [], {}
     for c in changes:
-        if c.event_name not in ("PutEventSelectors", "PutInsightSelectors"):
+        if c.event_name not in EVENT_SELECTORS:
             continue
         trail = (c.account, _trail_name(c.trail))
         if c.event_name == "PutInsightSelectors":

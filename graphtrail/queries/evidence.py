@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from graphtrail import ids
+from graphtrail.families import CREDENTIAL_OPENING
 from graphtrail.model import EdgeKind
 
 __all__ = ["EVENT_FIELDS", "EVENT_ROW_FIELDS", "opening_calls", "event_rows", "console_session",
@@ -26,9 +27,7 @@ EVENT_FIELDS = ("time", "event_name", "recipient_account_id", "account_id", "reg
 # One row of ``events`` (``--format json`` and ``csv``).
 EVENT_ROW_FIELDS = ("time", "event_name", "account", "region", "source_ip", "credential",
                     "access_key_id", "error_code", "event_id")
-_OPENING = ("AssumeRole", "AssumeRoleWithSAML", "AssumeRoleWithWebIdentity", "GetSessionToken",
-            "GetFederationToken", "AssumeRoot", "ConsoleLogin", "GetRoleCredentials", "Federate",
-            "UserAuthentication", "Authenticate", "CreateAccessKey")
+_OPENING = tuple(CREDENTIAL_OPENING)
 
 
 def opening_calls(store, seeds: list[str], since: int | None = None,
@@ -146,7 +145,7 @@ def key_changes(store, creds: dict, links: list[dict], since, until) -> list[dic
     sess = store.session_info
     out = []
     for c in sorted(creds):
-        if not c.startswith("key:") or c not in g:
+        if not ids.key_of(c) or c not in g:
             continue
         for src, _, k, d in g.in_edges(c, keys=True, data=True):
             if k != EdgeKind.CHANGED or not between(d.get("first_seen"), since, until):
@@ -157,7 +156,7 @@ def key_changes(store, creds: dict, links: list[dict], since, until) -> list[dic
             t = d.get("first_seen")
             outlived = [x["to"] for x in links if x["from"] == c and x["to"] in sess
                         and (sess[x["to"]]["expires"] or 0) > (t or 0)]
-            out.append({"access_key_id": c[4:], "event_name": change,
+            out.append({"access_key_id": ids.key_of(c), "event_name": change,
                         "status": "Deleted" if change == "DeleteAccessKey" else "Inactive",
                         "time": ids.iso(t), "by": src, "event_ids": list(d["event_ids"]),
                         "sessions_outliving_it": sorted(outlived)})

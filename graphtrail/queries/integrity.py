@@ -28,6 +28,7 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
+from graphtrail.families import TRAIL_LIFECYCLE
 from graphtrail.integrity.digest import (
     SIGNATURE_ALGORITHM,
     Digest,
@@ -44,7 +45,7 @@ LOG_STATUSES = ("verified", "hash-matched", "modified", "not_in_any_digest", "un
 """A log file's integrity status: ``verified`` against a signed digest; ``hash-matched`` when
 its digest's signature could not be checked; the rest are problems."""
 
-_RESTART_CALLS = {"StopLogging", "StartLogging", "UpdateTrail", "DeleteTrail", "CreateTrail"}
+_RESTART_CALLS = TRAIL_LIFECYCLE.events
 _HOUR = 3600.0
 
 

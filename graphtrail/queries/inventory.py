@@ -24,6 +24,7 @@ from typing import Literal
 
 import pandas as pd
 
+from graphtrail import ids
 from graphtrail.model import EdgeKind, NodeKind
 
 __all__ = ["Window", "LISTINGS", "SORTS", "list_seeds", "keys", "principals", "roles", "ips",
@@ -181,7 +182,7 @@ class _Context:
         """Long-term key -> its user (or root), as the graph build recorded it on the key."""
         out = {}
         for nid in self.info.keys():
-            if nid.startswith("key:"):
+            if ids.key_of(nid):
                 user = self.info[nid]["props"].get("user")
                 if user:
                     out[nid] = user
@@ -192,7 +193,7 @@ class _Context:
         """Long-term key -> the eventIDs of the CreateAccessKey that made it (from the lineage)."""
         out: dict[str, list[str]] = {}
         for src, dst, k, data in self.store.lineage.edges(keys=True, data=True):
-            if k == EdgeKind.CREATED and dst.startswith("key:"):
+            if k == EdgeKind.CREATED and ids.key_of(dst):
                 out.setdefault(dst, []).extend(data.get("event_ids") or [])
             elif k == EdgeKind.HAS_KEY:
                 self._key_owner.setdefault(dst, src)  # a key the build did not tie to a caller
@@ -206,7 +207,7 @@ class _Context:
         n = self.info.get(nid)
         if n is not None:
             return n["kind"]
-        return NodeKind.ACCESS_KEY.value if nid.startswith("key:") else None
+        return NodeKind.ACCESS_KEY.value if ids.key_of(nid) else None
 
     def owner_of(self, actor: str | None) -> str | None:
         """The principal a credential acts as; a principal is its own owner."""
@@ -230,7 +231,7 @@ class _Context:
         s = self.session_info.get(actor)
         if s is not None:
             return s["access_key_id"]
-        return actor[4:] if actor.startswith("key:") else None
+        return ids.key_of(actor)
 
     def sessions_in_window(self) -> pd.DataFrame:
         """Sessions issued in the window (in or by the account, when one is given)."""
@@ -268,7 +269,7 @@ class _Context:
                              "issuer": self.owner_of(s["issuer"]) or s["issuer"],
                              "issued_by": list(s["event_ids"] or [])})
             else:
-                rows.append({"actor": a, "access_key": a[4:], "type": "long-term", "session": None,
+                rows.append({"actor": a, "access_key": ids.key_of(a), "type": "long-term", "session": None,
                              "owner": owner, "owner_type": self.node_kind(owner),
                              "account": self.account_of(a) or (self.account_of(owner) if owner else None),
                              "issued": self._created_at(a),
@@ -325,8 +326,9 @@ def _fill_counts(rows: pd.DataFrame) -> pd.DataFrame:
 def _matches(names: pd.Series, like: str) -> pd.Series:
     if any(ch in like for ch in "*?["):
         pat = like.lower()
-        return names.map(lambda n: fnmatch.fnmatchcase(str(n).lower(), pat))
-    return names.astype(str).str.contains(like, case=False, regex=False)
+        # (bool: an empty object Series would select columns, not rows)
+        return names.map(lambda n: fnmatch.fnmatchcase(str(n).lower(), pat)).astype(bool)
+    return names.astype(str).str.contains(like, case=False, regex=False).astype(bool)
 
 
 def _finish(rows: pd.DataFrame, window: Window, name: str, columns: list[str]) -> pd.DataFrame:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from graphtrail import ids
 from graphtrail.model import EdgeKind, NodeKind
+from graphtrail.times import micros
 
 __all__ = ["Seed", "SeedError", "seed_credentials", "parse_time_bound"]
 
@@ -51,7 +52,7 @@ def parse_time_bound(value: str | None) -> int | None:
         raise SeedError(f"not a time: {value!r} (use ISO 8601, e.g. 2024-08-01T13:00:00Z)") from exc
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
-    return int(dt.timestamp() * 1_000_000)
+    return micros(dt)
 
 
 # The longest a temporary credential lives (GetSessionToken, 36 hours): a session whose

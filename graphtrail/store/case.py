@@ -47,7 +47,11 @@ from graphtrail.model import event_schema, insight_schema
 from graphtrail.store.integrity import integrity_line, load_integrity
 from graphtrail.store.keyindex import KeyIndex
 
-__all__ = ["Case", "CaseError", "IngestSummary", "IngestSession", "default_case_dir"]
+__all__ = ["Case", "CaseError", "IngestSummary", "IngestSession", "default_case_dir", "DEFAULT_CASE",
+           "CASE_ENV"]
+
+DEFAULT_CASE = Path("graphtrail-case")  # where a case lives when nobody says
+CASE_ENV = "GRAPHTRAIL_CASE"  # ... and the variable that says it
 
 FORMAT = 1
 GRAPH_FORMAT = 5  # bump when the graph tables change: older graphs are rebuilt, not misread
@@ -68,7 +72,7 @@ class NotACaseFolder(CaseError):
 
 def default_case_dir() -> Path:
     """``$GRAPHTRAIL_CASE`` or ``./graphtrail-case``."""
-    return Path(os.environ.get("GRAPHTRAIL_CASE", "graphtrail-case"))
+    return Path(os.environ.get(CASE_ENV, DEFAULT_CASE))
 
 
 @dataclass

@@ -3,42 +3,38 @@
 :class:`CypherStore` implements :class:`graphtrail.store.protocol.GraphStore` over a Bolt
 server holding a pushed case (see :mod:`graphtrail.store.neo4j_case`): the lineage graph
 from ``lineage.cypher``, sessions from ``sessions.cypher``, nodes from ``nodes.cypher``,
-calls from ``calls.cypher``, grouped for the listings by ``call_summary.cypher``. The questions (blast radius, chains, timeline, findings) then
-run unchanged, so both stores give the same answers by construction, and the parity suite
-checks it on real servers.
+calls from ``calls.cypher``, grouped for the listings by ``call_summary.cypher``, and the
+whole graph for the views from ``graph.cypher``.
+
+This adapter is what the views (``report`` and ``view`` with ``--backend neo4j``) and the seed
+listings read. The questions themselves do not run over it with ``--backend neo4j``: each runs
+its own Cypher file on the server (:mod:`graphtrail.queries.on_server`).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from datetime import datetime
 from functools import cached_property
 
 import networkx as nx
 import pyarrow as pa
 
 import cypher
+from graphtrail import schema
 from graphtrail.model import NodeKind
+from graphtrail.schema import names
 from graphtrail.store.neo4j import Neo4jStore
 from graphtrail.store.protocol import CALL_SUMMARY_SCHEMA
+from graphtrail.times import micros
 
 __all__ = ["CypherStore", "CALL_COLUMNS"]
 
-CALL_COLUMNS = ("event_id", "time", "actor", "actor_kind", "resource", "event_source",
-                "event_name", "error_code", "source_ip", "user_agent", "region",
-                "recipient_account_id", "account_id", "identity_type", "identity_arn",
-                "read_only", "shared_event_id", "source_file", "detail", "access_key_id")
-_EDGE_CORE = {"first_seen", "last_seen", "count", "event_ids", "event_names"}
+CALL_COLUMNS = names(schema.CALL_COLUMNS)
+_EDGE_CORE = set(schema.EDGE_CORE) | set(schema.EDGE_PUSHED)
+# mfa is unknown when the logs do not say; the other flags are false unless set
+_TRI_STATE = {"mfa"}
 _KINDS = {k.value for k in NodeKind}
-
-
-def _us(v) -> int | None:
-    """A pushed datetime (ISO text from the driver) or µs int -> epoch µs."""
-    if v is None or isinstance(v, int):
-        return v
-    dt = datetime.fromisoformat(str(v).replace("Z", "+00:00"))
-    return int(dt.timestamp()) * 1_000_000 + dt.microsecond
 
 
 class CypherStore:
@@ -46,8 +42,9 @@ class CypherStore:
 
     backend = "neo4j"
 
-    def __init__(self, server: Neo4jStore) -> None:
+    def __init__(self, server: Neo4jStore, case=None) -> None:
         self.server = server
+        self.case = case  # the local case, when there is one: the views read raw evidence from it
 
     def _run(self, name: str, **params) -> list[dict]:
         return self.server.run(cypher.load(name), params)
@@ -66,9 +63,19 @@ class CypherStore:
 
     @cached_property
     def lineage(self) -> nx.MultiDiGraph:
+        return self._graph("lineage")
+
+    @cached_property
+    def graph(self) -> nx.MultiDiGraph:
+        """The whole identity graph (for views), every node included."""
+        return self._graph("graph", every_node=True)
+
+    def _graph(self, name: str, every_node: bool = False) -> nx.MultiDiGraph:
         g = nx.MultiDiGraph()
         info = self.node_info
-        for r in self._run("lineage"):
+        for nid, n in info.items() if every_node else ():
+            g.add_node(nid, kind=n["kind"], label=n["label"], account=n["account"], **n["props"])
+        for r in self._run(name):
             for nid in (r["src"], r["dst"]):
                 if nid not in g:
                     n = info.get(nid, {"kind": "Resource", "label": nid, "account": None, "props": {}})
@@ -76,7 +83,7 @@ class CypherStore:
             p = dict(r["props"])
             extra = {k: _json_back(v) for k, v in p.items() if k not in _EDGE_CORE}
             g.add_edge(r["src"], r["dst"], key=r["kind"], kind=r["kind"],
-                       first_seen=_us(p.get("first_seen")), last_seen=_us(p.get("last_seen")),
+                       first_seen=micros(p.get("first_seen")), last_seen=micros(p.get("last_seen")),
                        count=p.get("count", 1), event_ids=list(p.get("event_ids") or []),
                        event_names=list(p.get("event_names") or []), **extra)
         return g
@@ -86,19 +93,8 @@ class CypherStore:
         out = {}
         for r in self._run("sessions"):
             s = r["session"]
-            out[s["id"]] = {
-                "session": s["id"], "access_key_id": s.get("access_key_id"), "via": s.get("via"),
-                "issued": s.get("issued_us"), "expires": s.get("expires_us"),
-                "principal_kind": s.get("principal_kind"), "principal": s.get("principal"),
-                "session_name": s.get("session_name"), "account": s.get("account"),
-                "issuer": s.get("issuer"), "issuer_account": s.get("issuer_account"),
-                "event_ids": list(s.get("issue_event_ids") or []),
-                "source_identity": s.get("source_identity"), "console": bool(s.get("console")),
-                "issuer_inferred": bool(s.get("issuer_inferred")),
-                "access_key_ids": list(s.get("access_key_ids") or []), "note": s.get("note"),
-                "origin": _text(s.get("origin")), "mfa": s.get("mfa"), "sides": _text(s.get("sides")),
-                "replayed": bool(s.get("replayed")),
-            }
+            out[s["id"]] = {c.name: _session_value(c, s.get(schema.SESSION_PROPERTY.get(c.name, c.name)))
+                            for c in schema.SESSION_COLUMNS}
         return out
 
     def calls(self, columns: list[str], *, actors: Iterable[str] | None = None,
@@ -112,14 +108,14 @@ class CypherStore:
             c = r["call"]
             for name in columns:
                 cols[name].append(c.get("time_us") if name == "time" else c.get(name))
+        declared = schema.call_schema()
         arrays = []
         for name in columns:
-            if name == "time":
-                arrays.append(pa.array(cols[name], pa.int64()).cast(pa.timestamp("us", tz="UTC")))
-            elif name == "read_only":
-                arrays.append(pa.array(cols[name], pa.bool_()))
+            typ = declared.field(name).type if name in declared.names else pa.string()
+            if pa.types.is_timestamp(typ):  # a Call node holds its time in µs (time_us)
+                arrays.append(pa.array(cols[name], pa.int64()).cast(typ))
             else:
-                arrays.append(pa.array(cols[name], pa.string()))
+                arrays.append(pa.array(cols[name], typ))
         return pa.Table.from_arrays(arrays, names=list(columns))
 
     def call_summary(self, *, since: int | None = None, until: int | None = None,
@@ -129,6 +125,15 @@ class CypherStore:
 
     def actors_from_ip(self, ip: str) -> set[str]:
         return {r["actor"] for r in self._run("actors_from_ip", ip=ip)}
+
+
+def _session_value(column: schema.Column, v):
+    """A Session node's property back as the sessions table holds it."""
+    if pa.types.is_list(column.type):
+        return list(v or [])
+    if pa.types.is_boolean(column.type) and column.name not in _TRI_STATE:
+        return bool(v)
+    return _text(v) if pa.types.is_string(column.type) else v
 
 
 def _text(v):

@@ -15,6 +15,7 @@ import networkx as nx
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from graphtrail import ids
 from graphtrail.model import EdgeKind
 from graphtrail.store.case import Case
 from graphtrail.store.protocol import CALL_SUMMARY_SCHEMA
@@ -98,7 +99,7 @@ class MemoryStore:
                                     schema=CALL_SUMMARY_SCHEMA)
 
     def actors_from_ip(self, ip: str) -> set[str]:
-        hit = (pc.field("kind") == EdgeKind.FROM_IP.value) & (pc.field("dst") == f"ip:{ip}")
+        hit = (pc.field("kind") == EdgeKind.FROM_IP.value) & (pc.field("dst") == ids.ip_id(ip))
         return set(self.case.graph_table("edges", ["src"], hit).column("src").to_pylist())
 
     def calls(self, columns: list[str], *, actors=None, event_names=None, source_ip=None,
@@ -218,9 +219,3 @@ def _codes(col: pa.ChunkedArray) -> tuple[pa.ChunkedArray, pa.Array | None]:
         return pa.chunked_array([], pa.int32()), pa.array([], pa.string())
     return (pa.chunked_array([c.indices for c in col.chunks], col.type.index_type),
             col.chunk(0).dictionary)
-
-
-def _us(v) -> int | None:
-    if v is None:
-        return None
-    return int(v.timestamp() * 1_000_000) if hasattr(v, "timestamp") else int(v)

@@ -16,7 +16,8 @@ How a case maps to the graph
   anything else), and properties ``id`` (unique per label), ``label`` (display name) and
   ``account``.
 * An edge ``(src)-[KIND]->(dst)`` is one relationship per (src, kind, dst), with ``first_seen``
-  and ``last_seen`` (Neo4j ``DATETIME`` in UTC), ``count`` (integer) and ``event_ids`` /
+  and ``last_seen`` (Neo4j ``DATETIME`` in UTC, and as epoch microseconds in ``first_seen_us``
+  and ``last_seen_us``, what the Cypher library compares with ``$since``/``$until``), ``count`` (integer) and ``event_ids`` /
   ``event_names`` (lists of strings): the evidence behind it.
 * ``props`` (JSON text) become top-level properties: Neo4j stores scalars and homogeneous lists
   of scalars only, never maps. A nested object, a list of mixed types or with nulls, and an
@@ -42,7 +43,6 @@ Example (against a running server)::
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import re
 import time
@@ -56,8 +56,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from neo4j.exceptions import AuthError, ClientError
 
-from graphtrail.ids import iso
-from graphtrail.model import EdgeKind, NodeKind
+from graphtrail.schema import EDGE_CORE, NODE_CORE, OWN_LABEL, EdgeKind, NodeKind
+from graphtrail.times import iso, micros
 
 __all__ = [
     "Neo4jStore",
@@ -72,11 +72,6 @@ __all__ = [
     "flatten_props",
 ]
 
-# Every node graphtrail writes carries this label; it reads, relinks and deletes no other.
-OWN_LABEL = "Graphtrail"
-# Written from the columns of the case; a props key with one of these names is dropped.
-NODE_CORE = ("id", "label", "account")
-EDGE_CORE = ("first_seen", "last_seen", "count", "event_ids", "event_names")
 # Timestamps travel as ISO 8601 text and become DATETIME on the server (see the module docstring).
 _DATETIMES = ("first_seen", "last_seen")
 _ISO = "%Y-%m-%dT%H:%M:%SZ"  # Arrow prints the microseconds after %S
@@ -87,8 +82,6 @@ MAX_BATCH_BYTES = 4 << 20
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 _INT64 = (-(2**63), 2**63 - 1)
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-_MICROSECOND = dt.timedelta(microseconds=1)
 
 Progress = Callable[[str, int, int], None]
 """``progress(phase, done, total)``: phase is ``"nodes"`` or ``"relationships"``."""
@@ -381,6 +374,10 @@ def _edge_rows(batch: pa.Table) -> list[dict[str, Any]]:
     for c in ("event_ids", "event_names"):
         cols[c] = [v or [] for v in cols[c]]
     cols["props"] = [flatten_props(p, EDGE_CORE) for p in cols["props"]]
+    for c in _DATETIMES:  # also as epoch µs: what the Cypher library compares with $since/$until
+        for props, us in zip(cols["props"], batch.column(c).cast(pa.int64()).to_pylist(), strict=True):
+            if us is not None:
+                props[f"{c}_us"] = us
     keys = list(cols)
     return [dict(zip(keys, row, strict=True)) for row in zip(*cols.values(), strict=True)]
 
@@ -388,10 +385,8 @@ def _edge_rows(batch: pa.Table) -> list[dict[str, Any]]:
 def _plain(value: Any) -> Any:
     """A driver value as plain Python: JSON-ready but for ints and floats."""
     if isinstance(value, neo4j.time.DateTime):
-        native = value.to_native()
-        if native.tzinfo is None:  # a zone-less datetime is one graphtrail wrote in UTC
-            native = native.replace(tzinfo=dt.UTC)
-        return iso((native - _EPOCH) // _MICROSECOND)  # the case's spelling of a time
+        # a zone-less datetime is one graphtrail wrote in UTC
+        return iso(micros(value.to_native()))  # the case's spelling of a time
     if isinstance(value, neo4j.time.Date | neo4j.time.Time | neo4j.time.Duration):
         return value.iso_format()
     if isinstance(value, neo4j.graph.Node):

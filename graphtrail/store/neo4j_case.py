@@ -8,6 +8,8 @@
   relink a call to a session it could not name before), and removes nodes and edges the
   case no longer has (a placeholder session that is now known, say). Only nodes labelled
   ``Graphtrail`` are read back, relinked or removed: a database may hold other data.
+* Then ``cypher/derived_credentials.cypher`` rewrites the ``DERIVES`` relationships (one per
+  step of a blast-radius walk) that ``blast_radius.cypher`` and ``timeline.cypher`` follow.
 """
 
 from __future__ import annotations
@@ -17,22 +19,21 @@ import time
 from dataclasses import asdict, dataclass, field
 
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401  (pa.compute)
 import pyarrow.parquet as pq
 
-from graphtrail.ids import iso
+import cypher
+from graphtrail.ids import call_id, iso
 from graphtrail.model import EdgeKind, NodeKind
+from graphtrail.schema import CALL_COLUMNS, NODE_CORE, ORIGIN_FIELDS, SESSION_PROPERTY, names
 from graphtrail.store.case import Case
 from graphtrail.store.neo4j import OWN_LABEL, Neo4jStore
 
 __all__ = ["push_case", "CasePushSummary", "CALL_INDEXES"]
 
 CALL_INDEXES = ("actor", "event_name", "source_ip", "time_us", "event_id")
-_CALL_PROPS = ("event_id", "actor", "actor_kind", "resource", "event_source", "event_name",
-               "error_code", "source_ip", "user_agent", "region", "recipient_account_id",
-               "account_id", "identity_type", "identity_arn", "read_only", "shared_event_id",
-               "source_file", "detail", "access_key_id")
-# Session columns pushed as they are (see graphtrail.store.cypher_store.CypherStore.session_info).
-_SESSION_EXTRA = ("access_key_ids", "note", "origin", "mfa", "sides", "replayed")
+# A Call node carries the calls table's columns; its time as ``time_us`` (and ``time``).
+_CALL_PROPS = tuple(c for c in names(CALL_COLUMNS) if c != "time")
 
 
 @dataclass
@@ -58,19 +59,14 @@ class CasePushSummary:
 
 def _session_nodes(nodes: pa.Table, sessions: pa.Table) -> pa.Table:
     """Merge each session's row into its node's properties (times as µs integers)."""
-    rows = {}
     s = sessions.to_pydict()
-    issued = sessions.column("issued").cast(pa.int64()).to_pylist()
-    expires = sessions.column("expires").cast(pa.int64()).to_pylist()
-    for i, sid in enumerate(s["session"]):
-        rows[sid] = {"access_key_id": s["access_key_id"][i], "via": s["via"][i],
-                     "issued_us": issued[i], "expires_us": expires[i],
-                     "principal_kind": s["principal_kind"][i], "principal": s["principal"][i],
-                     "session_name": s["session_name"][i], "issuer": s["issuer"][i],
-                     "issuer_account": s["issuer_account"][i], "issue_event_ids": s["event_ids"][i],
-                     "source_identity": s["source_identity"][i], "console": s["console"][i],
-                     "issuer_inferred": s["issuer_inferred"][i],
-                     **{c: s[c][i] for c in _SESSION_EXTRA if c in s}}
+    for t in ("issued", "expires"):
+        s[t] = sessions.column(t).cast(pa.int64()).to_pylist()
+    # the session's id and account are the node's own (core) properties
+    pushed = [(c, SESSION_PROPERTY.get(c, c)) for c in s if SESSION_PROPERTY.get(c, c) not in NODE_CORE]
+    origins = s.get("origin") or [None] * len(s["session"])
+    rows = {sid: {**{prop: s[c][i] for c, prop in pushed}, **_origin_fields(origins[i])}
+            for i, sid in enumerate(s["session"])}
     props = []
     for nid, kind, text in zip(nodes.column("id").to_pylist(), nodes.column("kind").to_pylist(),
                                nodes.column("props").to_pylist(), strict=True):
@@ -80,6 +76,17 @@ def _session_nodes(nodes: pa.Table, sessions: pa.Table) -> pa.Table:
         else:
             props.append(text)
     return nodes.set_column(nodes.schema.get_field_index("props"), "props", pa.array(props, pa.string()))
+
+
+# Who is behind a federated or service session (the sessions table's ``origin`` JSON), as
+# plain properties chains.cypher can read: origin_kind, origin_provider, origin_subject...
+
+
+def _origin_fields(text: str | None) -> dict:
+    o = json.loads(text) if text else {}
+    if not isinstance(o, dict):
+        return {}
+    return {f"origin_{k}": str(o[k]) for k in ORIGIN_FIELDS if o.get(k)}
 
 
 def push_case(case: Case, server: Neo4jStore, *, batch_size: int = 10_000, calls: bool = True,
@@ -94,6 +101,8 @@ def push_case(case: Case, server: Neo4jStore, *, batch_size: int = 10_000, calls
     out.unsupported = list(pushed.unsupported)
     out.graph_seconds = time.perf_counter() - t0
     _remove_stale(server, nodes, edges, out)
+    for statement in cypher.statements("derived_credentials"):  # what blast_radius.cypher walks
+        server.write(statement)
     if calls:
         t1 = time.perf_counter()
         _push_calls(case, server, batch_size, out, progress)
@@ -137,11 +146,13 @@ def _push_calls(case: Case, server: Neo4jStore, batch_size: int, out: CasePushSu
     path = case.graph_dir() / "activity.parquet"
     total = pq.ParquetFile(path).metadata.num_rows
     done = 0
+    shared = _shared_call_keys(path)
+    seen: dict[str, int] = {}
     for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_size, columns=["time", *_CALL_PROPS]):
         t = pa.Table.from_batches([batch])
         times = t.column("time").cast(pa.int64()).to_pylist()
         cols = {c: t.column(c).to_pylist() for c in _CALL_PROPS}
-        ids = [f"call:{e}@{tm}" for e, tm in zip(cols["event_id"], times, strict=True)]
+        ids = [_call_id(e, tm, shared, seen) for e, tm in zip(cols["event_id"], times, strict=True)]
         known = {r["id"]: r["actor"] for r in server.run(
             f"UNWIND $ids AS id MATCH (c:Call:{OWN_LABEL} {{id: id}}) "
             "RETURN c.id AS id, c.actor AS actor", {"ids": ids})}
@@ -156,6 +167,8 @@ def _push_calls(case: Case, server: Neo4jStore, batch_size: int, out: CasePushSu
                 relinked.append(cid)
             props = {c: cols[c][i] for c in _CALL_PROPS if cols[c][i] is not None}
             props["time_us"] = times[i]
+            if "#" in cid:  # the order of calls sharing eventID and time, as the case has them
+                props["occurrence"] = int(cid.rsplit("#", 1)[1])
             by_kind.setdefault(cols["actor_kind"][i] or "", []).append(
                 {"id": cid, "actor": actor, "props": props, "time": iso(times[i])})
         if relinked:
@@ -168,6 +181,26 @@ def _push_calls(case: Case, server: Neo4jStore, batch_size: int, out: CasePushSu
         done += t.num_rows
         if progress:
             progress("calls", done, total)
+
+
+def _shared_call_keys(path) -> set[tuple[str, int]]:
+    """(eventID, time) pairs that more than one call has: logs written by hand or by tools
+    reuse eventIDs, and each call must stay a node of its own."""
+    t = pq.read_table(path, columns=["event_id", "time"])
+    t = t.set_column(1, "time", t.column("time").cast(pa.int64()))
+    counts = t.group_by(["event_id", "time"], use_threads=False).aggregate([("event_id", "count")])
+    many = counts.filter(pa.compute.greater(counts.column("event_id_count"), 1))
+    return set(zip(many.column("event_id").to_pylist(), many.column("time").to_pylist(), strict=True))
+
+
+def _call_id(event_id: str | None, time_us: int | None, shared: set, seen: dict[str, int]) -> str:
+    """``call:<eventID>@<µs>``; the second and later calls sharing both get ``#2``, ``#3``...
+    in the order of the activity table."""
+    base = call_id(event_id, time_us)
+    if (event_id, time_us) not in shared:
+        return base
+    seen[base] = seen.get(base, 0) + 1
+    return base if seen[base] == 1 else f"{base}#{seen[base]}"
 
 
 def _call_query(actor_kind: str) -> str:

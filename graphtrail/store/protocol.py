@@ -12,7 +12,7 @@ from typing import Protocol, runtime_checkable
 import networkx as nx
 import pyarrow as pa
 
-__all__ = ["GraphStore", "CALL_SUMMARY_SCHEMA"]
+__all__ = ["GraphStore", "ViewStore", "CALL_SUMMARY_SCHEMA"]
 
 CALL_SUMMARY_SCHEMA = pa.schema([
     ("actor", pa.string()), ("source_ip", pa.string()), ("recipient_account_id", pa.string()),
@@ -50,3 +50,21 @@ class GraphStore(Protocol):
 
     def actors_from_ip(self, ip: str) -> set[str]:
         """Credentials seen calling from ``ip``."""
+
+
+@runtime_checkable
+class ViewStore(GraphStore, Protocol):
+    """What the views read beyond the questions' protocol: the whole graph to draw, and the
+    case whose files are the evidence a report cites (source files, SHA-256, integrity).
+
+    The report and the graph view take a ViewStore (graphtrail.views.report.build_report,
+    graphtrail.views.graph.focus); nothing else of a store.
+    """
+
+    @property
+    def graph(self) -> nx.MultiDiGraph:
+        """Every node and relation of the case (IN_ACCOUNT, FROM_IP, ACTED_ON... included)."""
+
+    @property
+    def case(self):
+        """The case folder (:class:`graphtrail.store.case.Case`) the answers come from."""

@@ -27,9 +27,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from graphtrail import ids
+from graphtrail import families, ids
 from graphtrail.model import (
-    EVENT_COLUMNS,
     EVIDENCE_CAP,
     Edge,
     EdgeKind,
@@ -38,6 +37,8 @@ from graphtrail.model import (
     edge_schema,
     node_schema,
 )
+from graphtrail.schema import CALL_COLUMNS, call_schema, names, session_schema
+from graphtrail.times import micros
 from loaders.facts import iam  # noqa: F401  (registers its handlers)
 from loaders.facts.aggregate import (
     PARTIALS_BYTES,
@@ -62,18 +63,11 @@ EVENT_INPUT_COLUMNS = (  # what the builder reads from the events table
     "issued_key", "issued_expiration", "request_parameters", "response_elements", "resources",
     "shared_event_id", "source_file", "additional_event_data", "from_console", "mfa",
 )
-ACTIVITY_COLUMNS = (
-    "event_id", "time", "actor", "actor_kind", "resource", "event_source", "event_name",
-    "error_code", "source_ip", "user_agent", "region", "recipient_account_id", "account_id",
-    "identity_type", "identity_arn", "read_only", "shared_event_id", "source_file", "detail",
-    "access_key_id",
-)
+ACTIVITY_COLUMNS = names(CALL_COLUMNS)  # the calls table, declared in graphtrail.schema
 # Calls whose request parameters detections read; ``detail`` keeps them in the activity table.
-DETAIL_EVENTS = frozenset({
-    "CreateAccessKey", "CreateLoginProfile", "UpdateLoginProfile", "AttachUserPolicy",
-    "AttachRolePolicy", "AttachGroupPolicy", "PutUserPolicy", "PutRolePolicy", "PutGroupPolicy",
-    "CreatePolicyVersion", "SetDefaultPolicyVersion", "UpdateAssumeRolePolicy", "CreateRole",
-    "PutEventSelectors", "UpdateTrail", "ModifySnapshotAttribute", "ModifyImageAttribute",
+DETAIL_EVENTS = families.KEY_CREATION | families.LOGIN_PROFILE | families.POLICY_CHANGE \
+    | families.POLICY_VERSION | families.TRUST_CHANGE | frozenset({
+    "CreateRole", "PutEventSelectors", "UpdateTrail", "ModifySnapshotAttribute", "ModifyImageAttribute",
     "ModifyDBSnapshotAttribute", "ModifyDBClusterSnapshotAttribute", "RunInstances",
     "GetParameter", "GetParameters", "GetParametersByPath", "UpdateDetector", "CreateUser",
     "PutBucketPolicy", "PutBucketAcl", "DeleteBucketPolicy",
@@ -90,20 +84,6 @@ _TS = pa.timestamp("us", tz="UTC")
 _DETAIL = pa.array(sorted(DETAIL_EVENTS))
 _EXTRA_DETAIL = pa.array(["ConsoleLogin", "GetObject"])
 _IP_RE = r"^(\d{1,3}\.){3}\d{1,3}$|^[0-9a-fA-F]*:[0-9a-fA-F:.]*$"
-
-
-def session_schema() -> pa.Schema:
-    return pa.schema([
-        ("session", pa.string()), ("access_key_id", pa.string()), ("via", pa.string()),
-        ("issued", _TS), ("expires", _TS), ("principal_kind", pa.string()),
-        ("principal", pa.string()), ("session_name", pa.string()), ("account", pa.string()),
-        ("issuer", pa.string()), ("issuer_account", pa.string()),
-        ("event_ids", pa.list_(pa.string())), ("source_identity", pa.string()),
-        ("console", pa.bool_()), ("issuer_inferred", pa.bool_()),
-        ("access_key_ids", pa.list_(pa.string())), ("note", pa.string()),
-        ("origin", pa.string()), ("mfa", pa.bool_()), ("sides", pa.string()),
-        ("replayed", pa.bool_()),
-    ])
 
 
 @dataclass
@@ -199,10 +179,7 @@ def build_graph(read_batches: BatchReader, activity_path: str | Path) -> GraphFa
 
 
 def _activity_schema() -> pa.Schema:
-    base = {n: t for n, t, _ in EVENT_COLUMNS}
-    base.update({"actor": pa.string(), "actor_kind": pa.string(), "resource": pa.string(),
-                 "detail": pa.string()})
-    return pa.schema([(c, base[c]) for c in ACTIVITY_COLUMNS])
+    return call_schema()
 
 
 def _activity_batch(batch: pa.RecordBatch, linker: Linker) -> pa.Table:
@@ -264,7 +241,7 @@ def _session_facts(linker: Linker, g: _Graph) -> None:
         if a is None:
             continue
         role = row["role"]
-        t = _us(row["time"])
+        t = micros(row["time"])
         g.node(Node(role, NodeKind.ROLE, role.rsplit("/", 1)[-1], role.split(":")[4] or None))
         g.edge(Edge(a, role, EdgeKind.ATTEMPTED, t, t, 1, [row["event_id"]], [row["event_name"]],
                     {"error_code": row["error_code"]}))
@@ -322,9 +299,9 @@ def _activity_edges(act: pa.Table, handled: pa.Array, g: _Graph) -> list[pa.Tabl
     ip_ok = pc.fill_null(pc.match_substring_regex(act.column("source_ip"), _IP_RE), False)
     ips = base.filter(pc.and_(has_actor, ip_ok))
     ips = ips.set_column(ips.schema.get_field_index("source_ip"), "source_ip",
-                         pc.binary_join_element_wise("ip:", ips.column("source_ip"), ""))
+                         pc.binary_join_element_wise(ids.IdPrefix.IP.mark, ips.column("source_ip"), ""))
     out.append(grouped(ips, "actor", "source_ip", EdgeKind.FROM_IP))
-    keyed = act.filter(pc.fill_null(pc.starts_with(act.column("actor"), "key:"), False))
+    keyed = act.filter(pc.fill_null(pc.starts_with(act.column("actor"), ids.IdPrefix.KEY.mark), False))
     if keyed.num_rows:  # HAS_KEY: the user (or root) a long-term key belongs to
         agg = keyed.group_by(["actor", "identity_arn"], use_threads=False).aggregate(
             [("time", "min"), ("time", "max"), ("event_id", "count"), ("event_id", "first")])
@@ -334,7 +311,7 @@ def _activity_edges(act: pa.Table, handled: pa.Array, g: _Graph) -> list[pa.Tabl
                 continue
             g.node(Node(p[1], NodeKind(p[0]), p[1].rsplit("/", 1)[-1] if p[0] == "User" else "root",
                         p[1].split(":")[4]))
-            g.edge(Edge(p[1], r["actor"], EdgeKind.HAS_KEY, _us(r["time_min"]), _us(r["time_max"]),
+            g.edge(Edge(p[1], r["actor"], EdgeKind.HAS_KEY, micros(r["time_min"]), micros(r["time_max"]),
                         r["event_id_count"], [r["event_id_first"]], [], {"seen_in_use": True}))
             g.actors.setdefault(r["actor"], {}).setdefault("user", p[1])
     return out
@@ -355,7 +332,7 @@ def _identity_center_users(batch, act: pa.Table, g: _Graph) -> None:
         if r["actor"] == uid:  # the user's own portal calls
             continue
         g.node(Node(uid, NodeKind.IDENTITY_CENTER_USER, r["user"], None, {"user_id": r["user"]}))
-        g.edge(Edge(r["actor"], uid, EdgeKind.OF_PRINCIPAL, _us(r["time_min"]), _us(r["time_max"]),
+        g.edge(Edge(r["actor"], uid, EdgeKind.OF_PRINCIPAL, micros(r["time_min"]), micros(r["time_max"]),
                     r["event_id_count"], [r["event_id_first"]], [], {"via": "onBehalfOf"}))
 
 
@@ -372,7 +349,7 @@ def _console_sides(act: pa.Table, console: pa.Array, sides: dict) -> None:
         [("time", "min"), ("time", "max"), ("event_id", "count"), ("event_id", "first")])
     for r in agg.to_pylist():
         k = (r["actor"], r["source_ip"], r["user_agent"])
-        lo, hi = _us(r["time_min"]), _us(r["time_max"])
+        lo, hi = micros(r["time_min"]), micros(r["time_max"])
         old = sides.get(k)
         if old is None:
             sides[k] = [lo, hi, r["event_id_count"], r["event_id_first"]]
@@ -441,7 +418,7 @@ def _actor_stats(act: pa.Table, g: _Graph) -> None:
     ]).to_pylist()
     for r in agg:
         st = g.actors.setdefault(r["actor"], {})
-        lo, hi = _us(r["time_min"]), _us(r["time_max"])
+        lo, hi = micros(r["time_min"]), micros(r["time_max"])
         st["kind"] = r["actor_kind"]
         st["first"] = min(st.get("first", lo), lo)
         st["last"] = max(st.get("last", hi), hi)
@@ -467,21 +444,15 @@ def _actor_nodes(sessions: dict[str, Issuance], g: _Graph) -> None:
             s = sessions.get(a)
             g.node(Node(a, kind, a, s.account if s else acct, props))
         elif kind == NodeKind.ACCESS_KEY:
-            key = a.split(":", 1)[1]
+            key = ids.key_of(a)
             props["access_key_id"] = key
             g.node(Node(a, kind, key, acct, props))
         elif kind == NodeKind.ACCOUNT:
-            g.node(Node(a, kind, a.split(":", 1)[1], a.split(":", 1)[1], props))
+            g.node(Node(a, kind, ids.account_of(a), ids.account_of(a), props))
         else:
             label = a.rsplit("/", 1)[-1] if a.startswith("arn:") else a.split(":", 1)[-1]
             acct = a.split(":")[4] if a.startswith("arn:") else acct
             g.node(Node(a, kind, label, acct or None, props))
-
-
-def _us(v) -> int | None:
-    if v is None:
-        return None
-    return int(v.timestamp() * 1_000_000) if hasattr(v, "timestamp") else int(v)
 
 
 def _spans(g: _Graph, bulk: pa.Table) -> dict[str, tuple[int, int]]:
@@ -538,8 +509,8 @@ def _nodes_table(g: _Graph, spans: dict[str, tuple[int, int]]) -> pa.Table:
 
 def _implied_node(nid: str) -> Node:
     """A node known only as the end of an aggregated edge: an address or a resource."""
-    if nid.startswith("ip:"):
-        return Node(nid, NodeKind.IP, nid[3:])
+    if ids.ip_of(nid):
+        return Node(nid, NodeKind.IP, ids.ip_of(nid))
     p = ids.principal_of_arn(nid)
     if p is not None and p[0] in (NodeKind.USER.value, NodeKind.ROLE.value, NodeKind.ROOT.value):
         return Node(p[1], NodeKind(p[0]), p[1].rsplit("/", 1)[-1], p[1].split(":")[4] or None)

@@ -33,24 +33,22 @@ link anything: a masked key is treated as no key.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field, fields
+from enum import Enum
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from graphtrail import ids
+from graphtrail import families, ids
 from graphtrail.model import NodeKind, is_masked
+from graphtrail.times import micros
 from loaders.facts.origins import PORTAL_EVENTS, origin_of_issue, tie_identity_center
 from loaders.schema import json_object as _dec
 
 __all__ = ["Issuance", "Linker", "signatures", "STS_ISSUING", "STS_COLUMNS"]
 
-STS_ISSUING = frozenset(
-    {"AssumeRole", "AssumeRoleWithSAML", "AssumeRoleWithWebIdentity", "GetSessionToken",
-     "GetFederationToken", "AssumeRoot"}
-)
+STS_ISSUING = families.STS_ISSUING.events
 _SECOND = 1_000_000
 _HOUR = 3600 * _SECOND
 CREATION_SLACK = 120 * _SECOND  # creationDate vs the STS event time
@@ -59,11 +57,56 @@ VALIDITY_SLACK = 300 * _SECOND  # clock skew at the edges of a credential's vali
 _DEFAULT_TTL = {"AssumeRole": 1 * _HOUR, "AssumeRoleWithSAML": 1 * _HOUR,
                 "AssumeRoleWithWebIdentity": 1 * _HOUR, "GetSessionToken": 12 * _HOUR,
                 "GetFederationToken": 12 * _HOUR, "AssumeRoot": 900 * _SECOND}
-_SIG_COLUMNS = ("access_key_id", "identity_type", "identity_arn", "principal_id",
-                "session_created", "invoked_by", "account_id", "issuer_arn", "web_id_provider",
-                "user_name", "on_behalf_of", "source_identity", "from_console", "mfa")
 CONSOLE_TTL = 12 * _HOUR  # the longest a console session lives
-_SEP = "\x1f"
+_SEP = "\x1f"  # joins a signature's fields in Arrow (signatures); Identity.of splits it back
+
+
+class Deferred(Enum):
+    """A signature whose actor is decided call by call, not once for all its calls."""
+
+    BY_TIME = "its calls span several issues of one key id: each call's time picks the session"
+    BY_PRINCIPAL_ID = "the role owner's copy of a cross-account call: principalId and time"
+
+
+# (actor node id, its NodeKind value); the id is Deferred until each call's time is known.
+ActorRef = tuple[str | Deferred | None, str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """The identity fields of a call, read back from its signature ("" when absent).
+
+    >>> Identity.of("\x1f".join(["ASIA1", "AssumedRole"] + [""] * 12)).identity_type
+    'AssumedRole'
+    """
+
+    access_key_id: str
+    identity_type: str
+    identity_arn: str
+    principal_id: str
+    session_created: str
+    invoked_by: str
+    account_id: str
+    issuer_arn: str
+    web_id_provider: str
+    user_name: str
+    on_behalf_of: str
+    source_identity: str
+    from_console: str
+    mfa: str
+
+    @classmethod
+    def of(cls, sig: str) -> Identity:
+        return cls(*sig.split(_SEP))
+
+    @property
+    def created(self) -> int | None:
+        """The session's creation date (µs), when the call carries one."""
+        return int(self.session_created) if self.session_created else None
+
+
+# the event columns of a signature, in its order
+_SIG_COLUMNS = tuple(f.name for f in fields(Identity))
 
 
 @dataclass
@@ -112,7 +155,6 @@ class Issuance:
 
 _STS_NAMES = pa.array(sorted(STS_ISSUING))
 _PORTAL_NAMES = pa.array(sorted(PORTAL_EVENTS))
-_OBO = _SIG_COLUMNS.index("on_behalf_of")
 STS_COLUMNS = ("event_id", "time", "event_name", "error_code", "request_parameters",
                "response_elements", "issued_key", "issued_expiration", "recipient_account_id",
                "account_id", "identity_arn", "identity_type", "user_name", "principal_id",
@@ -153,7 +195,7 @@ class Linker:
         self.sessions: dict[str, Issuance] = {}
         self.failed_assume: list[dict] = []
         self.by_key: dict[str, list[Issuance]] = {}
-        self.actor_of: dict[str, tuple[str | None, str | None]] = {}
+        self.actor_of: dict[str, ActorRef] = {}
         self.orphans: dict[str, Issuance] = {}
         self.by_principal_id: dict[tuple[str, str], set[str]] = {}
         self.inferred: set[tuple[str, int]] = set()  # (signature, time) linked by principalId
@@ -203,7 +245,7 @@ class Linker:
         # In order of first use, not of arrival: a session's keys are listed the same way
         # whatever order the files (or a --follow's rounds) came in.
         for sig, (lo, hi) in sorted(self.spans.items(), key=lambda kv: (kv[1][0], kv[0])):
-            f = dict(zip(_SIG_COLUMNS, sig.split(_SEP), strict=True))
+            f = Identity.of(sig)
             self.actor_of[sig] = _resolve(f, lo, hi, ix)
         self.sessions.update(self.orphans)
         self._index_principal_ids()
@@ -222,7 +264,7 @@ class Linker:
             else:
                 s.issuer = loose[0] if loose else None
         for row in self.failed_assume:
-            row["actor"] = self.actor(row.pop("sig"), _us(row["time"]))[0]
+            row["actor"] = self.actor(row.pop("sig"), micros(row["time"]))[0]
 
     def _index_principal_ids(self) -> None:
         """principalId (``AROA...:session``) -> the sessions whose calls carried it.
@@ -233,34 +275,34 @@ class Linker:
         """
         by_pid: dict[tuple[str, str], set[str]] = {}
         for sig, (a, k) in self.actor_of.items():
-            if k != NodeKind.SESSION.value or a in (None, "SPLIT"):
+            if k != NodeKind.SESSION.value or a is None or a is Deferred.BY_TIME:
                 continue
-            f = dict(zip(_SIG_COLUMNS, sig.split(_SEP), strict=True))
-            if f["principal_id"] and ":" in f["principal_id"]:
-                by_pid.setdefault((f["principal_id"], f["account_id"]), set()).add(a)
+            f = Identity.of(sig)
+            if f.principal_id and ":" in f.principal_id:
+                by_pid.setdefault((f.principal_id, f.account_id), set()).add(a)
         self.by_principal_id = by_pid
         for sig, (_, k) in list(self.actor_of.items()):
             if k == NodeKind.ACCOUNT.value:
-                f = dict(zip(_SIG_COLUMNS, sig.split(_SEP), strict=True))
-                if (f["principal_id"], f["account_id"]) in by_pid:
-                    self.actor_of[sig] = ("VIA_PRINCIPAL_ID", k)
+                f = Identity.of(sig)
+                if (f.principal_id, f.account_id) in by_pid:
+                    self.actor_of[sig] = (Deferred.BY_PRINCIPAL_ID, k)
 
     def actor(self, sig: str, t: int) -> tuple[str | None, str | None]:
         """The actor of one call with signature ``sig`` at time ``t`` (µs)."""
         a = self.actor_of.get(sig, (None, None))
-        if a[0] == "VIA_PRINCIPAL_ID":
+        if a[0] is Deferred.BY_PRINCIPAL_ID:
             return self._by_principal_id(sig, t)
-        if a[0] != "SPLIT":
+        if a[0] is not Deferred.BY_TIME:
             return a
-        f = dict(zip(_SIG_COLUMNS, sig.split(_SEP), strict=True))
+        f = Identity.of(sig)
         pkind, principal, sname = _caller(f)
-        created = int(f["session_created"]) if f["session_created"] else None
-        cands = [s for s in self.by_key.get(f["access_key_id"], []) if s.matches(pkind, principal, sname)
+        created = f.created
+        cands = [s for s in self.by_key.get(f.access_key_id, []) if s.matches(pkind, principal, sname)
                  and (created is None or abs(s.issued - created) <= CREATION_SLACK)]
         hit = [s for s in cands if s.issued - VALIDITY_SLACK <= t <= s.expires + VALIDITY_SLACK]
         s = (max(hit, key=lambda s: s.issued) if hit else
              _orphan(f, None, self.orphans, "used outside the validity of every issue of this key id"))
-        s.add_key(f["access_key_id"])
+        s.add_key(f.access_key_id)
         if s.session not in self.sessions:
             self.sessions[s.session] = s
         return s.session, NodeKind.SESSION.value
@@ -270,20 +312,20 @@ class Linker:
         users: dict[str, str] = {}
         for sig, (a, k) in self.actor_of.items():
             if k == NodeKind.SESSION.value and a in self.sessions:
-                obo = sig.split(_SEP)[_OBO]
+                obo = Identity.of(sig).on_behalf_of
                 if obo and not is_masked(obo):
                     users[a] = obo
         tie_identity_center(self.sessions.values(), users, self.portal_rows)
 
     def _by_principal_id(self, sig: str, t: int) -> tuple[str | None, str | None]:
-        f = dict(zip(_SIG_COLUMNS, sig.split(_SEP), strict=True))
-        cands = [self.sessions[x] for x in self.by_principal_id.get((f["principal_id"], f["account_id"]), ())
+        f = Identity.of(sig)
+        cands = [self.sessions[x] for x in self.by_principal_id.get((f.principal_id, f.account_id), ())
                  if x in self.sessions]
         live = [s for s in cands if s.issued - VALIDITY_SLACK <= t <= s.expires + VALIDITY_SLACK]
         if len(live) == 1:
             self.inferred.add((sig, t))
             return live[0].session, NodeKind.SESSION.value
-        acct = f["account_id"]  # unknown or ambiguous: the account stands in, as logged
+        acct = f.account_id  # unknown or ambiguous: the account stands in, as logged
         return (ids.account_id(acct), NodeKind.ACCOUNT.value) if acct else (None, None)
 
     # -- pass two ------------------------------------------------------------------
@@ -296,7 +338,7 @@ class Linker:
         codes = enc.indices.to_numpy(zero_copy_only=False)
         act = np.array([a for a, _ in found] or [None], dtype=object)[codes] if len(codes) else np.array([], dtype=object)
         kind = np.array([k for _, k in found] or [None], dtype=object)[codes] if len(codes) else np.array([], dtype=object)
-        split = [i for i, (a, _) in enumerate(found) if a in ("SPLIT", "VIA_PRINCIPAL_ID")]
+        split = [i for i, (a, _) in enumerate(found) if isinstance(a, Deferred)]
         if split:
             times = batch.column("time").cast(pa.int64()).to_numpy(zero_copy_only=False)
             for g in split:
@@ -305,11 +347,11 @@ class Linker:
         return pa.array(act.tolist(), pa.string()), pa.array(kind.tolist(), pa.string())
 
     def _issuances(self) -> None:
-        for row in sorted(self.sts_rows, key=lambda r: (_us(r["time"]), r["event_id"] or "")):
+        for row in sorted(self.sts_rows, key=lambda r: (micros(r["time"]), r["event_id"] or "")):
             name = row["event_name"]
             req = _dec(row["request_parameters"])
             key = row["issued_key"]
-            t = _us(row["time"])
+            t = micros(row["time"])
             if row["error_code"]:
                 role = req.get("roleArn")
                 if isinstance(role, str) and name.startswith("AssumeRole"):
@@ -328,7 +370,7 @@ class Linker:
             dur = req.get("durationSeconds")
             if isinstance(dur, (int, float, str)) and str(dur).isdigit():
                 ttl = int(dur) * _SECOND
-            exp = _us(row["issued_expiration"])
+            exp = micros(row["issued_expiration"])
             expires = exp if exp is not None else t + ttl
             same = [s for s in self.by_key.get(key, []) if abs(s.issued - t) <= 5 * _SECOND]
             if same:  # the other copy of a cross-account call
@@ -348,17 +390,6 @@ class Linker:
             self.by_key.setdefault(key, []).append(s)
 
 
-def _us(v) -> int | None:
-    """A timestamp from Arrow (datetime) or an int -> epoch µs."""
-    if v is None:
-        return None
-    if isinstance(v, int):
-        return v
-    return (v - _EPOCH) // _ONE_US
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_ONE_US = timedelta(microseconds=1)
 
 
 def _plausible_key(key: str | None) -> bool:
@@ -423,58 +454,76 @@ def _identities(sessions) -> dict[tuple[str, str | None], list[Issuance]]:
     return out
 
 
-def _resolve(f: dict, tmin: int, tmax: int, ix: _Index) -> tuple[str | None, str | None]:
-    key = f["access_key_id"] or None
-    itype = f["identity_type"] or None
+def _resolve(f: Identity, tmin: int, tmax: int, ix: _Index) -> ActorRef:
+    """The actor of every call with identity ``f``, seen from ``tmin`` to ``tmax`` (µs).
+
+    In order: a long-term key is its own actor; a temporary key names its session (or
+    defers to each call's time); a keyless call with a session ARN and creation date names
+    its session; otherwise the principal, service, identity provider or account acts.
+    """
+    key = f.access_key_id or None
     if key is not None and is_masked(key):
         key = None
-    if key is not None and not ids.is_temporary_key(key, itype):
+    if key is not None and not ids.is_temporary_key(key, f.identity_type or None):
         return ids.key_id(key), NodeKind.ACCESS_KEY.value
-    created = int(f["session_created"]) if f["session_created"] else None
     if key is not None:
-        s = _session_of(f, key, created, tmin, tmax, ix)
-        if s is None:
-            return "SPLIT", NodeKind.SESSION.value
-        s.add_key(key)
+        return _temporary_key_actor(f, key, tmin, tmax, ix)
+    s = _keyless_session(f, tmin, tmax, ix)
+    if s is not None:
         return s.session, NodeKind.SESSION.value
-    if created is not None and itype in ("AssumedRole", "FederatedUser") and not f["access_key_id"]:
-        # no key at all (a federated ConsoleLogin): the session ARN and creation date
-        pkind, principal, sname = _caller(f)
-        s = _same_identity(ix, principal, sname, created, tmin, tmax)
-        if s is not None:
-            return s.session, NodeKind.SESSION.value
-    # No usable key: the principal itself, a service, an IdP or an account acts.
+    return _principal_actor(f)
+
+
+def _temporary_key_actor(f: Identity, key: str, tmin: int, tmax: int, ix: _Index) -> ActorRef:
+    """The session a temporary key's calls belong to, or BY_TIME when they span several."""
+    s = _session_of(f, key, f.created, tmin, tmax, ix)
+    if s is None:
+        return Deferred.BY_TIME, NodeKind.SESSION.value
+    s.add_key(key)
+    return s.session, NodeKind.SESSION.value
+
+
+def _keyless_session(f: Identity, tmin: int, tmax: int, ix: _Index) -> Issuance | None:
+    """No key at all (a federated ConsoleLogin): the session ARN and creation date name it."""
+    if f.created is None or f.identity_type not in ("AssumedRole", "FederatedUser") or f.access_key_id:
+        return None
+    _, principal, sname = _caller(f)
+    return _same_identity(ix, principal, sname, f.created, tmin, tmax)
+
+
+def _principal_actor(f: Identity) -> ActorRef:
+    """No usable key: the principal itself, a service, an identity provider or an account acts."""
+    itype = f.identity_type or None
     if itype == "AWSService":
-        svc = f["invoked_by"] or "aws-service"
-        return ids.service_id(svc), NodeKind.AWS_SERVICE.value
+        return ids.service_id(f.invoked_by or "aws-service"), NodeKind.AWS_SERVICE.value
     if itype == "AWSAccount":
-        acct = f["account_id"] or (f["principal_id"] or "").split(":")[0]
+        acct = f.account_id or (f.principal_id or "").split(":")[0]
         return (ids.account_id(acct), NodeKind.ACCOUNT.value) if acct else (None, None)
     if itype in ("SAMLUser", "WebIdentityUser"):
-        prov = f["web_id_provider"] or f["principal_id"] or f["user_name"] or "identity-provider"
+        prov = f.web_id_provider or f.principal_id or f.user_name or "identity-provider"
         return ids.idp_id(prov), NodeKind.IDENTITY_PROVIDER.value
-    p = ids.principal_of_arn(f["identity_arn"] or None)
+    p = ids.principal_of_arn(f.identity_arn or None)
     if p is not None:
         return p[1], p[0]
-    if itype == "Root" and f["account_id"]:
-        return ids.root_id(f["account_id"]), NodeKind.ROOT.value
-    if f["on_behalf_of"] and not is_masked(f["on_behalf_of"]):  # Identity Center portal calls
-        return ids.identity_center_user_id(f["on_behalf_of"]), NodeKind.IDENTITY_CENTER_USER.value
-    if f["invoked_by"]:
-        return ids.service_id(f["invoked_by"]), NodeKind.AWS_SERVICE.value
+    if itype == "Root" and f.account_id:
+        return ids.root_id(f.account_id), NodeKind.ROOT.value
+    if f.on_behalf_of and not is_masked(f.on_behalf_of):  # Identity Center portal calls
+        return ids.identity_center_user_id(f.on_behalf_of), NodeKind.IDENTITY_CENTER_USER.value
+    if f.invoked_by:
+        return ids.service_id(f.invoked_by), NodeKind.AWS_SERVICE.value
     return None, None
 
 
-def _caller(f: dict) -> tuple[str | None, str | None, str | None]:
+def _caller(f: Identity) -> tuple[str | None, str | None, str | None]:
     """(principal kind, principal node id, session name) of a call's identity."""
-    p = ids.principal_of_arn(f["identity_arn"] or None)
+    p = ids.principal_of_arn(f.identity_arn or None)
     pkind, principal, sname = (p if p else (None, None, None))
-    if principal is None and f["principal_id"] and ":" in f["principal_id"]:
-        sname = f["principal_id"].split(":", 1)[1]
+    if principal is None and f.principal_id and ":" in f.principal_id:
+        sname = f.principal_id.split(":", 1)[1]
     return pkind, principal, sname
 
 
-def _session_of(f: dict, key: str, created: int | None, tmin: int, tmax: int,
+def _session_of(f: Identity, key: str, created: int | None, tmin: int, tmax: int,
                 ix: _Index) -> Issuance | None:
     """The session a temporary key's calls belong to; None when they span several."""
     pkind, principal, sname = _caller(f)
@@ -493,11 +542,11 @@ def _session_of(f: dict, key: str, created: int | None, tmin: int, tmax: int,
         # session ARN and its creation date still name the issued session.
         same = None if issued else _same_identity(ix, principal, sname, created, tmin, tmax)
         if same is not None:
-            same.console = same.console or f["from_console"] == "true"
+            same.console = same.console or f.from_console == "true"
             if same.note is None:
                 same.note = "also used with keys not in its STS response (matched by session ARN and creation date)"
             return same
-        if f["from_console"] == "true":
+        if f.from_console == "true":
             return _console_session(f, pkind, principal, sname, created, ix.orphans)
         return _orphan(f, created, ix.orphans, _why(issued, cands, created))
     covering = [s for s in cands
@@ -541,46 +590,46 @@ def _why(issued: list[Issuance], cands: list[Issuance], created: int | None) -> 
     return f"used outside the validity of the key id's issue at {when} (a recycled id)"
 
 
-def _console_session(f: dict, pkind: str | None, principal: str | None, sname: str | None,
+def _console_session(f: Identity, pkind: str | None, principal: str | None, sname: str | None,
                      created: int, orphans: dict[str, Issuance]) -> Issuance:
     """One console sign-in: every short-lived key the console minted for it.
 
     Grouped by the principal (and session name), the session's creation date and its MFA
     state; tied to the ConsoleLogin that opened it afterwards.
     """
-    mfa = f["mfa"] == "true"
-    who = principal or f["identity_arn"] or f["principal_id"] or "unknown"
+    mfa = f.mfa == "true"
+    who = principal or f.identity_arn or f.principal_id or "unknown"
     sid = ids.console_session_id(who + (f"/{sname}" if sname and pkind == NodeKind.ROLE.value else ""),
                                  created, mfa)
     s = orphans.get(sid)
     if s is None:
-        acct = f["account_id"] or (principal.split(":")[4] if principal else None)
+        acct = f.account_id or (principal.split(":")[4] if principal else None)
         s = Issuance(
-            session=sid, key=f["access_key_id"], kind="console", issued=created,
+            session=sid, key=f.access_key_id, kind="console", issued=created,
             expires=created + CONSOLE_TTL, principal_kind=pkind or NodeKind.ROLE.value,
             principal=principal or "", session_name=sname, account=acct,
-            source_identity=f["source_identity"] or None, console=True, mfa=mfa,
+            source_identity=f.source_identity or None, console=True, mfa=mfa,
             note="console session: keys minted by the console, no ConsoleLogin found in the logs",
         )
         orphans[sid] = s
     return s
 
 
-def _orphan(f: dict, created: int | None, orphans: dict[str, Issuance],
+def _orphan(f: Identity, created: int | None, orphans: dict[str, Issuance],
             reason: str = "no STS response in the logs issued this key id") -> Issuance:
     """A session used in the logs but never issued in them."""
-    key = f["access_key_id"]
+    key = f.access_key_id
     sid = ids.session_id(key, created)
     s = orphans.get(sid)
     if s is None:
-        p = ids.principal_of_arn(f["identity_arn"] or None) or ids.principal_of_arn(f["issuer_arn"] or None)
+        p = ids.principal_of_arn(f.identity_arn or None) or ids.principal_of_arn(f.issuer_arn or None)
         kind, principal, sname = p if p else (NodeKind.ROLE.value, None, None)
-        acct = f["account_id"] or (principal.split(":")[4] if principal else None)
+        acct = f.account_id or (principal.split(":")[4] if principal else None)
         s = Issuance(
             session=sid, key=key, kind="unknown", issued=created if created is not None else 0,
             expires=(created + 36 * _HOUR) if created is not None else np.iinfo(np.int64).max,
             principal_kind=kind, principal=principal or "", session_name=sname, account=acct,
-            source_identity=f["source_identity"] or None, note=reason,
+            source_identity=f.source_identity or None, note=reason,
         )
         orphans[sid] = s
     return s
@@ -596,7 +645,7 @@ def _tie_console_sessions(logins_rows: list[dict], orphans: dict[str, Issuance])
     for r in logins_rows:
         p = ids.principal_of_arn(r["identity_arn"])
         if p is not None:
-            logins.setdefault((p[1], p[2]), []).append((_us(r["time"]), r["event_id"]))
+            logins.setdefault((p[1], p[2]), []).append((micros(r["time"]), r["event_id"]))
     for s in open_:
         who = (s.principal, s.session_name if s.principal_kind == NodeKind.ROLE.value else None)
         best = None  # the sign-in at the session's creation date (its cookie's birth)

@@ -13,6 +13,14 @@ from __future__ import annotations
 from typing import Any
 
 from graphtrail import ids
+from graphtrail.families import (
+    INLINE_POLICY,
+    KEY_CHANGE,
+    KEY_CREATION,
+    LOGIN_PROFILE,
+    POLICY_ATTACH,
+    TRUST_CHANGE,
+)
 from graphtrail.model import EdgeKind, Node, NodeKind
 from graphtrail.policy import (
     ADMIN_POLICY_ARNS,
@@ -36,7 +44,7 @@ def _user(c: Call, name: Any = None) -> tuple[str, Node]:
     return uid, Node(uid, NodeKind.USER, uid.rsplit("/", 1)[-1], uid.split(":")[4])
 
 
-@handles("CreateAccessKey")
+@handles(*KEY_CREATION)
 def create_access_key(c: Call) -> list[Fact]:
     ak = c.response.get("accessKey") or {}
     key = ak.get("accessKeyId") if isinstance(ak, dict) else None
@@ -57,10 +65,10 @@ def create_user(c: Call) -> list[Fact]:
     return [Fact(c.actor, uid, EdgeKind.CREATED, [user], {"created_type": "User"})]
 
 
-@handles("CreateLoginProfile", "UpdateLoginProfile")
+@handles(*LOGIN_PROFILE)
 def login_profile(c: Call) -> list[Fact]:
     uid, user = _user(c, c.request.get("userName"))
-    lp = Node(f"login-profile:{uid}", NodeKind.LOGIN_PROFILE, f"login profile of {user.label}",
+    lp = Node(ids.login_profile_id(uid), NodeKind.LOGIN_PROFILE, f"login profile of {user.label}",
               user.account, {"user": uid})
     kind = EdgeKind.CREATED if c.event_name == "CreateLoginProfile" else EdgeKind.CHANGED
     return [Fact(c.actor, lp.id, kind, [lp, user], {"created_type": "LoginProfile", "change": c.event_name}),
@@ -131,7 +139,7 @@ def _principal_target(c: Call) -> tuple[str, Node] | None:
     return None
 
 
-@handles("AttachUserPolicy", "AttachRolePolicy", "AttachGroupPolicy",
+@handles(*POLICY_ATTACH,
          "DetachUserPolicy", "DetachRolePolicy", "DetachGroupPolicy")
 def attach_policy(c: Call) -> list[Fact]:
     target = _principal_target(c)
@@ -143,7 +151,7 @@ def attach_policy(c: Call) -> list[Fact]:
                   "admin": arn in ADMIN_POLICIES and c.event_name.startswith("Attach")})]
 
 
-@handles("PutUserPolicy", "PutRolePolicy", "PutGroupPolicy",
+@handles(*INLINE_POLICY,
          "PutUserPermissionsBoundary", "PutRolePermissionsBoundary",
          "DeleteUserPolicy", "DeleteRolePolicy", "DeleteRolePermissionsBoundary",
          "DeleteUserPermissionsBoundary", "AddUserToGroup", "RemoveUserFromGroup")
@@ -157,7 +165,7 @@ def inline_policy(c: Call) -> list[Fact]:
                   "admin": is_admin_document(c.request.get("policyDocument"))})]
 
 
-@handles("UpdateAssumeRolePolicy")
+@handles(*TRUST_CHANGE)
 def update_trust(c: Call) -> list[Fact]:
     name = c.request.get("roleName")
     if not isinstance(name, str):
@@ -169,7 +177,7 @@ def update_trust(c: Call) -> list[Fact]:
                  {"change": c.event_name, "trusted_accounts": trust, "external_accounts": external})]
 
 
-@handles("UpdateAccessKey", "DeleteAccessKey")
+@handles(*KEY_CHANGE)
 def update_access_key(c: Call) -> list[Fact]:
     key = c.request.get("accessKeyId")
     if not isinstance(key, str) or not key:

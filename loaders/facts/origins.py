@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from graphtrail import families
+from graphtrail.times import micros
 from loaders.schema import json_object as _dec
 
 __all__ = ["PORTAL_EVENTS", "PORTAL_CALLS", "PORTAL_SIGNINS", "PORTAL_SLACK", "origin_of_issue", "claims", "permission_set",
@@ -23,9 +25,9 @@ __all__ = ["PORTAL_EVENTS", "PORTAL_CALLS", "PORTAL_SIGNINS", "PORTAL_SLACK", "o
 
 # IAM Identity Center portal calls that hand a permission set's credentials to a user, and
 # the portal sign-ins before them.
-PORTAL_CALLS = frozenset({"GetRoleCredentials", "Federate"})
-PORTAL_SIGNINS = frozenset({"UserAuthentication", "Authenticate"})
-PORTAL_EVENTS = PORTAL_CALLS | PORTAL_SIGNINS
+PORTAL_CALLS = families.PORTAL_CALLS.events
+PORTAL_SIGNINS = families.PORTAL_SIGN_IN.events
+PORTAL_EVENTS = families.PORTAL_EVENTS.events
 PORTAL_SLACK = 120_000_000  # µs: a portal call vs the STS AssumeRoleWithSAML it causes
 PORTAL_SESSION = 12 * 3600 * 1_000_000  # µs: the longest a sign-in is taken to open later calls
 
@@ -37,7 +39,7 @@ def tie_identity_center(sessions: Iterable, users: dict[str, str], portal_rows: 
     """
     portal = _by_permission_set([r for r in portal_rows if r["event_name"] in PORTAL_CALLS])
     signins = sorted((r for r in portal_rows if r["event_name"] in PORTAL_SIGNINS),
-                     key=lambda r: _us(r["time"]))
+                     key=lambda r: micros(r["time"]))
     used: set[str] = set()
     for s in sorted(sessions, key=lambda s: (s.issued, s.session)):
         if s.session in users:
@@ -63,10 +65,10 @@ def tie_identity_center(sessions: Iterable, users: dict[str, str], portal_rows: 
 
 def _signin_before(call: dict, signins: list[dict]) -> dict | None:
     """The user's latest portal sign-in before a portal call (within a portal session)."""
-    t = _us(call["time"])
+    t = micros(call["time"])
     best = None
     for r in signins:
-        ts = _us(r["time"])
+        ts = micros(r["time"])
         if ts > t:
             break
         if t - ts <= PORTAL_SESSION and _user_of(r) == _user_of(call) and _user_of(r) != (None, None):
@@ -106,14 +108,10 @@ def _portal_call(s, rows: list[dict], used: set[str]) -> dict | None:
     """The unused portal call of the session's user closest to its issue, within the slack."""
     best, gap = None, PORTAL_SLACK + 1
     for r in rows:
-        d = abs(_us(r["time"]) - s.issued)
+        d = abs(micros(r["time"]) - s.issued)
         if r["event_id"] not in used and d < gap and _same_user(r, s):
             best, gap = r, d
     return best
-
-
-def _us(v) -> int:
-    return v if isinstance(v, int) else (int(v.timestamp()) * 1_000_000 + v.microsecond)
 
 
 def origin_of_issue(name: str, req: dict, resp: dict, row: dict, sname: str | None) -> dict | None:

@@ -15,223 +15,35 @@ thresholds, baselines and addresses that made it fire.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 
-import pandas as pd
-import pyarrow as pa
-
-from graphtrail import ids
-from graphtrail.frames import to_frame
-from graphtrail.queries.chains import origin_of
+from graphtrail.queries.findings.base import (
+    RULES,
+    SEVERITIES,
+    Context,
+    Finding,
+    Hit,
+    Rule,
+    finding_of,
+    fingerprint,
+    lineage_path,
+    rule,
+    suppressed_by,
+)
 from graphtrail.queries.findings.config import Config
-from graphtrail.words import plural
 
 __all__ = ["Finding", "Rule", "RULES", "rule", "findings", "Context", "lineage_path", "SEVERITIES",
            "Hit", "fingerprint"]
-
-SEVERITIES = ("critical", "high", "medium", "low", "info")
-
-
-@dataclass(frozen=True)
-class Rule:
-    id: str
-    title: str
-    severity: str
-    tactic: str
-    technique: str  # ATT&CK id, e.g. T1098.001
-    technique_name: str
-    fn: Callable = field(compare=False, repr=False)
-    doc: str = ""
-
-
-RULES: dict[str, Rule] = {}
-
-
-def rule(id: str, title: str, severity: str, tactic: str, technique: str, technique_name: str):
-    """Register a detection. The function returns a list of :class:`Hit`."""
-    def register(fn):
-        if id in RULES:
-            raise ValueError(f"rule {id} registered twice")
-        RULES[id] = Rule(id, title, severity, tactic, technique, technique_name, fn,
-                         (fn.__doc__ or "").strip())
-        return fn
-    return register
-
-
-@dataclass
-class Hit:
-    """One occurrence a rule found: the calls that prove it and a line that says what it is."""
-
-    rows: pd.DataFrame
-    summary: str
-    severity: str | None = None  # overrides the rule's own (e.g. rated by a task policy)
-    key: tuple[str, ...] = ()  # what identifies this occurrence, beyond its actors and accounts
-    why: dict = field(default_factory=dict)  # thresholds, baselines, addresses behind it
-
-
-@dataclass
-class Finding:
-    rule_id: str
-    title: str
-    severity: str
-    tactic: str
-    technique: str
-    technique_name: str
-    summary: str
-    event_ids: list[str]
-    actors: list[str]
-    lineage: list[list[str]]
-    accounts: list[str]
-    first_seen: str | None
-    last_seen: str | None
-    count: int
-    fingerprint: str = ""
-    why: dict = field(default_factory=dict)
-    suppressed: str | None = None  # the reason, when a suppression of the config matched
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    def to_frame(self):
-        """The finding's calls, one row per eventID (the actors' lineage beside it)."""
-        from graphtrail.frames import records_frame
-
-        return records_frame([{"rule_id": self.rule_id, "event_id": e,
-                               "first_seen": self.first_seen, "last_seen": self.last_seen}
-                              for e in self.event_ids])
-
-    def __repr__(self) -> str:
-        return (f"<Finding {self.rule_id} {self.severity}: {self.summary} "
-                f"({plural(self.count, 'call')}, first {self.first_seen})>")
-
-
-class Context:
-    """What rules read: the case's calls (lazily, only the columns asked for) and the graph."""
-
-    COLUMNS = ["event_id", "time", "actor", "actor_kind", "resource", "event_source", "event_name",
-               "error_code", "source_ip", "user_agent", "region", "recipient_account_id",
-               "account_id", "identity_type", "identity_arn", "detail"]
-
-    def __init__(self, store, since: int | None = None, until: int | None = None,
-                 config: Config | None = None, org_accounts: set[str] | None = None) -> None:
-        self.store = store
-        self.since, self.until = since, until
-        self.config = config or Config()
-        self.org_accounts = set(org_accounts or ()) | self.config.org_accounts
-        self._frames: dict[tuple, pd.DataFrame] = {}
-        self.aws_ranges_file: str | None = None
-        self._ranges = None
-        self._arrow = None
-        self._wide: pd.DataFrame | None = None
-
-    def t(self, name: str) -> float:
-        """A threshold of the config (see :mod:`graphtrail.queries.findings.config`)."""
-        return self.config.t(name)
-
-    def aws_ranges(self):
-        """AWS's published address ranges (the ``aws_ranges`` given, else the snapshot)."""
-        if self._ranges is None:
-            from graphtrail.queries.findings.aws_ranges import load_aws_ranges
-
-            self._ranges = load_aws_ranges(self.aws_ranges_file)
-        return self._ranges
-
-    def internal(self, account: str | None) -> bool:
-        """True for an account of the case's organization (see :func:`organization_accounts`)."""
-        return bool(account) and account in self.org_accounts
-
-    def calls(self, names: list[str] | None = None, columns: list[str] | None = None) -> pd.DataFrame:
-        """Calls (optionally only these event names), time-ordered, as a DataFrame.
-
-        The case is read once (every column rules use); a rule's slice is filtered in Arrow
-        and only that slice becomes pandas. Whole-case questions share one frame of the
-        narrow columns (:attr:`WIDE`), so thirty rules cost about one read.
-        """
-        key = (tuple(names) if names else None, tuple(columns) if columns else None)
-        if key in self._frames:
-            return self._frames[key]
-        if names is None and set(columns or self.COLUMNS) <= set(self.WIDE):
-            return self._everything()[list(columns or self.WIDE)]
-        t = self._table()
-        if names is not None:
-            import pyarrow.compute as pc
-
-            t = t.filter(pc.is_in(t.column("event_name"), value_set=pa.array(sorted(set(names)), pa.string())))
-        self._frames[key] = to_frame(_time_ordered(t.select(list(columns or self.COLUMNS))))
-        return self._frames[key]
-
-    # the columns whole-case rules read (no free text: cheap to hold as pandas for every call)
-    WIDE = ["event_id", "time", "actor", "identity_arn", "identity_type", "source_ip", "event_name",
-            "recipient_account_id", "account_id", "error_code", "region"]
-
-    def distinct(self, column: str) -> list:
-        """The distinct values of one column over the case's calls (in the time bounds)."""
-        import pyarrow.compute as pc
-
-        return pc.unique(self._table().column(column)).to_pylist()
-
-    def _table(self):
-        """Every column rules read, unsorted (sorted per slice: sorting text columns of a
-        million calls costs seconds)."""
-        if self._arrow is None:
-            cols = list(dict.fromkeys([*self.COLUMNS, *self.WIDE, "source_file"]))
-            if hasattr(self.store, "activity"):  # the embedded store: read without sorting
-                self._arrow = _within(self.store.activity(cols), self.since, self.until)
-            else:
-                self._arrow = self.store.calls(cols, since=self.since, until=self.until)
-        return self._arrow
-
-    def _everything(self) -> pd.DataFrame:
-        if self._wide is None:
-            self._wide = to_frame(_time_ordered(self._table().select(self.WIDE)))
-        return self._wide
-
-
-def _within(t: pa.Table, since: int | None, until: int | None) -> pa.Table:
-    import pyarrow.compute as pc
-
-    ts = pa.timestamp("us", tz="UTC")
-    if since is not None:
-        t = t.filter(pc.greater_equal(t.column("time"), pa.scalar(since, ts)))
-    if until is not None:
-        t = t.filter(pc.less_equal(t.column("time"), pa.scalar(until, ts)))
-    return t
-
-
-def _time_ordered(t: pa.Table) -> pa.Table:
-    """Calls in time order; ties keep the case's order (a stable sort on the timestamp)."""
-    import pyarrow.compute as pc
-
-    return t.take(pc.sort_indices(t, [("time", "ascending")]))
-
-
-def lineage_path(store, actor: str | None) -> list[str]:
-    """Origin principal first, then each credential down to ``actor``."""
-    if actor is None:
-        return []
-    sess = store.session_info
-    path = [actor]
-    cur = actor
-    seen = {actor}
-    while cur in sess and sess[cur]["issuer"] and sess[cur]["issuer"] not in seen:
-        cur = sess[cur]["issuer"]
-        seen.add(cur)
-        path.append(cur)
-    origin, _ = origin_of(store, cur) if cur not in sess else (None, None)
-    if cur in sess and not sess[cur]["issuer"]:
-        origin = sess[cur]["principal"]
-    if origin and origin != path[-1]:
-        path.append(origin)
-    return list(reversed(path))
 
 
 def findings(store, *, since: int | None = None, until: int | None = None,
              rules: list[str] | None = None, min_severity: str | None = None,
              config: Config | None = None, org_accounts: set[str] | None = None,
-             aws_ranges: str | None = None, today: dt.date | None = None) -> list[Finding]:
+             aws_ranges: str | None = None, today: dt.date | None = None,
+             progress: Callable[[int, int], None] | None = None) -> list[Finding]:
     """Run the catalogue (or the named ``rules``) over a case; most severe first.
+
+    ``progress(done, total)`` hears of every rule run.
 
     Severities come from the rule, the hit (a rule may rate one occurrence) and then the
     ``config``; findings a suppression of the config matches carry its reason in
@@ -247,74 +59,17 @@ def findings(store, *, since: int | None = None, until: int | None = None,
     today = today or dt.datetime.now(dt.UTC).date()
     out: list[Finding] = []
     cutoff = SEVERITIES.index(min_severity) if min_severity else len(SEVERITIES)
-    for r in RULES.values():
-        if rules and r.id not in rules:
-            continue
+    chosen = [r for r in RULES.values() if not rules or r.id in rules]
+    for done, r in enumerate(chosen, 1):
+        if progress is not None:
+            progress(done - 1, len(chosen))
         for hit in r.fn(ctx):
-            f = _finding(store, r, hit, config)
+            f = finding_of(store, r, hit, config)
             if f is None or SEVERITIES.index(f.severity) > cutoff:
                 continue
-            f.suppressed = _suppressed(f, config, today)
+            f.suppressed = suppressed_by(f, config, today)
             out.append(f)
+    if progress is not None:
+        progress(len(chosen), len(chosen))
     out.sort(key=lambda f: (SEVERITIES.index(f.severity), f.first_seen or "", f.rule_id))
     return out
-
-
-def _finding(store, r: Rule, hit: Hit, config: Config) -> Finding | None:
-    rows = hit.rows
-    if rows.empty:
-        return None
-    actors = sorted({a for a in rows["actor"] if isinstance(a, str)})
-    accts = sorted({a for a in rows["recipient_account_id"] if isinstance(a, str)})
-    times = rows["time"]
-    lineage = [lineage_path(store, a) for a in actors[:5]]
-    severity = config.severities.get(r.id) or hit.severity or r.severity
-    origins = sorted({p[0] for p in lineage if p})
-    return Finding(
-        rule_id=r.id, title=r.title, severity=severity, tactic=r.tactic,
-        technique=r.technique, technique_name=r.technique_name, summary=hit.summary,
-        event_ids=list(dict.fromkeys(rows["event_id"])), actors=actors,
-        lineage=lineage, accounts=accts,
-        first_seen=_iso(times.min()), last_seen=_iso(times.max()), count=len(rows),
-        fingerprint=fingerprint(r.id, origins, accts, hit.key), why=_jsonable(hit.why))
-
-
-def fingerprint(rule_id: str, origins: list[str], accounts: list[str], key: tuple = ()) -> str:
-    """A short hash of what identifies a finding: rule, origin principals, accounts, key.
-
-    Session ids, counts and times are left out on purpose: they change when more of the same
-    activity is ingested, and a suppression or a note must still find the finding.
-
-    >>> fingerprint("GT-X", ["arn:aws:iam::1:user/a"], ["1"]) == fingerprint("GT-X", ["arn:aws:iam::1:user/a"], ["1"])
-    True
-    """
-    text = "\x1e".join([rule_id, *sorted(origins), "|", *sorted(accounts), "|", *map(str, key)])
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def _suppressed(f: Finding, config: Config, today: dt.date) -> str | None:
-    principals = {p for path in f.lineage for p in path}
-    for s in config.suppressions:
-        if s.active(today) and s.matches(f.rule_id, principals, set(f.accounts)):
-            return s.reason
-    return None
-
-
-def _jsonable(v):
-    if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, list | tuple | set):
-        return [_jsonable(x) for x in (sorted(v) if isinstance(v, set) else v)]
-    if isinstance(v, float) and v != v:  # NaN never reaches JSON
-        return None
-    if hasattr(v, "item"):  # numpy scalars
-        return v.item()
-    if isinstance(v, pd.Timestamp):
-        return _iso(v)
-    return v
-
-
-def _iso(ts) -> str | None:
-    if ts is None or pd.isna(ts):
-        return None
-    return ids.iso(int(pd.Timestamp(ts).value // 1000))

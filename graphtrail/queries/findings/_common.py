@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from graphtrail import ids
-from graphtrail.queries.findings import Context, Hit
+from graphtrail.queries.findings.base import Context, Hit
 
 MINUTE = 60_000_000
 HOUR = 60 * MINUTE

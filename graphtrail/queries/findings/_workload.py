@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+from graphtrail import ids
+
 __all__ = ["WORKLOAD_SERVICES", "workload_kind", "role_of"]
 
 WORKLOAD_SERVICES = {"ec2.amazonaws.com": "instance", "lambda.amazonaws.com": "lambda",
@@ -35,8 +37,9 @@ def workload_kind(session: dict | None, identity_arn) -> str | None:
     if not session:
         return None
     issuer = session.get("issuer") or ""
-    if isinstance(issuer, str) and issuer.startswith("service:"):
-        return WORKLOAD_SERVICES.get(issuer.split(":", 1)[1])
+    parsed = ids.parse_id(issuer) if isinstance(issuer, str) else None
+    if parsed is not None and parsed.prefix is ids.IdPrefix.SERVICE:
+        return WORKLOAD_SERVICES.get(parsed.value)
     if session.get("via") == "AssumeRoleWithWebIdentity":
         return "web-identity"
     return None

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from graphtrail.queries.findings import Context, Hit, rule
 from graphtrail.queries.findings._common import DENIED, MINUTE, bursts, detail, each, ok
+from graphtrail.queries.findings.base import Context, Hit, rule
 from graphtrail.words import said
 
 __all__: list[str] = []

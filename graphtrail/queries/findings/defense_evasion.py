@@ -6,8 +6,8 @@ import json
 
 import pandas as pd
 
-from graphtrail.queries.findings import Context, Hit, rule
 from graphtrail.queries.findings._common import detail, each, ok
+from graphtrail.queries.findings.base import Context, Hit, rule
 from graphtrail.words import said
 
 __all__: list[str] = []

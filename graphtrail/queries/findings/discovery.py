@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from graphtrail.queries.findings import Context, Hit, rule
+from graphtrail.families import ROLE_ASSUMPTION
 from graphtrail.queries.findings._common import (
     DENIED,
     HOUR,
@@ -17,6 +17,7 @@ from graphtrail.queries.findings._common import (
     per_value,
 )
 from graphtrail.queries.findings._workload import role_of, workload_kind
+from graphtrail.queries.findings.base import Context, Hit, rule
 from graphtrail.words import said
 
 __all__: list[str] = []
@@ -104,6 +105,6 @@ def denied_burst(ctx: Context) -> list[Hit]:
       "Valid Accounts: Cloud Accounts")
 def assume_role_denied(ctx: Context) -> list[Hit]:
     """AssumeRole* that failed: attempts to move into roles the credential may not use."""
-    df = ctx.calls(["AssumeRole", "AssumeRoleWithSAML", "AssumeRoleWithWebIdentity"])
+    df = ctx.calls(list(ROLE_ASSUMPTION))
     return by(df[df["error_code"].notna()], "actor",
               lambda k, g: f"{len(g)} denied AssumeRole by {k}: {', '.join(sorted(set(g['resource'].dropna())))}")

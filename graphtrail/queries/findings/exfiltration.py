@@ -7,8 +7,9 @@ import re
 import numpy as np
 import pandas as pd
 
-from graphtrail.queries.findings import Context, Hit, lineage_path, rule
+from graphtrail import ids
 from graphtrail.queries.findings._common import HOUR, micros, ok
+from graphtrail.queries.findings.base import Context, Hit, lineage_path, rule
 from graphtrail.words import said
 
 __all__ = ["bytes_out"]
@@ -30,7 +31,7 @@ def bytes_out(details: pd.Series) -> pd.Series:
 def _origin(ctx: Context, actor: str) -> str:
     root = (lineage_path(ctx.store, actor) or [actor])[0]
     # Every instance profile starts at the EC2 service: group those per session instead.
-    return actor if root.endswith(".amazonaws.com") or root.startswith("service:") else root
+    return actor if root.endswith(".amazonaws.com") or ids.parse_id(root).prefix is ids.IdPrefix.SERVICE else root
 
 
 @rule("GT-EXF-001", "Data read from a bucket far beyond its history", "high", "Exfiltration",

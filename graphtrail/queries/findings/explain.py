@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from graphtrail.queries.findings import RULES, Finding
+from graphtrail.queries.findings.base import RULES, Finding
 
 __all__ = ["find", "explain_lines"]
 

@@ -6,8 +6,8 @@ import re
 
 import pandas as pd
 
-from graphtrail.queries.findings import Context, Hit, rule
 from graphtrail.queries.findings._common import by, detail, ok
+from graphtrail.queries.findings.base import Context, Hit, rule
 from graphtrail.words import said
 
 __all__ = ["GPU_FAMILIES"]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from graphtrail.queries.findings import Context, Hit, rule
 from graphtrail.queries.findings._common import detail, ok
+from graphtrail.queries.findings.base import Context, Hit, rule
 
 __all__: list[str] = []
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from graphtrail.families import KEY_CREATION, LOGIN_PROFILE, TRUST_CHANGE
 from graphtrail.policy import trusted_accounts
-from graphtrail.queries.findings import Context, Hit, rule
 from graphtrail.queries.findings._common import detail, each, for_another_user, ok
+from graphtrail.queries.findings.base import Context, Hit, rule
 from graphtrail.words import said
 
 __all__: list[str] = []
@@ -14,7 +15,7 @@ __all__: list[str] = []
       "T1098.001", "Account Manipulation: Additional Cloud Credentials")
 def access_key_for_other_user(ctx: Context) -> list[Hit]:
     """CreateAccessKey naming a user other than the caller: a second way in."""
-    return each(for_another_user(ctx, ["CreateAccessKey"]),
+    return each(for_another_user(ctx, list(KEY_CREATION)),
                 lambda r: f"key created for {said(detail(r['detail']).get('userName'))} by {said(r['actor'])}")
 
 
@@ -22,7 +23,7 @@ def access_key_for_other_user(ctx: Context) -> list[Hit]:
       "T1098", "Account Manipulation")
 def login_profile_for_other_user(ctx: Context) -> list[Hit]:
     """CreateLoginProfile / UpdateLoginProfile on someone else's user."""
-    return each(for_another_user(ctx, ["CreateLoginProfile", "UpdateLoginProfile"]),
+    return each(for_another_user(ctx, list(LOGIN_PROFILE)),
                 lambda r: f"{said(r['event_name'])} for {said(detail(r['detail']).get('userName'))}")
 
 
@@ -42,7 +43,7 @@ def trust_opened(ctx: Context) -> list[Hit]:
     An account of the organization is internal: trusting it is a change (medium), not an
     exposure. Trust to an outside account (or ``*``) is critical.
     """
-    df = ok(ctx.calls(["UpdateAssumeRolePolicy", "CreateRole"]))
+    df = ok(ctx.calls([*TRUST_CHANGE, "CreateRole"]))
     hits = []
     for i, r in df.iterrows():
         d = detail(r["detail"])

@@ -3,19 +3,24 @@ attempts at those same critical actions."""
 
 from __future__ import annotations
 
+from graphtrail.families import (
+    KEY_CREATION,
+    LOGIN_PROFILE,
+    POLICY_CHANGE,
+    POLICY_VERSION,
+    TRUST_CHANGE,
+)
 from graphtrail.policy import ADMIN_POLICY_ARNS, is_admin_document
-from graphtrail.queries.findings import Context, Hit, rule
 from graphtrail.queries.findings._common import DENIED, caller_user, detail, each, ok
+from graphtrail.queries.findings.base import Context, Hit, rule
 from graphtrail.words import said
 
 __all__ = ["CRITICAL_ACTIONS"]
 
-_POLICY_CALLS = ["AttachUserPolicy", "AttachRolePolicy", "AttachGroupPolicy",
-                 "PutUserPolicy", "PutRolePolicy", "PutGroupPolicy"]
+_POLICY_CALLS = list(POLICY_CHANGE)
 # Critical actions whose *denied* attempt is worth a finding of its own (a denied
 # LeaveOrganization is GT-DEF-004's, a denied GPU launch GT-IMP-002's).
-CRITICAL_ACTIONS = ["AssumeRole", "CreateAccessKey", "CreateLoginProfile", "UpdateLoginProfile",
-                    "UpdateAssumeRolePolicy", "CreatePolicyVersion", "SetDefaultPolicyVersion",
+CRITICAL_ACTIONS = ["AssumeRole", *KEY_CREATION, *LOGIN_PROFILE, *TRUST_CHANGE, *POLICY_VERSION,
                     "StopLogging", "DeleteTrail", *_POLICY_CALLS]
 _ADMIN_ROLE_WORDS = ("admin", "administrator", "poweruser", "organizationaccountaccessrole",
                      "break-glass", "breakglass")
@@ -43,7 +48,7 @@ def _target(r) -> str:
       "T1098.003", "Account Manipulation: Additional Cloud Roles")
 def policy_version_changed(ctx: Context) -> list[Hit]:
     """CreatePolicyVersion with setAsDefault, or SetDefaultPolicyVersion."""
-    df = ok(ctx.calls(["CreatePolicyVersion", "SetDefaultPolicyVersion"]))
+    df = ok(ctx.calls(list(POLICY_VERSION)))
     if df.empty:
         return []
     mask = (df["event_name"] == "SetDefaultPolicyVersion") | df["detail"].map(
@@ -78,7 +83,7 @@ def _critical(r) -> tuple[str, bool] | None:
         role = said(r["resource"])
         admin = any(w in role.lower().rsplit("/", 1)[-1] for w in _ADMIN_ROLE_WORDS)
         return (f"into {role}", True) if admin else None
-    if name in ("CreateAccessKey", "CreateLoginProfile", "UpdateLoginProfile"):
+    if name in KEY_CREATION or name in LOGIN_PROFILE:
         user = d.get("userName")
         if user and user != caller_user(r["identity_arn"]):
             return f"for user {user}", True

@@ -14,9 +14,9 @@ import ipaddress
 import numpy as np
 import pandas as pd
 
-from graphtrail.queries.findings import Context, Hit, rule
 from graphtrail.queries.findings._common import is_ip
 from graphtrail.queries.findings._workload import role_of, workload_kind
+from graphtrail.queries.findings.base import Context, Hit, rule
 from graphtrail.words import said
 
 __all__: list[str] = []

@@ -5,7 +5,7 @@ a principal, a session or an address) and keeps the answers in a :class:`Report`
 blast radius, the role chains its sessions walked, the timeline of the whole lineage, the
 findings that involve the lineage, the subgraph to draw, the data touched and the evidence
 (every cited eventID with its source file and that file's SHA-256). The renderers
-(:mod:`graphtrail.views.report_html`, :mod:`graphtrail.views.report_markdown`) only format
+(:mod:`graphtrail.views.report.html`, :mod:`graphtrail.views.report.markdown`) only format
 what is here.
 """
 
@@ -27,14 +27,15 @@ from graphtrail.queries.chains import Chain, chains, origin_of
 from graphtrail.queries.findings import SEVERITIES, Finding, findings
 from graphtrail.queries.seeds import Seed, seed_credentials
 from graphtrail.queries.timeline import timeline
-from graphtrail.views.report_evidence import (
+from graphtrail.store.protocol import ViewStore
+from graphtrail.views.graph.focus import lineage_graph
+from graphtrail.views.report.evidence import (
     DataTouched,
     EvidenceEvent,
     EvidenceFile,
     data_touched,
     gather_evidence,
 )
-from graphtrail.views.report_graph import lineage_graph
 
 __all__ = ["Report", "build_report", "short_id", "seed_words", "SEED_WORDS"]
 
@@ -118,7 +119,7 @@ class Report:
         return list(dict.fromkeys(u for u in agents if isinstance(u, str) and u))
 
 
-def build_report(store, seed: Seed | str, *, since: int | None = None, until: int | None = None,
+def build_report(store: ViewStore, seed: Seed | str, *, since: int | None = None, until: int | None = None,
                  title: str | None = None) -> Report:
     """Gather what the incident report about ``seed`` shows.
 
@@ -192,14 +193,12 @@ def short_id(node: str | None) -> str:
     """
     if not node:
         return ""
-    if node.startswith("session:"):
-        return node[len("session:"):].split("@", 1)[0]
-    if node.startswith("login-profile:"):
-        return f"{node[len('login-profile:'):]} (login profile)"
-    for prefix in ("key:", "ip:", "account:", "service:", "idp:", "idc-user:"):
-        if node.startswith(prefix):
-            return node[len(prefix):]
-    return node
+    parsed = ids.parse_id(node)
+    if parsed.prefix is ids.IdPrefix.SESSION:
+        return parsed.value.split("@", 1)[0]
+    if parsed.prefix is ids.IdPrefix.LOGIN_PROFILE:
+        return f"{parsed.value} (login profile)"
+    return node if parsed.prefix in (None, ids.IdPrefix.CALL) else parsed.value
 
 
 def _chains(store, seed: Seed, sessions: set[str], since: int | None,

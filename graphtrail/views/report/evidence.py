@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 
 from graphtrail import ids
 from graphtrail.store.integrity import load_integrity, object_status
+from graphtrail.times import micros
 
 __all__ = ["EvidenceFile", "EvidenceEvent", "DataTouched", "Evidence", "gather_evidence",
            "data_touched", "request_text", "resource_service", "DATA_SERVICES"]
@@ -128,7 +129,7 @@ def gather_evidence(case, cited: Mapping[str, Iterable[str]]) -> Evidence:
         when = r["time"]
         events.append(EvidenceEvent(
             event_id=r["event_id"],
-            time=ids.iso(int(when.timestamp() * 1_000_000)) if when is not None else None,
+            time=ids.iso(micros(when)) if when is not None else None,
             event_name=r["event_name"], source_file=src,
             file_label=labels.get(src) if src is not None else None,
             cited_in=tuple(dict.fromkeys(cited[r["event_id"]]))))

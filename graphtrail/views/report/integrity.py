@@ -3,8 +3,8 @@ which hours were not logged at all (so that no event there means nothing was rec
 
 from __future__ import annotations
 
-from graphtrail.views.report_data import Report
-from graphtrail.views.report_markup import Column, Row, cell, esc, iso_cell, plural, table
+from graphtrail.views.report.data import Report
+from graphtrail.views.report.markup import Column, Row, cell, esc, iso_cell, plural, table
 
 __all__ = ["integrity_section"]
 

@@ -9,9 +9,9 @@ and the accounts it joined, flagged when it crosses from one account to another.
 from __future__ import annotations
 
 from graphtrail.queries.chains import Chain
-from graphtrail.views.report_data import Report, short_id
-from graphtrail.views.report_markup import account_chip, esc, icon, kind_of_principal, plural
-from graphtrail.views.style import node_style
+from graphtrail.views.graph.style import node_style
+from graphtrail.views.report.data import Report, short_id
+from graphtrail.views.report.markup import account_chip, esc, icon, kind_of_principal, plural
 
 __all__ = ["chain_section"]
 

@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from graphtrail.safe_text import control_escaped
-from graphtrail.views.report_data import Report, seed_words, short_id
-from graphtrail.views.report_summary import data_groups
-from graphtrail.views.report_tables import evidence_names
+from graphtrail.views.report.data import Report, seed_words, short_id
+from graphtrail.views.report.summary import data_groups
+from graphtrail.views.report.tables import evidence_names
 
 __all__ = ["render_report_markdown", "md_text", "md_table", "TIMELINE_ROWS"]
 

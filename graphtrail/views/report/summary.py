@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from datetime import datetime
 
-from graphtrail.views.report_data import Report, seed_words, short_id
-from graphtrail.views.report_evidence import DataTouched
-from graphtrail.views.report_markup import (
+from graphtrail.views.report.data import Report, seed_words, short_id
+from graphtrail.views.report.evidence import DataTouched
+from graphtrail.views.report.markup import (
     Column,
     Row,
     account_chip,

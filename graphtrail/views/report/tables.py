@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import os
 
-from graphtrail.views.report_data import Report, short_id
-from graphtrail.views.report_markup import (
+from graphtrail.views.report.data import Report, short_id
+from graphtrail.views.report.markup import (
     Column,
     Row,
     badge,

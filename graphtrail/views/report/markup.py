@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from graphtrail.queries.findings import SEVERITIES
-from graphtrail.views.graph_html import _shape_icon
-from graphtrail.views.style import node_style
+from graphtrail.views.graph.html import _shape_icon
+from graphtrail.views.graph.style import node_style
 from graphtrail.words import plural  # noqa: F401  (re-exported for the views)
 
 __all__ = ["esc", "cell", "raw_cell", "Column", "Row", "table", "account_chip", "badge", "icon",

@@ -17,10 +17,10 @@ Example (after ``graphtrail demo``)::
 
 from __future__ import annotations
 
-from graphtrail.views.report_data import Report, build_report
-from graphtrail.views.report_html import render_report_html
-from graphtrail.views.report_markdown import render_report_markdown
-from graphtrail.views.report_png import PngError, find_chromium, screenshot, write_graph_png
+from graphtrail.views.graph.png import PngError, find_chromium, screenshot, write_graph_png
+from graphtrail.views.report.data import Report, build_report
+from graphtrail.views.report.html import render_report_html
+from graphtrail.views.report.markdown import render_report_markdown
 
 __all__ = [
     "Report",

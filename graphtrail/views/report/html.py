@@ -4,7 +4,7 @@ The file travels as an e-mail attachment and is opened offline, from ``file://``
 browser: every script and style is inlined (:func:`~graphtrail.views.html_page.html_page`,
 with its strict Content-Security-Policy: scripts only by hash, no request of any kind),
 fonts are the system's. Every string from the logs is escaped where it is written
-(:mod:`graphtrail.views.report_markup`); the graph's data travels as inline JSON with
+(:mod:`graphtrail.views.report.markup`); the graph's data travels as inline JSON with
 ``<``, ``>`` and ``&`` escaped and is put into the page with ``textContent`` only.
 
 Sections: summary, role chain, the interactive lineage graph, findings, what changed, the
@@ -16,15 +16,15 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from graphtrail.views.graph_html import graph_fragment
+from graphtrail.views.graph.html import graph_fragment
+from graphtrail.views.graph.style import account_colours
 from graphtrail.views.html_page import html_page, static_text
-from graphtrail.views.report_chain import chain_section
-from graphtrail.views.report_data import Report, seed_words
-from graphtrail.views.report_integrity import integrity_section
-from graphtrail.views.report_markup import esc, plural
-from graphtrail.views.report_summary import changes_section, summary_section
-from graphtrail.views.report_tables import evidence_section, findings_section, timeline_section
-from graphtrail.views.style import account_colours
+from graphtrail.views.report.chain import chain_section
+from graphtrail.views.report.data import Report, seed_words
+from graphtrail.views.report.integrity import integrity_section
+from graphtrail.views.report.markup import esc, plural
+from graphtrail.views.report.summary import changes_section, summary_section
+from graphtrail.views.report.tables import evidence_section, findings_section, timeline_section
 
 __all__ = ["render_report_html", "TIMELINE_ROWS", "EVIDENCE_ROWS", "GRAPH_CONTEXT"]
 
@@ -46,7 +46,7 @@ def render_report_html(report: Report, out: Path | str | None = None, *,
     Parameters
     ----------
     report : Report
-        From :func:`~graphtrail.views.report_data.build_report`.
+        From :func:`~graphtrail.views.report.data.build_report`.
     out : path, optional
         Where to write the document (UTF-8).
     timeline_rows, evidence_rows : int

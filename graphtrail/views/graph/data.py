@@ -30,9 +30,8 @@ from typing import Any, Literal
 import networkx as nx
 
 from graphtrail.model import EdgeKind, NodeKind
-from graphtrail.views.graph_layout import hierarchical_positions
-from graphtrail.views.graph_tooltips import edge_head, edge_tip, node_head, node_tip
-from graphtrail.views.style import (
+from graphtrail.views.graph.layout import hierarchical_positions
+from graphtrail.views.graph.style import (
     EDGE_STYLES,
     HIGHLIGHT_GLOW,
     NO_ACCOUNT_BORDER,
@@ -40,6 +39,7 @@ from graphtrail.views.style import (
     edge_style,
     node_style,
 )
+from graphtrail.views.graph.tooltips import edge_head, edge_tip, node_head, node_tip
 
 __all__ = ["vis_data", "account_only_nodes", "force_iterations", "Layout"]
 
@@ -112,58 +112,11 @@ def vis_data(
     containers = account_only_nodes(g)
 
     groups: dict[str, dict] = {}
-    nodes = []
-    for node, attrs in g.nodes(data=True):
-        kind = str(attrs.get("kind") or "")
-        account = attrs.get("account") if isinstance(attrs.get("account"), str) else None
-        group = f"{kind}|{account_index[account]}" if account else f"{kind}|-"
-        if group not in groups:
-            groups[group] = _group(kind, colours.get(account) if account else None)
-        item: dict[str, Any] = {
-            "id": str(node),
-            "label": _short(str(attrs.get("label") or node)),
-            "group": group,
-            "head": node_head(node, attrs),
-            "tip": node_tip(node, attrs),
-        }
-        if positions:
-            item["x"], item["y"] = positions[node]
-        if node in containers:
-            item["hidden"] = True
-            item["accountLink"] = True
-        if marked:
-            item.update(_emphasis(node in marked, node_style(kind).size))
-        nodes.append(item)
-
-    edges = []
+    nodes = [_vis_node(node, attrs, groups, colours, account_index, positions, containers, marked)
+             for node, attrs in g.nodes(data=True)]
     pair_seen: dict[frozenset, int] = {}
-    for i, (u, v, attrs) in enumerate(g.edges(data=True)):
-        kind = str(attrs.get("kind") or "")
-        count = _int(attrs.get("count"), 1)
-        item = {
-            "id": f"e{i}",
-            "from": str(u),
-            "to": str(v),
-            "kind": kind,
-            "label": kind if count == 1 else f"{kind} \u00d7{count:,}",
-            "head": edge_head(g, u, v, kind),
-            "tip": edge_tip(attrs),
-        }
-        if kind == _IN_ACCOUNT:
-            item["hidden"] = True
-            item["accountLink"] = True
-        parallel = pair_seen.get(frozenset((u, v)), 0)
-        pair_seen[frozenset((u, v))] = parallel + 1
-        if parallel:
-            # Parallel relations between one pair would overlap: bend each a little more.
-            item["smooth"] = {"enabled": True, "type": "curvedCW", "roundness": 0.2 * parallel}
-        if marked:
-            lit = u in marked and v in marked
-            style = edge_style(kind)
-            item["width"] = style.width * 2 if lit else style.width
-            if not lit:
-                item["color"] = {**_edge_colour(style.colour), "opacity": 0.18}
-        edges.append(item)
+    edges = [_vis_edge(g, i, u, v, attrs, pair_seen, marked)
+             for i, (u, v, attrs) in enumerate(g.edges(data=True))]
 
     return {
         "nodes": nodes,
@@ -175,6 +128,62 @@ def vis_data(
         "options": _options(groups, len(nodes), layout),
         "accounts": colours,
     }
+
+
+def _vis_node(node, attrs: dict, groups: dict[str, dict], colours: dict, account_index: dict,
+              positions: dict, containers: set, marked: set) -> dict[str, Any]:
+    """One node of the payload; registers its group (kind and account colour) in ``groups``."""
+    kind = str(attrs.get("kind") or "")
+    account = attrs.get("account") if isinstance(attrs.get("account"), str) else None
+    group = f"{kind}|{account_index[account]}" if account else f"{kind}|-"
+    if group not in groups:
+        groups[group] = _group(kind, colours.get(account) if account else None)
+    item: dict[str, Any] = {
+        "id": str(node),
+        "label": _short(str(attrs.get("label") or node)),
+        "group": group,
+        "head": node_head(node, attrs),
+        "tip": node_tip(node, attrs),
+    }
+    if positions:
+        item["x"], item["y"] = positions[node]
+    if node in containers:
+        item["hidden"] = True
+        item["accountLink"] = True
+    if marked:
+        item.update(_emphasis(node in marked, node_style(kind).size))
+    return item
+
+
+def _vis_edge(g: nx.MultiDiGraph, i: int, u, v, attrs: dict, pair_seen: dict[frozenset, int],
+              marked: set) -> dict[str, Any]:
+    """One edge of the payload; ``pair_seen`` counts relations per pair so parallels bend apart."""
+    kind = str(attrs.get("kind") or "")
+    count = _int(attrs.get("count"), 1)
+    item: dict[str, Any] = {
+        "id": f"e{i}",
+        "from": str(u),
+        "to": str(v),
+        "kind": kind,
+        "label": kind if count == 1 else f"{kind} \u00d7{count:,}",
+        "head": edge_head(g, u, v, kind),
+        "tip": edge_tip(attrs),
+    }
+    if kind == _IN_ACCOUNT:
+        item["hidden"] = True
+        item["accountLink"] = True
+    parallel = pair_seen.get(frozenset((u, v)), 0)
+    pair_seen[frozenset((u, v))] = parallel + 1
+    if parallel:
+        # Parallel relations between one pair would overlap: bend each a little more.
+        item["smooth"] = {"enabled": True, "type": "curvedCW", "roundness": 0.2 * parallel}
+    if marked:
+        lit = u in marked and v in marked
+        style = edge_style(kind)
+        item["width"] = style.width * 2 if lit else style.width
+        if not lit:
+            item["color"] = {**_edge_colour(style.colour), "opacity": 0.18}
+    return item
 
 
 def _group(kind: str, border: str | None) -> dict:

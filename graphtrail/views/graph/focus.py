@@ -30,9 +30,11 @@ from collections.abc import Hashable, Iterable
 
 import networkx as nx
 
+from graphtrail import ids
 from graphtrail.model import EdgeKind, NodeKind
 from graphtrail.queries.blast_radius import lineage_of
 from graphtrail.queries.seeds import Seed, seed_credentials
+from graphtrail.store.protocol import ViewStore
 
 __all__ = ["lineage_graph", "focus_graph", "neighbourhood", "within_time", "in_account",
            "lineage_highlight"]
@@ -58,13 +60,13 @@ def lineage_highlight(g: nx.MultiDiGraph, credentials: Iterable[Hashable]) -> se
     return marked
 
 
-def lineage_graph(store, credentials: Iterable[str], *, since: int | None = None,
+def lineage_graph(store: ViewStore, credentials: Iterable[str], *, since: int | None = None,
                   until: int | None = None) -> tuple[nx.MultiDiGraph, set[Hashable]]:
     """The lineage of a seed and what is one relation away from it, for drawing.
 
     Parameters
     ----------
-    store : MemoryStore
+    store : ViewStore
         The case; its full graph (``store.graph``) is read.
     credentials : iterable of str
         Credential node ids of the lineage (:func:`~graphtrail.queries.blast_radius.lineage_of`).
@@ -82,7 +84,7 @@ def lineage_graph(store, credentials: Iterable[str], *, since: int | None = None
     return drawn, lineage_highlight(drawn, credentials)
 
 
-def focus_graph(store, focus: Seed | None = None, *, depth: int = 1, since: int | None = None,
+def focus_graph(store: ViewStore, focus: Seed | None = None, *, depth: int = 1, since: int | None = None,
                 until: int | None = None,
                 account: str | None = None) -> tuple[nx.MultiDiGraph, set[Hashable]]:
     """The whole case, or a focus and its neighbourhood, for ``graphtrail view``.
@@ -120,7 +122,7 @@ def focus_graph(store, focus: Seed | None = None, *, depth: int = 1, since: int 
         creds = set(lineage_of(store, start, since, until)[0])
         centre = set(creds)
         if focus.kind == "ip":
-            centre.add(f"ip:{focus.value}")
+            centre.add(ids.ip_id(focus.value))
     g = within_time(store.graph, since, until, keep=centre)
     if account:
         g = in_account(g, account, keep=centre)

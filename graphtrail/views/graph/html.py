@@ -29,11 +29,11 @@ import networkx as nx
 
 from graphtrail import __version__
 from graphtrail.model import EdgeKind, NodeKind
-from graphtrail.views.graph_aggregate import Reduction, reduce_graph
-from graphtrail.views.graph_data import Layout, vis_data
-from graphtrail.views.graph_tooltips import iso_utc
+from graphtrail.views.graph.aggregate import Reduction, reduce_graph
+from graphtrail.views.graph.data import Layout, vis_data
+from graphtrail.views.graph.style import edge_style, node_style
+from graphtrail.views.graph.tooltips import iso_utc
 from graphtrail.views.html_page import html_page, inline_json, static_text, vis_network_assets
-from graphtrail.views.style import edge_style, node_style
 
 __all__ = ["GraphFragment", "graph_fragment", "render_graph"]
 

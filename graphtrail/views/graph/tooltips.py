@@ -26,7 +26,7 @@ from typing import Any
 import networkx as nx
 
 from graphtrail.model import EdgeKind
-from graphtrail.views.style import node_style
+from graphtrail.views.graph.style import node_style
 
 __all__ = ["node_head", "node_tip", "edge_head", "edge_tip", "iso_utc"]
 

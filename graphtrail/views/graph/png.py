@@ -22,7 +22,7 @@ from pathlib import Path
 import networkx as nx
 
 from graphtrail.views.devtools import ChromiumPipe, DevToolsPipeError
-from graphtrail.views.graph_html import render_graph
+from graphtrail.views.graph.html import render_graph
 
 __all__ = ["PngError", "find_chromium", "screenshot", "write_graph_png", "BROWSERS"]
 
@@ -110,7 +110,7 @@ def screenshot(html_file: Path | str, png_file: Path | str, *, size: tuple[int, 
 def write_graph_png(g: nx.MultiDiGraph, png_file: Path | str, *,
                     highlight: set[Hashable] | None = None, title: str = "graphtrail",
                     max_nodes: int = 1500, size: tuple[int, int] = (1600, 1000)) -> Path:
-    """Draw ``g`` as :func:`~graphtrail.views.graph_html.render_graph` does and save a PNG.
+    """Draw ``g`` as :func:`~graphtrail.views.graph.html.render_graph` does and save a PNG.
 
     Raises
     ------

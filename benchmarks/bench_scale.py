@@ -1,0 +1,188 @@
+"""Org-scale benchmark: ``graphtrail ingest`` against a DuckDB baseline, side by side.
+
+Both read the same generated files in the same run, so the ratio holds on a noisy machine:
+
+* ``duckdb``: DuckDB on ``--threads`` threads (default 2) doing gunzip -> JSON (only the
+  fields an identity edge needs) -> one edge per call (actor -> action) -> ``GROUP BY`` with
+  count, first and last seen. A fast engine doing a small part of graphtrail's work: the
+  bar graphtrail's whole ingest (load, link, graph) has to clear.
+* ``graphtrail ingest``: the installed command, as a user runs it (a subprocess).
+
+Peak resident memory is sampled for the whole process tree of each (workers included). Then
+the questions a user asks of the case are timed, each a cold ``graphtrail`` process as a
+user runs it: findings, report, view, blast radius and chains of the busiest access key,
+and ``graphtrail --help``.
+
+Usage::
+
+    python benchmarks/generate_trail.py /tmp/trail --events 1000000
+    python benchmarks/bench_scale.py /tmp/trail [--threads 2] [--json out.json]
+
+``duckdb`` is in the ``bench`` extra: ``pip install -e '.[bench]'``. DuckDB versions differ
+several-fold on these files (2.0.1 spends 4.5x the CPU of 1.1.0 reading them): quote the
+version, or run the baseline with another interpreter's DuckDB (``--baseline-python``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_ingest import run_measured  # noqa: E402  (a sibling script, not a package)
+
+__all__ = ["duckdb_baseline", "main"]
+
+
+def measured(cmd: list[str]) -> tuple[float, float, int, str]:
+    """Run ``cmd``: (wall seconds, CPU seconds of it and every process it waited for, peak
+    tree RSS bytes, stdout). On a machine shared with other jobs the wall time follows the
+    load; the CPU time much less so."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    seconds, peak, out = run_measured(cmd)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return seconds, cpu, peak, out
+
+_RECORD = ("STRUCT(eventTime VARCHAR, eventSource VARCHAR, eventName VARCHAR, "
+           "eventID VARCHAR, sourceIPAddress VARCHAR, errorCode VARCHAR, "
+           "recipientAccountId VARCHAR, userIdentity STRUCT(type VARCHAR, arn VARCHAR, "
+           "accessKeyId VARCHAR, accountId VARCHAR))[]")
+_EDGES_SQL = f"""
+SELECT actor, action, count(*) AS calls, min(t) AS first_seen, max(t) AS last_seen,
+       count(DISTINCT ip) AS addresses
+FROM (
+  SELECT coalesce(r.userIdentity.accessKeyId, r.userIdentity.arn, r.userIdentity.type) AS actor,
+         r.eventSource || ':' || r.eventName AS action,
+         CAST(r.eventTime AS TIMESTAMP) AS t, r.sourceIPAddress AS ip
+  FROM (SELECT unnest(Records) AS r FROM read_json(?, format='auto',
+        columns={{'Records': '{_RECORD}'}}, compression='gzip', maximum_object_size=1073741824))
+)
+GROUP BY actor, action
+"""
+
+
+def duckdb_baseline(files: list[str], threads: int, python: str = sys.executable) -> dict:
+    """Run the baseline in a subprocess (its own memory); seconds, edges, peak RSS."""
+    code = f"""
+import json, sys, time, duckdb
+files = json.loads(sys.stdin.read())
+con = duckdb.connect()
+con.execute("SET threads={threads}")
+con.execute("SET enable_progress_bar=false")
+t0 = time.perf_counter()
+rows = con.execute({_EDGES_SQL!r}, [files]).fetchall()
+calls = sum(r[2] for r in rows)
+print(json.dumps({{"seconds": time.perf_counter() - t0, "edges": len(rows), "events": calls,
+                  "version": duckdb.__version__}}))
+"""
+    listing = Path(tempfile.mkstemp(suffix=".json")[1])
+    listing.write_text(json.dumps(files))
+    try:
+        cmd = ["sh", "-c", f'"{python}" -c "$0" < "{listing}"', code]
+        seconds, cpu, peak, out = measured(cmd)
+    finally:
+        listing.unlink()
+    res = json.loads(out)
+    res["wall_seconds"], res["cpu_seconds"], res["peak_rss_mb"] = seconds, cpu, round(peak / 2**20)
+    return res
+
+
+def _trail_files(trail: Path) -> list[str]:
+    return sorted(str(p) for p in trail.rglob("*.json.gz") if "CloudTrail-Digest" not in p.name)
+
+
+def _busiest_key(case: Path) -> str:
+    code = f"""
+import pyarrow.compute as pc
+from graphtrail.store.case import Case
+act = Case.open({str(case)!r}).graph_table("activity", ["actor"])
+counts = pc.value_counts(act.column("actor")).to_pylist()
+keys = [c for c in counts if (c["values"] or "").startswith("key:")]
+print(max(keys, key=lambda c: c["counts"])["values"][4:])
+"""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def _timed(cmd: list[str], repeat: int = 1) -> dict:
+    best, best_cpu, peak = None, None, 0
+    for _ in range(repeat):
+        seconds, cpu, rss, _ = measured(cmd)
+        best = seconds if best is None else min(best, seconds)
+        best_cpu = cpu if best_cpu is None else min(best_cpu, cpu)
+        peak = max(peak, rss)
+    return {"seconds": round(best, 3), "cpu_seconds": round(best_cpu, 3),
+            "peak_rss_mb": round(peak / 2**20)}
+
+
+def question_times(case: Path, out: Path) -> dict:
+    """Each question a cold ``graphtrail`` process, as a user runs it."""
+    key = _busiest_key(case)
+    gt = shutil.which("graphtrail") or "graphtrail"
+    c = ["--case", str(case)]
+    return {
+        "seed": key,
+        "help": _timed([gt, "--help"], repeat=3),
+        "findings": _timed([gt, "findings", *c, "--format", "json"]),
+        "report": _timed([gt, "report", "--access-key", key, *c, "--out", str(out / "r.html")]),
+        "view": _timed([gt, "view", *c, "--out", str(out / "g.html")]),
+        "blast_radius": _timed([gt, "blast-radius", "--access-key", key, *c, "--format", "json"]),
+        "chains": _timed([gt, "chains", *c, "--format", "json"]),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("trail", type=Path)
+    ap.add_argument("--threads", type=int, default=2, help="DuckDB threads and graphtrail workers")
+    ap.add_argument("--no-questions", action="store_true", help="time ingest only")
+    ap.add_argument("--baseline-python", default=sys.executable,
+                    help="the Python whose duckdb runs the baseline (compare DuckDB versions)")
+    ap.add_argument("--json", type=Path, default=None, help="also write the result here")
+    args = ap.parse_args(argv)
+
+    files = _trail_files(args.trail)
+    work = Path(tempfile.mkdtemp(prefix="gt-scale-"))
+    try:
+        duck = duckdb_baseline(files, args.threads, args.baseline_python)
+        case = work / "case"
+        seconds, cpu, peak, out = measured(["graphtrail", "ingest", str(args.trail), "--case",
+                                           str(case), "--format", "json", "--workers",
+                                           str(args.threads)])
+        summary = json.loads(out)
+        events = summary["events_added"] + summary["duplicates"]
+        result = {
+            "events": events, "files": len(files), "cpus": os.cpu_count(),
+            "load_average": os.getloadavg()[0],
+            "duckdb": {"version": duck["version"], "seconds": round(duck["seconds"], 2),
+                       "process_cpu_seconds": round(duck["cpu_seconds"], 2),
+                       "events_per_second": round(duck["events"] / duck["seconds"]),
+                       "edges": duck["edges"], "peak_rss_mb": duck["peak_rss_mb"]},
+            "graphtrail_ingest": {"seconds": round(seconds, 2), "cpu_seconds": round(cpu, 2),
+                                  "events_per_second": round(events / seconds),
+                                  "graph_seconds": summary.get("graph", {}).get("seconds"),
+                                  "peak_rss_mb": round(peak / 2**20)},
+            "ratio_vs_duckdb": round(duck["seconds"] / seconds, 2),
+            "cpu_ratio_vs_duckdb": round(duck["cpu_seconds"] / cpu, 2),
+        }
+        if not args.no_questions:
+            result["questions"] = question_times(case, work)
+        text = json.dumps(result, indent=2)
+        print(text)
+        if args.json:
+            args.json.write_text(text)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,34 @@
+"""``graphtrail --help`` lists every command without importing any of them."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from graphtrail.cli.lazy import COMMANDS, _described, load_command
+
+HEAVY = ("pyarrow", "pandas", "networkx", "boto3", "numpy", "cryptography", "neo4j")
+
+
+def test_help_imports_no_command_module():
+    code = ("import sys; sys.argv = ['graphtrail', '--help']\n"
+            "from graphtrail.cli.main import app\n"
+            "try:\n    app()\nexcept SystemExit as e:\n    assert e.code in (0, None), e.code\n"
+            f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    lines = out.stdout.splitlines()
+    assert lines[-1] == "[]", lines[-1]
+    listed = [ln.split()[0] for ln in lines[lines.index("Commands:") + 1:-1] if ln.startswith("  ")
+              and not ln.startswith("   ")]
+    assert listed == list(COMMANDS)
+
+
+@pytest.mark.parametrize("name", list(COMMANDS))
+def test_listed_help_is_the_commands_own(name):
+    """The help read from the source is the help the loaded command shows."""
+    loaded = load_command(name)
+    assert loaded.name == name
+    for limit in (45, 80):
+        assert _described(name).get_short_help_str(limit) == loaded.get_short_help_str(limit)
