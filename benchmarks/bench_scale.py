@@ -18,7 +18,7 @@ Usage::
     python benchmarks/generate_trail.py /tmp/trail --events 1000000
     python benchmarks/bench_scale.py /tmp/trail [--threads 2] [--json out.json]
 
-``duckdb`` is in the ``bench`` extra: ``pip install -e '.[bench]'``. DuckDB versions differ
+``duckdb`` is a dependency of graphtrail (the ``--follow`` engine). DuckDB versions differ
 several-fold on these files (2.0.1 spends 4.5x the CPU of 1.1.0 reading them): quote the
 version, or run the baseline with another interpreter's DuckDB (``--baseline-python``).
 """

@@ -65,6 +65,7 @@ class ObjectReport:
     problems: list[str] = field(default_factory=list)
     unchanged: bool = False  # same content as an object the case already holds
     lacks: list[dict] = field(default_factory=list)  # linking fields the source cannot carry
+    query: dict | None = None  # the engine's query that returned it (--follow), as evidence
 
 
 @dataclass
@@ -79,7 +80,8 @@ class PartResult:
 
 def _read_object(obj: SourceObject, raw: bytes | None, known: frozenset[str],
                  batch: EventBatch, limits: Limits) -> ObjectReport:
-    rep = ObjectReport(uri=obj.uri, etag=obj.etag, kind=obj.kind, size=obj.size or 0)
+    rep = ObjectReport(uri=obj.uri, etag=obj.etag, kind=obj.kind, size=obj.size or 0,
+                       query=obj.query)
     if obj.problem:
         rep.error = obj.problem
         return rep

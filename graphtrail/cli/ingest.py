@@ -60,6 +60,21 @@ def ingest(
     sql: Annotated[str | None, typer.Option(help="CloudTrail Lake: an extra SQL condition.")] = None,
     log_stream_prefix: Annotated[str | None, typer.Option(
         help="logs://: only the log streams whose name starts with this.")] = None,
+    follow: Annotated[list[str] | None, typer.Option(
+        "--follow", help="Fetch only the lineage of this access key (repeatable), round by "
+        "round, through a query engine next to the logs.")] = None,
+    follow_principal: Annotated[list[str] | None, typer.Option(
+        "--follow-principal", help="--follow: also the calls and lineage of this IAM/STS ARN.")] = None,
+    follow_ip: Annotated[list[str] | None, typer.Option(
+        "--follow-ip", help="--follow: also the calls made from this address, and their lineage.")] = None,
+    engine: Annotated[str | None, typer.Option(
+        help="--follow: duckdb (default for files), spark; athena:// and lake:// sources pick "
+        "their own.")] = None,
+    spark_master: Annotated[str | None, typer.Option(
+        "--spark-master", help="--engine spark: the cluster (spark://..., sc://... for Spark "
+        "Connect); default local mode.")] = None,
+    athena_output: Annotated[str | None, typer.Option(
+        "--athena-output", help="athena://: s3:// folder for results, when the workgroup sets none.")] = None,
     max_object_mb: Annotated[int | None, typer.Option(
         "--max-object-mb", min=1, help="Most MiB of one object (decompressed) held for parsing "
         "[env GRAPHTRAIL_MAX_OBJECT_MB; default 128].")] = None,
@@ -78,11 +93,19 @@ def ingest(
         limits = Limits.from_env(max_object_bytes=max_object_mb and max_object_mb << 20,
                                  max_field_bytes=max_field_kb and max_field_kb << 10)
         existing = Case.open(case) if (Path(case) / "case.json").exists() else None
-        objects, notes = select_sources(existing, paths or [], since=since, until=until,
-                                        accounts=account, regions=region, profile=profile,
-                                        lookup_events=lookup_events, all_regions=all_regions,
-                                        event_name=event_name, lake=lake, sql=sql,
-                                        log_stream_prefix=log_stream_prefix)
+        following = None
+        if follow or follow_principal or follow_ip:
+            objects, notes, following = select_follow(
+                paths or [], keys=follow or [], principals=follow_principal or [],
+                ips=follow_ip or [], engine=engine, since=since, until=until, profile=profile,
+                region=(region or [None])[0], spark_master=spark_master,
+                athena_output=athena_output)
+        else:
+            objects, notes = select_sources(existing, paths or [], since=since, until=until,
+                                            accounts=account, regions=region, profile=profile,
+                                            lookup_events=lookup_events, all_regions=all_regions,
+                                            event_name=event_name, lake=lake, sql=sql,
+                                            log_stream_prefix=log_stream_prefix)
         objects = _started(objects)  # a source that cannot be listed fails before any folder is made
         c = existing or Case.open(case, create=True)
         summary = _ingest_with_progress(objects, c, workers, limits)
@@ -91,6 +114,11 @@ def ingest(
     except CaseError as exc:
         raise fail(str(exc), EXIT_NOTHING_READ) from exc
     summary.notes.extend(notes)
+    if following is not None:
+        summary.follow = following.as_dict()
+        if not following.complete:
+            summary.notes.append(f"--follow stopped after {following.rounds} rounds: the lineage "
+                                 "may go further")
     finish_ingest(c, summary)
     if fmt == Format.json:
         emit_json(summary.as_dict())
@@ -124,6 +152,8 @@ def summary_row(s: IngestSummary) -> dict:
     g = d.pop("graph") or {}
     for k in ("nodes", "edges", "sessions"):
         d[f"graph_{k}"] = g.get(k)
+    for k, v in (d.pop("follow", None) or {}).items():
+        d[f"follow_{k}"] = v
     d.pop("bytes_read", None)
     d["seconds"] = round(s.seconds, 3)
     return d
@@ -139,14 +169,7 @@ def select_sources(case: Case | None, paths: list[str], *, since=None, until=Non
     the shared time bounds and AWS session: read top to bottom, the flat list is the clearer
     shape, so it is kept whole rather than split into one-line helpers.
     """
-    from graphtrail.queries.seeds import SeedError, parse_time_bound
-
-    try:
-        lo, hi = parse_time_bound(since), parse_time_bound(until)
-    except SeedError as exc:
-        raise ValueError(str(exc)) from exc
-    lo_dt = datetime.fromtimestamp(lo / 1e6, UTC) if lo is not None else None
-    hi_dt = datetime.fromtimestamp(hi / 1e6, UTC) if hi is not None else None
+    lo_dt, hi_dt = _window(since, until)
     local = [p for p in paths if not p.startswith(("s3://", "logs://"))]
     remote = [p for p in paths if p.startswith("s3://")]
     groups = [p for p in paths if p.startswith("logs://")]
@@ -187,6 +210,39 @@ def select_sources(case: Case | None, paths: list[str], *, since=None, until=Non
     if local and not (remote or groups or lookup_events or lake):
         return sources[0], notes  # a list: the progress bar knows the total
     return _chain(sources), notes
+
+
+def select_follow(paths: list[str], *, keys: list[str], principals: list[str], ips: list[str],
+                  engine: str | None, since=None, until=None, profile=None, region=None,
+                  spark_master=None, athena_output=None):
+    """The rounds of ``--follow`` as objects to read; returns (objects, notes, stats)."""
+    from loaders.engines.select import engine_for
+    from loaders.follow.lineage import FollowSet
+    from loaders.follow.rounds import FollowStats, follow_objects
+
+    lo_dt, hi_dt = _window(since, until)
+    seeds = FollowSet.of(keys=keys, principals=principals, ips=ips)
+    session = None
+    if any(p.startswith(("athena://", "lake://")) for p in paths):
+        import boto3
+
+        session = boto3.Session(profile_name=profile, region_name=region)
+    chosen = engine_for(paths, engine, session=session, spark_master=spark_master,
+                        athena_output=athena_output)
+    stats = FollowStats(chosen.name)
+    notes = [f"--follow: only the lineage of the seeds was fetched, with {chosen.name}"]
+    return follow_objects(chosen, seeds, stats, since=lo_dt, until=hi_dt), notes, stats
+
+
+def _window(since, until):
+    from graphtrail.queries.seeds import SeedError, parse_time_bound
+
+    try:
+        lo, hi = parse_time_bound(since), parse_time_bound(until)
+    except SeedError as exc:
+        raise ValueError(str(exc)) from exc
+    return (datetime.fromtimestamp(lo / 1e6, UTC) if lo is not None else None,
+            datetime.fromtimestamp(hi / 1e6, UTC) if hi is not None else None)
 
 
 def _started(objects):
@@ -261,6 +317,11 @@ def print_summary(s: IngestSummary) -> None:
         g = s.graph
         out.print(f"graph: {g['nodes']:,} nodes, {g['edges']:,} edges, {g['sessions']:,} sessions "
                   f"({g['seconds']:.1f} s)")
+    if s.follow:
+        f = s.follow
+        scanned = f"{f['bytes_scanned']:,} bytes scanned" if f["bytes_scanned"] is not None else "bytes scanned not reported"
+        out.print(f"follow ({f['engine']}): {f['rounds']} rounds, {f['records_fetched']:,} records "
+                  f"fetched, {scanned}")
     if s.skipped:
         out.print(terminal_text("skipped records: " + ", ".join(
                       f"{k}: {v:,}" for k, v in sorted(s.skipped.items()))),

@@ -97,9 +97,13 @@ class IngestSummary:
     graph: dict = field(default_factory=dict)
     # Linking fields some sources could not carry (Security Lake's OCSF), summed over files.
     linking_gaps: list[dict] = field(default_factory=list)
+    follow: dict | None = None  # --follow: engine, rounds, records_fetched, rows/bytes_scanned
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if d["follow"] is None:
+            del d["follow"]
+        return d
 
     @property
     def read_nothing(self) -> bool:
@@ -511,7 +515,8 @@ class IngestSession:
                 s.files_skipped.append({"path": rep.uri, "reason": rep.foreign})
             if rep.lacks:
                 self._lacks.append(rep.lacks)
-            entry = {k: v for k, v in asdict(rep).items() if k not in ("unchanged",)}
+            entry = {k: v for k, v in asdict(rep).items()
+                     if k != "unchanged" and not (k == "query" and v is None)}
             entry["events_added"], entry["duplicates"] = per_file.get(rep.uri, (rep.events, 0))
             entry["ingested_at"] = _now()
             self.manifest[rep.uri] = entry

@@ -343,6 +343,8 @@ def _console_sides(act: pa.Table, console: pa.Array, sides: dict) -> None:
     t = act.filter(pc.fill_null(pc.is_in(act.column("actor"), console), False))
     if not t.num_rows:
         return
+    # "first" in order of time (then id), not of arrival: the side's earliest call
+    t = t.sort_by([("time", "ascending"), ("event_id", "ascending")])
     agg = t.group_by(["actor", "source_ip", "user_agent"], use_threads=False).aggregate(
         [("time", "min"), ("time", "max"), ("event_id", "count"), ("event_id", "first")])
     for r in agg.to_pylist():
@@ -352,7 +354,7 @@ def _console_sides(act: pa.Table, console: pa.Array, sides: dict) -> None:
         if old is None:
             sides[k] = [lo, hi, r["event_id_count"], r["event_id_first"]]
         else:
-            if lo < old[0]:
+            if (lo, r["event_id_first"]) < (old[0], old[3]):
                 old[0], old[3] = lo, r["event_id_first"]
             old[1] = max(old[1], hi)
             old[2] += r["event_id_count"]
@@ -371,7 +373,7 @@ def _replayed_sessions(sides: dict, sessions: dict[str, Issuance]) -> None:
             continue
         agent = None if _internal_agent(ua) else ua
         cur = by_session.setdefault(actor, {}).setdefault((ip, agent), [lo, hi, 0, first])
-        if lo < cur[0]:
+        if (lo, first) < (cur[0], cur[3]):  # the earliest call; at one instant, the least id
             cur[0], cur[3] = lo, first
         cur[1] = max(cur[1], hi)
         cur[2] += n
@@ -389,7 +391,7 @@ def _replayed_sessions(sides: dict, sessions: dict[str, Issuance]) -> None:
             seen = by_ip.get(ip, set())
             agent = agent or (next(iter(seen)) if len(seen) == 1 else None)
             cur = merged.setdefault((ip, agent), [v[0], v[1], 0, v[3]])
-            if v[0] < cur[0]:
+            if (v[0], v[3]) < (cur[0], cur[3]):
                 cur[0], cur[3] = v[0], v[3]
             cur[1], cur[2] = max(cur[1], v[1]), cur[2] + v[2]
         s.replayed = len({ip for ip, _ in merged}) > 1 or len(agents) > 1

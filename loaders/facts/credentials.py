@@ -242,7 +242,9 @@ class Linker:
             lst.sort(key=lambda s: s.issued)
         self.by_identity = _identities(self.sessions.values())
         ix = _Index(self.by_key, self.by_identity, self.orphans)
-        for sig, (lo, hi) in self.spans.items():
+        # In order of first use, not of arrival: a session's keys are listed the same way
+        # whatever order the files (or a --follow's rounds) came in.
+        for sig, (lo, hi) in sorted(self.spans.items(), key=lambda kv: (kv[1][0], kv[0])):
             f = Identity.of(sig)
             self.actor_of[sig] = _resolve(f, lo, hi, ix)
         self.sessions.update(self.orphans)

@@ -39,3 +39,4 @@ class SourceObject:
     kind: str = "trail"
     hint: str | None = None
     problem: str | None = None  # why it cannot be read (a dangling link...): reported, not read
+    query: dict | None = None  # the query that produced it (--follow): kept in the manifest

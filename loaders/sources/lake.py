@@ -50,7 +50,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from loaders.sources.base import SourceError, SourceObject
 from loaders.sources.lookup_events import api_error, cloudtrail_client
 
-__all__ = ["lake_pages", "build_query", "record_from_row", "parse_lake_value"]
+__all__ = ["lake_pages", "build_query", "record_from_row", "parse_lake_value", "run_query",
+           "store_of"]
 
 _EDS_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{2,127}")
 _EDS_ARN = re.compile(
@@ -346,6 +347,43 @@ def _iso(text: str) -> str:
 
 def _records_document(rows: list[list[dict[str, str]]]) -> bytes:
     return json.dumps({"Records": [record_from_row(row) for row in rows]}).encode()
+
+
+def run_query(client: Any, statement: str, store_id: str, region: str | None,
+              poll_interval: float = 1.0) -> tuple[str, list[list[dict[str, str]]], dict]:
+    """Run one statement to the end: (query id, every row, DescribeQuery's statistics).
+
+    Cancelled if interrupted while it runs; a query that did not finish is an error.
+    """
+    query_id = _call(client.start_query, "StartQuery", region, QueryStatement=statement)["QueryId"]
+    finished = False
+    try:
+        status = _wait(client, query_id, region, poll_interval)
+        finished = True
+    finally:
+        if not finished:
+            _cancel(client, query_id)
+    if status["QueryStatus"] != "FINISHED":
+        raise SourceError(
+            f"CloudTrail Lake query {query_id} on {store_id} ended {status['QueryStatus']}: "
+            f"{status.get('ErrorMessage') or 'no reason given'}; query was: {statement}"
+        )
+    rows: list[list[dict[str, str]]] = []
+    token = None
+    while True:
+        params = {"QueryId": query_id, "MaxQueryResults": 1000}
+        if token:
+            params["NextToken"] = token
+        response = _call(client.get_query_results, "GetQueryResults", region, **params)
+        rows.extend(response.get("QueryResultRows") or [])
+        token = response.get("NextToken")
+        if not token:
+            return query_id, rows, status.get("QueryStatistics") or {}
+
+
+def store_of(event_data_store: str) -> tuple[str, str | None]:
+    """The store id for SQL, and the region when an ARN names it."""
+    return _store(event_data_store)
 
 
 def _store(event_data_store: str) -> tuple[str, str | None]:

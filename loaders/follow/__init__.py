@@ -1,0 +1,1 @@
+"""``graphtrail ingest --follow``: fetch only the lineage of a few seeds, round by round."""
