@@ -135,7 +135,13 @@ def findings_on_server(server, *, since: int | None = None, until: int | None = 
     catalogue gives them (the config's, not the graph's). Most severe first."""
     import datetime as dt
 
-    from graphtrail.queries.findings import RULES, SEVERITIES, Finding, _suppressed, fingerprint
+    from graphtrail.queries.findings.base import (
+        RULES,
+        SEVERITIES,
+        Finding,
+        fingerprint,
+        suppressed_by,
+    )
     from graphtrail.queries.findings.config import Config
     from graphtrail.queries.library import FINDINGS_IN_CYPHER
 
@@ -162,7 +168,7 @@ def findings_on_server(server, *, since: int | None = None, until: int | None = 
                         last_seen=ids.iso(h["last_us"]), count=h["count"],
                         fingerprint=fingerprint(rule_id, sorted({p[0] for p in lineage if p}), accounts,
                                                 tuple(h["key"])), why={})
-            f.suppressed = _suppressed(f, config, today)
+            f.suppressed = suppressed_by(f, config, today)
             out.append(f)
     out.sort(key=lambda f: (SEVERITIES.index(f.severity), f.first_seen or "", f.rule_id))
     return out
