@@ -18,7 +18,7 @@ from graphtrail.cli.common import (
     open_store,
     time_bounds,
 )
-from graphtrail.cli.output import Format, console, emit_json, emit_rows
+from graphtrail.cli.output import Format, console, emit_json, emit_rows, err_console
 from graphtrail.queries.findings import RULES, SEVERITIES, findings
 from graphtrail.words import plural
 
@@ -49,6 +49,9 @@ def findings_cmd(
         "--explain", help="Why the finding with this fingerprint fired, and its eventIDs.")] = None,
     suppressed: Annotated[bool, typer.Option(
         "--suppressed", help="Also show findings a suppression of the config matches.")] = False,
+    sigma: Annotated[list[Path] | None, typer.Option(
+        "--sigma", help="A folder of Sigma rules (aws/cloudtrail) to run beside the catalogue "
+        "(repeatable; also [sigma] rules in the config).")] = None,
 ) -> None:
     """Detections with ATT&CK techniques, credential lineage and eventIDs."""
     if refresh_ranges:
@@ -65,22 +68,27 @@ def findings_cmd(
                    f"{did_you_mean(min_severity, SEVERITIES)}")
     from graphtrail.queries.findings import rules as _  # noqa: F401  (the catalogue)
 
-    for r in rule or []:
-        if r not in RULES:
-            raise fail(f"--rule {r!r} is not a rule (graphtrail findings --list)"
-                       f"{did_you_mean(r, RULES)}")
     lo, hi = time_bounds(since, until)
-    cfg, orgs = _tuning(config, case, org_accounts, aws_ip_ranges)
+    cfg, orgs, community = _tuning(config, case, org_accounts, aws_ip_ranges, sigma)
+    known = set(RULES) | (community.ids if community else set())
+    for r in rule or []:
+        if r not in known:
+            raise fail(f"--rule {r!r} is not a rule (graphtrail findings --list)"
+                       f"{did_you_mean(r, known)}")
+    for w in community.warnings if community else []:
+        err_console.print(f"warning: {w}", highlight=False, markup=False)
     everything = findings(open_store(case, backend), since=lo, until=hi, rules=rule,
                           min_severity=min_severity, config=cfg, org_accounts=orgs,
-                          aws_ranges=str(aws_ip_ranges) if aws_ip_ranges else None)
+                          aws_ranges=str(aws_ip_ranges) if aws_ip_ranges else None,
+                          sigma=community)
     if explain:
         _explain(everything, explain, fmt, cfg.source)
         return
     found = [f for f in everything if suppressed or not f.suppressed]
     hidden = len(everything) - len(found)
     if fmt == Format.json:
-        emit_json({"findings": [f.to_dict() for f in found], "suppressed": hidden})
+        emit_json({"findings": [f.to_dict() for f in found], "suppressed": hidden,
+                   **({"warnings": community.warnings} if community else {})})
     elif fmt == Format.csv:
         emit_rows([{**f.to_dict(), "event_ids": " ".join(f.event_ids),
                     "lineage": " | ".join(" > ".join(x) for x in f.lineage)} for f in found], fmt,
@@ -93,14 +101,23 @@ def findings_cmd(
                           highlight=False)
 
 
-def _tuning(config: Path | None, case: Path, org_file: Path | None, ranges_file: Path | None):
+def _tuning(config: Path | None, case: Path, org_file: Path | None, ranges_file: Path | None,
+            sigma: list[Path] | None):
+    """The config, the organization's accounts and the Sigma rules (None: none asked for)."""
     from graphtrail.queries.findings import rules as _  # noqa: F401
     from graphtrail.queries.findings.aws_ranges import load_aws_ranges
     from graphtrail.queries.findings.config import ConfigError, find_config, load_config
     from graphtrail.queries.findings.organization import read_org_accounts
 
     try:
-        cfg = load_config(find_config(config, case), rule_ids=set(RULES))
+        path = find_config(config, case)
+        folders = [*(sigma or []), *load_config(path).sigma_rules]
+        community = None
+        if folders:
+            from graphtrail.queries.findings.sigma_rules import load_sigma
+
+            community = load_sigma(folders)
+        cfg = load_config(path, rule_ids=set(RULES) | (community.ids if community else set()))
         orgs = read_org_accounts(org_file) if org_file else set()
         if ranges_file:
             load_aws_ranges(ranges_file)
@@ -108,7 +125,7 @@ def _tuning(config: Path | None, case: Path, org_file: Path | None, ranges_file:
         raise fail(str(e)) from e
     except OSError as e:
         raise fail(f"{e.filename}: cannot read ({e.strerror})") from e
-    return cfg, orgs
+    return cfg, orgs, community
 
 
 def _explain(found, ident: str, fmt: Format, source: str | None) -> None:

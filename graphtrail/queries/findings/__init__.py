@@ -230,12 +230,15 @@ def lineage_path(store, actor: str | None) -> list[str]:
 def findings(store, *, since: int | None = None, until: int | None = None,
              rules: list[str] | None = None, min_severity: str | None = None,
              config: Config | None = None, org_accounts: set[str] | None = None,
-             aws_ranges: str | None = None, today: dt.date | None = None) -> list[Finding]:
+             aws_ranges: str | None = None, today: dt.date | None = None,
+             sigma=None) -> list[Finding]:
     """Run the catalogue (or the named ``rules``) over a case; most severe first.
 
     Severities come from the rule, the hit (a rule may rate one occurrence) and then the
     ``config``; findings a suppression of the config matches carry its reason in
-    ``suppressed`` (the caller decides whether to show them).
+    ``suppressed`` (the caller decides whether to show them). ``sigma``: community rules
+    (:func:`graphtrail.queries.findings.sigma_rules.load_sigma`, or a folder to read them
+    from), run beside the catalogue as ``SIGMA-<id>``.
     """
     from graphtrail.queries.findings import rules as _rules  # noqa: F401  (registers the catalogue)
     from graphtrail.queries.findings.organization import organization_accounts
@@ -247,10 +250,8 @@ def findings(store, *, since: int | None = None, until: int | None = None,
     today = today or dt.datetime.now(dt.UTC).date()
     out: list[Finding] = []
     cutoff = SEVERITIES.index(min_severity) if min_severity else len(SEVERITIES)
-    for r in RULES.values():
-        if rules and r.id not in rules:
-            continue
-        for hit in r.fn(ctx):
+    for r, hits in _everything(ctx, rules, sigma):
+        for hit in hits:
             f = _finding(store, r, hit, config)
             if f is None or SEVERITIES.index(f.severity) > cutoff:
                 continue
@@ -258,6 +259,26 @@ def findings(store, *, since: int | None = None, until: int | None = None,
             out.append(f)
     out.sort(key=lambda f: (SEVERITIES.index(f.severity), f.first_seen or "", f.rule_id))
     return out
+
+
+def _everything(ctx: Context, only: list[str] | None, sigma):
+    """(rule, its hits) of the catalogue, then of the Sigma rules given."""
+    for r in RULES.values():
+        if not only or r.id in only:
+            yield r, r.fn(ctx)
+    if sigma is None:
+        return
+    from graphtrail.queries.findings.sigma_rules import SigmaRules, load_sigma
+    from graphtrail.queries.findings.sigma_run import sigma_hits
+
+    loaded = sigma if isinstance(sigma, SigmaRules) else load_sigma(sigma)
+    wanted = SigmaRules(loaded.folders, [c for c in loaded.checks if not only or c.id in only])
+    by_rule: dict[str, list[Hit]] = {}
+    for check, hit in sigma_hits(ctx.store, wanted, ctx.since, ctx.until):
+        by_rule.setdefault(check.id, []).append(hit)
+    for c in wanted.checks:
+        yield (Rule(c.id, c.title, c.severity, c.tactic, c.technique, "", None, c.description),
+               by_rule.get(c.id, []))
 
 
 def _finding(store, r: Rule, hit: Hit, config: Config) -> Finding | None:
