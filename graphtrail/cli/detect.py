@@ -70,6 +70,13 @@ def findings_cmd(
 
     lo, hi = time_bounds(since, until)
     cfg, orgs, community = _tuning(config, case, org_accounts, aws_ip_ranges, sigma)
+    if community and backend != "memory":
+        if sigma:
+            raise fail("--sigma reads the case's events: use it with --backend memory")
+        err_console.print(f"warning: the Sigma rules of {cfg.source} are not run with "
+                          f"--backend {backend} (they read the case's events)", highlight=False,
+                          markup=False)
+        community = None
     known = set(RULES) | (community.ids if community else set())
     for r in rule or []:
         if r not in known:

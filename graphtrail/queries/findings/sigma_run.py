@@ -29,7 +29,10 @@ def sigma_hits(store, rules: SigmaRules, since: int | None = None,
     """Every (rule, hit) of ``rules`` over the case behind ``store``."""
     if not rules.checks:
         return []
-    case = store.case
+    case = getattr(store, "case", None)
+    if case is None:
+        raise ValueError("Sigma rules read the case's events: ask the case folder "
+                         "(the embedded store), not a Neo4j server")
     events = _Events(case, since, until, {f.column for c in rules.checks for f in c.fields})
     out = []
     for check in rules.checks:

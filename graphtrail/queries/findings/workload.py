@@ -37,7 +37,7 @@ def workload_credentials_elsewhere(ctx: Context) -> list[Hit]:
         return []
     sess = ctx.store.session_info
     codes, actors = pd.factorize(df["actor"])
-    arn_of = pd.Series(df["identity_arn"].to_numpy()).groupby(codes).first()
+    arn_of = pd.Series(df["identity_arn"].to_numpy(), dtype=object).groupby(codes).first()
     kind = {a: workload_kind(sess.get(a), arn_of.get(i)) for i, a in enumerate(actors)}
     is_work_all = np.array([kind[a] is not None for a in actors] + [False], dtype=bool)[codes]
     address = is_ip(df["source_ip"]).to_numpy()
