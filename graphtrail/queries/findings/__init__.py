@@ -176,6 +176,18 @@ class Context:
     WIDE = ["event_id", "time", "actor", "identity_arn", "identity_type", "source_ip", "event_name",
             "recipient_account_id", "account_id", "error_code", "region"]
 
+    def codes(self, column: str):
+        """A column of the whole-case frame (:meth:`calls` without names) as integer codes
+        aligned with its rows (-1: missing) and the values they stand for: what
+        ``pd.factorize`` gives, without hashing a million strings."""
+        import numpy as np
+
+        if not self._columnar():
+            codes, values = pd.factorize(self._everything()[column])
+            return codes.astype(np.int64), list(values)
+        codes, values = self._numpy.codes(column)
+        return codes[self._order()], values
+
     def distinct(self, column: str) -> list:
         """The distinct values of one column over the case's calls (in the time bounds)."""
         import pyarrow.compute as pc
