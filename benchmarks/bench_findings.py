@@ -87,13 +87,14 @@ from graphtrail.queries.findings import findings
 from graphtrail.store.case import Case
 from graphtrail.store.memory import MemoryStore
 found = findings(MemoryStore(Case.open(sys.argv[1])))
-print(json.dumps({"s": time.perf_counter() - t,
+print(json.dumps({"s": time.perf_counter() - t, "cpu": time.process_time(),
                   "answer": sorted([f.rule_id, f.fingerprint, sorted(f.event_ids)] for f in found)}))
 """
 
 
 def side_by_side(case: Path, other: Path, rounds: int) -> dict:
-    """Cold ``findings`` (imports included) of this tree and of ``other``, alternated."""
+    """Cold ``findings`` (imports included) of this tree and of ``other``, alternated: wall
+    and CPU seconds (all threads; steadier than wall time on a shared machine)."""
     import os
     import statistics
     import subprocess
@@ -101,6 +102,7 @@ def side_by_side(case: Path, other: Path, rounds: int) -> dict:
 
     here = str(Path(__file__).resolve().parents[1])
     times: dict[str, list[float]] = {"this": [], "other": []}
+    cpu: dict[str, list[float]] = {"this": [], "other": []}
     answers = {}
     for _ in range(rounds):
         for name, tree in (("other", str(other)), ("this", here)):
@@ -109,11 +111,15 @@ def side_by_side(case: Path, other: Path, rounds: int) -> dict:
                                  capture_output=True, text=True, cwd=tree)
             r = json.loads(res.stdout)
             times[name].append(round(r["s"], 2))
+            cpu[name].append(round(r["cpu"], 2))
             answers[name] = r["answer"]
     return {"this_s": times["this"], "other_s": times["other"],
             "median_this_s": statistics.median(times["this"]),
             "median_other_s": statistics.median(times["other"]),
             "ratio": round(statistics.median(times["other"]) / statistics.median(times["this"]), 2),
+            "cpu_this_s": cpu["this"], "cpu_other_s": cpu["other"],
+            "median_cpu_this_s": statistics.median(cpu["this"]),
+            "median_cpu_other_s": statistics.median(cpu["other"]),
             "same_answer": answers["this"] == answers["other"], "load_average": os.getloadavg()}
 
 

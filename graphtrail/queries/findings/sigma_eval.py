@@ -136,14 +136,23 @@ def check(tree) -> set[Field]:
     return fields
 
 
-def evaluate(tree, n: int, resolve: Resolver) -> pa.BooleanArray:
-    """The tree over ``n`` calls: True, False, or null where a field was not resolved."""
+def evaluate(tree, n: int, resolve: Resolver, unknown=None) -> pa.BooleanArray:
+    """The tree over ``n`` calls: True, False, or null where a field was not resolved.
+
+    ``unknown(field)``, for a field ``resolve`` leaves out, gives the calls where its value
+    may exist (a mask; the others have none), so those alone stay undecided.
+    """
     if isinstance(tree, ConditionFieldEqualsValueExpression):
-        vals = resolve(where(tree.field))
-        if vals is None:
+        f = where(tree.field)
+        vals = resolve(f)
+        if vals is not None:
+            return pa.array(_match(tree.value, vals), pa.bool_())
+        maybe = unknown(f) if unknown is not None else None
+        if maybe is None:
             return pa.nulls(n, pa.bool_())
-        return pa.array(_match(tree.value, vals), pa.bool_())
-    args = [evaluate(a, n, resolve) for a in tree.args]
+        absent = _match(tree.value, Values(pa.array([], pa.string()), np.full(n, -1), None, n))
+        return pa.array(absent, pa.bool_(), mask=maybe)
+    args = [evaluate(a, n, resolve, unknown) for a in tree.args]
     if isinstance(tree, ConditionNOT):
         return pc.invert(args[0])
     combine = pc.and_kleene if isinstance(tree, ConditionAND) else pc.or_kleene

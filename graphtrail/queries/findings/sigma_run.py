@@ -57,7 +57,7 @@ class _Events:
 
     def match(self, check: SigmaCheck) -> pa.Array:
         """The eventIDs of the calls ``check`` matches."""
-        first = evaluate(check.tree, self.n, self._plain)
+        first = evaluate(check.tree, self.n, self._plain, self._may_have)
         undecided = pc.indices_nonzero(pc.is_null(first))
         hits = pc.indices_nonzero(pc.fill_null(first, False))
         if len(undecided):
@@ -74,6 +74,10 @@ class _Events:
             col = self.json(f.column) if f.column in _JSON else self.table.column(f.column)
             self._values[f] = Values.of_column(col)
         return self._values[f]
+
+    def _may_have(self, f: Field):
+        """Calls whose JSON column holds something (the others have no value at any path)."""
+        return self.json(f.column).is_valid().to_numpy(zero_copy_only=False)
 
     def json(self, column: str) -> pa.ChunkedArray:
         if column not in self._json:
