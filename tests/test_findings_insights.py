@@ -7,15 +7,15 @@ import json
 import shutil
 
 import pytest
-from typer.testing import CliRunner
 
 from graphtrail.cli.main import app
 from graphtrail.queries.findings import findings
 from graphtrail.store.memory import MemoryStore
 from graphtrail.synth.insights import build_insights
 from tests.conftest import ingest_paths
+from tests.test_ingest_cli import _runner
 
-runner = CliRunner()
+runner = _runner()  # stdout and stderr apart whatever click
 
 
 @pytest.fixture(scope="module")

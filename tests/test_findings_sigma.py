@@ -15,13 +15,13 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from graphtrail.cli.main import app
 from graphtrail.queries.findings import findings
 from graphtrail.queries.findings.sigma_rules import load_sigma
+from tests.test_ingest_cli import _runner
 
-runner = CliRunner()
+runner = _runner()  # stdout and stderr apart whatever click
 
 RULES = {
     # a list is an OR; several fields are an AND
