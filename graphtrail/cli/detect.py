@@ -52,6 +52,9 @@ def findings_cmd(
         "--explain", help="Why the finding with this fingerprint fired, and its eventIDs.")] = None,
     suppressed: Annotated[bool, typer.Option(
         "--suppressed", help="Also show findings a suppression of the config matches.")] = False,
+    sigma: Annotated[list[Path] | None, typer.Option(
+        "--sigma", help="A folder of Sigma rules (aws/cloudtrail) to run beside the catalogue "
+        "(repeatable; also [sigma] rules in the config).")] = None,
 ) -> None:
     """Detections with ATT&CK techniques, credential lineage and eventIDs."""
     if refresh_ranges:
@@ -68,12 +71,22 @@ def findings_cmd(
                    f"{did_you_mean(min_severity, SEVERITIES)}")
     from graphtrail.queries.findings import rules as _  # noqa: F401  (the catalogue)
 
-    for r in rule or []:
-        if r not in RULES:
-            raise fail(f"--rule {r!r} is not a rule (graphtrail findings --list)"
-                       f"{did_you_mean(r, RULES)}")
     lo, hi = time_bounds(since, until)
-    cfg, orgs = _tuning(config, case, org_accounts, aws_ip_ranges)
+    cfg, orgs, community = _tuning(config, case, org_accounts, aws_ip_ranges, sigma)
+    if community and on_server(backend):
+        if sigma:
+            raise fail("--sigma reads the case's events: use it with --backend embedded")
+        err_console.print(f"warning: the Sigma rules of {cfg.source} are not run with "
+                          f"--backend {backend} (they read the case's events)", highlight=False,
+                          markup=False)
+        community = None
+    known = set(RULES) | (community.ids if community else set())
+    for r in rule or []:
+        if r not in known:
+            raise fail(f"--rule {r!r} is not a rule (graphtrail findings --list)"
+                       f"{did_you_mean(r, known)}")
+    for w in community.warnings if community else []:
+        err_console.print(f"warning: {w}", highlight=False, markup=False)
     if on_server(backend):
         everything = _findings_on_server(case, lo, hi, rule, min_severity, cfg)
     else:
@@ -82,6 +95,7 @@ def findings_cmd(
             everything = findings(store, since=lo, until=hi, rules=rule,
                                   min_severity=min_severity, config=cfg, org_accounts=orgs,
                                   aws_ranges=str(aws_ip_ranges) if aws_ip_ranges else None,
+                                  sigma=community,
                                   progress=tick and (lambda done, total: tick("findings", done, total)))
     if explain:
         _explain(everything, explain, fmt, cfg.source)
@@ -89,7 +103,8 @@ def findings_cmd(
     found = [f for f in everything if suppressed or not f.suppressed]
     hidden = len(everything) - len(found)
     if fmt == Format.json:
-        emit_json({"findings": [f.to_dict() for f in found], "suppressed": hidden})
+        emit_json({"findings": [f.to_dict() for f in found], "suppressed": hidden,
+                   **({"warnings": community.warnings} if community else {})})
     elif fmt == Format.csv:
         emit_rows([{**f.to_dict(), "event_ids": " ".join(f.event_ids),
                     "lineage": " | ".join(" > ".join(x) for x in f.lineage)} for f in found], fmt,
@@ -123,14 +138,23 @@ def _findings_on_server(case: Path, lo, hi, rule: list[str] | None, min_severity
     return found
 
 
-def _tuning(config: Path | None, case: Path, org_file: Path | None, ranges_file: Path | None):
+def _tuning(config: Path | None, case: Path, org_file: Path | None, ranges_file: Path | None,
+            sigma: list[Path] | None):
+    """The config, the organization's accounts and the Sigma rules (None: none asked for)."""
     from graphtrail.queries.findings import rules as _  # noqa: F401
     from graphtrail.queries.findings.aws_ranges import load_aws_ranges
     from graphtrail.queries.findings.config import ConfigError, find_config, load_config
     from graphtrail.queries.findings.organization import read_org_accounts
 
     try:
-        cfg = load_config(find_config(config, case), rule_ids=set(RULES))
+        path = find_config(config, case)
+        folders = [*(sigma or []), *load_config(path).sigma_rules]
+        community = None
+        if folders:
+            from graphtrail.queries.findings.sigma_rules import load_sigma
+
+            community = load_sigma(folders)
+        cfg = load_config(path, rule_ids=set(RULES) | (community.ids if community else set()))
         orgs = read_org_accounts(org_file) if org_file else set()
         if ranges_file:
             load_aws_ranges(ranges_file)
@@ -138,7 +162,7 @@ def _tuning(config: Path | None, case: Path, org_file: Path | None, ranges_file:
         raise fail(str(e)) from e
     except OSError as e:
         raise fail(f"{e.filename}: cannot read ({e.strerror})") from e
-    return cfg, orgs
+    return cfg, orgs, community
 
 
 def _explain(found, ident: str, fmt: Format, source: str | None) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from functools import partial
 
 from graphtrail.queries.findings.base import (
     RULES,
@@ -40,14 +41,16 @@ def findings(store, *, since: int | None = None, until: int | None = None,
              rules: list[str] | None = None, min_severity: str | None = None,
              config: Config | None = None, org_accounts: set[str] | None = None,
              aws_ranges: str | None = None, today: dt.date | None = None,
-             progress: Callable[[int, int], None] | None = None) -> list[Finding]:
+             progress: Callable[[int, int], None] | None = None, sigma=None) -> list[Finding]:
     """Run the catalogue (or the named ``rules``) over a case; most severe first.
 
     ``progress(done, total)`` hears of every rule run.
 
     Severities come from the rule, the hit (a rule may rate one occurrence) and then the
     ``config``; findings a suppression of the config matches carry its reason in
-    ``suppressed`` (the caller decides whether to show them).
+    ``suppressed`` (the caller decides whether to show them). ``sigma``: community rules
+    (:func:`graphtrail.queries.findings.sigma_rules.load_sigma`, or a folder to read them
+    from), run beside the catalogue as ``SIGMA-<id>``.
     """
     from graphtrail.queries.findings import rules as _rules  # noqa: F401  (registers the catalogue)
     from graphtrail.queries.findings.organization import organization_accounts
@@ -59,11 +62,11 @@ def findings(store, *, since: int | None = None, until: int | None = None,
     today = today or dt.datetime.now(dt.UTC).date()
     out: list[Finding] = []
     cutoff = SEVERITIES.index(min_severity) if min_severity else len(SEVERITIES)
-    chosen = [r for r in RULES.values() if not rules or r.id in rules]
-    for done, r in enumerate(chosen, 1):
+    chosen = _everything(ctx, rules, sigma)
+    for done, (r, hits) in enumerate(chosen, 1):
         if progress is not None:
             progress(done - 1, len(chosen))
-        for hit in r.fn(ctx):
+        for hit in hits():
             f = finding_of(store, r, hit, config)
             if f is None or SEVERITIES.index(f.severity) > cutoff:
                 continue
@@ -73,3 +76,29 @@ def findings(store, *, since: int | None = None, until: int | None = None,
         progress(len(chosen), len(chosen))
     out.sort(key=lambda f: (SEVERITIES.index(f.severity), f.first_seen or "", f.rule_id))
     return out
+
+
+def _everything(ctx: Context, only: list[str] | None, sigma) -> list[tuple[Rule, Callable]]:
+    """(rule, what gives its hits) of the catalogue, then of the Sigma rules given (evaluated
+    together, once, when the first of them is asked)."""
+    out: list[tuple[Rule, Callable]] = [(r, partial(r.fn, ctx)) for r in RULES.values()
+                                        if not only or r.id in only]
+    if sigma is None:
+        return out
+    from graphtrail.queries.findings.sigma_rules import SigmaRules, load_sigma
+    from graphtrail.queries.findings.sigma_run import sigma_hits
+
+    loaded = sigma if isinstance(sigma, SigmaRules) else load_sigma(sigma)
+    wanted = SigmaRules(loaded.folders, [c for c in loaded.checks if not only or c.id in only])
+    by_rule: dict[str, list[Hit]] | None = None
+
+    def hits_of(rule_id: str) -> list[Hit]:
+        nonlocal by_rule
+        if by_rule is None:
+            by_rule = {}
+            for check, hit in sigma_hits(ctx.store, wanted, ctx.since, ctx.until):
+                by_rule.setdefault(check.id, []).append(hit)
+        return by_rule.get(rule_id, [])
+
+    return out + [(Rule(c.id, c.title, c.severity, c.tactic, c.technique, "", None, c.description),
+                   partial(hits_of, c.id)) for c in wanted.checks]

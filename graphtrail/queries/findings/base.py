@@ -18,6 +18,7 @@ import pyarrow as pa
 from graphtrail import ids
 from graphtrail.frames import to_frame
 from graphtrail.queries.chains import origin_of
+from graphtrail.queries.findings._frames import ColumnCache
 from graphtrail.queries.findings.config import Config
 from graphtrail.words import plural
 
@@ -118,6 +119,10 @@ class Context:
         self._ranges = None
         self._arrow = None
         self._wide: pd.DataFrame | None = None
+        self._cols: dict[str, pa.ChunkedArray] = {}
+        self._in_window = None
+        self._sorted = None
+        self._numpy = ColumnCache(self._column)
 
     def t(self, name: str) -> float:
         """A threshold of the config (see :mod:`graphtrail.queries.findings.config`)."""
@@ -138,59 +143,131 @@ class Context:
     def calls(self, names: list[str] | None = None, columns: list[str] | None = None) -> pd.DataFrame:
         """Calls (optionally only these event names), time-ordered, as a DataFrame.
 
-        The case is read once (every column rules use); a rule's slice is filtered in Arrow
-        and only that slice becomes pandas. Whole-case questions share one frame of the
-        narrow columns (:attr:`WIDE`), so thirty rules cost about one read.
+        Each column is read once, when a rule first asks for it, and kept dictionary-encoded;
+        a rule's slice is chosen on the event names' dictionary and only that slice becomes
+        pandas. Whole-case questions share one frame of the narrow columns (:attr:`WIDE`).
         """
         key = (tuple(names) if names else None, tuple(columns) if columns else None)
         if key in self._frames:
             return self._frames[key]
         if names is None and set(columns or self.COLUMNS) <= set(self.WIDE):
             return self._everything()[list(columns or self.WIDE)]
-        t = self._table()
-        if names is not None:
-            import pyarrow.compute as pc
+        cols = list(columns or self.COLUMNS)
+        if not self._columnar():
+            t = self._table()
+            if names is not None:
+                import pyarrow.compute as pc
 
-            t = t.filter(pc.is_in(t.column("event_name"), value_set=pa.array(sorted(set(names)), pa.string())))
-        self._frames[key] = to_frame(_time_ordered(t.select(list(columns or self.COLUMNS))))
+                t = t.filter(pc.is_in(t.column("event_name"), value_set=pa.array(sorted(set(names)), pa.string())))
+            self._frames[key] = to_frame(_time_ordered(t.select(cols)))
+            return self._frames[key]
+        rows = self._order() if names is None else self._rows_named(set(names))
+        self._frames[key] = self._numpy.frame(cols, rows)
         return self._frames[key]
 
     # the columns whole-case rules read (no free text: cheap to hold as pandas for every call)
     WIDE = ["event_id", "time", "actor", "identity_arn", "identity_type", "source_ip", "event_name",
             "recipient_account_id", "account_id", "error_code", "region"]
 
+    def codes(self, column: str):
+        """A column of the whole-case frame (:meth:`calls` without names) as integer codes
+        aligned with its rows (-1: missing) and the values they stand for: what
+        ``pd.factorize`` gives, without hashing a million strings."""
+        import numpy as np
+
+        if not self._columnar():
+            codes, values = pd.factorize(self._everything()[column])
+            return codes.astype(np.int64), list(values)
+        codes, values = self._numpy.codes(column)
+        return codes[self._order()], values
+
     def distinct(self, column: str) -> list:
         """The distinct values of one column over the case's calls (in the time bounds)."""
         import pyarrow.compute as pc
 
-        return pc.unique(self._table().column(column)).to_pylist()
+        col = self._column(column) if self._columnar() else self._table().column(column)
+        return pc.unique(col).to_pylist()
+
+    def _columnar(self) -> bool:
+        """The embedded store: columns read one by one from the case's activity table."""
+        return hasattr(getattr(self.store, "case", None), "graph_table")
+
+    def _column(self, name: str) -> pa.ChunkedArray:
+        """One column of the activity table in the time bounds, as stored (dictionaries kept)."""
+        if name not in self._cols:
+            t = self.store.case.graph_table("activity", [name], decode=False)
+            window = self._window()
+            if window is not None:
+                t = t.filter(window)
+            # one chunk (one dictionary): every slice is then one take, not one per row group
+            self._cols[name] = t.unify_dictionaries().combine_chunks().column(0)
+        return self._cols[name]
+
+    def _window(self):
+        """Which stored rows fall in ``since``/``until`` (None: all of them)."""
+        if self.since is None and self.until is None:
+            return None
+        if self._in_window is None:
+            import pyarrow.compute as pc
+
+            t = self.store.case.graph_table("activity", ["time"], decode=False)
+            ts, keep = pa.timestamp("us", tz="UTC"), None
+            for cond in ((pc.greater_equal(t.column(0), pa.scalar(self.since, ts)))
+                         if self.since is not None else None,
+                         (pc.less_equal(t.column(0), pa.scalar(self.until, ts)))
+                         if self.until is not None else None):
+                if cond is not None:
+                    keep = cond if keep is None else pc.and_(keep, cond)
+            self._in_window = pc.fill_null(keep, False)
+        return self._in_window
+
+    def _order(self) -> pa.Array:
+        """Every row, in time order (stable: ties keep the case's order)."""
+        if self._sorted is None:
+            import pyarrow.compute as pc
+
+            self._sorted = pc.sort_indices(self._column("time")).to_numpy()
+        return self._sorted
+
+    def _rows_named(self, names: set[str]):
+        """The rows of these event names, in time order (a numpy array of positions)."""
+        import numpy as np
+        import pyarrow.compute as pc
+
+        mask = np.concatenate([_in_values(c, names) for c in self._column("event_name").chunks]
+                              or [np.zeros(0, dtype=bool)])
+        rows = np.flatnonzero(mask)
+        times = self._column("time").take(pa.array(rows, pa.int64()))
+        return rows[pc.sort_indices(times).to_numpy()]
 
     def _table(self):
-        """Every column rules read, unsorted (sorted per slice: sorting text columns of a
-        million calls costs seconds)."""
+        """Every column rules read (stores without a case folder: Neo4j)."""
         if self._arrow is None:
             cols = list(dict.fromkeys([*self.COLUMNS, *self.WIDE, "source_file"]))
-            if hasattr(self.store, "activity"):  # the embedded store: read without sorting
-                self._arrow = _within(self.store.activity(cols), self.since, self.until)
-            else:
-                self._arrow = self.store.calls(cols, since=self.since, until=self.until)
+            self._arrow = self.store.calls(cols, since=self.since, until=self.until)
         return self._arrow
 
     def _everything(self) -> pd.DataFrame:
         if self._wide is None:
-            self._wide = to_frame(_time_ordered(self._table().select(self.WIDE)))
+            if self._columnar():
+                self._wide = self._numpy.frame(self.WIDE, self._order())
+            else:
+                self._wide = to_frame(_time_ordered(self._table().select(self.WIDE)))
         return self._wide
 
 
-def _within(t: pa.Table, since: int | None, until: int | None) -> pa.Table:
+def _in_values(chunk: pa.Array, names: set[str]):
+    """A boolean mask of ``chunk`` (dictionary-encoded or plain) holding one of ``names``."""
+    import numpy as np
     import pyarrow.compute as pc
 
-    ts = pa.timestamp("us", tz="UTC")
-    if since is not None:
-        t = t.filter(pc.greater_equal(t.column("time"), pa.scalar(since, ts)))
-    if until is not None:
-        t = t.filter(pc.less_equal(t.column("time"), pa.scalar(until, ts)))
-    return t
+    value_set = pa.array(sorted(names), pa.string())
+    if pa.types.is_dictionary(chunk.type):
+        hit = pc.is_in(chunk.dictionary, value_set=value_set).to_numpy(zero_copy_only=False)
+        idx = chunk.indices.fill_null(len(hit)).to_numpy(zero_copy_only=False) if chunk.null_count \
+            else chunk.indices.to_numpy(zero_copy_only=False)
+        return np.append(hit, False)[idx]
+    return pc.fill_null(pc.is_in(chunk, value_set=value_set), False).to_numpy(zero_copy_only=False)
 
 
 def _time_ordered(t: pa.Table) -> pa.Table:

@@ -18,6 +18,9 @@ working directory) reads::
     reason = "CI runner, reviewed in INC-42"           # required
     expires = "2026-12-31"                             # optional; ignored after that day
 
+    [sigma]
+    rules = "sigma-rules"       # a folder (or a list) of Sigma rules, relative to this file
+
 A suppression matches a finding when every field it names matches: ``principal`` any
 principal of the finding's lineages (origin or intermediate role), ``role`` a role name or
 ARN in them, ``account`` one of its accounts. Suppressed findings are kept apart (shown with
@@ -90,6 +93,7 @@ class Config:
     severities: dict[str, str] = field(default_factory=dict)
     suppressions: list[Suppression] = field(default_factory=list)
     org_accounts: set[str] = field(default_factory=set)
+    sigma_rules: list[Path] = field(default_factory=list)
     source: str | None = None
 
     def t(self, name: str) -> float:
@@ -118,7 +122,7 @@ def load_config(path: str | Path | None, *, rule_ids: set[str] | None = None) ->
         raise ConfigError(f"{p}: cannot read ({e.strerror})") from e
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{p}: not valid TOML ({e})") from e
-    unknown = set(raw) - {"thresholds", "severity", "suppress", "organization"}
+    unknown = set(raw) - {"thresholds", "severity", "suppress", "organization", "sigma"}
     if unknown:
         raise ConfigError(f"{p}: unknown section(s) {', '.join(sorted(unknown))}")
     cfg = Config(source=str(p))
@@ -137,9 +141,21 @@ def load_config(path: str | Path | None, *, rule_ids: set[str] | None = None) ->
         cfg.severities[k] = v
     accounts = (raw.get("organization") or {}).get("accounts") or []
     cfg.org_accounts = {str(a) for a in accounts}
+    cfg.sigma_rules = _sigma_folders(p, raw.get("sigma") or {})
     for i, s in enumerate(raw.get("suppress") or [], 1):
         cfg.suppressions.append(_suppression(p, i, s, rule_ids))
     return cfg
+
+
+def _sigma_folders(p: Path, section: dict) -> list[Path]:
+    extra = set(section) - {"rules"}
+    if extra:
+        raise ConfigError(f"{p}: [sigma] unknown key(s) {', '.join(sorted(extra))}")
+    rules = section.get("rules") or []
+    rules = [rules] if isinstance(rules, str) else rules
+    if not isinstance(rules, list) or not all(isinstance(r, str) for r in rules):
+        raise ConfigError(f"{p}: [sigma] rules must be a folder or a list of folders")
+    return [p.parent / r for r in rules]
 
 
 def _suppression(p: Path, i: int, s: dict, rule_ids: set[str] | None) -> Suppression:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from graphtrail import ids
 from graphtrail.families import ROLE_ASSUMPTION
 from graphtrail.queries.findings._common import (
     DENIED,
@@ -12,9 +13,7 @@ from graphtrail.queries.findings._common import (
     MINUTE,
     bursts,
     by,
-    is_ip,
     micros,
-    per_value,
 )
 from graphtrail.queries.findings._workload import role_of, workload_kind
 from graphtrail.queries.findings.base import Context, Hit, rule
@@ -33,23 +32,33 @@ def whoami_new_ip(ctx: Context) -> list[Hit]:
     """
     df = ctx.calls(None, ["event_id", "time", "actor", "identity_arn", "source_ip", "event_name",
                           "recipient_account_id", "error_code"])
-    asks = (df["event_name"] == "GetCallerIdentity").to_numpy()
-    if df.empty or not asks.any():
+    if df.empty:
         return []
-    arns = df["identity_arn"].dropna().unique()
+    # integer codes of the whole-case frame: each value is judged once, never each call
+    arn_codes, arn_values = ctx.codes("identity_arn")
+    name_codes, name_values = ctx.codes("event_name")
+    ip_codes, ip_values = ctx.codes("source_ip")
+    asks = np.isin(name_codes, [i for i, v in enumerate(name_values) if v == "GetCallerIdentity"])
+    if not asks.any():
+        return []
+    arns = [arn_values[i] for i in np.unique(arn_codes[arn_codes >= 0])]
     principal = {a: role_of(a) for a in arns}
     sess = ctx.store.session_info
     workload_roles = {principal[a] for a in arns if workload_kind(None, a)}
     workload_roles |= {principal[arn] for a, arn in _asking_actors(df, asks)
                        if workload_kind(sess.get(a), None)}
-    asking = {principal[a] for a in df.loc[asks, "identity_arn"].dropna().unique()} - workload_roles
-    keep = per_value(df["identity_arn"], lambda a: principal.get(a) in asking).to_numpy(dtype=bool)
-    df = df[keep & is_ip(df["source_ip"]).to_numpy()]
+    asked = arn_codes[asks]
+    asking = {principal[arn_values[i]] for i in np.unique(asked[asked >= 0])} - workload_roles
+    labels: dict = {}
+    of_arn = np.array([labels.setdefault(principal.get(v), len(labels))
+                       if principal.get(v) in asking else -1 for v in arn_values] + [-1])
+    address = np.array([bool(ids.is_ip(v)) for v in ip_values] + [False], dtype=bool)
+    keep = (of_arn[arn_codes] >= 0) & address[ip_codes]
+    df = df[keep]
     if df.empty:
         return []
+    who, where = of_arn[arn_codes[keep]], ip_codes[keep]
     warmup = ctx.t("baseline_warmup_hours")
-    who, _ = pd.factorize(per_value(df["identity_arn"], principal.get))
-    where, _ = pd.factorize(df["source_ip"])
     t = micros(df["time"])
     first = pd.Series(t).groupby(who.astype(np.int64) * (where.max() + 1) + where).transform("min").to_numpy()
     since = pd.Series(t).groupby(who).transform("min").to_numpy()

@@ -6,6 +6,8 @@ import re
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from graphtrail import ids
 from graphtrail.queries.findings._common import HOUR, micros, ok
@@ -23,9 +25,11 @@ def bytes_out(details: pd.Series) -> pd.Series:
     >>> bytes_out(pd.Series(['{"bytesTransferredIn":0,"bytesTransferredOut":48213}', None, '{}'])).tolist()
     [48213.0, nan, nan]
     """
-    found = details.astype(object).where(details.notna(), "").str.extract(
-        r'"bytesTransferredOut"\s*:\s*(\d+(?:\.\d+)?)', expand=False)
-    return pd.to_numeric(found, errors="coerce").astype("float64")
+    text = pa.array(details.astype(object).where(details.notna(), None).tolist(), pa.string())
+    found = pc.struct_field(pc.extract_regex(text, r'"bytesTransferredOut"\s*:\s*(?P<n>\d+(?:\.\d+)?)'),
+                            [0])  # null where the pattern is absent
+    return pd.Series(found.cast(pa.float64()).to_numpy(zero_copy_only=False), index=details.index,
+                     dtype="float64")
 
 
 def _origin(ctx: Context, actor: str) -> str:

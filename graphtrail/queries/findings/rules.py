@@ -15,6 +15,7 @@ from graphtrail.queries.findings import (  # noqa: F401  (each import registers 
     exfiltration,
     impact,
     initial_access,
+    insights,
     lateral_movement,
     network,
     persistence,

@@ -14,7 +14,7 @@ import ipaddress
 import numpy as np
 import pandas as pd
 
-from graphtrail.queries.findings._common import is_ip
+from graphtrail import ids
 from graphtrail.queries.findings._workload import role_of, workload_kind
 from graphtrail.queries.findings.base import Context, Hit, rule
 from graphtrail.words import said
@@ -36,11 +36,12 @@ def workload_credentials_elsewhere(ctx: Context) -> list[Hit]:
     if df.empty:
         return []
     sess = ctx.store.session_info
-    codes, actors = pd.factorize(df["actor"])
-    arn_of = pd.Series(df["identity_arn"].to_numpy()).groupby(codes).first()
+    codes, actors = ctx.codes("actor")  # the whole-case frame's: no string hashing
+    arn_of = pd.Series(df["identity_arn"].to_numpy(), dtype=object).groupby(codes).first()
     kind = {a: workload_kind(sess.get(a), arn_of.get(i)) for i, a in enumerate(actors)}
     is_work_all = np.array([kind[a] is not None for a in actors] + [False], dtype=bool)[codes]
-    address = is_ip(df["source_ip"]).to_numpy()
+    ip_codes, ips = ctx.codes("source_ip")
+    address = np.array([bool(ids.is_ip(v)) for v in ips] + [False], dtype=bool)[ip_codes]
     work = df[is_work_all & address]
     if work.empty:
         return []
