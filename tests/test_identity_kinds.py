@@ -173,3 +173,16 @@ def test_instance_profile(store):
     assert s["issuer"] == "service:ec2.amazonaws.com" and s["session_name"] == "i-0abc123def4567890"
     assert "ip:ec2.amazonaws.com" not in store.graph
     assert "ip:10.0.1.23" in store.graph
+
+
+def test_identity_center_chain_starts_at_the_directory_user(store):
+    """The SSO session's chain names the Identity Center user behind it; --from takes the
+    user id or the sign-in name."""
+    from graphtrail.queries.chains import chains
+
+    user_id = "94482488-3041-7026-18f3-be45837cd0e4"
+    sso = [c for c in chains(store) if c.hops[0]["to"].endswith("AWSReservedSSO_Admin_abc")]
+    assert [c.path[0] for c in sso] == [f"idc-user:{user_id}"]
+    assert sso[0].origin["kind"] == "identity_center"
+    for name in (user_id, "alice@corp.example"):
+        assert [c.path for c in chains(store, origin=name)] == [sso[0].path], name

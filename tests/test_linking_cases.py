@@ -216,18 +216,41 @@ def test_console_session_is_tied_to_the_latest_sign_in_before_it(tmp_path):
     assert session_of(store, "ASIAEXAMPLEBOB00001")["event_ids"] == ["lp-01-bob-login-before"]
 
 
+def test_two_sign_ins_within_two_minutes_each_open_their_own_console_session(tmp_path):
+    """Two ConsoleLogins 90 s apart, both inside the 120 s creation-date slack of each console
+    session: each session is opened by the sign-in closest to its creation date."""
+    records = [
+        _login(f"{D}09:00:00Z", "bob", "t-1-login-first"),
+        _login(f"{D}09:01:30Z", "bob", "t-2-login-second"),
+        _console_call(f"{D}09:02:00Z", "bob", "ASIAEXAMPLEBOB00011", f"{D}09:00:00Z", "t-3-first"),
+        _console_call(f"{D}09:03:00Z", "bob", "ASIAEXAMPLEBOB00012", f"{D}09:01:30Z", "t-4-second"),
+    ]
+    store = ingest(tmp_path, records)
+    first = session_of(store, "ASIAEXAMPLEBOB00011")
+    second = session_of(store, "ASIAEXAMPLEBOB00012")
+    assert first["session"] != second["session"]
+    assert first["via"] == second["via"] == "ConsoleLogin"
+    assert first["event_ids"] == ["t-1-login-first"]
+    assert second["event_ids"] == ["t-2-login-second"]
+
+
+def _issued_then_recycled(job: str, tag: str) -> list[dict]:
+    """``job`` issued at 10:00 for an hour and used at 10:05; used again at 14:05 with a
+    14:00 creation date (an issue the logs lack)."""
+    return [
+        assume_role(f"{D}10:00:00Z", user(DEV_KEY), "batch", "job", job, f"{D}11:00:00Z",
+                    event_id=f"{tag}-1-assume"),
+        call("ListBuckets", f"{D}10:05:00Z", assumed("batch", "job", job, f"{D}10:00:00Z"),
+             event_id=f"{tag}-2-first"),
+        call("ListBuckets", f"{D}14:05:00Z", assumed("batch", "job", job, f"{D}14:00:00Z"),
+             event_id=f"{tag}-3-second"),
+    ]
+
+
 def test_recycled_key_whose_second_issue_is_missing(tmp_path):
     """A creation date with no issue at that time is a session the logs do not hold."""
     job = "ASIAEXAMPLEJOB00001"
-    records = [
-        assume_role(f"{D}10:00:00Z", user(DEV_KEY), "batch", "job", job, f"{D}11:00:00Z",
-                    event_id="r-1-assume"),
-        call("ListBuckets", f"{D}10:05:00Z", assumed("batch", "job", job, f"{D}10:00:00Z"),
-             event_id="r-2-first"),
-        call("ListBuckets", f"{D}14:05:00Z", assumed("batch", "job", job, f"{D}14:00:00Z"),
-             event_id="r-3-second"),
-    ]
-    store = ingest(tmp_path, records)
+    store = ingest(tmp_path, _issued_then_recycled(job, "r"))
     first = session_of(store, job, via="AssumeRole")["session"]
     assert actor_of(store, "r-2-first") == first
     second = actor_of(store, "r-3-second")
@@ -258,6 +281,30 @@ def test_creation_date_must_be_the_issue_time_even_inside_its_validity(tmp_path)
     assert odd not in (first, actor_of(store, "c-4-second"))
     assert store.session_info[odd]["via"] == "unknown"
     assert "c-5-unexplained" not in blast_radius(store, DEV_KEY).event_ids
+
+
+def test_recycled_key_used_after_its_second_issue_expired(tmp_path):
+    """A key id issued for 12 h, then again an hour later for 1 h. Calls carrying the second
+    issue's creationDate are its own while it is valid; the one after it expired belongs to
+    no issue in the logs, although the first issue of that key id is still valid then."""
+    job = "ASIAEXAMPLEJOB00004"
+    again = assumed("batch", "job", job, f"{D}11:00:00Z")
+    records = [
+        assume_role(f"{D}10:00:00Z", user(DEV_KEY), "batch", "job", job, f"{D}22:00:00Z",
+                    duration=43200, event_id="k-1-assume"),
+        assume_role(f"{D}11:00:00Z", user(OPS_KEY, "ops"), "batch", "job", job, f"{D}12:00:00Z",
+                    event_id="k-2-assume-again"),
+        call("ListBuckets", f"{D}11:10:00Z", again, event_id="k-3-in"),
+        call("GetObject", f"{D}13:00:00Z", again, event_id="k-4-after-expiry"),
+    ]
+    store = ingest(tmp_path, records)
+    by_dev = session_of(store, job, issuer=f"key:{DEV_KEY}")["session"]
+    by_ops = session_of(store, job, issuer=f"key:{OPS_KEY}")["session"]
+    assert actor_of(store, "k-3-in") == by_ops
+    late = actor_of(store, "k-4-after-expiry")
+    assert late not in (by_dev, by_ops) and store.session_info[late]["via"] == "unknown"
+    assert blast_radius(store, DEV_KEY).event_ids == ["k-1-assume"]
+    assert blast_radius(store, OPS_KEY).event_ids == ["k-2-assume-again", "k-3-in"]
 
 
 def test_recycled_key_without_creation_date(tmp_path):
@@ -444,7 +491,9 @@ def test_user_created_by_the_seed_brings_its_keys_and_console_sessions(tmp_path)
 
 
 def test_principal_id_session_live_at_its_edges(tmp_path):
-    """The role owner's copy right after the caller's session began, and just before it ends."""
+    """The role owner's copy right after the caller's session began and just before it ends;
+    exactly 300 s (the clock-skew slack) before and after it, but not a second further
+    (the account stands in)."""
     k1 = "ASIAEXAMPLESHR00001"
     who = assumed("ops", "shared", k1, f"{D}10:00:00Z")
     records = [
@@ -452,10 +501,135 @@ def test_principal_id_session_live_at_its_edges(tmp_path):
                     event_id="q-1-dev"),
         call("ListBuckets", f"{D}10:00:30Z", who, event_id="q-2-call"),
     ]
-    for i, t in enumerate(("10:01:00", "10:59:00")):
+    edges = ("09:54:59", "09:55:00", "10:01:00", "10:59:00", "11:05:00", "11:05:01")
+    for i, t in enumerate(edges):
         hop = assume_role(f"{D}{t}Z", who, "target", "shared", f"ASIAEXAMPLETGT0000{i}",
-                          f"{D}11:30:00Z", account=OTHER, event_id=f"q-3-missing-{i}")
+                          f"{D}12:30:00Z", account=OTHER, event_id=f"q-3-missing-{i}")
         records.append(owner_copy(hop, principal_id("ops", "shared"), ACCT, f"q-4-owner-{i}"))
     store = ingest(tmp_path, records)
     mine = session_of(store, k1)["session"]
-    assert [session_of(store, f"ASIAEXAMPLETGT0000{i}")["issuer"] for i in (0, 1)] == [mine, mine]
+    assert [session_of(store, f"ASIAEXAMPLETGT0000{i}")["issuer"] for i in range(6)] == [
+        f"account:{ACCT}", mine, mine, mine, mine, f"account:{ACCT}"]
+
+
+def test_every_unexplained_use_says_why(tmp_path):
+    """A use no issuance explains is a session of its own whose note says why, word for word:
+    the investigator reads it in ``excluded`` when the key id is the seed."""
+    job, new = "ASIAEXAMPLEJOB00005", "ASIAEXAMPLENEW00001"
+    records = _issued_then_recycled(job, "o") + [
+        call("ListBuckets", f"{D}10:06:00Z", assumed("other", "x", job, f"{D}10:00:30Z"),
+             event_id="o-4-other-identity"),
+        call("ListBuckets", f"{D}14:05:00Z", assumed("batch", "job", job, None), event_id="o-5-late"),
+        call("ListBuckets", f"{D}14:05:00Z", assumed("batch", "job", new, f"{D}14:00:00Z"),
+             event_id="o-6-never-issued"),
+    ]
+    store = ingest(tmp_path, records)
+    got = {e: store.session_info[actor_of(store, e)] for e in
+           ("o-3-second", "o-4-other-identity", "o-5-late", "o-6-never-issued")}
+    assert {e: (s["session"], s["via"], s["issued"], s["principal"], s["session_name"], s["account"],
+                s["note"]) for e, s in got.items()} == {
+        "o-3-second": (
+            f"session:{job}@{D}14:00:00Z", "unknown", at(f"{D}14:00:00Z"), role_arn("batch"), "job",
+            ACCT, f"the key id was issued at {D}10:00:00Z, not at this session's creation date "
+                  f"{D}14:00:00Z (a recycled id)"),
+        "o-4-other-identity": (
+            f"session:{job}@{D}10:00:30Z", "unknown", at(f"{D}10:00:30Z"), role_arn("other"), "x",
+            ACCT, f"the key id was issued to another identity ({role_arn('batch')}/job)"),
+        "o-5-late": (
+            f"session:{job}@unknown", "unknown", None, role_arn("batch"), "job", ACCT,
+            f"used outside the validity of the key id's issue at {D}10:00:00Z (a recycled id)"),
+        "o-6-never-issued": (
+            f"session:{new}@{D}14:00:00Z", "unknown", at(f"{D}14:00:00Z"), role_arn("batch"), "job",
+            ACCT, "no STS response in the logs issued this key id"),
+    }
+    br = blast_radius(store, job)
+    assert br.sessions == [session_of(store, job, via="AssumeRole")["session"]]
+    assert br.event_ids == ["o-1-assume", "o-2-first"]
+    assert [(x["session"], x["reason"]) for x in br.excluded] == sorted(
+        (s["session"], s["note"]) for e, s in got.items() if e != "o-6-never-issued")
+
+
+def test_failed_assume_role_is_an_attempted_role_inside_the_window(tmp_path):
+    """A denied AssumeRole names the role as attempted (never as a role reached), in the
+    window that holds the attempt only."""
+    denied = assume_role(f"{D}10:30:00Z", user(DEV_KEY), "admin", "dev", "ASIAEXAMPLEADM00001",
+                         f"{D}11:30:00Z", event_id="f-2-denied")
+    denied["errorCode"], denied["errorMessage"] = "AccessDenied", "not authorized"
+    denied["responseElements"] = None
+    records = [call("ListBuckets", f"{D}10:00:00Z", user(DEV_KEY), event_id="f-1-call"), denied,
+               call("ListUsers", f"{D}11:00:00Z", user(DEV_KEY), event_id="f-3-call")]
+    store = ingest(tmp_path, records)
+    admin = role_arn("admin")
+    assert blast_radius(store, DEV_KEY).attempted_roles == [admin]
+    assert blast_radius(store, DEV_KEY).roles == []
+    for since, until, want in [("10:30:00", None, [admin]), (None, "10:30:00", [admin]),
+                               ("10:30:01", None, []), (None, "10:29:59", []),
+                               ("10:00:00", "10:29:59", []), ("10:30:01", "11:00:00", []),
+                               ("10:15:00", "10:45:00", [admin])]:
+        br = blast_radius(store, DEV_KEY, since=since and at(f"{D}{since}Z"),
+                          until=until and at(f"{D}{until}Z"))
+        assert br.attempted_roles == want, (since, until)
+
+
+def test_answers_read_in_a_notebook(tmp_path):
+    """The one-line summaries and the frames of a blast radius and of a chain."""
+    store = ingest(tmp_path, _two_hops())
+    br = blast_radius(store, DEV_KEY)
+    assert repr(br) == (f"<BlastRadius of access_key {DEV_KEY}: 5 calls, 2 sessions, 2 roles, "
+                        f"1 account, {D}10:00:00Z .. {D}12:05:00Z>")
+    one = blast_radius(store, DEV_KEY, until=at(f"{D}10:06:00Z"))
+    assert repr(one) == (f"<BlastRadius of access_key {DEV_KEY}: 2 calls, 1 session, 1 role, "
+                         f"1 account, {D}10:00:00Z .. {D}10:05:00Z>")
+    none = blast_radius(store, DEV_KEY, since=at(f"{D}20:00:00Z"))
+    assert repr(none) == f"<BlastRadius of access_key {DEV_KEY}: 0 calls, 0 sessions, 0 roles, 0 accounts>"
+    frame = br.to_frame()
+    assert list(frame["event_id"]) == br.event_ids and len(frame) == len(br.events)
+    (c,) = chains(store)
+    assert repr(c) == (f"<Chain arn:aws:iam::{ACCT}:user/dev -> {role_arn('alpha')} -> "
+                       f"{role_arn('beta')} (2 hops)>")
+    hops = c.to_frame()
+    assert list(hops["hop"]) == [1, 2] and list(hops["to"]) == [role_arn("alpha"), role_arn("beta")]
+    assert list(hops["event_id"]) == ["w-1-assume-alpha", "w-4-assume-beta"]
+    cross = assume_role(f"{D}13:00:00Z", user(DEV_KEY), "audit", "dev", "ASIAEXAMPLEAUD00009",
+                        f"{D}14:00:00Z", account=OTHER, event_id="w-6-cross")
+    (tmp_path / "cross").mkdir()
+    (x,) = chains(ingest(tmp_path / "cross", [cross]))
+    assert repr(x) == (f"<Chain arn:aws:iam::{ACCT}:user/dev -> {role_arn('audit', OTHER)} "
+                       f"(1 hop, cross-account)>")
+
+
+def test_from_names_the_workload_behind_a_web_identity_chain(tmp_path):
+    """--from takes what an investigator knows of a workload: its subject, repository or
+    provider; --to keeps who was behind the chain."""
+    records = [_github(f"{D}09:00:00Z", "deploy", "ASIAEXAMPLEGHA00000", f"{D}10:00:00Z", "gh-1")]
+    store = ingest(tmp_path, records)
+    sub = "repo:corp/app:ref:refs/heads/main"
+    for name in (sub, "corp/app", GITHUB):
+        (c,) = chains(store, origin=name)
+        assert c.origin["repository"] == "corp/app", name
+    assert chains(store, origin="corp/other") == []
+    (cut,) = chains(store, to=role_arn("deploy"))
+    assert cut.origin["repository"] == "corp/app" and cut.origin["subject"] == sub
+
+
+def test_what_the_seed_created_and_whether_it_was_used(tmp_path):
+    """Created keys and login profiles are named as the investigator knows them (the key id,
+    the user's ARN), each with whether anyone used it afterwards."""
+    bob, carol = "AKIAEXAMPLEBOB00001", "AKIAEXAMPLECAR00001"
+    records = _login_profile_trail() + [
+        rec("CreateAccessKey", "iam.amazonaws.com", f"{D}09:02:00Z", user(DEV_KEY),
+            params={"userName": "bob"}, response={"accessKey": {"accessKeyId": bob, "userName": "bob"}},
+            event_id="lp-11-key-used"),
+        rec("CreateAccessKey", "iam.amazonaws.com", f"{D}09:03:00Z", user(DEV_KEY),
+            params={"userName": "carol"},
+            response={"accessKey": {"accessKeyId": carol, "userName": "carol"}},
+            event_id="lp-12-key-unused"),
+        call("ListBuckets", f"{D}09:50:00Z", user(bob, "bob"), event_id="lp-13-bob-key"),
+    ]
+    br = blast_radius(ingest(tmp_path, records), DEV_KEY)
+    assert [(c["type"], c["id"], c["used_later"], c["event_id"]) for c in br.created] == [
+        ("LoginProfile", f"arn:aws:iam::{ACCT}:user/carol", True, "lp-06-create"),
+        ("AccessKey", bob, True, "lp-11-key-used"),
+        ("AccessKey", carol, False, "lp-12-key-unused")]
+    assert [(c["event_name"], c["target"], c["used_later"]) for c in br.policy_changes] == [
+        ("UpdateLoginProfile", f"arn:aws:iam::{ACCT}:user/bob", True)]

@@ -40,7 +40,8 @@ ISSUE_MUTANTS = [
      "(created is None or abs(s.issued - created) <= CREATION_SLACK)]",
      "(created is None or (s.issued - created) <= CREATION_SLACK)]",
      [f"{LINK}::test_recycled_key_whose_second_issue_is_missing",
-      f"{LINK}::test_creation_date_must_be_the_issue_time_even_inside_its_validity"]),
+      f"{LINK}::test_creation_date_must_be_the_issue_time_even_inside_its_validity",
+      f"{LINK}::test_recycled_key_used_after_its_second_issue_expired"]),
     ("expiry ignored when one issue covers the calls", CRED,
      "if s.issued - VALIDITY_SLACK <= tmin and tmax <= s.expires + VALIDITY_SLACK]",
      "if s.issued - VALIDITY_SLACK <= tmin]",
@@ -58,7 +59,8 @@ ISSUE_MUTANTS = [
      [f"{LINK}::test_two_live_sessions_sharing_a_principal_id_are_not_guessed"]),
     ("farthest instead of closest console sign-in", CRED,
      "abs(s.issued - t) < abs(s.issued - best[0])", "abs(s.issued - t) > abs(s.issued - best[0])",
-     [f"{LINK}::test_console_session_is_tied_to_the_latest_sign_in_before_it"]),
+     [f"{LINK}::test_console_session_is_tied_to_the_latest_sign_in_before_it",
+      f"{LINK}::test_two_sign_ins_within_two_minutes_each_open_their_own_console_session"]),
     ("--until no longer cuts derived credentials", BLAST,
      "if until is not None and t is not None and t > until:\n            return",
      "if False:\n            return",
@@ -161,13 +163,15 @@ def _results() -> dict[str, str]:
 
 
 def recheck_survivors(jobs: int) -> None:
-    """Run the survivors again, by name, a few at a time.
+    """Run the survivors (and the mutants no test reached) again, by name, a few at a time.
 
     In a long ``mutmut run`` here, whole functions' mutants were reported as survivors that
     the same tests kill when the mutant is run by name: a survivor counts only once
-    confirmed this way.
+    confirmed this way. A rerun by name also picks up tests written since the first run
+    (mutmut maps new tests to the functions they call), which a plain ``mutmut run`` does
+    not do for mutants that already have a result.
     """
-    survivors = [n for n, r in _results().items() if r == "survived"]
+    survivors = [n for n, r in _results().items() if r in ("survived", "no tests")]
     for i in range(0, len(survivors), 20):
         subprocess.run(["nice", "-n", "10", str(BIN / "mutmut"), "run", "--max-children",
                         str(jobs), *survivors[i:i + 20]], cwd=ROOT, check=False,
@@ -188,6 +192,9 @@ def summary() -> int:
         score = 100 * (status["killed"] + status["timeout"]) / tested
         print(f"score: {score:.1f}% of {tested} tested mutants killed "
               f"(`mutmut show <name>` shows one; `mutmut browse` reviews them)")
+    if status["not checked"]:
+        print(f"{status['not checked']} mutants not run yet: `python tools/mutation.py` resumes "
+              "where the last run stopped")
     return 0
 
 
