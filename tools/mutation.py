@@ -26,12 +26,13 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 CRED, BLAST, CHAINS = ("loaders/facts/credentials.py", "graphtrail/queries/blast_radius.py",
                        "graphtrail/queries/chains.py")
+FAMILIES = "graphtrail/families.py"  # the event families: the STS issuing calls live here
 LINK, FILT = "tests/test_linking_cases.py", "tests/test_chain_filters.py"
 
 # (what goes wrong, file, original text, mutated text, the tests that must fail)
 ISSUE_MUTANTS = [
-    ("AssumeRoleWithWebIdentity dropped from the STS issuing calls", CRED,
-     '"AssumeRoleWithSAML", "AssumeRoleWithWebIdentity", ', '"AssumeRoleWithSAML", ',
+    ("AssumeRoleWithWebIdentity dropped from the STS issuing calls", FAMILIES,
+     '"AssumeRoleWithSAML", "AssumeRoleWithWebIdentity")', '"AssumeRoleWithSAML")',
      [f"{LINK}::test_web_identity_github_oidc_chain"]),
     ("the role owner's AWSAccount copy may be the issuer", CRED,
      "if a is not None and k != NodeKind.ACCOUNT.value]", "if a is not None]",
@@ -84,14 +85,14 @@ ISSUE_MUTANTS = [
      'any(h["from_account"] and h["to_account"] and', 'any(h["to_account"] and',
      [f"{FILT}::test_cross_account_needs_two_known_accounts",
       f"{LINK}::test_web_identity_github_oidc_chain"]),
-    ("min_hops off by one", CHAINS, "if len(chain.hops) < max(min_hops, 1):",
-     "if len(chain.hops) <= max(min_hops, 1):", [f"{FILT}::test_min_hops"]),
+    ("min_hops off by one", CHAINS, "if len(chain.hops) < self.min_hops",
+     "if len(chain.hops) <= self.min_hops", [f"{FILT}::test_min_hops"]),
     ("--to keeps one hop too many", CHAINS, "hops=chain.hops[:cut],", "hops=chain.hops[:cut + 1],",
      [f"{FILT}::test_to_cuts_the_chain_at_the_role"]),
-    ("--since: all hops -> any hop", CHAINS, 'all(h["time_us"] < since', 'any(h["time_us"] < since',
+    ("--since: all hops -> any hop", CHAINS, 'all(h["time_us"] < self.since', 'any(h["time_us"] < self.since',
      [f"{FILT}::test_since_keeps_chains_with_a_hop_at_or_after_it"]),
-    ("--until on the last hop", CHAINS, 'chain.hops[0]["time_us"] > until',
-     'chain.hops[-1]["time_us"] > until',
+    ("--until on the last hop", CHAINS, 'chain.hops[0]["time_us"] > self.until',
+     'chain.hops[-1]["time_us"] > self.until',
      [f"{FILT}::test_until_keeps_chains_whose_first_hop_is_before_it"]),
     ("--from matches any hop", CHAINS, "for h in chain.hops[:1])", "for h in chain.hops)",
      [f"{FILT}::test_from_matches_the_first_hop_only"]),
