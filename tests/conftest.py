@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import socket
@@ -23,6 +24,7 @@ from tests.browser import browser  # noqa: F401  (fixture)
 DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 # Hermetic: a refreshed AWS ip-ranges list in the user's cache must not change any answer.
 os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="graphtrail-test-cache-")
+atexit.register(shutil.rmtree, os.environ["XDG_CACHE_HOME"], True)  # leave no folder behind
 # The command of the installation under test: the script beside this interpreter (a venv's
 # bin/ is not on PATH when it runs `.venv/bin/python -m pytest`), else the one on PATH.
 _BESIDE = Path(sys.executable).with_name("graphtrail")
