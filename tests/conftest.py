@@ -63,6 +63,30 @@ def moto_s3():
         server.stop()
 
 
+def _xdist_group(item: pytest.Item) -> str:
+    """Which tests one pytest-xdist worker runs together (``-n auto --dist loadgroup``).
+
+    A worker pays for a module's fixtures once, so a module's tests stay together; the tests
+    on the Bolt server share one server (one JVM), whatever their module; the command matrix
+    and the golden answers split by data source, each source ingested on one worker only.
+    """
+    if "bolt_server" in item.fixturenames:
+        return "bolt-server"
+    module = item.nodeid.split("::", 1)[0]
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    for by in ("source", "case"):
+        if module.endswith(("test_cli_matrix.py", "test_goldens.py")) and by in params:
+            return f"{module}[{params[by]}]"
+    return module
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the marks
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(_xdist_group(item)))
+
+
 def pytest_addoption(parser):
     parser.addoption("--update-goldens", action="store_true", default=False,
                      help="rewrite tests/golden/ with this run's answers (review the diff!)")
