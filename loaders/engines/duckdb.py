@@ -113,8 +113,9 @@ class DuckDBEngine:
             elif p.endswith(".parquet"):
                 parquet.append(p)
                 continue
-            for obj in list_files([p]):
-                if obj.path and obj.problem is None and obj.kind == "trail":
+            for obj in list_files([p]):  # Parquet (the documented table) was taken above
+                if obj.path and obj.problem is None and obj.kind == "trail" \
+                        and not obj.path.endswith(".parquet"):
                     json_files.append(obj.path)
         self.source_bytes = sum(Path(f).stat().st_size for f in json_files + parquet)
         if not (json_files or parquet):

@@ -40,6 +40,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 
+from graphtrail.families import LOGIN_PROFILE, STS_ISSUING
 from loaders.facts.origins import PORTAL_EVENTS
 
 __all__ = ["FollowSet", "grow", "FIELDS"]
@@ -52,9 +53,8 @@ _CREATED = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z")
 _PRINCIPAL_ID = re.compile(r"[A-Z0-9]{16,128}:[A-Za-z0-9_+=,.@-]{2,64}")
 SESSION_HOURS = 36  # the longest a role session lives (and then some): a copy naming its
                     # principalId later than that is another session of the same name
-_STS = {"AssumeRole", "AssumeRoleWithSAML", "AssumeRoleWithWebIdentity", "GetSessionToken",
-        "GetFederationToken", "AssumeRoot"}
-_USER_CHANGES = {"CreateUser", "CreateLoginProfile", "UpdateLoginProfile"}
+_STS = STS_ISSUING.events
+_USER_CHANGES = {"CreateUser"} | LOGIN_PROFILE.events
 CREATION_SLACK = 120  # seconds between a session's creationDate and its STS call (the linker's)
 
 
