@@ -139,6 +139,25 @@ def question_times(case: Path, out: Path) -> dict:
     }
 
 
+def _from_tree(src: Path) -> list[str]:
+    """``graphtrail`` run from another source tree with this interpreter's packages."""
+    return ["env", f"PYTHONPATH={src.resolve()}", sys.executable, "-c",
+            "import sys; from graphtrail.cli.main import app; sys.argv[0] = 'graphtrail'; app()"]
+
+
+def _ingest_figures(run: tuple[float, float, int, str]) -> dict:
+    seconds, cpu, peak, out = run
+    return {"seconds": round(seconds, 2), "cpu_seconds": round(cpu, 2),
+            "events_per_second": round(_events(out) / seconds),
+            "graph_seconds": json.loads(out).get("graph", {}).get("seconds"),
+            "peak_rss_mb": round(peak / 2**20)}
+
+
+def _events(summary_json: str) -> int:
+    summary = json.loads(summary_json)
+    return summary["events_added"] + summary["duplicates"]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("trail", type=Path)
@@ -147,6 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--baseline-python", default=sys.executable,
                     help="the Python whose duckdb runs the baseline (compare DuckDB versions)")
     ap.add_argument("--json", type=Path, default=None, help="also write the result here")
+    ap.add_argument("--before", type=Path, default=None,
+                    help="also time the ingest of another source tree of graphtrail (say, "
+                         "`git archive HEAD~1 graphtrail loaders | tar -x -C /tmp/before`) in the same run")
     args = ap.parse_args(argv)
 
     files = _trail_files(args.trail)
@@ -154,11 +176,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         duck = duckdb_baseline(files, args.threads, args.baseline_python)
         case = work / "case"
-        seconds, cpu, peak, out = measured(["graphtrail", "ingest", str(args.trail), "--case",
-                                           str(case), "--format", "json", "--workers",
-                                           str(args.threads)])
-        summary = json.loads(out)
-        events = summary["events_added"] + summary["duplicates"]
+        ingest = ["ingest", str(args.trail), "--format", "json", "--workers", str(args.threads)]
+        before = None
+        if args.before:
+            before = _ingest_figures(measured(_from_tree(args.before) + ingest + ["--case", str(work / "before")]))
+            before["ratio_vs_duckdb"] = round(duck["seconds"] / before["seconds"], 2)
+            before["cpu_ratio_vs_duckdb"] = round(duck["cpu_seconds"] / before["cpu_seconds"], 2)
+            shutil.rmtree(work / "before", ignore_errors=True)
+        run = measured(["graphtrail", *ingest, "--case", str(case)])
+        ours = _ingest_figures(run)
+        events = _events(run[3])
         result = {
             "events": events, "files": len(files), "cpus": os.cpu_count(),
             "load_average": os.getloadavg()[0],
@@ -166,13 +193,12 @@ def main(argv: list[str] | None = None) -> int:
                        "process_cpu_seconds": round(duck["cpu_seconds"], 2),
                        "events_per_second": round(duck["events"] / duck["seconds"]),
                        "edges": duck["edges"], "peak_rss_mb": duck["peak_rss_mb"]},
-            "graphtrail_ingest": {"seconds": round(seconds, 2), "cpu_seconds": round(cpu, 2),
-                                  "events_per_second": round(events / seconds),
-                                  "graph_seconds": summary.get("graph", {}).get("seconds"),
-                                  "peak_rss_mb": round(peak / 2**20)},
-            "ratio_vs_duckdb": round(duck["seconds"] / seconds, 2),
-            "cpu_ratio_vs_duckdb": round(duck["cpu_seconds"] / cpu, 2),
+            "graphtrail_ingest": ours,
+            "ratio_vs_duckdb": round(duck["seconds"] / ours["seconds"], 2),
+            "cpu_ratio_vs_duckdb": round(duck["cpu_seconds"] / ours["cpu_seconds"], 2),
         }
+        if before is not None:
+            result["graphtrail_ingest_before"] = before
         if not args.no_questions:
             result["questions"] = question_times(case, work)
         text = json.dumps(result, indent=2)

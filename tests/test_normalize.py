@@ -498,3 +498,41 @@ def test_typed_and_tolerant_paths_agree():
             a[col] = a[col] and json.loads(a[col])
             b[col] = b[col] and json.loads(b[col])
         assert a == b
+
+
+# -- conversion a file at a time ------------------------------------------------------------
+
+def _mixed_files() -> list[tuple[str, list]]:
+    """Three files, each with calls, an issued key, a bad time and a field over the limit."""
+    files = []
+    for f in range(3):
+        recs = [S.iam_user_call(n=f * 1000 + i) for i in range(700)]
+        recs[5] = {**recs[5], "eventTime": "redacted"}
+        recs[7] = {**recs[7], "userAgent": "x" * 300}
+        recs[9] = {**recs[9], "requestParameters": {"policy": "p" * 300}}
+        recs.append(S.create_access_key(n=f * 1000 + 800))
+        name = f"f{f}.jsonl"
+        files.append((name, split_records(S.json_lines(recs), name).records))
+    return files
+
+
+def test_files_converted_as_they_come_give_the_table_of_one_conversion(monkeypatch):
+    import loaders.events as events
+
+    def load(convert_rows: int):
+        monkeypatch.setattr(events, "CONVERT_ROWS", convert_rows)
+        batch = EventBatch(max_field_bytes=200)
+        for name, records in _mixed_files():
+            assert batch.add_many(records, name) == (701, 0)
+        parts = len(batch.converted)
+        return batch, parts, batch.to_table()
+
+    (at_once, parts_once, one_table), (by_file, parts, table) = load(10**9), load(500)
+    assert (parts_once, parts) == (0, 3) and by_file.n == 3 * 701
+    assert table.num_rows == 3 * 700
+    assert table.equals(one_table)
+    assert by_file.skipped == at_once.skipped == {"unreadable eventTime": 3}
+    assert by_file.unreadable_by_file == at_once.unreadable_by_file
+    assert by_file.problems_by_file == at_once.problems_by_file
+    assert [p.split(":")[0] for p in by_file.problems_by_file["f1.jsonl"]] == ["record 8", "record 10"]
+    assert table.column("issued_key").drop_null().to_pylist() == [S.NEW_USER_KEY] * 3
