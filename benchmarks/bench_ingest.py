@@ -50,6 +50,13 @@ def _tree_rss(pid: int) -> int:
     return total
 
 
+def graphtrail_command() -> str:
+    """The ``graphtrail`` installed beside this interpreter (a venv's bin/ need not be on
+    PATH), else the one on PATH."""
+    beside = Path(sys.executable).with_name("graphtrail")
+    return str(beside) if beside.exists() else (shutil.which("graphtrail") or "graphtrail")
+
+
 def run_measured(cmd: list[str]) -> tuple[float, int, str]:
     """Run ``cmd``; return (seconds, peak tree RSS bytes, stdout)."""
     t0 = time.perf_counter()
@@ -138,7 +145,7 @@ def main() -> None:
     stdlib = baseline_stdlib(sample)
 
     case = Path(tempfile.mkdtemp(prefix="gt-bench-")) / "case"
-    cmd = ["graphtrail", "ingest", str(args.trail), "--case", str(case), "--format", "json"]
+    cmd = [graphtrail_command(), "ingest", str(args.trail), "--case", str(case), "--format", "json"]
     if args.workers is not None:
         cmd += ["--workers", str(args.workers)]
     seconds, peak, out = run_measured(cmd)

@@ -36,7 +36,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_ingest import run_measured  # noqa: E402  (a sibling script, not a package)
+from bench_ingest import graphtrail_command, run_measured  # noqa: E402  (a sibling script, not a package)
 
 __all__ = ["duckdb_baseline", "main"]
 
@@ -126,7 +126,7 @@ def _timed(cmd: list[str], repeat: int = 1) -> dict:
 def question_times(case: Path, out: Path) -> dict:
     """Each question a cold ``graphtrail`` process, as a user runs it."""
     key = _busiest_key(case)
-    gt = shutil.which("graphtrail") or "graphtrail"
+    gt = graphtrail_command()
     c = ["--case", str(case)]
     return {
         "seed": key,
@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
             before["ratio_vs_duckdb"] = round(duck["seconds"] / before["seconds"], 2)
             before["cpu_ratio_vs_duckdb"] = round(duck["cpu_seconds"] / before["cpu_seconds"], 2)
             shutil.rmtree(work / "before", ignore_errors=True)
-        run = measured(["graphtrail", *ingest, "--case", str(case)])
+        run = measured([graphtrail_command(), *ingest, "--case", str(case)])
         ours = _ingest_figures(run)
         events = _events(run[3])
         result = {
