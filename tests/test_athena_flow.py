@@ -9,6 +9,9 @@ renders them.
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import time
 from datetime import UTC, datetime
 
 import boto3
@@ -20,7 +23,7 @@ from loaders.engines import QueryFailed
 from loaders.engines.athena import AthenaEngine
 from loaders.follow.lineage import FollowSet
 from tests.athena_server import FakeAthena, Script, Table, athena_server
-from tests.conftest import fake_aws_env
+from tests.conftest import GRAPHTRAIL, fake_aws_env
 from tests.test_follow_engines import athena_text, documented_row, incident_logs, raw_records  # noqa: F401
 
 SINCE, UNTIL = datetime(2024, 6, 12, tzinfo=UTC), datetime(2024, 6, 13, tzinfo=UTC)
@@ -150,3 +153,29 @@ def test_cli_follow_over_pages_ingests_every_record(athena, seed_records, tmp_pa
     # the trail delivers some events twice (as CloudTrail does): each is kept once
     assert summary["events_added"] == len({r["eventID"] for r in mine})
     assert summary["events_added"] + summary["duplicates"] == len(mine)
+
+
+def test_cli_ctrl_c_stops_the_query_and_writes_no_case(athena, seed_records, tmp_path):
+    """SIGINT to the command while Athena runs round two: StopQueryExecution, exit 130, and
+    round one's records are not left in a case."""
+    key, mine = seed_records
+    athena.scripts = [Script(states=["SUCCEEDED"], table=as_table(mine)),
+                      Script(states=["QUEUED", "RUNNING"])]  # runs until stopped
+    case = tmp_path / "case"
+    command = subprocess.Popen([GRAPHTRAIL, "ingest", URI, "--follow", key,
+                                "--case", str(case)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while len(athena.of("GetQueryExecution")) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        command.send_signal(signal.SIGINT)
+        _, stderr = command.communicate(timeout=60)
+    finally:
+        command.kill()
+    assert command.returncode == 130, stderr
+    first, second = athena.executions.values()
+    assert [c.body for c in athena.of("StopQueryExecution")] == [
+        {"QueryExecutionId": second.query_id}]
+    assert first.state == "SUCCEEDED" and second.state == "CANCELLED"
+    assert not case.exists()
