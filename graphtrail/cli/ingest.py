@@ -24,6 +24,7 @@ from graphtrail.cli.output import (
 from graphtrail.safe_text import markup_text, terminal_text
 from graphtrail.store.case import Case, CaseError, IngestSummary, NotACaseFolder
 from graphtrail.wiring import build_case_graph, link_case, run_ingest
+from loaders.engines import QueryFailed
 from loaders.limits import Limits
 from loaders.sources.base import SourceError
 from loaders.sources.files import list_files
@@ -86,8 +87,9 @@ def ingest(
 
     Exit status: 0 every readable record was kept (damaged files are named as warnings,
     files that are not CloudTrail as skipped); 1 no file could be read at all, the case is
-    locked or unreadable, or (--strict) a file was damaged; 2 bad arguments (a bad time, a
-    path or source that does not exist); 130 interrupted (the case is as at its last commit).
+    locked or unreadable, a --follow query failed or was cancelled (nothing is written), or
+    (--strict) a file was damaged; 2 bad arguments (a bad time, a path or source that does
+    not exist); 130 interrupted (the case is as at its last commit).
     """
     try:
         limits = Limits.from_env(max_object_bytes=max_object_mb and max_object_mb << 20,
@@ -106,9 +108,13 @@ def ingest(
                                             lookup_events=lookup_events, all_regions=all_regions,
                                             event_name=event_name, lake=lake, sql=sql,
                                             log_stream_prefix=log_stream_prefix)
+        if following is not None:
+            objects = _every_round(objects)
         objects = _started(objects)  # a source that cannot be listed fails before any folder is made
         c = existing or Case.open(case, create=True)
         summary = _ingest_with_progress(objects, c, workers, limits)
+    except QueryFailed as exc:
+        raise fail(str(exc), EXIT_NOTHING_READ) from exc
     except (SourceError, ValueError, NotACaseFolder) as exc:
         raise fail(str(exc), EXIT_USAGE) from exc
     except CaseError as exc:
@@ -243,6 +249,16 @@ def _window(since, until):
         raise ValueError(str(exc)) from exc
     return (datetime.fromtimestamp(lo / 1e6, UTC) if lo is not None else None,
             datetime.fromtimestamp(hi / 1e6, UTC) if hi is not None else None)
+
+
+def _every_round(objects) -> list:
+    """Every round of --follow answered before the case is touched: a query that fails (or
+    Ctrl-C) in a later round leaves nothing half-ingested."""
+    try:
+        return list(objects)
+    except KeyboardInterrupt:
+        err_console.print("interrupted: the --follow query was stopped, no case was written")
+        raise typer.Exit(130) from None
 
 
 def _started(objects):

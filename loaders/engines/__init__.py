@@ -13,8 +13,14 @@ from datetime import datetime
 from typing import Protocol
 
 from loaders.follow.lineage import FollowSet
+from loaders.sources.base import SourceError
 
-__all__ = ["Engine", "QueryResult"]
+__all__ = ["Engine", "QueryFailed", "QueryResult"]
+
+
+class QueryFailed(SourceError):
+    """The engine ran the query and it ended without an answer (failed, cancelled): the
+    command could not answer (exit 1), which is not a usage error."""
 
 
 @dataclass

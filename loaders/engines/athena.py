@@ -3,9 +3,9 @@
 ``athena://WORKGROUP/DATABASE.TABLE``: one query per round (``StartQueryExecution`` in the
 workgroup, the database as context), polled with ``GetQueryExecution`` until it ends, its
 rows paged with ``GetQueryResults`` (``NextToken``, 1,000 a page; the first row of the first
-page is the header). A failed or cancelled query is an error naming Athena's reason and the
-query; Ctrl-C while it runs stops it (``StopQueryExecution``): a query left running keeps
-scanning, and billing. ``DataScannedInBytes`` (what Athena bills) is reported per round.
+page is the header). A failed or cancelled query is :class:`~loaders.engines.QueryFailed`
+(exit 1) naming the query id, Athena's reason and the SQL; Ctrl-C while it runs stops it
+(``StopQueryExecution``): a query left running keeps scanning, and billing. ``DataScannedInBytes`` (what Athena bills) is reported per round.
 
 The table must be the documented one (partition projection on ``timestamp``,
 ``yyyy/MM/dd``): ``--since/--until`` become a filter on that partition, so only the days
@@ -25,7 +25,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from loaders.engines import QueryResult
+from loaders.engines import QueryFailed, QueryResult
 from loaders.engines.query import lineage_query
 from loaders.engines.rows import records_of_rows
 from loaders.follow.lineage import FollowSet
@@ -91,7 +91,7 @@ class AthenaEngine:
         state = execution["Status"]["State"]
         if state != "SUCCEEDED":
             reason = execution["Status"].get("StateChangeReason") or "no reason given"
-            raise SourceError(f"Athena query {query_id} in workgroup {self.workgroup} ended "
+            raise QueryFailed(f"Athena query {query_id} in workgroup {self.workgroup} ended "
                               f"{state}: {reason}; query was: {sql}")
         names, rows = self._rows(client, query_id)
         return QueryResult(engine=self.name, query_id=query_id, sql=sql,
