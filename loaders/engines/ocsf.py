@@ -137,8 +137,7 @@ class OcsfDuckDBEngine:
         sql = lineage_query(values, dialect="duckdb", ocsf=True, partitions=False,
                             since=since, until=until)
         try:
-            rel = con.sql(sql)
-            table = (getattr(rel, "to_arrow_table", None) or rel.arrow)()  # DuckDB 2 / 1.x
+            table = con.sql(sql).to_arrow_table()
         except duckdb.Error as exc:
             raise SourceError(f"DuckDB lineage query failed: {exc}; query was: {sql}") from exc
         return QueryResult(engine=self.name, query_id=f"duckdb-{uuid.uuid4()}", sql=sql,
