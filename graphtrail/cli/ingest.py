@@ -76,6 +76,9 @@ def ingest(
         "Connect); default local mode.")] = None,
     athena_output: Annotated[str | None, typer.Option(
         "--athena-output", help="athena://: s3:// folder for results, when the workgroup sets none.")] = None,
+    ocsf: Annotated[bool, typer.Option(
+        "--ocsf", help="athena://: the table is Security Lake's OCSF (found alone when named "
+        "amazon_security_lake_table_*).")] = False,
     max_object_mb: Annotated[int | None, typer.Option(
         "--max-object-mb", min=1, help="Most MiB of one object (decompressed) held for parsing "
         "[env GRAPHTRAIL_MAX_OBJECT_MB; default 128].")] = None,
@@ -101,7 +104,7 @@ def ingest(
                 paths or [], keys=follow or [], principals=follow_principal or [],
                 ips=follow_ip or [], engine=engine, since=since, until=until, profile=profile,
                 region=(region or [None])[0], spark_master=spark_master,
-                athena_output=athena_output)
+                athena_output=athena_output, ocsf=ocsf)
         else:
             objects, notes = select_sources(existing, paths or [], since=since, until=until,
                                             accounts=account, regions=region, profile=profile,
@@ -220,7 +223,7 @@ def select_sources(case: Case | None, paths: list[str], *, since=None, until=Non
 
 def select_follow(paths: list[str], *, keys: list[str], principals: list[str], ips: list[str],
                   engine: str | None, since=None, until=None, profile=None, region=None,
-                  spark_master=None, athena_output=None):
+                  spark_master=None, athena_output=None, ocsf=False):
     """The rounds of ``--follow`` as objects to read; returns (objects, notes, stats)."""
     from loaders.engines.select import engine_for
     from loaders.follow.lineage import FollowSet
@@ -234,9 +237,13 @@ def select_follow(paths: list[str], *, keys: list[str], principals: list[str], i
 
         session = boto3.Session(profile_name=profile, region_name=region)
     chosen = engine_for(paths, engine, session=session, spark_master=spark_master,
-                        athena_output=athena_output)
+                        athena_output=athena_output, ocsf=ocsf)
     stats = FollowStats(chosen.name)
     notes = [f"--follow: only the lineage of the seeds was fetched, with {chosen.name}"]
+    if getattr(chosen, "ocsf", False):
+        notes.append("--follow over Security Lake (OCSF): credentials the lineage issued are "
+                     "followed through the response data (api.response.data); where the store "
+                     "did not keep it the lineage stops at the issuing call (see linking_gaps)")
     return follow_objects(chosen, seeds, stats, since=lo_dt, until=hi_dt), notes, stats
 
 

@@ -34,6 +34,7 @@ class QueryResult:
     rows_scanned: int | None = None  # rows the engine read to answer (None: not reported)
     bytes_scanned: int | None = None  # bytes read from storage (Athena: what is billed)
     seconds: float = 0.0
+    document: bytes | None = None  # the rows in the store's own format (OCSF Parquet), if not records
 
     def evidence(self) -> dict:
         """What the manifest keeps of the query (the records are the object itself)."""

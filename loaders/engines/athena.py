@@ -13,6 +13,10 @@ of the window are scanned. Rows come back as text; :mod:`loaders.engines.rows` r
 each record (structs in Athena's ``{key=value}`` notation). The table does not carry every
 field of a record (``userIdentity.sessionContext.sourceIdentity``, ``onBehalfOf`` beyond
 its two fields...): those are lost, as they are for any Athena query of that table.
+
+Security Lake's OCSF tables (``amazon_security_lake_table_*``, or any table with ``--ocsf``)
+are asked ``lineage_ocsf.sql`` instead, with ``eventday`` as the partition filter; their rows
+are read back with :mod:`loaders.securitylake`'s mapping.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from loaders.engines import QueryFailed, QueryResult
+from loaders.engines.ocsf import SECURITY_LAKE_TABLE, ocsf_text_records
 from loaders.engines.query import lineage_query
 from loaders.engines.rows import records_of_rows
 from loaders.follow.lineage import FollowSet
@@ -53,8 +58,10 @@ class AthenaEngine:
 
     def __init__(self, workgroup: str, database: str, table: str, *, session=None,
                  output: str | None = None, poll_interval: float = 1.0,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+                 sleep: Callable[[float], None] = time.sleep, ocsf: bool = False) -> None:
         self.workgroup, self.database, self.table_name = workgroup, database, table
+        # Security Lake's OCSF table (--ocsf, or named as Security Lake names its tables)
+        self.ocsf = ocsf or table.lower().startswith(SECURITY_LAKE_TABLE)
         self.table = f"{database}.{table}"
         self.session = session
         self.output = output
@@ -63,20 +70,22 @@ class AthenaEngine:
         self._client = None
 
     @classmethod
-    def of_uri(cls, uri: str, *, session=None, output: str | None = None) -> AthenaEngine:
+    def of_uri(cls, uri: str, *, session=None, output: str | None = None,
+               ocsf: bool = False) -> AthenaEngine:
         rest = uri.removeprefix("athena://")
         workgroup, _, qualified = rest.partition("/")
         database, _, table = qualified.partition(".")
         if not (_NAME.fullmatch(workgroup) and _IDENT.fullmatch(database)
                 and _IDENT.fullmatch(table)):
             raise SourceError(f"{uri!r} is not athena://WORKGROUP/DATABASE.TABLE")
-        return cls(workgroup, database, table, session=session, output=output)
+        return cls(workgroup, database, table, session=session, output=output, ocsf=ocsf)
 
     def run(self, values: FollowSet, since: datetime | None,
             until: datetime | None) -> QueryResult:
         t0 = time.perf_counter()
         client = self._athena()
-        sql = lineage_query(values, dialect="athena", table=self.table, since=since, until=until)
+        sql = lineage_query(values, dialect="athena", table=self.table, since=since, until=until,
+                            ocsf=self.ocsf)
         params: dict[str, Any] = {"QueryString": sql, "WorkGroup": self.workgroup,
                                   "QueryExecutionContext": {"Database": self.database}}
         if self.output:
@@ -95,7 +104,8 @@ class AthenaEngine:
                               f"{state}: {reason}; query was: {sql}")
         names, rows = self._rows(client, query_id)
         return QueryResult(engine=self.name, query_id=query_id, sql=sql,
-                           records=records_of_rows(names, rows), rows_scanned=None,
+                           records=(ocsf_text_records if self.ocsf else records_of_rows)(
+                               names, rows), rows_scanned=None,
                            bytes_scanned=execution.get("Statistics", {}).get("DataScannedInBytes"),
                            seconds=time.perf_counter() - t0)
 

@@ -27,18 +27,19 @@ from loaders.follow.lineage import FIELDS, FollowSet
 __all__ = ["lineage_query", "QUERY_DIALECT", "lineage_text"]
 
 QUERY_DIALECT = "trino"  # the dialect lineage.sql is written in
-_SQL = Path(__file__).with_name("lineage.sql")
+# The table each text names (replaced by the engine's): CloudTrail's, or Security Lake's OCSF.
+_TEXTS = {False: ("lineage.sql", "cloudtrail"), True: ("lineage_ocsf.sql", "ocsf")}
 
 
 @cache
-def lineage_text() -> str:
-    """The query as written (``lineage.sql``)."""
-    return _SQL.read_text()
+def lineage_text(ocsf: bool = False) -> str:
+    """The query as written (``lineage.sql``, or ``lineage_ocsf.sql`` for Security Lake)."""
+    return Path(__file__).with_name(_TEXTS[ocsf][0]).read_text()
 
 
-def lineage_query(values: FollowSet, *, dialect: str, table: str | exp.Expression = "cloudtrail",
+def lineage_query(values: FollowSet, *, dialect: str, table: str | exp.Expression | None = None,
                   since: datetime | None = None, until: datetime | None = None,
-                  partitions: bool = True, transform=None) -> str:
+                  partitions: bool = True, transform=None, ocsf: bool = False) -> str:
     """One round's SQL for ``dialect`` (``athena``, ``duckdb``, ``spark``, ``trino``).
 
     ``table`` replaces ``cloudtrail`` (a name, ``db.table``, or an expression).
@@ -46,16 +47,20 @@ def lineage_query(values: FollowSet, *, dialect: str, table: str | exp.Expressio
     ``since``/``until`` bound ``eventtime``; the partition filter is widened by a day each
     side (a file's folder is its delivery day, which can follow the event's).
     ``transform`` (expression -> expression) rewrites what a table spells differently.
+    ``ocsf`` asks Security Lake's OCSF table (``lineage_ocsf.sql``) instead of CloudTrail's.
     """
-    tree = sqlglot.parse_one(lineage_text(), read=QUERY_DIALECT)
+    placeholder = _TEXTS[ocsf][1]
+    table = placeholder if table is None else table
+    tree = sqlglot.parse_one(lineage_text(ocsf), read=QUERY_DIALECT)
     lists = values.lists()
     bounds = _bounds(since, until)
     if not partitions:
         bounds["since_day"] = bounds["until_day"] = None
+        bounds["since_eventday"] = bounds["until_eventday"] = None
     tree = tree.transform(lambda node: _fill(node, lists, bounds))
     target = table if isinstance(table, exp.Expression) else exp.to_table(table, dialect=dialect)
     for t in tree.find_all(exp.Table):
-        if t.name == "cloudtrail":
+        if t.name == placeholder:
             t.replace(target.copy())
     if transform is not None:
         tree = tree.transform(transform)
@@ -63,20 +68,25 @@ def lineage_query(values: FollowSet, *, dialect: str, table: str | exp.Expressio
     return tree.sql(dialect=dialect, comments=False)
 
 
-def _bounds(since: datetime | None, until: datetime | None) -> dict[str, str | None]:
-    out: dict[str, str | None] = {"since": None, "until": None, "since_day": None, "until_day": None}
-    if since is not None:
-        s = _utc(since)
-        out["since"] = s.strftime("%Y-%m-%dT%H:%M:%SZ")
-        out["since_day"] = (s - timedelta(days=1)).strftime("%Y/%m/%d")
-    if until is not None:
-        u = _utc(until)
-        out["until"] = u.strftime("%Y-%m-%dT%H:%M:%SZ")
-        out["until_day"] = (u + timedelta(days=1)).strftime("%Y/%m/%d")
+def _bounds(since: datetime | None, until: datetime | None) -> dict[str, str | int | None]:
+    """The window as each text spells it: CloudTrail's ISO text and ``yyyy/MM/dd`` folder
+    day, OCSF's milliseconds and ``yyyyMMdd`` event day (days widened by one each side)."""
+    out: dict[str, str | int | None] = dict.fromkeys(
+        ("since", "until", "since_day", "until_day", "since_ms", "until_ms", "since_eventday",
+         "until_eventday"))
+    for end, moment, widen in (("since", since, -1), ("until", until, 1)):
+        if moment is not None:
+            m = _utc(moment)
+            day = m + timedelta(days=widen)
+            out[end] = m.strftime("%Y-%m-%dT%H:%M:%SZ")
+            out[f"{end}_day"] = day.strftime("%Y/%m/%d")
+            out[f"{end}_ms"] = int(m.timestamp() * 1000)
+            out[f"{end}_eventday"] = day.strftime("%Y%m%d")
     return out
 
 
-def _fill(node: exp.Expression, lists: dict[str, list[str]], bounds: dict[str, str | None]):
+def _fill(node: exp.Expression, lists: dict[str, list[str]],
+          bounds: dict[str, str | int | None]):
     if isinstance(node, exp.In):
         names = [e.name for e in node.expressions if isinstance(e, exp.Placeholder)]
         if names:
@@ -90,7 +100,8 @@ def _fill(node: exp.Expression, lists: dict[str, list[str]], bounds: dict[str, s
         value = bounds[node.expression.name]
         if value is None:
             return exp.true()
-        return node.__class__(this=node.this, expression=exp.Literal.string(value))
+        literal = exp.Literal.number(value) if isinstance(value, int) else exp.Literal.string(value)
+        return node.__class__(this=node.this, expression=literal)
     return node
 
 

@@ -1,8 +1,10 @@
 """Which engine answers ``--follow`` for a SOURCE: the one next to the data.
 
 * local files and folders (S3 layout or not, JSON, JSON Lines, Parquet): DuckDB, embedded,
-  or Spark with ``--engine spark``;
-* ``athena://WORKGROUP/DATABASE.TABLE``: Athena, over the documented CloudTrail table;
+  or Spark with ``--engine spark``; a local copy of Security Lake (OCSF Parquet): DuckDB
+  with the OCSF text;
+* ``athena://WORKGROUP/DATABASE.TABLE``: Athena, over the documented CloudTrail table, or
+  Security Lake's OCSF table (``amazon_security_lake_table_*``, or ``--ocsf``);
 * ``lake://EVENT_DATA_STORE`` (an id or ARN): CloudTrail Lake.
 """
 
@@ -17,7 +19,8 @@ ENGINES = ("duckdb", "spark", "athena", "lake")
 
 
 def engine_for(sources: list[str], engine: str | None = None, *, session=None,
-               spark_master: str | None = None, athena_output: str | None = None) -> Engine:
+               spark_master: str | None = None, athena_output: str | None = None,
+               ocsf: bool = False) -> Engine:
     """The engine for ``sources``; a mismatch (two remote sources, ``s3://``) is refused.
 
     >>> engine_for(["s3://trail-bucket/AWSLogs/"]).name
@@ -40,7 +43,7 @@ def engine_for(sources: list[str], engine: str | None = None, *, session=None,
         if scheme == "athena":
             from loaders.engines.athena import AthenaEngine
 
-            return AthenaEngine.of_uri(uri, session=session, output=athena_output)
+            return AthenaEngine.of_uri(uri, session=session, output=athena_output, ocsf=ocsf)
         if scheme == "lake":
             from loaders.engines.lake import LakeEngine
 
@@ -49,6 +52,11 @@ def engine_for(sources: list[str], engine: str | None = None, *, session=None,
     if not sources:
         raise SourceError("--follow needs a SOURCE: a folder, athena://... or lake://...")
     if engine in (None, "duckdb"):
+        from loaders.engines.ocsf import OcsfDuckDBEngine, ocsf_parquet
+
+        lake = ocsf_parquet(sources)
+        if lake:
+            return OcsfDuckDBEngine(lake)
         from loaders.engines.duckdb import DuckDBEngine
 
         return DuckDBEngine(sources)

@@ -80,12 +80,14 @@ def follow_objects(engine: Engine, seeds: FollowSet, stats: FollowStats, *,
             if not result.records:
                 continue
             yield SourceObject(uri=f"follow://{result.engine}/{result.query_id}",
-                               fetch=partial(_document, result.records),
+                               fetch=partial(_document, result.records, result.document),
                                query=result.evidence())
     finally:
         if close:
             engine.close()
 
 
-def _document(records: list[dict]) -> bytes:
-    return json.dumps({"Records": records}).encode()
+def _document(records: list[dict], native: bytes | None = None) -> bytes:
+    """What the ingest reads: the engine's own rows when it kept them (Security Lake's
+    OCSF Parquet, read with its mapping and linking gaps), else the records."""
+    return native if native is not None else json.dumps({"Records": records}).encode()
