@@ -108,6 +108,15 @@ def test_a_failed_query_is_an_error_naming_it_and_athenas_reason(athena):
     assert "ended FAILED" in str(failed.value) and not athena.of("GetQueryResults")
 
 
+def test_a_query_cancelled_elsewhere_is_an_error_naming_it(athena):
+    """Someone stops the query in the console while graphtrail polls: an error, not rows."""
+    athena.scripts = [Script(states=["QUEUED", "RUNNING", "CANCELLED"])]
+    with pytest.raises(QueryFailed, match=r"ended CANCELLED.*query was: SELECT") as cancelled:
+        _run(_engine(), "AKIAEXAMPLEKEY000001")
+    (query_id,) = athena.executions
+    assert query_id in str(cancelled.value) and not athena.of("GetQueryResults")
+
+
 def test_ctrl_c_stops_the_query_on_the_server(athena):
     athena.scripts = [Script(states=["QUEUED", "RUNNING", "RUNNING", "SUCCEEDED"])]
 

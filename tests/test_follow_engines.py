@@ -24,7 +24,6 @@ from loaders.engines.athena import AthenaEngine
 from loaders.engines.duckdb import DuckDBEngine
 from loaders.engines.query import lineage_query
 from loaders.follow.lineage import FollowSet, grow
-from loaders.sources.base import SourceError
 from tests.conftest import moto_s3
 from tests.test_follow import _moment, answer, follow_case, identities  # noqa: F401
 from tests.test_sources_api import fake, server  # noqa: F401 (the local CloudTrail API)
@@ -262,37 +261,6 @@ def test_athena_flow_start_poll_page_and_records(incident_logs, athena_server):
     assert "\"timestamp\" >= '2024/06/11'" in result.sql  # the window as partitions
     assert "\"timestamp\" <= '2024/06/14'" in result.sql
     assert execution["WorkGroup"] == "primary" and result.bytes_scanned == 0
-
-
-def test_athena_query_that_ends_cancelled_is_an_error_naming_it(athena_server):
-    client = boto3.client("athena", region_name="us-east-1")
-    requests.post(f"{athena_server}/moto-api/state-manager/set-transition",
-                  json={"model_name": "athena::execution",
-                        "transition": {"progression": "manual", "times": 50}})
-
-    def cancelled_elsewhere(_):  # someone stops it in the console while we poll
-        (qid,) = client.list_query_executions(WorkGroup="primary")["QueryExecutionIds"]
-        client.stop_query_execution(QueryExecutionId=qid)
-
-    with pytest.raises(SourceError, match=r"ended CANCELLED.*query was: SELECT"):
-        _engine(sleep=cancelled_elsewhere).run(FollowSet.of(keys=["AKIAEXAMPLEKEY000001"]),
-                                               None, None)
-
-
-def test_athena_ctrl_c_stops_the_running_query(athena_server):
-    client = boto3.client("athena", region_name="us-east-1")
-    requests.post(f"{athena_server}/moto-api/state-manager/set-transition",
-                  json={"model_name": "athena::execution",
-                        "transition": {"progression": "manual", "times": 50}})
-
-    def interrupted(_):
-        raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        _engine(sleep=interrupted).run(FollowSet.of(keys=["AKIAEXAMPLEKEY000001"]), None, None)
-    (qid,) = client.list_query_executions(WorkGroup="primary")["QueryExecutionIds"]
-    state = client.get_query_execution(QueryExecutionId=qid)["QueryExecution"]["Status"]["State"]
-    assert state == "CANCELLED"
 
 
 # -- Spark, local mode ---------------------------------------------------------------------
