@@ -108,15 +108,9 @@ class DuckDBEngine:
         for p in self.paths:
             if not Path(p).exists():
                 raise SourceError(f"{p}: no such file or folder")
-            if Path(p).is_dir():
-                parquet.extend(str(f) for f in sorted(Path(p).rglob("*.parquet")))
-            elif p.endswith(".parquet"):
-                parquet.append(p)
-                continue
-            for obj in list_files([p]):  # Parquet (the documented table) was taken above
-                if obj.path and obj.problem is None and obj.kind == "trail" \
-                        and not obj.path.endswith(".parquet"):
-                    json_files.append(obj.path)
+            for obj in list_files([p]):  # one walk: Parquet holds the documented table
+                if obj.path and obj.problem is None and obj.kind == "trail":
+                    (parquet if obj.path.endswith(".parquet") else json_files).append(obj.path)
         self.source_bytes = sum(Path(f).stat().st_size for f in json_files + parquet)
         if not (json_files or parquet):
             raise SourceError(f"no trail files under {', '.join(self.paths)}")
