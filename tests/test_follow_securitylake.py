@@ -28,28 +28,23 @@ from typer.testing import CliRunner
 from graphtrail.cli.main import app
 from graphtrail.store.case import Case
 from graphtrail.store.memory import MemoryStore
-from graphtrail.synth import cloudwatch as cw
 from loaders.engines.athena import AthenaEngine
 from loaders.engines.ocsf import OcsfDuckDBEngine, ocsf_parquet, ocsf_records
 from loaders.engines.query import lineage_query
 from loaders.engines.select import engine_for
 from loaders.follow.lineage import FollowSet, grow
 from loaders.sources.base import SourceError
-from tests.conftest import ingest_paths
 from tests.test_follow import answer, follow_case
 from tests.test_follow_engines import athena_server, athena_text  # noqa: F401 (local AWS)
-from tests.test_inputs_securitylake import _lake
+from tests.test_inputs_securitylake import lake_folders
 
 
 @pytest.fixture(scope="module")
 def lake(scenario, tmp_path_factory):
     """(truth, Security Lake folder, lean folder, MemoryStore of a full ingest of the folder)."""
     store, truth = scenario
-    records = cw.trail_records(store.case.path.parent / "logs")
     root = tmp_path_factory.mktemp("lake-follow")
-    _lake(records, root / "full")
-    _lake(records, root / "lean", lean=True)
-    full = ingest_paths([str(root / "full")], root / "full-case")
+    full = lake_folders(store, root)
     return truth, root / "full", root / "lean", MemoryStore(full)
 
 

@@ -13,6 +13,7 @@ The "lean" store keeps only the explicit mapping, without response data: it also
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -44,15 +45,21 @@ def _lake(records: list[dict], folder, *, lean: bool = False) -> None:
                             row_group_size=200)
 
 
+def lake_folders(store, root: Path):
+    """The scenario's S3 records written as Security Lake Parquet under ``root/full`` and as a
+    lean store (no response data) under ``root/lean``; the full folder ingested (its case)."""
+    records = cw.trail_records(store.case.path.parent / "logs")
+    _lake(records, root / "full")
+    _lake(records, root / "lean", lean=True)
+    return ingest_paths([str(root / "full")], root / "full-case")
+
+
 @pytest.fixture(scope="module")
 def lakes(scenario, tmp_path_factory):
     """(S3 store, truth, Security Lake case, lean case, lean ingest summary)."""
     store, truth = scenario
-    records = cw.trail_records(store.case.path.parent / "logs")
     root = tmp_path_factory.mktemp("lake")
-    _lake(records, root / "full")
-    _lake(records, root / "lean", lean=True)
-    full = ingest_paths([str(root / "full")], root / "full-case")
+    full = lake_folders(store, root)
     res = CliRunner().invoke(app, ["ingest", str(root / "lean"), "--case", str(root / "lean-case"),
                                    "--format", "json", "--workers", "0"])
     assert res.exit_code == 0, res.output
