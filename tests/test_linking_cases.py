@@ -6,6 +6,8 @@ by the test that states the rule it breaks (see README, "Mutation testing").
 
 from __future__ import annotations
 
+import json
+
 from graphtrail.queries.blast_radius import blast_radius
 from graphtrail.queries.chains import chains
 from graphtrail.queries.seeds import parse_time_bound as at
@@ -633,3 +635,48 @@ def test_what_the_seed_created_and_whether_it_was_used(tmp_path):
         ("AccessKey", carol, False, "lp-12-key-unused")]
     assert [(c["event_name"], c["target"], c["used_later"]) for c in br.policy_changes] == [
         ("UpdateLoginProfile", f"arn:aws:iam::{ACCT}:user/bob", True)]
+
+
+def _trust(t: str, role: str, *accounts: str, event_id: str) -> dict:
+    principals = [f"arn:aws:iam::{a}:root" for a in accounts]
+    doc = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                   "Principal": {"AWS": principals} if accounts else "*"}]}
+    return rec("UpdateAssumeRolePolicy", "iam.amazonaws.com", t, user(DEV_KEY),
+               params={"roleName": role, "policyDocument": json.dumps(doc)}, event_id=event_id)
+
+
+def test_trust_change_is_used_only_by_a_later_session_from_an_account_it_let_in(tmp_path):
+    """A trust opened to an outside account counts as used when a session of the role is
+    issued after the change to a caller of that account; a session from the role's own
+    account, or one issued before the change, does not use it. A trust naming no outside
+    account is used by any later session of the role, one opened to everyone (``*``) too."""
+    ext = "999988887777"
+    outsider = user("AKIAEXAMPLEEXT00001", "partner", account=ext)
+    insider = user(OPS_KEY, "ops")
+    records = [
+        assume_role(f"{D}08:30:00Z", outsider, "build", "early", "ASIAEXAMPLEBLD00000",
+                    f"{D}09:30:00Z", event_id="t-0-before-change"),
+        _trust(f"{D}09:00:00Z", "build", ACCT, ext, event_id="t-1-build"),
+        _trust(f"{D}09:00:01Z", "ops", ext, event_id="t-2-ops"),
+        _trust(f"{D}09:00:02Z", "own", ACCT, event_id="t-3-own"),
+        _trust(f"{D}09:00:03Z", "idle", ACCT, event_id="t-4-idle"),
+        assume_role(f"{D}09:30:00Z", insider, "build", "inside", "ASIAEXAMPLEBLD00001",
+                    f"{D}10:30:00Z", event_id="t-5-build-from-inside"),
+        assume_role(f"{D}09:40:00Z", outsider, "ops", "partner", "ASIAEXAMPLEOPS00002",
+                    f"{D}10:40:00Z", event_id="t-6-ops-from-outside"),
+        assume_role(f"{D}09:50:00Z", insider, "own", "inside", "ASIAEXAMPLEOWN00001",
+                    f"{D}10:50:00Z", event_id="t-7-own-from-inside"),
+        _trust(f"{D}09:00:04Z", "anyone", event_id="t-8-anyone"),  # Principal "*"
+        assume_role(f"{D}09:55:00Z", insider, "anyone", "inside", "ASIAEXAMPLEANY00001",
+                    f"{D}10:55:00Z", event_id="t-9-anyone-from-inside"),
+    ]
+    br = blast_radius(ingest(tmp_path, records), DEV_KEY)
+    got = [(c["event_name"], c["target"], c.get("external_accounts"), c["used_later"],
+            c["event_id"]) for c in br.policy_changes]
+    assert got == [
+        ("UpdateAssumeRolePolicy", role_arn("build"), [ext], False, "t-1-build"),
+        ("UpdateAssumeRolePolicy", role_arn("ops"), [ext], True, "t-2-ops"),
+        ("UpdateAssumeRolePolicy", role_arn("own"), [], True, "t-3-own"),
+        ("UpdateAssumeRolePolicy", role_arn("idle"), [], False, "t-4-idle"),
+        ("UpdateAssumeRolePolicy", role_arn("anyone"), ["*"], True, "t-8-anyone"),
+    ]
