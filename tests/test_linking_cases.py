@@ -680,3 +680,39 @@ def test_trust_change_is_used_only_by_a_later_session_from_an_account_it_let_in(
         ("UpdateAssumeRolePolicy", role_arn("idle"), [], False, "t-4-idle"),
         ("UpdateAssumeRolePolicy", role_arn("anyone"), ["*"], True, "t-8-anyone"),
     ]
+
+
+def _create_user(t: str, name: str, event_id: str) -> dict:
+    arn = f"arn:aws:iam::{ACCT}:user/{name}"
+    return rec("CreateUser", "iam.amazonaws.com", t, user(DEV_KEY), params={"userName": name},
+               response={"user": {"arn": arn, "userName": name}}, event_id=event_id)
+
+
+def _create_key(t: str, name: str, key: str, event_id: str) -> dict:
+    return rec("CreateAccessKey", "iam.amazonaws.com", t, user(OPS_KEY, "ops"),
+               params={"userName": name},
+               response={"accessKey": {"accessKeyId": key, "userName": name}}, event_id=event_id)
+
+
+def test_a_created_user_is_used_by_a_key_call_or_a_later_console_session_only(tmp_path):
+    """kim is used through a key (no console), lee through a console session after its
+    creation (no key), max by neither: its key made no call and its only console session is
+    an older user's of the same name, before the creation."""
+    kim_key, max_key = "AKIAEXAMPLEKIM00001", "AKIAEXAMPLEMAX00001"
+    records = [
+        _login(f"{D}09:00:00Z", "max", "c-00-max-login-before"),
+        _console_call(f"{D}09:01:00Z", "max", "ASIAEXAMPLEMAX00000", f"{D}09:00:00Z", "c-01-max-before"),
+        _create_user(f"{D}10:00:00Z", "kim", "c-02-kim"),
+        _create_user(f"{D}10:00:01Z", "lee", "c-03-lee"),
+        _create_user(f"{D}10:00:02Z", "max", "c-04-max"),
+        _create_key(f"{D}10:01:00Z", "kim", kim_key, "c-05-kim-key"),
+        _create_key(f"{D}10:01:01Z", "max", max_key, "c-06-max-key"),
+        call("ListBuckets", f"{D}10:20:00Z", user(kim_key, "kim"), event_id="c-07-kim-call"),
+        _login(f"{D}10:30:00Z", "lee", "c-08-lee-login"),
+        _console_call(f"{D}10:31:00Z", "lee", "ASIAEXAMPLELEE00001", f"{D}10:30:00Z", "c-09-lee-console"),
+    ]
+    br = blast_radius(ingest(tmp_path, records), DEV_KEY)
+    assert [(c["type"], c["id"].rsplit("/", 1)[-1], c["used_later"], c["event_id"])
+            for c in br.created] == [("User", "kim", True, "c-02-kim"),
+                                     ("User", "lee", True, "c-03-lee"),
+                                     ("User", "max", False, "c-04-max")]
