@@ -14,6 +14,7 @@ from graphtrail.queries.seeds import parse_time_bound as at
 from tests.trails import (
     ACCT,
     OTHER,
+    USER_ARN,
     actor_of,
     assume_role,
     assumed,
@@ -716,3 +717,70 @@ def test_a_created_user_is_used_by_a_key_call_or_a_later_console_session_only(tm
             for c in br.created] == [("User", "kim", True, "c-02-kim"),
                                      ("User", "lee", True, "c-03-lee"),
                                      ("User", "max", False, "c-04-max")]
+
+
+def test_who_acts_when_a_call_carries_no_usable_key(tmp_path):
+    """Without a key the caller itself acts: a service (by invokedBy), an account (from its
+    principalId when accountId is missing), an identity provider (the provider, else the
+    principalId, else the user name), a principal by its ARN, the root by the account, an
+    Identity Center user of a portal call, a service that invoked an unnamed identity."""
+    saml = f"arn:aws:iam::{ACCT}:saml-provider/Okta"
+    records = [
+        call("ListBuckets", f"{D}09:00:00Z", {"type": "AWSService", "invokedBy": "ec2.amazonaws.com"},
+             event_id="k-01-service"),
+        call("ListBuckets", f"{D}09:00:01Z", {"type": "AWSService"}, event_id="k-02-service-unnamed"),
+        call("ListBuckets", f"{D}09:00:02Z", {"type": "AWSAccount", "principalId": f"{OTHER}:x"},
+             event_id="k-03-account-by-principal-id"),
+        call("ListBuckets", f"{D}09:00:03Z", {"type": "AWSAccount", "principalId": "AIDAEXAMPLE",
+                                              "accountId": OTHER}, event_id="k-04-account"),
+        call("ListBuckets", f"{D}09:00:04Z", {"type": "SAMLUser", "principalId": "Okta:ana",
+                                              "userName": "ana", "identityProvider": saml},
+             event_id="k-05-saml"),
+        call("ListBuckets", f"{D}09:00:05Z", {"type": "WebIdentityUser", "principalId": "gh:sub"},
+             event_id="k-06-web-identity-by-principal-id"),
+        call("ListBuckets", f"{D}09:00:06Z", {"type": "WebIdentityUser", "userName": "sub-only"},
+             event_id="k-07-web-identity-by-user-name"),
+        call("ListBuckets", f"{D}09:00:07Z", user(None, "dev"), event_id="k-08-user-by-arn"),
+        call("ListBuckets", f"{D}09:00:08Z", {"type": "Root", "accountId": ACCT}, event_id="k-09-root"),
+        call("ListBuckets", f"{D}09:00:09Z",
+             {"type": "Unknown", "onBehalfOf": {"userId": "9067-user-1",
+                                                "identityStoreArn": "arn:aws:identitystore::1:identitystore/d-1"}},
+             event_id="k-10-portal"),
+        call("ListBuckets", f"{D}09:00:10Z", {"type": "Unknown", "invokedBy": "lambda.amazonaws.com"},
+             event_id="k-11-invoked-by"),
+        call("ListBuckets", f"{D}09:00:11Z", {"type": "Unknown"}, event_id="k-12-nobody"),
+    ]
+    store = ingest(tmp_path, records)
+    got = {r["eventID"]: actor_of(store, r["eventID"]) for r in records}
+    assert got == {
+        "k-01-service": "service:ec2.amazonaws.com",
+        "k-02-service-unnamed": "service:aws-service",
+        "k-03-account-by-principal-id": f"account:{OTHER}",
+        "k-04-account": f"account:{OTHER}",
+        "k-05-saml": f"idp:{saml}",
+        "k-06-web-identity-by-principal-id": "idp:gh:sub",
+        "k-07-web-identity-by-user-name": "idp:sub-only",
+        "k-08-user-by-arn": USER_ARN,
+        "k-09-root": f"arn:aws:iam::{ACCT}:root",
+        "k-10-portal": "idc-user:9067-user-1",
+        "k-11-invoked-by": "service:lambda.amazonaws.com",
+        "k-12-nobody": None,
+    }
+
+
+def test_console_sign_ins_with_and_without_mfa_are_separate_sessions(tmp_path):
+    """The console session of an MFA sign-in is named and flagged as such; one without MFA at
+    the same instant is another session."""
+    with_mfa = user("ASIAEXAMPLECON00001", "dev", sessionContext={
+        "attributes": {"creationDate": f"{D}09:00:00Z", "mfaAuthenticated": "true"}})
+    without = user("ASIAEXAMPLECON00002", "dev", sessionContext={
+        "attributes": {"creationDate": f"{D}09:00:00Z", "mfaAuthenticated": "false"}})
+    records = [call("ListUsers", f"{D}09:01:00Z", with_mfa, event_id="m-1-mfa",
+                    extra={"sessionCredentialFromConsole": "true"}),
+               call("ListUsers", f"{D}09:01:00Z", without, event_id="m-2-no-mfa",
+                    extra={"sessionCredentialFromConsole": "true"})]
+    store = ingest(tmp_path, records)
+    a, b = actor_of(store, "m-1-mfa"), actor_of(store, "m-2-no-mfa")
+    assert a == f"session:console:{USER_ARN}@{D}09:00:00Z+mfa"
+    assert b == f"session:console:{USER_ARN}@{D}09:00:00Z"
+    assert (store.session_info[a]["mfa"], store.session_info[b]["mfa"]) == (True, False)
