@@ -784,3 +784,48 @@ def test_console_sign_ins_with_and_without_mfa_are_separate_sessions(tmp_path):
     assert a == f"session:console:{USER_ARN}@{D}09:00:00Z+mfa"
     assert b == f"session:console:{USER_ARN}@{D}09:00:00Z"
     assert (store.session_info[a]["mfa"], store.session_info[b]["mfa"]) == (True, False)
+
+
+def _keyless(role: str, session: str, created: str, **more) -> dict:
+    d = assumed(role, session, "unused", created, **more)
+    del d["accessKeyId"]
+    return d
+
+
+def test_session_named_by_its_arn_and_creation_date(tmp_path):
+    """A call without a key (a federated sign-in), or with a key no STS response held, names
+    its session by the session ARN and the creation date, to 2 s, while the session is
+    valid; two sessions of one name issued in one instant are not guessed between."""
+    issuer = user(DEV_KEY)
+    k_ana, k_bea = "ASIAEXAMPLEANA00001", "ASIAEXAMPLEBEA00001"
+    records = [
+        assume_role(f"{D}09:00:00Z", issuer, "admin", "ana", k_ana, f"{D}10:00:00Z", event_id="n-01-ana"),
+        call("ListBuckets", f"{D}09:00:30Z", _keyless("admin", "ana", f"{D}09:00:02Z"),
+             event_id="n-02-keyless-2s-later"),
+        call("ListBuckets", f"{D}09:00:31Z", _keyless("admin", "ana", f"{D}09:00:03Z"),
+             event_id="n-03-keyless-3s-later"),
+        call("ListBuckets", f"{D}09:00:32Z", user(None, "dev", sessionContext={
+            "attributes": {"creationDate": f"{D}09:00:00Z"}}), event_id="n-04-user-keyless"),
+        assume_role(f"{D}10:00:00Z", issuer, "admin", "twin", "ASIAEXAMPLETWN00001",
+                    f"{D}11:00:00Z", event_id="n-05-twin-a"),
+        assume_role(f"{D}10:00:00Z", user(OPS_KEY, "ops"), "admin", "twin", "ASIAEXAMPLETWN00002",
+                    f"{D}11:00:00Z", event_id="n-06-twin-b"),
+        call("ListBuckets", f"{D}10:01:00Z", _keyless("admin", "twin", f"{D}10:00:00Z"),
+             event_id="n-07-twin-keyless"),
+        assume_role(f"{D}11:00:00Z", issuer, "admin", "bea", k_bea, f"{D}12:00:00Z", event_id="n-08-bea"),
+        call("ListBuckets", f"{D}11:05:00Z", assumed("admin", "bea", "ASIAEXAMPLEBEA00777", f"{D}11:00:00Z"),
+             event_id="n-09-other-key-same-arn"),
+        call("ListBuckets", f"{D}12:10:00Z", assumed("admin", "bea", "ASIAEXAMPLEBEA00778", f"{D}11:00:00Z"),
+             event_id="n-10-other-key-after-expiry"),
+    ]
+    store = ingest(tmp_path, records)
+    ana, bea = session_of(store, k_ana)["session"], session_of(store, k_bea)["session"]
+    admin = role_arn("admin")
+    assert actor_of(store, "n-02-keyless-2s-later") == ana
+    assert actor_of(store, "n-03-keyless-3s-later") == admin
+    assert actor_of(store, "n-04-user-keyless") == USER_ARN
+    assert actor_of(store, "n-07-twin-keyless") == admin
+    assert actor_of(store, "n-09-other-key-same-arn") == bea
+    assert "not in its STS response" in store.session_info[bea]["note"]
+    after = actor_of(store, "n-10-other-key-after-expiry")
+    assert after not in (bea, admin) and store.session_info[after]["access_key_id"] == "ASIAEXAMPLEBEA00778"
