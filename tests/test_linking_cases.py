@@ -829,3 +829,16 @@ def test_session_named_by_its_arn_and_creation_date(tmp_path):
     assert "not in its STS response" in store.session_info[bea]["note"]
     after = actor_of(store, "n-10-other-key-after-expiry")
     assert after not in (bea, admin) and store.session_info[after]["access_key_id"] == "ASIAEXAMPLEBEA00778"
+
+
+def test_sessions_issued_exactly_at_the_window_edges_count(tmp_path):
+    """--since and --until are inclusive: a session issued at either edge belongs to the
+    answer even when it made no call; one issued a second outside does not."""
+    keys = ["ASIAEXAMPLEEDG00001", "ASIAEXAMPLEEDG00002", "ASIAEXAMPLEEDG00003", "ASIAEXAMPLEEDG00004"]
+    times = [f"{D}09:59:59Z", f"{D}10:00:00Z", f"{D}11:00:00Z", f"{D}11:00:01Z"]
+    records = [assume_role(t, user(DEV_KEY), "ops", f"s{i}", k, f"{D}13:00:00Z", event_id=f"e-{i}")
+               for i, (t, k) in enumerate(zip(times, keys))]
+    store = ingest(tmp_path, records)
+    got = blast_radius(store, DEV_KEY, since=at(f"{D}10:00:00Z"), until=at(f"{D}11:00:00Z"))
+    assert got.sessions == sorted(session_of(store, k)["session"] for k in keys[1:3])
+    assert got.event_ids == ["e-1", "e-2"]
