@@ -837,7 +837,7 @@ def test_sessions_issued_exactly_at_the_window_edges_count(tmp_path):
     keys = ["ASIAEXAMPLEEDG00001", "ASIAEXAMPLEEDG00002", "ASIAEXAMPLEEDG00003", "ASIAEXAMPLEEDG00004"]
     times = [f"{D}09:59:59Z", f"{D}10:00:00Z", f"{D}11:00:00Z", f"{D}11:00:01Z"]
     records = [assume_role(t, user(DEV_KEY), "ops", f"s{i}", k, f"{D}13:00:00Z", event_id=f"e-{i}")
-               for i, (t, k) in enumerate(zip(times, keys))]
+               for i, (t, k) in enumerate(zip(times, keys, strict=True))]
     store = ingest(tmp_path, records)
     got = blast_radius(store, DEV_KEY, since=at(f"{D}10:00:00Z"), until=at(f"{D}11:00:00Z"))
     assert got.sessions == sorted(session_of(store, k)["session"] for k in keys[1:3])
