@@ -17,6 +17,9 @@ Usage::
 
     python benchmarks/generate_trail.py /tmp/trail --events 1000000
     python benchmarks/bench_scale.py /tmp/trail [--threads 2] [--json out.json]
+    # the questions only, on a case already ingested, before and after a change:
+    git archive HEAD~1 graphtrail loaders | tar -x -C /tmp/before
+    python benchmarks/bench_scale.py /tmp/case --questions-only --before /tmp/before
 
 ``duckdb`` is a dependency of graphtrail (the ``--follow`` engine). DuckDB versions differ
 several-fold on these files (2.0.1 spends 4.5x the CPU of 1.1.0 reading them): quote the
@@ -123,20 +126,44 @@ def _timed(cmd: list[str], repeat: int = 1) -> dict:
             "peak_rss_mb": round(peak / 2**20)}
 
 
-def question_times(case: Path, out: Path) -> dict:
-    """Each question a cold ``graphtrail`` process, as a user runs it."""
+def question_times(case: Path, out: Path, gt: list[str] | None = None, repeat: int = 1) -> dict:
+    """Each question a cold ``graphtrail`` process (``gt``: the installed command by
+    default), as a user runs it; the best of ``repeat`` runs of each."""
     key = _busiest_key(case)
-    gt = graphtrail_command()
+    gt = gt or [graphtrail_command()]
     c = ["--case", str(case)]
     return {
         "seed": key,
-        "help": _timed([gt, "--help"], repeat=3),
-        "findings": _timed([gt, "findings", *c, "--format", "json"]),
-        "report": _timed([gt, "report", "--access-key", key, *c, "--out", str(out / "r.html")]),
-        "view": _timed([gt, "view", *c, "--out", str(out / "g.html")]),
-        "blast_radius": _timed([gt, "blast-radius", "--access-key", key, *c, "--format", "json"]),
-        "chains": _timed([gt, "chains", *c, "--format", "json"]),
+        "help": _timed([*gt, "--help"], repeat=3),
+        "findings": _timed([*gt, "findings", *c, "--format", "json"], repeat),
+        "report": _timed([*gt, "report", "--access-key", key, *c, "--out", str(out / "r.html")], repeat),
+        "view": _timed([*gt, "view", *c, "--out", str(out / "g.html")], repeat),
+        "blast_radius": _timed([*gt, "blast-radius", "--access-key", key, *c, "--format", "json"], repeat),
+        "chains": _timed([*gt, "chains", *c, "--format", "json"], repeat),
     }
+
+
+def questions_side_by_side(case: Path, before: Path | None, repeat: int = 1) -> dict:
+    """Time the questions on an existing case, without ingesting; with ``before`` (another
+    source tree) also with that graphtrail, in the same run, each on its own copy of the
+    case whose graph that graphtrail built (untimed) first: graph formats may differ."""
+    work = Path(tempfile.mkdtemp(prefix="gt-questions-"))
+    try:
+        result = {"case": str(case), "load_average_start": os.getloadavg()[0]}
+        trees = {"after": [graphtrail_command()]}
+        if before is not None:
+            trees = {"before": _from_tree(before), **trees}
+        for name, gt in trees.items():
+            copy = work / name
+            shutil.copytree(case, copy, symlinks=True)
+            subprocess.run([*gt, "case", "rebuild", "--case", str(copy)], check=True,
+                           capture_output=True)
+            result[name] = question_times(copy, work, gt, repeat)
+            shutil.rmtree(copy, ignore_errors=True)
+        result["load_average_end"] = os.getloadavg()[0]
+        return result
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def _from_tree(src: Path) -> list[str]:
@@ -166,11 +193,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--baseline-python", default=sys.executable,
                     help="the Python whose duckdb runs the baseline (compare DuckDB versions)")
     ap.add_argument("--json", type=Path, default=None, help="also write the result here")
+    ap.add_argument("--questions-only", action="store_true",
+                    help="TRAIL is an ingested case: time only the questions on it (with "
+                         "--before, also those of another source tree)")
+    ap.add_argument("--repeat", type=int, default=1, help="questions: best of this many runs")
     ap.add_argument("--before", type=Path, default=None,
                     help="also time the ingest of another source tree of graphtrail (say, "
                          "`git archive HEAD~1 graphtrail loaders | tar -x -C /tmp/before`) in the same run")
     args = ap.parse_args(argv)
 
+    if args.questions_only:
+        text = json.dumps(questions_side_by_side(args.trail, args.before, args.repeat), indent=2)
+        print(text)
+        if args.json:
+            args.json.write_text(text)
+        return 0
     files = _trail_files(args.trail)
     work = Path(tempfile.mkdtemp(prefix="gt-scale-"))
     try:
