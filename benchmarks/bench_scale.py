@@ -168,7 +168,9 @@ def questions_side_by_side(case: Path, before: Path | None, repeat: int = 1) -> 
 
 def _from_tree(src: Path) -> list[str]:
     """``graphtrail`` run from another source tree with this interpreter's packages."""
-    return ["env", f"PYTHONPATH={src.resolve()}", sys.executable, "-c",
+    # -P: not the working directory first on sys.path (run from a checkout, it would
+    # shadow the tree asked for)
+    return ["env", f"PYTHONPATH={src.resolve()}", sys.executable, "-P", "-c",
             "import sys; from graphtrail.cli.main import app; sys.argv[0] = 'graphtrail'; app()"]
 
 
