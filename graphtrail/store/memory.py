@@ -9,6 +9,7 @@ resource and address) is loaded only for views.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from functools import cached_property
 
 import networkx as nx
@@ -153,7 +154,34 @@ class MemoryStore:
         """The whole case graph (for views)."""
         return self._graph(self.edges, only_edge_nodes=False)
 
-    def _graph(self, edges: pa.Table, *, only_edge_nodes: bool) -> nx.MultiDiGraph:
+    def neighbourhood_graph(self, centre: Iterable[str]) -> nx.MultiDiGraph:
+        """``centre``, every node one relation away and every relation among them: the
+        subgraph of :attr:`graph` a report draws, read from the edges table without
+        building the whole graph (a large case has hundreds of thousands of relations)."""
+        if "graph" in self.__dict__:  # built already: cut it
+            g = self.graph
+            seen = {n for n in centre if n in g}
+            keep = set(seen)
+            for n in seen:
+                keep.update(g.successors(n))
+                keep.update(g.predecessors(n))
+            return g.subgraph(keep).copy()
+        ends = self.case.graph_table("edges", ["src", "dst"])
+        src, dst = ends.column("src"), ends.column("dst")
+        wanted = pa.array(sorted(set(centre)), pa.string())
+        touch = pc.or_(pc.is_in(src, value_set=wanted), pc.is_in(dst, value_set=wanted))
+        touching = set(src.filter(touch).to_pylist()) | set(dst.filter(touch).to_pylist())
+        info = self.node_info
+        # a centre node is in the graph when the case knows it or a relation names it
+        keep = touching | {n for n in wanted.to_pylist() if n in info}
+        kept = pa.array(sorted(keep), pa.string())
+        inside = pc.and_(pc.is_in(src, value_set=kept), pc.is_in(dst, value_set=kept))
+        edges = self.edges.filter(inside)
+        # as in the whole graph: nodes the case knows with their data, the others bare
+        return self._graph(edges, only_edge_nodes=False, nodes={n for n in keep if n in info})
+
+    def _graph(self, edges: pa.Table, *, only_edge_nodes: bool,
+               nodes: set[str] | None = None) -> nx.MultiDiGraph:
         """The graph of ``edges`` (and every node of the case unless ``only_edge_nodes``).
 
         What ``add_node`` and ``add_edge`` would build, one call each, written into the
@@ -167,7 +195,7 @@ class MemoryStore:
             cols[c] = cols[c].cast(pa.int64())
         cols = {c: v.to_pylist() for c, v in cols.items()}
         src, dst = cols["src"], cols["dst"]
-        wanted = set(src) | set(dst) if only_edge_nodes else set(info.keys())
+        wanted = nodes if nodes is not None else set(src) | set(dst) if only_edge_nodes else set(info.keys())
         node, succ, pred = g._node, g._succ, g._pred
         for nid in wanted:
             if nid in info:
@@ -181,6 +209,9 @@ class MemoryStore:
         counts, evids, names = cols["count"], cols["event_ids"], cols["event_names"]
         for i in range(len(src)):
             u, v, k = src[i], dst[i], kinds[i]
+            for n in (u, v):
+                if n not in succ:  # add_edge makes a node it has not seen, with no data
+                    node[n], succ[n], pred[n] = {}, {}, {}
             d = {"kind": k, "first_seen": first[i], "last_seen": last[i], "count": counts[i],
                  "event_ids": evids[i] or [], "event_names": names[i] or []}
             if props[i]:
