@@ -126,24 +126,29 @@ def _timed(cmd: list[str], repeat: int = 1) -> dict:
             "peak_rss_mb": round(peak / 2**20)}
 
 
-def question_times(case: Path, out: Path, gt: list[str] | None = None, repeat: int = 1) -> dict:
-    """Each question a cold ``graphtrail`` process (``gt``: the installed command by
-    default), as a user runs it; the best of ``repeat`` runs of each."""
+QUESTIONS = ("help", "findings", "report", "view", "blast_radius", "chains")
+
+
+def question_times(case: Path, out: Path, gt: list[str] | None = None, repeat: int = 1,
+                   only: tuple[str, ...] = QUESTIONS) -> dict:
+    """Each question (of ``only``) a cold ``graphtrail`` process (``gt``: the installed
+    command by default), as a user runs it; the best of ``repeat`` runs of each."""
     key = _busiest_key(case)
     gt = gt or [graphtrail_command()]
     c = ["--case", str(case)]
-    return {
-        "seed": key,
-        "help": _timed([*gt, "--help"], repeat=3),
-        "findings": _timed([*gt, "findings", *c, "--format", "json"], repeat),
-        "report": _timed([*gt, "report", "--access-key", key, *c, "--out", str(out / "r.html")], repeat),
-        "view": _timed([*gt, "view", *c, "--out", str(out / "g.html")], repeat),
-        "blast_radius": _timed([*gt, "blast-radius", "--access-key", key, *c, "--format", "json"], repeat),
-        "chains": _timed([*gt, "chains", *c, "--format", "json"], repeat),
+    commands = {
+        "help": ([*gt, "--help"], 3),
+        "findings": ([*gt, "findings", *c, "--format", "json"], repeat),
+        "report": ([*gt, "report", "--access-key", key, *c, "--out", str(out / "r.html")], repeat),
+        "view": ([*gt, "view", *c, "--out", str(out / "g.html")], repeat),
+        "blast_radius": ([*gt, "blast-radius", "--access-key", key, *c, "--format", "json"], repeat),
+        "chains": ([*gt, "chains", *c, "--format", "json"], repeat),
     }
+    return {"seed": key} | {q: _timed(*commands[q]) for q in QUESTIONS if q in only}
 
 
-def questions_side_by_side(case: Path, before: Path | None, repeat: int = 1) -> dict:
+def questions_side_by_side(case: Path, before: Path | None, repeat: int = 1,
+                           only: tuple[str, ...] = QUESTIONS) -> dict:
     """Time the questions on an existing case, without ingesting; with ``before`` (another
     source tree) also with that graphtrail, in the same run, each on its own copy of the
     case whose graph that graphtrail built (untimed) first: graph formats may differ."""
@@ -158,7 +163,7 @@ def questions_side_by_side(case: Path, before: Path | None, repeat: int = 1) -> 
             shutil.copytree(case, copy, symlinks=True)
             subprocess.run([*gt, "case", "rebuild", "--case", str(copy)], check=True,
                            capture_output=True)
-            result[name] = question_times(copy, work, gt, repeat)
+            result[name] = question_times(copy, work, gt, repeat, only)
             shutil.rmtree(copy, ignore_errors=True)
         result["load_average_end"] = os.getloadavg()[0]
         return result
@@ -199,13 +204,19 @@ def main(argv: list[str] | None = None) -> int:
                     help="TRAIL is an ingested case: time only the questions on it (with "
                          "--before, also those of another source tree)")
     ap.add_argument("--repeat", type=int, default=1, help="questions: best of this many runs")
+    ap.add_argument("--only", default=",".join(QUESTIONS),
+                    help=f"questions to time, comma-separated (of {', '.join(QUESTIONS)})")
     ap.add_argument("--before", type=Path, default=None,
                     help="also time the ingest of another source tree of graphtrail (say, "
                          "`git archive HEAD~1 graphtrail loaders | tar -x -C /tmp/before`) in the same run")
     args = ap.parse_args(argv)
 
     if args.questions_only:
-        text = json.dumps(questions_side_by_side(args.trail, args.before, args.repeat), indent=2)
+        only = tuple(q.strip() for q in args.only.split(",") if q.strip())
+        unknown = sorted(set(only) - set(QUESTIONS))
+        if unknown:
+            ap.error(f"--only: unknown questions {unknown}")
+        text = json.dumps(questions_side_by_side(args.trail, args.before, args.repeat, only), indent=2)
         print(text)
         if args.json:
             args.json.write_text(text)
