@@ -1,6 +1,7 @@
 """The calls clustered by actor (store/by_actor.py): the same calls, in the same order, as
-the activity table gives; rebuilt with every graph build; and the cold commands that read
-them load neither pandas nor the loaders."""
+the activity table gives; rebuilt with every graph build; the cold commands that read
+them load neither pandas nor the loaders; and the neighbourhood a report draws, read from
+the edges table, is the whole graph's."""
 
 from __future__ import annotations
 
@@ -127,3 +128,27 @@ def test_cold_questions_load_neither_pandas_nor_the_loaders(scenario, command):
     answer = json.loads(res.stdout)
     assert answer["calls"] > 0 if command == "blast-radius" else answer["chains"]
     assert json.loads(res.stderr.strip().splitlines()[-1]) == []
+
+
+def _as_sets(g) -> tuple[list, list]:
+    nodes = sorted((n, repr(sorted(d.items()))) for n, d in g.nodes(data=True))
+    edges = sorted((u, v, k, repr(sorted(d.items()))) for u, v, k, d in g.edges(keys=True, data=True))
+    return nodes, edges
+
+
+def test_the_neighbourhood_read_from_the_edges_is_the_whole_graphs(scenario):
+    """What a report draws, read around the lineage, is the subgraph of the whole graph."""
+    from graphtrail.queries.blast_radius import lineage_of
+    from graphtrail.queries.seeds import Seed, seed_credentials
+    from graphtrail.views.graph.focus import neighbourhood
+
+    store, truth = scenario
+    creds = set(lineage_of(store, seed_credentials(store, Seed.of("access_key", truth.leaked_key)))[0])
+    fresh = MemoryStore(Case.open(store.case.path))  # no whole graph built yet
+    around = fresh.neighbourhood_graph(creds | {"no-such-node"})
+    assert "graph" not in fresh.__dict__
+    whole = fresh.graph
+    cut = whole.subgraph(neighbourhood(whole, creds, 1)).copy()
+    assert around.number_of_edges() > len(creds)
+    assert _as_sets(around) == _as_sets(cut)
+    assert _as_sets(fresh.neighbourhood_graph(creds)) == _as_sets(cut)  # cut from the built graph
