@@ -17,6 +17,9 @@ Usage::
 
     python benchmarks/generate_trail.py /tmp/trail --events 1000000
     python benchmarks/bench_scale.py /tmp/trail [--threads 2] [--json out.json]
+    # the questions only, on a case already ingested, before and after a change:
+    git archive HEAD~1 graphtrail loaders | tar -x -C /tmp/before
+    python benchmarks/bench_scale.py /tmp/case --questions-only --before /tmp/before
 
 ``duckdb`` is a dependency of graphtrail (the ``--follow`` engine). DuckDB versions differ
 several-fold on these files (2.0.1 spends 4.5x the CPU of 1.1.0 reading them): quote the
@@ -123,25 +126,56 @@ def _timed(cmd: list[str], repeat: int = 1) -> dict:
             "peak_rss_mb": round(peak / 2**20)}
 
 
-def question_times(case: Path, out: Path) -> dict:
-    """Each question a cold ``graphtrail`` process, as a user runs it."""
+QUESTIONS = ("help", "findings", "report", "view", "blast_radius", "chains")
+
+
+def question_times(case: Path, out: Path, gt: list[str] | None = None, repeat: int = 1,
+                   only: tuple[str, ...] = QUESTIONS) -> dict:
+    """Each question (of ``only``) a cold ``graphtrail`` process (``gt``: the installed
+    command by default), as a user runs it; the best of ``repeat`` runs of each."""
     key = _busiest_key(case)
-    gt = graphtrail_command()
+    gt = gt or [graphtrail_command()]
     c = ["--case", str(case)]
-    return {
-        "seed": key,
-        "help": _timed([gt, "--help"], repeat=3),
-        "findings": _timed([gt, "findings", *c, "--format", "json"]),
-        "report": _timed([gt, "report", "--access-key", key, *c, "--out", str(out / "r.html")]),
-        "view": _timed([gt, "view", *c, "--out", str(out / "g.html")]),
-        "blast_radius": _timed([gt, "blast-radius", "--access-key", key, *c, "--format", "json"]),
-        "chains": _timed([gt, "chains", *c, "--format", "json"]),
+    commands = {
+        "help": ([*gt, "--help"], 3),
+        "findings": ([*gt, "findings", *c, "--format", "json"], repeat),
+        "report": ([*gt, "report", "--access-key", key, *c, "--out", str(out / "r.html")], repeat),
+        "view": ([*gt, "view", *c, "--out", str(out / "g.html")], repeat),
+        "blast_radius": ([*gt, "blast-radius", "--access-key", key, *c, "--format", "json"], repeat),
+        "chains": ([*gt, "chains", *c, "--format", "json"], repeat),
     }
+    return {"seed": key} | {q: _timed(*commands[q]) for q in QUESTIONS if q in only}
+
+
+def questions_side_by_side(case: Path, before: Path | None, repeat: int = 1,
+                           only: tuple[str, ...] = QUESTIONS) -> dict:
+    """Time the questions on an existing case, without ingesting; with ``before`` (another
+    source tree) also with that graphtrail, in the same run, each on its own copy of the
+    case whose graph that graphtrail built (untimed) first: graph formats may differ."""
+    work = Path(tempfile.mkdtemp(prefix="gt-questions-"))
+    try:
+        result = {"case": str(case), "load_average_start": os.getloadavg()[0]}
+        trees = {"after": [graphtrail_command()]}
+        if before is not None:
+            trees = {"before": _from_tree(before), **trees}
+        for name, gt in trees.items():
+            copy = work / name
+            shutil.copytree(case, copy, symlinks=True)
+            subprocess.run([*gt, "case", "rebuild", "--case", str(copy)], check=True,
+                           capture_output=True)
+            result[name] = question_times(copy, work, gt, repeat, only)
+            shutil.rmtree(copy, ignore_errors=True)
+        result["load_average_end"] = os.getloadavg()[0]
+        return result
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def _from_tree(src: Path) -> list[str]:
     """``graphtrail`` run from another source tree with this interpreter's packages."""
-    return ["env", f"PYTHONPATH={src.resolve()}", sys.executable, "-c",
+    # -P: not the working directory first on sys.path (run from a checkout, it would
+    # shadow the tree asked for)
+    return ["env", f"PYTHONPATH={src.resolve()}", sys.executable, "-P", "-c",
             "import sys; from graphtrail.cli.main import app; sys.argv[0] = 'graphtrail'; app()"]
 
 
@@ -166,11 +200,27 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--baseline-python", default=sys.executable,
                     help="the Python whose duckdb runs the baseline (compare DuckDB versions)")
     ap.add_argument("--json", type=Path, default=None, help="also write the result here")
+    ap.add_argument("--questions-only", action="store_true",
+                    help="TRAIL is an ingested case: time only the questions on it (with "
+                         "--before, also those of another source tree)")
+    ap.add_argument("--repeat", type=int, default=1, help="questions: best of this many runs")
+    ap.add_argument("--only", default=",".join(QUESTIONS),
+                    help=f"questions to time, comma-separated (of {', '.join(QUESTIONS)})")
     ap.add_argument("--before", type=Path, default=None,
                     help="also time the ingest of another source tree of graphtrail (say, "
                          "`git archive HEAD~1 graphtrail loaders | tar -x -C /tmp/before`) in the same run")
     args = ap.parse_args(argv)
 
+    if args.questions_only:
+        only = tuple(q.strip() for q in args.only.split(",") if q.strip())
+        unknown = sorted(set(only) - set(QUESTIONS))
+        if unknown:
+            ap.error(f"--only: unknown questions {unknown}")
+        text = json.dumps(questions_side_by_side(args.trail, args.before, args.repeat, only), indent=2)
+        print(text)
+        if args.json:
+            args.json.write_text(text)
+        return 0
     files = _trail_files(args.trail)
     work = Path(tempfile.mkdtemp(prefix="gt-scale-"))
     try:

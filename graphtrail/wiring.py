@@ -9,12 +9,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
+from typing import TYPE_CHECKING
 
 from graphtrail.store.case import Case, CaseError, IngestSummary
-from graphtrail.store.memory import lineage_edges
-from loaders.facts.build import build_graph
-from loaders.limits import Limits
-from loaders.pipeline import run_pipeline
+
+if TYPE_CHECKING:
+    from loaders.limits import Limits
 
 __all__ = ["build_case_graph", "ensure_graph", "run_ingest", "link_case"]
 
@@ -22,6 +22,8 @@ __all__ = ["build_case_graph", "ensure_graph", "run_ingest", "link_case"]
 def run_ingest(objects, case: Case, *, workers: int | None = None, progress=None,
                limits: Limits | None = None) -> IngestSummary:
     """Read ``objects`` (an iterable of SourceObject) into ``case``; return the summary."""
+    from loaders.pipeline import run_pipeline
+
     with case.ingest() as session:
         for part in run_pipeline(objects, session.staging, workers=workers,
                                  known_sha256=case.known_sha256(), limits=limits):
@@ -54,6 +56,10 @@ def build_case_graph(case: Case, progress: Callable[[int, int], None] | None = N
 
 
 def _build(case: Case, progress: Callable[[int, int], None] | None = None) -> dict:
+    # The loaders are imported here: a question on a current graph never needs them.
+    from graphtrail.store.memory import lineage_edges
+    from loaders.facts.build import build_graph
+
     t0 = time.perf_counter()
     work = case.graph_workdir()
     read = case.event_batches

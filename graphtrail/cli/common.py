@@ -18,7 +18,7 @@ from graphtrail.wiring import ensure_graph
 __all__ = ["CaseOpt", "SinceOpt", "UntilOpt", "AccessKeyOpt", "PrincipalOpt", "SessionOpt", "IpOpt",
            "BackendOpt", "open_store", "on_server", "server_store", "pick_seed", "time_bounds", "fail",
            "DEFAULT_CASE", "did_you_mean", "check_seed", "known_names", "connect", "output_file",
-           "EXIT_USAGE", "EXIT_NO_ANSWER"]
+           "EXIT_USAGE", "EXIT_NO_ANSWER", "skip_pandas_probe"]
 
 EXIT_NO_ANSWER = 1  # could not answer: nothing readable, server unreachable
 EXIT_USAGE = 2  # usage error: unknown seed, rule or format, bad time or window
@@ -137,6 +137,36 @@ def server_store(case: Path):
                                os.environ.get("NEO4J_USERNAME", "neo4j"),
                                os.environ.get("NEO4J_PASSWORD", ""),
                                os.environ.get("NEO4J_DATABASE")), case=local)
+
+
+def skip_pandas_probe() -> None:
+    """Spare a command that never makes a pandas frame the import of pandas (most of a second).
+
+    pyarrow imports pandas the first time it builds any array, to ask whether the input is a
+    pandas object; with pandas not loaded yet, none can be. The probe is answered "no pandas"
+    once; pyarrow imports pandas for real the first time something asks it for a frame.
+    """
+    import sys
+
+    if "pandas" in sys.modules:
+        return
+    import pyarrow as pa
+
+    sys.meta_path.insert(0, _NoPandas)  # the probe's import fails
+    try:
+        pa.array([0])
+    finally:
+        sys.meta_path.remove(_NoPandas)
+
+
+class _NoPandas:
+    """An import finder that says pandas is not installed (for :func:`skip_pandas_probe`)."""
+
+    @staticmethod
+    def find_spec(name, path=None, target=None):
+        if name == "pandas":
+            raise ModuleNotFoundError("pandas is not loaded for this command", name=name)
+        return None
 
 
 def _open(case: Path, backend: str):

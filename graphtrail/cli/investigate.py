@@ -23,19 +23,14 @@ from graphtrail.cli.common import (
     open_store,
     pick_seed,
     server_store,
+    skip_pandas_probe,
     time_bounds,
 )
 from graphtrail.cli.output import Format, cell, console, emit_json, emit_rows, err_console
 from graphtrail.queries.blast_radius import EVENT_ROW_FIELDS, BlastRadius, blast_radius
 from graphtrail.queries.chains import chains
 from graphtrail.queries.library import BLAST_RADIUS_EMBEDDED_ONLY
-from graphtrail.queries.on_server import (
-    blast_radius_on_server,
-    chains_on_server,
-    timeline_on_server,
-)
 from graphtrail.queries.seeds import Seed, SeedError
-from graphtrail.queries.timeline import timeline
 from graphtrail.safe_text import markup_text, terminal_text
 from graphtrail.store.case import gap_sentence
 from graphtrail.words import plural, said
@@ -58,6 +53,7 @@ def blast_radius_cmd(
     if on_server(backend):
         _blast_radius_on_server(server_store(case).server, seed, lo, hi, fmt)
         return
+    skip_pandas_probe()
     store = open_store(case, backend, seed=seed)
     try:
         br = blast_radius(store, seed, since=lo, until=hi)
@@ -94,6 +90,8 @@ def print_gaps(gaps: list[str], fmt: Format) -> None:
 def _blast_radius_on_server(server, seed: Seed, lo: int | None, hi: int | None, fmt: Format) -> None:
     """``cypher/blast_radius.cypher`` on the server: the fields it answers (created things,
     permission changes, key changes and the derivation links are embedded-only)."""
+    from graphtrail.queries.on_server import blast_radius_on_server  # pandas: only for a server
+
     try:
         answer = blast_radius_on_server(server, seed, since=lo, until=hi)
     except SeedError as exc:
@@ -172,10 +170,17 @@ def chains_cmd(
 ) -> None:
     """Role-chaining paths walked by real sessions (time-respecting)."""
     lo, hi = time_bounds(since, until)
+    if not on_server(backend):
+        skip_pandas_probe()
     store = open_store(case, backend, seed=Seed.of(None, origin) if origin else None)
     if to:
         check_role(store, to)
-    ask = partial(chains_on_server, store.server) if on_server(backend) else partial(chains, store)
+    if on_server(backend):
+        from graphtrail.queries.on_server import chains_on_server  # pandas: only for a server
+
+        ask = partial(chains_on_server, store.server)
+    else:
+        ask = partial(chains, store)
     found = ask(cross_account=cross_account, origin=origin, to=to, min_hops=min_hops,
                 since=lo, until=hi)
     gaps = linking_gaps(store)
@@ -213,6 +218,9 @@ def timeline_cmd(
     case: CaseOpt = DEFAULT_CASE, fmt: FormatOpt = Format.table, backend: BackendOpt = "embedded",
 ) -> None:
     """Every call of a credential, principal or IP, in time order."""
+    from graphtrail.queries.on_server import timeline_on_server
+    from graphtrail.queries.timeline import timeline  # a pandas frame: imported when asked
+
     seed = pick_seed(access_key, principal, session, ip)
     lo, hi = time_bounds(since, until)
     try:

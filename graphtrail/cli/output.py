@@ -56,12 +56,8 @@ def _missing(v: Any) -> bool:
         return True
     if isinstance(v, float):
         return not math.isfinite(v)
-    try:
-        import pandas as pd
-
-        return v is pd.NaT or v is pd.NA
-    except ImportError:  # pragma: no cover
-        return False
+    pd = sys.modules.get("pandas")  # no pandas loaded: no pandas value to meet
+    return pd is not None and (v is pd.NaT or v is pd.NA)
 
 
 def jsonable(obj: Any) -> Any:
@@ -70,6 +66,13 @@ def jsonable(obj: Any) -> Any:
     >>> jsonable({"a": float("nan"), "b": [1.5, float("inf")], "t": datetime(2024, 8, 1)})
     {'a': None, 'b': [1.5, None], 't': '2024-08-01T00:00:00Z'}
     """
+    t = type(obj)
+    if t is str or t is int or t is bool:  # most values: no test below changes them
+        return obj
+    if t is dict:
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if t is list:
+        return [jsonable(v) for v in obj]
     if _missing(obj):
         return None
     if isinstance(obj, bool | int | str):
@@ -97,7 +100,54 @@ def jsonable(obj: Any) -> Any:
 
 def emit_json(obj: Any) -> None:
     """Print ``obj`` as strict JSON (no NaN or Infinity)."""
-    sys.stdout.write(json.dumps(jsonable(obj), indent=2, allow_nan=False) + "\n")
+    sys.stdout.write(dumps_indented(jsonable(obj)) + "\n")
+
+
+def dumps_indented(obj: Any, level: int = 0) -> str:
+    """``json.dumps(obj, indent=2, allow_nan=False)`` for the values :func:`jsonable` makes,
+    several times faster (the json module encodes in Python when it indents).
+
+    >>> v = {"a": [1, 2.5, None, True, "é\\n"], "b": {}, "c": [], "d": {"e": [{"f": -0.0}]}}
+    >>> dumps_indented(v) == json.dumps(v, indent=2, allow_nan=False)
+    True
+    >>> w = [{1: {"x": None}, True: []}]
+    >>> dumps_indented(w) == json.dumps(w, indent=2, allow_nan=False)
+    True
+    """
+    t = type(obj)
+    if t is str:
+        return _string(obj)
+    if t is dict:
+        if not obj:
+            return "{}"
+        if not all(type(k) is str for k in obj):  # the json module's spelling of other keys
+            return json.dumps(obj, indent=2, allow_nan=False).replace("\n", "\n" + "  " * level)
+        inner = "\n" + "  " * (level + 1)
+        return ("{" + inner + ("," + inner).join(
+            _string(k) + ": " + dumps_indented(v, level + 1) for k, v in obj.items())
+            + "\n" + "  " * level + "}")
+    if t is list:
+        if not obj:
+            return "[]"
+        inner = "\n" + "  " * (level + 1)
+        return ("[" + inner + ("," + inner).join(dumps_indented(v, level + 1) for v in obj)
+                + "\n" + "  " * level + "]")
+    if obj is None:
+        return "null"
+    if obj is True:
+        return "true"
+    if obj is False:
+        return "false"
+    if t is int:
+        return int.__repr__(obj)
+    if t is float:
+        if not math.isfinite(obj):
+            raise ValueError(f"Out of range float values are not JSON compliant: {obj!r}")
+        return float.__repr__(obj)
+    return json.dumps(obj, allow_nan=False)  # anything else: as the json module writes it
+
+
+_string = json.encoder.encode_basestring_ascii
 
 
 def emit_rows(rows: list[dict], fmt: Format, *, title: str | None = None,

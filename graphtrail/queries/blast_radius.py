@@ -18,7 +18,7 @@ A benign user who assumes the same roles at the same time has *other* sessions, 
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -33,6 +33,7 @@ from graphtrail.queries.evidence import (
     key_changes,
     opening_calls,
 )
+from graphtrail.queries.plain import plain
 from graphtrail.queries.seeds import Seed, SeedError, seed_credentials
 from graphtrail.words import plural
 
@@ -69,7 +70,7 @@ class BlastRadius:
     key_changes: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return plain(self)
 
     def to_frame(self):
         """One row per call of the answer (``events``): time (tz-aware), event name, account,

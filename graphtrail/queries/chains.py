@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from graphtrail import ids
 from graphtrail.model import EdgeKind, NodeKind
+from graphtrail.queries.plain import plain
 from graphtrail.words import plural
 
 __all__ = ["Chain", "chains", "origin_of", "session_origin"]
@@ -37,7 +38,7 @@ class Chain:
                    for h in self.hops)
 
     def to_dict(self) -> dict:
-        d = asdict(self)
+        d = plain(self)
         d["cross_account"] = self.cross_account
         return d
 

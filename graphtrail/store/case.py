@@ -37,13 +37,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from graphtrail.model import event_schema, insight_schema
+from graphtrail.store.by_actor import BY_ACTOR, read_by_actor, write_by_actor
 from graphtrail.store.integrity import integrity_line, load_integrity
 from graphtrail.store.keyindex import KeyIndex
 
@@ -54,7 +53,7 @@ DEFAULT_CASE = Path("graphtrail-case")  # where a case lives when nobody says
 CASE_ENV = "GRAPHTRAIL_CASE"  # ... and the variable that says it
 
 FORMAT = 1
-GRAPH_FORMAT = 5  # bump when the graph tables change: older graphs are rebuilt, not misread
+GRAPH_FORMAT = 6  # bump when the graph tables change: older graphs are rebuilt, not misread
 # Columns with few distinct values: read as dictionaries they cost a few bytes an event.
 _DICTIONARY_COLUMNS = {"event_source", "event_name", "event_type", "event_category", "region",
                        "account_id", "recipient_account_id", "user_agent", "error_code",
@@ -207,6 +206,8 @@ class Case:
             if cols is not None:
                 schema = pa.schema([schema.field(c) for c in cols])
             return schema.empty_table()
+        import pyarrow.dataset as ds
+
         dataset = ds.dataset([str(p) for p in parts], schema=event_schema(), format="parquet")
         return dataset.to_table(columns=cols, filter=filter)
 
@@ -231,6 +232,8 @@ class Case:
         parts = [str(self.path / "insights" / p) for p in self.state["insights"]]
         if not parts:
             return insight_schema().empty_table()
+        import pyarrow.dataset as ds
+
         return ds.dataset(parts, schema=insight_schema(), format="parquet").to_table()
 
     def event_count(self) -> int:
@@ -255,6 +258,8 @@ class Case:
         return {(m["uri"], m["etag"]) for m in self.manifest() if m.get("etag") and not m.get("error")}
 
     def key_index(self) -> KeyIndex:
+        import numpy as np
+
         name = self.state.get("keys")
         if not name:
             return KeyIndex()
@@ -295,7 +300,7 @@ class Case:
         return info
 
     # -- the graph -------------------------------------------------------------------
-    GRAPH_TABLES = ("nodes", "edges", "lineage", "sessions", "activity")
+    GRAPH_TABLES = ("nodes", "edges", "lineage", "sessions", "activity", BY_ACTOR)
     # Repetitive columns of graph tables, read as dictionaries (fast filters, little memory).
     GRAPH_DICTIONARY_COLUMNS = {"actor", "actor_kind", "resource", "source_ip", "event_name",
                                 "event_source", "recipient_account_id", "account_id", "region",
@@ -328,6 +333,10 @@ class Case:
         """Write ``tables`` next to what the builder already wrote, then swap atomically."""
         for name, table in tables.items():
             pq.write_table(table, workdir / f"{name}.parquet", compression="zstd")
+        if (workdir / "activity.parquet").exists() and BY_ACTOR not in tables:
+            # derived from this build's calls, in this build's folder: never stale
+            write_by_actor(workdir / "activity.parquet", workdir / f"{BY_ACTOR}.parquet",
+                           self.GRAPH_DICTIONARY_COLUMNS)
         missing = [n for n in self.GRAPH_TABLES if not (workdir / f"{n}.parquet").exists()]
         if missing:
             raise CaseError(f"{workdir}: graph tables missing: {missing}")
@@ -361,10 +370,31 @@ class Case:
             raise CaseError(f"{self.path}: the graph has not been built; run `graphtrail ingest` "
                             "or `graphtrail case rebuild`")
         cols = list(columns) if columns is not None else None
-        fmt = ds.ParquetFileFormat(read_options=ds.ParquetReadOptions(
-            dictionary_columns=self.GRAPH_DICTIONARY_COLUMNS))
-        table = ds.dataset(str(path), format=fmt).to_table(columns=cols, filter=filter)
+        if filter is None:  # no dataset (its import alone costs a cold command a second)
+            if decode:
+                return pq.ParquetFile(path).read(cols, use_threads=False)
+            names = pq.read_schema(path).names
+            pf = pq.ParquetFile(path, read_dictionary=sorted(self.GRAPH_DICTIONARY_COLUMNS & set(names)))
+            table = pf.read(cols, use_threads=False)
+        else:
+            import pyarrow.dataset as ds
+
+            fmt = ds.ParquetFileFormat(read_options=ds.ParquetReadOptions(
+                dictionary_columns=self.GRAPH_DICTIONARY_COLUMNS))
+            table = ds.dataset(str(path), format=fmt).to_table(columns=cols, filter=filter)
         return _decode_dictionaries(table) if decode else table
+
+    def calls_of(self, actors: Iterable[str], columns: list[str]) -> pa.Table | None:
+        """The calls of ``actors`` (``columns``, and ``seq``: their order in the activity
+        table), read from the build's calls clustered by actor; None when the build has no
+        such table or it lacks a column asked for (read the activity table then)."""
+        path = self.graph_dir() / f"{BY_ACTOR}.parquet"
+        if not path.exists():
+            return None
+        names = set(pq.read_schema(path).names)
+        if not set(columns) <= names:
+            return None
+        return read_by_actor(path, actors, list(columns))
 
     def graph_meta(self) -> dict:
         try:
@@ -388,6 +418,8 @@ class Case:
             for m in manifest:
                 fh.write(json.dumps(m, sort_keys=True) + "\n")
         os.replace(tmp, self.path / man_name)
+        import numpy as np
+
         tmpk = self.path / f".{keys_name}.tmp.npy"
         np.save(tmpk, keys.merged())
         os.replace(tmpk, self.path / keys_name)
@@ -540,6 +572,8 @@ class IngestSession:
             return n, 0, {}
         table = pq.read_table(part.events_path)
         os.unlink(part.events_path)
+        import numpy as np
+
         keep = np.zeros(n, dtype=bool)
         keep[new_rows] = True
         files = table.column("source_file")

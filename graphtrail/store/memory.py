@@ -9,6 +9,7 @@ resource and address) is loaded only for views.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from functools import cached_property
 
 import networkx as nx
@@ -99,8 +100,10 @@ class MemoryStore:
                                     schema=CALL_SUMMARY_SCHEMA)
 
     def actors_from_ip(self, ip: str) -> set[str]:
-        hit = (pc.field("kind") == EdgeKind.FROM_IP.value) & (pc.field("dst") == ids.ip_id(ip))
-        return set(self.case.graph_table("edges", ["src"], hit).column("src").to_pylist())
+        t = self.case.graph_table("edges", ["src", "dst", "kind"])
+        hit = pc.and_(pc.equal(t.column("kind"), EdgeKind.FROM_IP.value),
+                      pc.equal(t.column("dst"), ids.ip_id(ip)))
+        return set(t.column("src").filter(pc.fill_null(hit, False)).to_pylist())
 
     def calls(self, columns: list[str], *, actors=None, event_names=None, source_ip=None,
               since: int | None = None, until: int | None = None) -> pa.Table:
@@ -108,6 +111,14 @@ class MemoryStore:
 
         The one way questions read calls, on every store (see graphtrail.store.protocol).
         """
+        cols = list(dict.fromkeys([*columns, "time", "event_id"]))
+        if actors is not None and event_names is None and source_ip is None:
+            t = self.case.calls_of(actors, cols)
+            if t is not None:  # the few row groups holding these actors' calls
+                t = t.filter(_in_window(t.column("time"), since, until))
+                # ``seq`` breaks ties as the activity table's order does
+                t = t.sort_by([("time", "ascending"), ("event_id", "ascending"), ("seq", "ascending")])
+                return t.select(list(columns))
         flt = None
 
         def both(e):
@@ -124,7 +135,6 @@ class MemoryStore:
             flt = both(pc.field("time") >= pa.scalar(since, ts))
         if until is not None:
             flt = both(pc.field("time") <= pa.scalar(until, ts))
-        cols = list(dict.fromkeys([*columns, "time", "event_id"]))
         t = self.activity(cols, flt).sort_by([("time", "ascending"), ("event_id", "ascending")])
         return t.select(list(columns))
 
@@ -144,7 +154,40 @@ class MemoryStore:
         """The whole case graph (for views)."""
         return self._graph(self.edges, only_edge_nodes=False)
 
-    def _graph(self, edges: pa.Table, *, only_edge_nodes: bool) -> nx.MultiDiGraph:
+    def neighbourhood_graph(self, centre: Iterable[str]) -> nx.MultiDiGraph:
+        """``centre``, every node one relation away and every relation among them: the
+        subgraph of :attr:`graph` a report draws, read from the edges table without
+        building the whole graph (a large case has hundreds of thousands of relations)."""
+        if "graph" in self.__dict__:  # built already: cut it
+            g = self.graph
+            seen = {n for n in centre if n in g}
+            keep = set(seen)
+            for n in seen:
+                keep.update(g.successors(n))
+                keep.update(g.predecessors(n))
+            return g.subgraph(keep).copy()
+        ends = self.case.graph_table("edges", ["src", "dst"])
+        src, dst = ends.column("src"), ends.column("dst")
+        wanted = pa.array(sorted(set(centre)), pa.string())
+        touch = pc.or_(pc.is_in(src, value_set=wanted), pc.is_in(dst, value_set=wanted))
+        touching = set(src.filter(touch).to_pylist()) | set(dst.filter(touch).to_pylist())
+        info = self.node_info
+        # a centre node is in the graph when the case knows it or a relation names it
+        keep = touching | {n for n in wanted.to_pylist() if n in info}
+        kept = pa.array(sorted(keep), pa.string())
+        inside = pc.and_(pc.is_in(src, value_set=kept), pc.is_in(dst, value_set=kept))
+        edges = self.edges.filter(inside)
+        # as in the whole graph: nodes the case knows with their data, the others bare
+        return self._graph(edges, only_edge_nodes=False, nodes={n for n in keep if n in info})
+
+    def _graph(self, edges: pa.Table, *, only_edge_nodes: bool,
+               nodes: set[str] | None = None) -> nx.MultiDiGraph:
+        """The graph of ``edges`` (and every node of the case unless ``only_edge_nodes``).
+
+        What ``add_node`` and ``add_edge`` would build, one call each, written into the
+        graph's adjacency dicts directly: a case's lineage is tens of thousands of edges,
+        and the calls were most of a cold question's time.
+        """
         g = nx.MultiDiGraph()
         info = self.node_info
         cols = {c: edges.column(c) for c in edges.column_names}
@@ -152,19 +195,35 @@ class MemoryStore:
             cols[c] = cols[c].cast(pa.int64())
         cols = {c: v.to_pylist() for c, v in cols.items()}
         src, dst = cols["src"], cols["dst"]
-        wanted = set(src) | set(dst) if only_edge_nodes else set(info.keys())
+        wanted = nodes if nodes is not None else set(src) | set(dst) if only_edge_nodes else set(info.keys())
+        node, succ, pred = g._node, g._succ, g._pred
         for nid in wanted:
             if nid in info:
                 n = info[nid]
-                g.add_node(nid, kind=n["kind"], label=n["label"], account=n["account"], **n["props"])
+                node[nid] = {"kind": n["kind"], "label": n["label"], "account": n["account"], **n["props"]}
             else:
-                g.add_node(nid, kind="Resource", label=nid, account=None)
+                node[nid] = {"kind": "Resource", "label": nid, "account": None}
+            succ[nid], pred[nid] = {}, {}
+        parsed: dict[str, tuple[dict, bool]] = {}  # a case's edges share a few dozen props texts
+        kinds, props, first, last = cols["kind"], cols["props"], cols["first_seen"], cols["last_seen"]
+        counts, evids, names = cols["count"], cols["event_ids"], cols["event_names"]
         for i in range(len(src)):
-            props = json.loads(cols["props"][i]) if cols["props"][i] else {}
-            g.add_edge(src[i], dst[i], key=cols["kind"][i], kind=cols["kind"][i],
-                       first_seen=cols["first_seen"][i], last_seen=cols["last_seen"][i],
-                       count=cols["count"][i], event_ids=cols["event_ids"][i] or [],
-                       event_names=cols["event_names"][i] or [], **props)
+            u, v, k = src[i], dst[i], kinds[i]
+            for n in (u, v):
+                if n not in succ:  # add_edge makes a node it has not seen, with no data
+                    node[n], succ[n], pred[n] = {}, {}, {}
+            d = {"kind": k, "first_seen": first[i], "last_seen": last[i], "count": counts[i],
+                 "event_ids": evids[i] or [], "event_names": names[i] or []}
+            if props[i]:
+                d.update(_props(props[i], parsed))
+            keyed = succ[u].get(v)
+            if keyed is None:
+                keyed = succ[u][v] = pred[v][u] = {}
+            if k in keyed:  # add_edge on an existing key updates its data
+                keyed[k].update(d)
+            else:
+                keyed[k] = d
+        nx._clear_cache(g)
         return g
 
     @cached_property
@@ -175,6 +234,16 @@ class MemoryStore:
         names = list(cols)
         return {row[0]: dict(zip(names, row, strict=True))
                 for row in zip(*(cols[c] for c in names), strict=True)}
+
+
+def _props(text: str, parsed: dict[str, tuple[dict, bool]]) -> dict:
+    """An edge's JSON props, parsed once per distinct text; parsed afresh for each edge when
+    they hold lists or dicts, so that no two edges share a mutable value."""
+    hit = parsed.get(text)
+    if hit is None:
+        value = json.loads(text)
+        hit = parsed[text] = (value, any(isinstance(v, list | dict) for v in value.values()))
+    return json.loads(text) if hit[1] else hit[0]
 
 
 class _NodeInfo(dict):
@@ -209,6 +278,19 @@ class _NodeInfo(dict):
 
     def __len__(self) -> int:
         return len(self._raw)
+
+
+def _in_window(time: pa.ChunkedArray, since: int | None, until: int | None) -> pa.ChunkedArray:
+    """True for the calls at or after ``since`` and at or before ``until`` (epoch µs), as
+    the dataset filter of :meth:`MemoryStore.calls` keeps them (a call without a time: only
+    when there is no bound)."""
+    us = time.cast(pa.int64())
+    keep = pc.is_valid(us) if since is not None or until is not None else pc.or_(pc.is_valid(us), pc.is_null(us))
+    if since is not None:
+        keep = pc.and_(keep, pc.greater_equal(us, since))
+    if until is not None:
+        keep = pc.and_(keep, pc.less_equal(us, until))
+    return pc.fill_null(keep, False)
 
 
 def _codes(col: pa.ChunkedArray) -> tuple[pa.ChunkedArray, pa.Array | None]:

@@ -147,13 +147,16 @@ def _collapse_alike(
         if links and all(other != node for other, _, _ in links):
             groups[(kind, links)].append(node)
 
-    out = g.copy()
-    for (kind, _), members in sorted(groups.items(), key=lambda kv: -len(kv[1])):
-        if len(members) < 2:
-            continue
+    collapsing = sorted(((k, m) for k, m in groups.items() if len(m) >= 2), key=lambda kv: -len(kv[1]))
+    gone = {m for _, members in collapsing for m in members}
+    # A copy of what stays (the same as copying all, then removing the members): the
+    # members are most of a large case's nodes and edges.
+    out = g.subgraph([n for n in g if n not in gone]).copy() if gone else g.copy()
+    for (kind, _), members in collapsing:
         summary = _fresh_id(out, f"graphtrail:summary:{kind}:{reduction.summary_nodes}")
         _add_summary(out, g, summary, kind, members)
-        out.remove_nodes_from(members)
+        # a member an earlier summary linked to came back with that link: it goes, as then
+        out.remove_nodes_from([m for m in members if m in out])
         reduction.summary_nodes += 1
         reduction.collapsed[kind] = reduction.collapsed.get(kind, 0) + len(members)
     return out

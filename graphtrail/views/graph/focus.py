@@ -78,6 +78,11 @@ def lineage_graph(store: ViewStore, credentials: Iterable[str], *, since: int | 
     (networkx.MultiDiGraph, set)
         A copy of the subgraph, and the node ids to highlight.
     """
+    cut = getattr(store, "neighbourhood_graph", None)
+    if cut is not None and since is None and until is None:
+        # the same subgraph, without building the whole graph first
+        drawn = cut(set(credentials))
+        return drawn, lineage_highlight(drawn, credentials)
     g = within_time(store.graph, since, until, keep=credentials)
     keep = neighbourhood(g, set(credentials), 1)
     drawn = g.subgraph(keep).copy()

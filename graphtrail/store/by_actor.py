@@ -1,0 +1,153 @@
+"""The calls of the case clustered by actor: what a question about one credential reads.
+
+``activity.parquet`` holds the calls in the order they were ingested; the calls of one key
+are spread over every row group of it, so reading them means decoding the whole table.
+``activity_by_actor.parquet`` holds the same calls (without the request ``detail``) sorted
+by actor, in small row groups whose statistics say which actors each holds, and a ``seq``
+column (the call's row in ``activity.parquet``). A question about a few credentials reads
+the few row groups that hold them; sorting by ``seq`` gives back the ingest order, so an
+answer read from here is the one the whole table gives.
+
+It is derived from ``activity.parquet`` when a graph build is committed
+(:meth:`graphtrail.store.case.Case.commit_graph`), inside the build's own folder: it is
+never older than the calls it indexes.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Iterable
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+__all__ = ["BY_ACTOR", "SEQ", "write_by_actor", "read_by_actor", "LEFT_OUT"]
+
+BY_ACTOR = "activity_by_actor"  # the graph table's name
+SEQ = "seq"  # the call's row in activity.parquet
+LEFT_OUT = frozenset({"detail"})  # request parameters: read by detections over every call
+ROWS_PER_GROUP = 2048  # a credential's calls in a few groups; the footer stays small
+SORT_ROWS = 1_000_000
+SMALL_DICTIONARY = 4096  # bytes: written whole in every row group, it costs less than compacting  # calls sorted in memory at once (a pass over activity.parquet each)
+
+
+def write_by_actor(activity: Path, out: Path, dictionary_columns: Iterable[str] = ()) -> int:
+    """Write ``out``: the calls of ``activity`` sorted by (actor, row), ``seq`` added.
+
+    Memory is bounded by :data:`SORT_ROWS` calls, whatever the case holds: the rows are
+    ranked by actor from the actor column alone, then gathered and written one slice of
+    that ranking at a time (``dictionary_columns``, repetitive, are read and written as
+    dictionaries: decoding them to strings would cost more than the rest together).
+    Returns the number of calls written.
+    """
+    names = pq.read_schema(activity).names
+    pf = pq.ParquetFile(activity, read_dictionary=sorted(set(dictionary_columns) & set(names)))
+    columns = [n for n in pf.schema_arrow.names if n not in LEFT_OUT]
+    order = _actor_order(pf)
+    writer = None
+    try:
+        for lo in range(0, max(len(order), 1), SORT_ROWS):
+            part = _gather(pf, columns, order[lo:lo + SORT_ROWS])
+            if writer is None:
+                writer = pq.ParquetWriter(out, part.schema, compression="zstd",
+                                          write_statistics=["actor"])
+            for start in range(0, part.num_rows, ROWS_PER_GROUP):
+                writer.write_table(_compact(part.slice(start, ROWS_PER_GROUP)))
+    finally:
+        if writer is not None:
+            writer.close()
+    return len(order)
+
+
+def _actor_order(pf: pq.ParquetFile) -> pa.Array:
+    """Row numbers of ``pf`` sorted by (actor, row); calls without an actor last."""
+    actor = pf.read(["actor"], use_threads=False).column("actor")
+    if pa.types.is_dictionary(actor.type):
+        actor = actor.cast(actor.type.value_type)
+    # a stable sort: a credential's calls keep their order
+    return pc.sort_indices(pa.table({"actor": actor}),
+                           sort_keys=[("actor", "ascending", "at_end")])
+
+
+def _gather(pf: pq.ParquetFile, columns: list[str], wanted: pa.Array) -> pa.Table:
+    """The rows ``wanted`` (in that order), ``seq`` added, read one row group at a time."""
+    import numpy as np
+
+    want = wanted.to_numpy()
+    keep = np.zeros(pf.metadata.num_rows, dtype=bool)
+    keep[want] = True
+    parts, start = [], 0
+    for i in range(pf.num_row_groups):
+        rows = pf.metadata.row_group(i).num_rows
+        hit = np.flatnonzero(keep[start:start + rows])
+        if len(hit):
+            t = pf.read_row_group(i, columns, use_threads=False)
+            if len(hit) < rows:
+                t = t.take(pa.array(hit))
+            parts.append(t.append_column(SEQ, pa.array(hit + start, pa.int64())))
+        start += rows
+    if not parts:
+        return pf.schema_arrow.empty_table().select(columns).append_column(
+            SEQ, pa.array([], pa.int64()))
+    t = pa.concat_tables(parts).unify_dictionaries()
+    # the rows gathered are in file order: their place in ``wanted``
+    rank = np.searchsorted(np.sort(want), want)
+    return t.take(pa.array(rank))
+
+
+def _compact(t: pa.Table) -> pa.Table:
+    """One row group's dictionary columns with only the values it holds (the writer puts a
+    column's whole dictionary in every row group); small dictionaries are left whole."""
+    import numpy as np
+
+    for i, f in enumerate(t.schema):
+        if not pa.types.is_dictionary(f.type):
+            continue
+        col = t.column(i).combine_chunks()
+        if col.dictionary.nbytes < SMALL_DICTIONARY:
+            continue
+        codes = col.indices.fill_null(0).to_numpy()
+        used, inverse = np.unique(codes, return_inverse=True)
+        missing = col.is_null().to_numpy(zero_copy_only=False) if col.null_count else None
+        small = pa.DictionaryArray.from_arrays(pa.array(inverse.astype(np.int32), mask=missing),
+                                               col.dictionary.take(pa.array(used)))
+        t = t.set_column(i, f.name, small)
+    return t
+
+
+def read_by_actor(path: Path, actors: Iterable[str], columns: list[str]) -> pa.Table:
+    """The calls of ``actors`` (``columns`` and ``seq``), from the row groups that hold them.
+
+    Row groups are chosen by the min and max actor of each (sorted, so a credential's calls
+    sit in consecutive groups), then the rows kept are exactly those of ``actors``.
+    """
+    wanted = sorted({a for a in actors if a is not None})
+    pf = pq.ParquetFile(path)
+    cols = list(dict.fromkeys([*columns, "actor", SEQ]))
+    meta = pf.metadata
+    index = pf.schema_arrow.get_field_index("actor")
+    groups = []
+    for i in range(meta.num_row_groups):
+        stats = meta.row_group(i).column(index).statistics
+        if stats is None or not stats.has_min_max:
+            if stats is not None and stats.null_count == meta.row_group(i).num_rows:
+                continue  # calls without an actor: never asked for
+            groups.append(i)
+            continue
+        at = bisect_left(wanted, stats.min)
+        if at < len(wanted) and wanted[at] <= stats.max:
+            groups.append(i)
+    if not groups or not wanted:
+        t = pf.schema_arrow.empty_table().select(cols)
+    else:
+        t = pf.read_row_groups(groups, cols, use_threads=False)
+    actor = t.column("actor")
+    if pa.types.is_dictionary(actor.type):
+        actor = actor.cast(actor.type.value_type)
+    t = t.filter(pc.is_in(actor, value_set=pa.array(wanted, pa.string())))
+    for i, f in enumerate(t.schema):  # stored as dictionaries: the activity table's strings
+        if pa.types.is_dictionary(f.type):
+            t = t.set_column(i, f.name, t.column(i).cast(f.type.value_type))
+    return t.select(list(dict.fromkeys([*columns, SEQ])))

@@ -1,0 +1,154 @@
+"""The calls clustered by actor (store/by_actor.py): the same calls, in the same order, as
+the activity table gives; rebuilt with every graph build; the cold commands that read
+them load neither pandas nor the loaders; and the neighbourhood a report draws, read from
+the edges table, is the whole graph's."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+from graphtrail.cli.output import dumps_indented, jsonable
+from graphtrail.queries.blast_radius import blast_radius
+from graphtrail.queries.plain import plain
+from graphtrail.store import by_actor
+from graphtrail.store.case import Case
+from graphtrail.store.memory import MemoryStore
+
+COLUMNS = ["event_id", "time", "actor", "event_name", "source_ip", "error_code", "resource"]
+
+
+def _from_activity(store: MemoryStore, actors: list[str], columns: list[str]) -> pa.Table:
+    """What the calls were read as before: the whole activity table, filtered, in time order
+    (ties in the table's order)."""
+    t = store.case.graph_table("activity", list(dict.fromkeys([*columns, "time", "event_id"])))
+    t = t.filter(pc.is_in(t.column("actor"), value_set=pa.array(actors, pa.string())))
+    return t.sort_by([("time", "ascending"), ("event_id", "ascending")]).select(columns)
+
+
+def test_every_call_is_in_the_clustered_table_once_with_its_row(scenario):
+    store, _ = scenario
+    path = store.case.graph_dir() / f"{by_actor.BY_ACTOR}.parquet"
+    clustered = pq.read_table(path)
+    activity = store.case.graph_table("activity")
+    assert clustered.num_rows == activity.num_rows
+    assert "detail" not in clustered.column_names
+    back = clustered.sort_by(by_actor.SEQ)
+    assert back.column(by_actor.SEQ).to_pylist() == list(range(activity.num_rows))
+    for col in ("event_id", "actor", "time", "resource", "source_ip"):
+        assert back.column(col).cast(activity.schema.field(col).type).to_pylist() == \
+            activity.column(col).to_pylist(), col
+    actors = [a for a in clustered.column("actor").to_pylist() if a is not None]
+    assert actors == sorted(actors)  # sorted: a credential's calls sit together
+
+
+def test_calls_of_actors_are_those_of_the_activity_table(scenario):
+    store, truth = scenario
+    counts = pc.value_counts(store.case.graph_table("activity", ["actor"]).column("actor")).to_pylist()
+    busiest = [c["values"] for c in sorted(counts, key=lambda c: -c["counts"]) if c["values"]][:5]
+    for actors in ([busiest[0]], busiest, [busiest[-1], "no-such-actor"], ["no-such-actor"]):
+        got = store.calls(COLUMNS, actors=actors)
+        assert got.to_pylist() == _from_activity(store, actors, COLUMNS).to_pylist()
+    lo, hi = store.calls(["time"], actors=busiest).column("time").cast(pa.int64()).to_pylist()[1:3]
+    windowed = store.calls(COLUMNS, actors=busiest, since=lo, until=hi)
+    assert windowed.num_rows >= 1
+    assert all(lo <= t <= hi for t in windowed.column("time").cast(pa.int64()).to_pylist())
+
+
+def test_small_row_groups_hold_the_same_answer(scenario, tmp_path, monkeypatch):
+    """Many row groups, each actor's calls split over several: the row groups chosen by
+    their actor range miss none."""
+    store, _ = scenario
+    monkeypatch.setattr(by_actor, "ROWS_PER_GROUP", 7)
+    monkeypatch.setattr(by_actor, "SORT_ROWS", 50)  # several slices, memory bounded
+    out = tmp_path / "clustered.parquet"
+    n = by_actor.write_by_actor(store.case.graph_dir() / "activity.parquet", out,
+                                Case.GRAPH_DICTIONARY_COLUMNS)
+    assert pq.ParquetFile(out).metadata.num_row_groups > 10
+    actors = sorted({a for a in store.case.graph_table("activity", ["actor"]).column("actor").to_pylist() if a})
+    some = actors[::3]
+    got = by_actor.read_by_actor(out, some, COLUMNS)
+    want = store.case.graph_table("activity", COLUMNS)
+    want = want.filter(pc.is_in(want.column("actor"), value_set=pa.array(some, pa.string())))
+    assert got.num_rows == want.num_rows and n == store.case.graph_table("activity", ["actor"]).num_rows
+    assert sorted(got.column("event_id").to_pylist()) == sorted(want.column("event_id").to_pylist())
+
+
+def test_the_clustered_calls_are_part_of_every_graph_build(scenario, tmp_path):
+    """A rebuilt graph gets its own clustered table, in its own folder: none is left over
+    from an older build."""
+    from graphtrail.wiring import build_case_graph
+
+    store, _ = scenario
+    shutil.copytree(store.case.path, tmp_path / "case", symlinks=True)
+    case = Case.open(tmp_path / "case")
+    before = case.graph_dir()
+    build_case_graph(case)
+    after = case.graph_dir()
+    assert after != before
+    assert (after / f"{by_actor.BY_ACTOR}.parquet").exists()
+    assert pq.read_metadata(after / f"{by_actor.BY_ACTOR}.parquet").num_rows == \
+        pq.read_metadata(after / "activity.parquet").num_rows
+    assert case.graph_is_current()
+
+
+def test_plain_and_the_json_writer_give_what_asdict_and_json_give(scenario):
+    from dataclasses import asdict
+
+    store, truth = scenario
+    br = blast_radius(store, truth.leaked_key)
+    assert plain(br) == asdict(br)
+    doc = jsonable(br.to_dict())
+    assert dumps_indented(doc) == json.dumps(doc, indent=2, allow_nan=False)
+    with pytest.raises(ValueError):
+        dumps_indented({"x": [float("nan")]})
+
+
+@pytest.mark.parametrize("command", ["blast-radius", "chains"])
+def test_cold_questions_load_neither_pandas_nor_the_loaders(scenario, command):
+    store, truth = scenario
+    args = [command, "--case", str(store.case.path), "--format", "json"]
+    if command == "blast-radius":
+        args[1:1] = ["--access-key", truth.leaked_key]
+    code = ("import sys, json\n"
+            "from graphtrail.cli.main import app\n"
+            f"sys.argv = ['graphtrail', *{args!r}]\n"
+            "try:\n    app()\nexcept SystemExit as e:\n    code = e.code\n"
+            "loaded = sorted(m for m in ('pandas', 'pyarrow.dataset', 'loaders') if m in sys.modules)\n"
+            "print(json.dumps(loaded), file=sys.stderr)\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    answer = json.loads(res.stdout)
+    assert answer["calls"] > 0 if command == "blast-radius" else answer["chains"]
+    assert json.loads(res.stderr.strip().splitlines()[-1]) == []
+
+
+def _as_sets(g) -> tuple[list, list]:
+    nodes = sorted((n, repr(sorted(d.items()))) for n, d in g.nodes(data=True))
+    edges = sorted((u, v, k, repr(sorted(d.items()))) for u, v, k, d in g.edges(keys=True, data=True))
+    return nodes, edges
+
+
+def test_the_neighbourhood_read_from_the_edges_is_the_whole_graphs(scenario):
+    """What a report draws, read around the lineage, is the subgraph of the whole graph."""
+    from graphtrail.queries.blast_radius import lineage_of
+    from graphtrail.queries.seeds import Seed, seed_credentials
+    from graphtrail.views.graph.focus import neighbourhood
+
+    store, truth = scenario
+    creds = set(lineage_of(store, seed_credentials(store, Seed.of("access_key", truth.leaked_key)))[0])
+    fresh = MemoryStore(Case.open(store.case.path))  # no whole graph built yet
+    around = fresh.neighbourhood_graph(creds | {"no-such-node"})
+    assert "graph" not in fresh.__dict__
+    whole = fresh.graph
+    cut = whole.subgraph(neighbourhood(whole, creds, 1)).copy()
+    assert around.number_of_edges() > len(creds)
+    assert _as_sets(around) == _as_sets(cut)
+    assert _as_sets(fresh.neighbourhood_graph(creds)) == _as_sets(cut)  # cut from the built graph
