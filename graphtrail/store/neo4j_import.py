@@ -91,9 +91,9 @@ def write_import_files(case: Case, out: Path, *, calls: bool = True, batch_size:
                 for batch in _batches(table, batch_size):
                     for r in _edge_rows(batch):
                         props = dict(r["props"])
-                        for p in ("count", "event_ids", "event_names", *_DATETIMES):
+                        for p in _DATETIMES:
                             if r[p] is not None:
-                                props[p] = DateTime(r[p]) if p in _DATETIMES else r[p]
+                                props[p] = DateTime(r[p])
                         rels[(kind.value, src, dst)].append((r["src"], r["dst"], props))
     for key, found in _derived(node_props, rels).items():
         rels[key] = found
