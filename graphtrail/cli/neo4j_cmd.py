@@ -30,7 +30,7 @@ def push_cmd(
     case: CaseOpt = DEFAULT_CASE,
     uri: UriOpt = "bolt://127.0.0.1:7687", user: UserOpt = "neo4j", password: PasswordOpt = "",
     database: DatabaseOpt = None,
-    batch_size: Annotated[int, typer.Option(min=1, help="Rows per transaction.")] = 5_000,
+    batch_size: Annotated[int, typer.Option(min=1, help="Rows per transaction (10,000: the fastest in benchmarks/bench_neo4j_push.py).")] = 10_000,
     calls: Annotated[bool, typer.Option("--calls/--no-calls", help="Push every call (for timelines).")] = True,
     fmt: Annotated[Format, typer.Option("--format")] = Format.table,
 ) -> None:

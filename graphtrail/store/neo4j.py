@@ -68,6 +68,8 @@ __all__ = [
     "EDGE_CORE",
     "node_query",
     "edge_query",
+    "present_nodes_query",
+    "present_edges_query",
     "schema_statements",
     "flatten_props",
 ]
@@ -142,26 +144,46 @@ def schema_statements(kind: NodeKind) -> tuple[str, str]:
     )
 
 
-def node_query(kind: NodeKind) -> str:
-    """The batch upsert of one label's nodes; rows are ``{id, label, account, props}``.
+def node_query(kind: NodeKind, verb: str = "MERGE") -> str:
+    """The batch write of one label's nodes; rows are ``{id, label, account, props}``.
+
+    ``verb`` is ``MERGE``, ``CREATE`` (the push found the ids absent) or ``MATCH`` (present):
+    on ArcadeDB a MERGE on two labels is ten times slower than a CREATE.
 
     >>> print(node_query(NodeKind.ROLE))
     UNWIND $rows AS row
     MERGE (n:Role:Graphtrail {id: row.id})
     SET n += row.props, n.label = row.label, n.account = row.account
+    >>> print(node_query(NodeKind.ROLE, "MATCH").splitlines()[1])
+    MATCH (n:Role {id: row.id}) WHERE n:Graphtrail
     """
     sets = ", ".join(f"n.{p} = row.{p}" for p in NODE_CORE if p != "id")
-    return (
-        f"UNWIND $rows AS row\nMERGE (n:{_name(kind)}:{OWN_LABEL} {{id: row.id}})\n"
-        f"SET n += row.props, {sets}"
-    )
+    if verb == "MATCH":
+        head = f"MATCH (n:{_name(kind)} {{id: row.id}}) WHERE n:{OWN_LABEL}"
+    elif verb in ("MERGE", "CREATE"):
+        head = f"{verb} (n:{_name(kind)}:{OWN_LABEL} {{id: row.id}})"
+    else:
+        raise ValueError(f"verb: MERGE, CREATE or MATCH, not {verb!r}")
+    return f"UNWIND $rows AS row\n{head}\nSET n += row.props, {sets}"
 
 
-def edge_query(kind: EdgeKind, src: NodeKind, dst: NodeKind) -> str:
+def present_nodes_query(kind: NodeKind) -> str:
+    """Which of ``$ids`` are graphtrail's nodes of this label already."""
+    return f"UNWIND $ids AS id MATCH (n:{_name(kind)} {{id: id}}) WHERE n:{OWN_LABEL} RETURN n.id AS id"
+
+
+def present_edges_query(kind: EdgeKind, src: NodeKind, dst: NodeKind) -> str:
+    """Which ``$rows`` (``{src, dst}``) have their relationship already."""
+    return (f"UNWIND $rows AS row MATCH (a:{_name(src)} {{id: row.src}})-[:{_name(kind)}]->"
+            f"(b:{_name(dst)} {{id: row.dst}}) RETURN DISTINCT row.src AS src, row.dst AS dst")
+
+
+def edge_query(kind: EdgeKind, src: NodeKind, dst: NodeKind, verb: str = "MERGE") -> str:
     """The batch upsert of one (type, source label, target label); rows carry the evidence.
 
     The properties go in one map (``count``, ``event_ids`` and ``event_names`` in it): one SET
     item per property was 1.6-1.8x slower on ArcadeDB (benchmarks/bench_neo4j_push.py).
+    ``verb``: ``MERGE``, ``CREATE`` (the push found the relationships absent) or ``MATCH``.
 
     >>> print(edge_query(EdgeKind.OF_ROLE, NodeKind.SESSION, NodeKind.ROLE))
     UNWIND $rows AS row
@@ -171,11 +193,14 @@ def edge_query(kind: EdgeKind, src: NodeKind, dst: NodeKind) -> str:
     SET r += row.props, r.first_seen = datetime(row.first_seen), r.last_seen = datetime(row.last_seen)
     """
     sets = ", ".join(f"r.{p} = datetime(row.{p})" for p in _DATETIMES)
-    return (
-        f"UNWIND $rows AS row\nMATCH (a:{_name(src)} {{id: row.src}})\n"
-        f"MATCH (b:{_name(dst)} {{id: row.dst}})\nMERGE (a)-[r:{_name(kind)}]->(b)\n"
-        f"SET r += row.props, {sets}"
-    )
+    a, b = f"(a:{_name(src)} {{id: row.src}})", f"(b:{_name(dst)} {{id: row.dst}})"
+    if verb == "MATCH":
+        match = f"MATCH {a}-[r:{_name(kind)}]->{b}"
+    elif verb in ("MERGE", "CREATE"):
+        match = f"MATCH {a}\nMATCH {b}\n{verb} (a)-[r:{_name(kind)}]->(b)"
+    else:
+        raise ValueError(f"verb: MERGE, CREATE or MATCH, not {verb!r}")
+    return f"UNWIND $rows AS row\n{match}\nSET r += row.props, {sets}"
 
 
 def flatten_props(text: str | None, reserved: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -251,7 +276,10 @@ class Neo4jStore:
         total, done = nodes.num_rows, 0
         for kind, table in _split(nodes, "kind", NodeKind):
             for batch in _batches(table, batch_size):
-                self._write(node_query(kind), _node_rows(batch), summary)
+                rows = _node_rows(batch)
+                have = {r["id"] for r in self._read(present_nodes_query(kind), ids=[r["id"] for r in rows])}
+                self._create_or_set(rows, lambda r: r["id"], have, summary,
+                                    node_query(kind, "CREATE"), node_query(kind, "MATCH"))
                 done += batch.num_rows
                 summary.nodes[kind.value] = summary.nodes.get(kind.value, 0) + batch.num_rows
                 if progress:
@@ -264,9 +292,14 @@ class Neo4jStore:
         for kind, by_kind in _split(typed, "kind", EdgeKind):
             for src, by_src in _split(by_kind, "src_kind", NodeKind):
                 for dst, table in _split(by_src, "dst_kind", NodeKind):
-                    query = edge_query(kind, src, dst)
+                    present = present_edges_query(kind, src, dst)
+                    create, update = edge_query(kind, src, dst, "CREATE"), edge_query(kind, src, dst, "MATCH")
                     for batch in _batches(table, batch_size):
-                        self._write(query, _edge_rows(batch), summary)
+                        rows = _edge_rows(batch)
+                        have = {(r["src"], r["dst"]) for r in self._read(
+                            present, rows=[{"src": r["src"], "dst": r["dst"]} for r in rows])}
+                        self._create_or_set(rows, lambda r: (r["src"], r["dst"]), have, summary,
+                                            create, update)
                         done += batch.num_rows
                         n = summary.relationships.get(kind.value, 0) + batch.num_rows
                         summary.relationships[kind.value] = n
@@ -308,6 +341,24 @@ class Neo4jStore:
                 else:
                     summary.schema.append(statement)
                     break
+
+    def _read(self, query: str, **params: Any) -> list[dict[str, Any]]:
+        records, _, _ = self._driver.execute_query(
+            query, params, database_=self.database, routing_=neo4j.RoutingControl.READ)
+        return [dict(r) for r in records]
+
+    def _create_or_set(self, rows: list[dict[str, Any]], key: Callable[[dict], Any], have: set,
+                       summary: PushSummary, create: str, update: str) -> None:
+        """CREATE what the server lacks, SET on what it has: what MERGE does, without paying for
+        MERGE (ArcadeDB). One writer per database: nothing else creates graphtrail's nodes
+        between the read and the write. A key twice in ``rows`` is written once, its last row
+        (as MERGE then SET would leave it)."""
+        new = {key(r): r for r in rows if key(r) not in have}
+        old = [r for r in rows if key(r) in have]
+        if new:
+            self._write(create, list(new.values()), summary)
+        if old:
+            self._write(update, old, summary)
 
     def _write(self, query: str, rows: list[dict[str, Any]], summary: PushSummary) -> None:
         # One managed transaction per batch: the driver retries it on transient errors.
