@@ -158,13 +158,16 @@ def node_query(kind: NodeKind, verb: str = "MERGE") -> str:
     MATCH (n:Role {id: row.id}) WHERE n:Graphtrail
     """
     sets = ", ".join(f"n.{p} = row.{p}" for p in NODE_CORE if p != "id")
-    if verb == "MATCH":
-        head = f"MATCH (n:{_name(kind)} {{id: row.id}}) WHERE n:{OWN_LABEL}"
-    elif verb in ("MERGE", "CREATE"):
-        head = f"{verb} (n:{_name(kind)}:{OWN_LABEL} {{id: row.id}})"
-    else:
-        raise ValueError(f"verb: MERGE, CREATE or MATCH, not {verb!r}")
+    head = _by_verb(verb, f"MATCH (n:{_name(kind)} {{id: row.id}}) WHERE n:{OWN_LABEL}",
+                    f"{verb} (n:{_name(kind)}:{OWN_LABEL} {{id: row.id}})")
     return f"UNWIND $rows AS row\n{head}\nSET n += row.props, {sets}"
+
+
+def _by_verb(verb: str, match: str, write: str) -> str:
+    """``match`` for MATCH, ``write`` for MERGE and CREATE; any other verb is refused."""
+    if verb not in ("MERGE", "CREATE", "MATCH"):
+        raise ValueError(f"verb: MERGE, CREATE or MATCH, not {verb!r}")
+    return match if verb == "MATCH" else write
 
 
 def present_nodes_query(kind: NodeKind) -> str:
@@ -194,12 +197,8 @@ def edge_query(kind: EdgeKind, src: NodeKind, dst: NodeKind, verb: str = "MERGE"
     """
     sets = ", ".join(f"r.{p} = datetime(row.{p})" for p in _DATETIMES)
     a, b = f"(a:{_name(src)} {{id: row.src}})", f"(b:{_name(dst)} {{id: row.dst}})"
-    if verb == "MATCH":
-        match = f"MATCH {a}-[r:{_name(kind)}]->{b}"
-    elif verb in ("MERGE", "CREATE"):
-        match = f"MATCH {a}\nMATCH {b}\n{verb} (a)-[r:{_name(kind)}]->(b)"
-    else:
-        raise ValueError(f"verb: MERGE, CREATE or MATCH, not {verb!r}")
+    match = _by_verb(verb, f"MATCH {a}-[r:{_name(kind)}]->{b}",
+                     f"MATCH {a}\nMATCH {b}\n{verb} (a)-[r:{_name(kind)}]->(b)")
     return f"UNWIND $rows AS row\n{match}\nSET r += row.props, {sets}"
 
 
