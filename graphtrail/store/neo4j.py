@@ -273,12 +273,14 @@ class Neo4jStore:
 
         t0 = time.perf_counter()
         total, done = nodes.num_rows, 0
+        created: dict[NodeKind, set] = {}  # a relationship of a node created now is new too
         for kind, table in _split(nodes, "kind", NodeKind):
             for batch in _batches(table, batch_size):
                 rows = _node_rows(batch)
                 have = {r["id"] for r in self._read(present_nodes_query(kind), ids=[r["id"] for r in rows])}
-                self._create_or_set(rows, lambda r: r["id"], have, summary,
-                                    node_query(kind, "CREATE"), node_query(kind, "MATCH"))
+                created.setdefault(kind, set()).update(self._create_or_set(
+                    rows, lambda r: r["id"], have, summary, node_query(kind, "CREATE"),
+                    node_query(kind, "MATCH")))
                 done += batch.num_rows
                 summary.nodes[kind.value] = summary.nodes.get(kind.value, 0) + batch.num_rows
                 if progress:
@@ -295,8 +297,10 @@ class Neo4jStore:
                     create, update = edge_query(kind, src, dst, "CREATE"), edge_query(kind, src, dst, "MATCH")
                     for batch in _batches(table, batch_size):
                         rows = _edge_rows(batch)
-                        have = {(r["src"], r["dst"]) for r in self._read(
-                            present, rows=[{"src": r["src"], "dst": r["dst"]} for r in rows])}
+                        new_a, new_b = created.get(src, set()), created.get(dst, set())
+                        ask = [{"src": r["src"], "dst": r["dst"]} for r in rows
+                               if r["src"] not in new_a and r["dst"] not in new_b]
+                        have = {(r["src"], r["dst"]) for r in self._read(present, rows=ask)} if ask else set()
                         self._create_or_set(rows, lambda r: (r["src"], r["dst"]), have, summary,
                                             create, update)
                         done += batch.num_rows
@@ -347,7 +351,7 @@ class Neo4jStore:
         return [dict(r) for r in records]
 
     def _create_or_set(self, rows: list[dict[str, Any]], key: Callable[[dict], Any], have: set,
-                       summary: PushSummary, create: str, update: str) -> None:
+                       summary: PushSummary, create: str, update: str) -> set:
         """CREATE what the server lacks, SET on what it has: what MERGE does, without paying for
         MERGE (ArcadeDB). One writer per database: nothing else creates graphtrail's nodes
         between the read and the write. A key twice in ``rows`` is written once, its last row
@@ -358,6 +362,7 @@ class Neo4jStore:
             self._write(create, list(new.values()), summary)
         if old:
             self._write(update, old, summary)
+        return set(new)
 
     def _write(self, query: str, rows: list[dict[str, Any]], summary: PushSummary) -> None:
         # One managed transaction per batch: the driver retries it on transient errors.
