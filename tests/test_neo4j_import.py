@@ -13,6 +13,7 @@ import gzip
 import json
 import re
 import shlex
+import subprocess
 from datetime import datetime
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from graphtrail.store.neo4j import Neo4jStore
 from graphtrail.store.neo4j_case import push_case
 from graphtrail.synth.scenarios import build_scenario
 from graphtrail.times import iso
-from tests.conftest import ingest_paths
+from tests.conftest import GRAPHTRAIL, ingest_paths
 
 pytestmark = pytest.mark.neo4j
 
@@ -202,3 +203,16 @@ def test_refuses_a_folder_with_csv_files(scenario, tmp_path):
     res = CliRunner().invoke(app, ["neo4j", "export-import", "--case", str(store.case.path), "--out", str(tmp_path),
                                    "--overwrite-destination"])
     assert res.exit_code == 2 and "already holds CSV files" in res.output
+
+
+def test_installed_command_without_calls(scenario, tmp_path):
+    """As a user runs it: exit 0, no Call file, the overwrite flag only when asked."""
+    store, _ = scenario
+    res = subprocess.run([GRAPHTRAIL, "neo4j", "export-import", "--case", str(store.case.path),
+                          "--out", str(tmp_path / "x"), "--no-calls", "--database", "ir 117",
+                          "--overwrite-destination"], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert "--overwrite-destination=true" in res.stdout and "'ir 117'" in res.stdout
+    assert "None" not in res.stdout and not (tmp_path / "x" / "nodes_Call.csv").exists()
+    assert not list((tmp_path / "x").glob("rels_MADE_*.csv"))
+    assert (tmp_path / "x" / "schema.cypher").read_text().count("CREATE CONSTRAINT") >= 10
