@@ -4,7 +4,9 @@
 
 Starts ArcadeDB from the ``arcadedb-embedded`` wheel on a loopback port (or uses NEO4J_URI,
 whose database is wiped first). Calls are pushed for the first ``--calls-limit`` rows of the
-activity table (a 1M-call push takes minutes on ArcadeDB: the rate is what matters).
+activity table (a 1M-call push takes minutes on ArcadeDB: the rate is what matters). Beside it,
+the offline path: the same case written as neo4j-admin import files (``neo4j export-import``),
+timed, into a temporary folder.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from graphtrail.store.case import Case  # noqa: E402
 from graphtrail.store.neo4j import Neo4jStore  # noqa: E402
 from graphtrail.store.neo4j_case import push_case  # noqa: E402
+from graphtrail.store.neo4j_import import write_import_files  # noqa: E402
 
 
 def main() -> None:
@@ -62,6 +65,10 @@ def main() -> None:
         client_cpu = (c1.ru_utime - c0.ru_utime) + (c1.ru_stime - c0.ru_stime)
         t1 = time.perf_counter()
         again = push_case(small, server, batch_size=args.batch_size)
+        second = time.perf_counter() - t1
+        t2 = time.perf_counter()
+        files = write_import_files(small, tmp / "import")
+        export = time.perf_counter() - t2
         d = s.as_dict()
         print(json.dumps({
             "server": uri.split("@")[-1], "nodes": d["nodes"], "relationships": d["relationships"],
@@ -70,8 +77,12 @@ def main() -> None:
             "calls": d["calls_new"], "calls_seconds": round(d["calls_seconds"], 1),
             "calls_per_second": d["calls_per_second"],
             "client_cpu_share_of_wall": round(client_cpu / wall, 2),
-            "second_push_seconds": round(time.perf_counter() - t1, 1),
+            "second_push_seconds": round(second, 1),
             "second_push_new_calls": again.calls_new,
+            "import_files_seconds": round(export, 1),
+            "import_files_rows_per_second": round((files.node_count + files.relationship_count) / export),
+            "import_files_nodes": files.node_count, "import_files_relationships": files.relationship_count,
+            "load_average": [round(x, 1) for x in os.getloadavg()],
         }, indent=2))
         server.close()
     finally:

@@ -8,7 +8,12 @@ re-push: every MERGE matches). To say what bounds the rate it reports the client
 Python building rows and the driver packing them) and, for the server it started, the server's
 CPU time, both as a share of wall time.
 
-    python benchmarks/bench_neo4j_push.py --edges 200000 --batch-size 10000 --batch-size 2000
+The reference (issue 12): for each batch size, the bare driver first writes the same number of
+relationships into the wiped database with plain ``UNWIND $rows AS r CREATE (a {id: r.src})-[:T]->(b
+{id: r.dst})`` batches (rows carry the two ids only), then graphtrail pushes the case into the
+wiped database; the ratio is graphtrail's relationships/s over the bare driver's.
+
+    python benchmarks/bench_neo4j_push.py --edges 20000 --batch-size 1000 --batch-size 5000
 """
 
 from __future__ import annotations
@@ -140,6 +145,19 @@ def _push(store: Neo4jStore, server: BoltServer, nodes, edges, batch_size: int, 
     return summary
 
 
+def _bare(store: Neo4jStore, edges: pa.Table, batch_size: int) -> float:
+    """The bare driver's relationships/s: plain UNWIND CREATE batches, one transaction each."""
+    src, dst = edges.column("src").to_pylist(), edges.column("dst").to_pylist()
+    query = "UNWIND $rows AS r CREATE (a {id: r.src})-[:T]->(b {id: r.dst})"
+    t0 = time.perf_counter()
+    for i in range(0, len(src), batch_size):
+        rows = [{"src": s, "dst": d} for s, d in zip(src[i:i + batch_size], dst[i:i + batch_size], strict=True)]
+        store._driver.execute_query(query, {"rows": rows}, database_=store.database)
+    rate = len(src) / (time.perf_counter() - t0)
+    print(f"bare     batch {batch_size:>6}: {rate:>9,.0f} rels/s  (UNWIND CREATE, the reference)")
+    return rate
+
+
 def _ship_only(store: Neo4jStore, edges: pa.Table, batch_size: int) -> None:
     """Client and wire ceiling: the same rows sent to a query that only counts them."""
     t0 = time.perf_counter()
@@ -158,6 +176,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ids-per-edge", type=int, default=3, help="evidence eventIDs per edge")
     parser.add_argument("--batch-size", type=int, action="append", help="repeat to compare")
     parser.add_argument("--heap", default="4g", help="ArcadeDB -Xmx")
+    parser.add_argument("--ship-only", action="store_true", help="also time sending rows unwritten")
+    parser.add_argument("--re-push", action="store_true", help="also time the idempotent re-push")
     args = parser.parse_args(argv)
 
     nodes, edges = synthetic_case(args.nodes, args.edges, args.ids_per_edge)
@@ -170,12 +190,25 @@ def main(argv: list[str] | None = None) -> None:
     _node_rows(nodes), _edge_rows(edges)
     print(f"building Bolt rows alone (client Python): {time.perf_counter() - t0:.1f} s")
 
+    print(f"machine load: {os.getloadavg()[0]:.1f} {os.getloadavg()[1]:.1f} {os.getloadavg()[2]:.1f} "
+          f"on {os.cpu_count()} CPUs")
+    table = []
     with _server(args.heap) as server, Neo4jStore(*server) as store:
+        wipe = "MATCH (n) DETACH DELETE n"
         for batch_size in args.batch_size or [10_000]:
-            _ship_only(store, edges, batch_size)
-            store._driver.execute_query("MATCH (n) DETACH DELETE n", database_=store.database)
-            _push(store, server, nodes, edges, batch_size, "empty")
-            _push(store, server, nodes, edges, batch_size, "re-push")
+            if args.ship_only:
+                _ship_only(store, edges, batch_size)
+            store._driver.execute_query(wipe, database_=store.database)
+            bare = _bare(store, edges, batch_size)
+            store._driver.execute_query(wipe, database_=store.database)
+            pushed = _push(store, server, nodes, edges, batch_size, "empty")
+            if args.re_push:
+                _push(store, server, nodes, edges, batch_size, "re-push")
+            table.append((batch_size, bare, pushed.relationships_per_second))
+    print("\nbatch    bare rels/s  graphtrail rels/s  ratio (target >= 0.5)")
+    for batch_size, bare, ours in table:
+        print(f"{batch_size:>6} {bare:>12,.0f} {ours:>18,.0f}  {ours / bare:5.2f}x")
+    print(f"machine load after: {os.getloadavg()[0]:.1f} {os.getloadavg()[1]:.1f} {os.getloadavg()[2]:.1f}")
 
 
 if __name__ == "__main__":

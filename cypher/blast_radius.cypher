@@ -63,7 +63,7 @@ WITH seeds, seed_ids, recycled, excluded, creds, cred_ids, calls, call_event_ids
                WHERE r.first_seen_us IS NULL OR (($since IS NULL OR r.first_seen_us >= $since)
                                                  AND ($until IS NULL OR r.first_seen_us <= $until)) |
                {credential: k.id, via: coalesce(head(r.event_names), 'CreateAccessKey'),
-                issuer: src.id, time_us: r.first_seen_us, event_ids: r.event_ids}]) AS issued_by
+                issuer: src.id, time_us: r.first_seen_us, event_ids: coalesce(r.event_ids, [])}]) AS issued_by
 WITH seed_ids, recycled, excluded, creds, cred_ids, calls, call_event_ids, sessions, issued_by,
      call_event_ids
      + reduce(acc = [], s IN [x IN sessions WHERE NOT x.id IN seed_ids] |

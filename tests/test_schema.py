@@ -131,7 +131,7 @@ def test_session_nodes_carry_the_sessions_table():
                              schema=schema.session_schema())
     nodes = pa.table({"id": ["session:ASIA1@x"], "kind": ["Session"], "label": ["s"],
                       "account": ["1"], "props": ["{}"]}, schema=schema.node_schema())
-    props = json.loads(neo4j_case._session_nodes(nodes, t).column("props")[0].as_py())
+    props = json.loads(neo4j_case.session_nodes(nodes, t).column("props")[0].as_py())
     assert props["issued_us"] == 5 and props["expires_us"] == 9 and props["issue_event_ids"] == ["e1"]
     assert set(props) <= NODE_PROPERTIES[NodeKind.SESSION]
     assert "id" not in props and "account" not in props

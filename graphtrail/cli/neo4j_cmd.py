@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -29,7 +30,7 @@ def push_cmd(
     case: CaseOpt = DEFAULT_CASE,
     uri: UriOpt = "bolt://127.0.0.1:7687", user: UserOpt = "neo4j", password: PasswordOpt = "",
     database: DatabaseOpt = None,
-    batch_size: Annotated[int, typer.Option(min=1, help="Rows per transaction.")] = 5_000,
+    batch_size: Annotated[int, typer.Option(min=1, help="Rows per transaction (10,000: the fastest in benchmarks/bench_neo4j_push.py).")] = 10_000,
     calls: Annotated[bool, typer.Option("--calls/--no-calls", help="Push every call (for timelines).")] = True,
     fmt: Annotated[Format, typer.Option("--format")] = Format.table,
 ) -> None:
@@ -67,6 +68,40 @@ def push_cmd(
                   highlight=False)
     for note in d["unsupported"]:
         console.print(f"note: {note}", highlight=False, markup=False)
+
+
+@neo4j_app.command("export-import")
+def export_import_cmd(
+    out: Annotated[Path, typer.Option("--out", help="An empty folder for the CSV files.")],
+    case: CaseOpt = DEFAULT_CASE,
+    database: Annotated[str, typer.Option("--database", help="The database to import into.")] = "neo4j",
+    overwrite: Annotated[bool, typer.Option("--overwrite-destination",
+                                            help="Print the command with --overwrite-destination=true.")] = False,
+    calls: Annotated[bool, typer.Option("--calls/--no-calls", help="Every call as a (:Call) node.")] = True,
+) -> None:
+    """Write neo4j-admin import files for a fresh database (the graph `neo4j push` writes); print the command."""
+    from graphtrail.store.neo4j_import import import_command, write_import_files
+
+    try:
+        c = Case.open(case)
+        ensure_graph(c)
+        files = write_import_files(c, out, calls=calls)
+    except (CaseError, ValueError) as exc:
+        raise fail(str(exc)) from exc
+    except OSError as exc:
+        raise fail(f"{out}: {exc.strerror or exc}", code=1) from exc
+    console.print(f"wrote {files.node_count:,} nodes and {files.relationship_count:,} relationships "
+                  f"in {len(files.nodes) + len(files.relationships)} files to {out}"
+                  + (f"; {files.skipped_edges:,} edges skipped (an endpoint is not a node)"
+                     if files.skipped_edges else "")
+                  + (f"; {files.empty_lists:,} empty list properties not written" if files.empty_lists else ""),
+                  highlight=False, markup=False, soft_wrap=True)
+    console.print("With the database stopped (the import needs an empty or new database), run:\n",
+                  highlight=False, markup=False)
+    console.print(import_command(files, database, overwrite=overwrite), highlight=False, markup=False,
+                  soft_wrap=True)
+    console.print(f"\nthen start it and create the constraints and indexes `neo4j push` makes:\n"
+                  f"  cypher-shell -d {database} -f {files.schema}", highlight=False, markup=False, soft_wrap=True)
 
 
 def query_cmd(

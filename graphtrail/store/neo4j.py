@@ -68,6 +68,8 @@ __all__ = [
     "EDGE_CORE",
     "node_query",
     "edge_query",
+    "present_nodes_query",
+    "present_edges_query",
     "schema_statements",
     "flatten_props",
 ]
@@ -142,39 +144,62 @@ def schema_statements(kind: NodeKind) -> tuple[str, str]:
     )
 
 
-def node_query(kind: NodeKind) -> str:
-    """The batch upsert of one label's nodes; rows are ``{id, label, account, props}``.
+def node_query(kind: NodeKind, verb: str = "MERGE") -> str:
+    """The batch write of one label's nodes; rows are ``{id, label, account, props}``.
+
+    ``verb`` is ``MERGE``, ``CREATE`` (the push found the ids absent) or ``MATCH`` (present):
+    on ArcadeDB a MERGE on two labels is ten times slower than a CREATE.
 
     >>> print(node_query(NodeKind.ROLE))
     UNWIND $rows AS row
     MERGE (n:Role:Graphtrail {id: row.id})
     SET n += row.props, n.label = row.label, n.account = row.account
+    >>> print(node_query(NodeKind.ROLE, "MATCH").splitlines()[1])
+    MATCH (n:Role {id: row.id}) WHERE n:Graphtrail
     """
     sets = ", ".join(f"n.{p} = row.{p}" for p in NODE_CORE if p != "id")
-    return (
-        f"UNWIND $rows AS row\nMERGE (n:{_name(kind)}:{OWN_LABEL} {{id: row.id}})\n"
-        f"SET n += row.props, {sets}"
-    )
+    head = _by_verb(verb, f"MATCH (n:{_name(kind)} {{id: row.id}}) WHERE n:{OWN_LABEL}",
+                    f"{verb} (n:{_name(kind)}:{OWN_LABEL} {{id: row.id}})")
+    return f"UNWIND $rows AS row\n{head}\nSET n += row.props, {sets}"
 
 
-def edge_query(kind: EdgeKind, src: NodeKind, dst: NodeKind) -> str:
+def _by_verb(verb: str, match: str, write: str) -> str:
+    """``match`` for MATCH, ``write`` for MERGE and CREATE; any other verb is refused."""
+    if verb not in ("MERGE", "CREATE", "MATCH"):
+        raise ValueError(f"verb: MERGE, CREATE or MATCH, not {verb!r}")
+    return match if verb == "MATCH" else write
+
+
+def present_nodes_query(kind: NodeKind) -> str:
+    """Which of ``$ids`` are graphtrail's nodes of this label already."""
+    return f"UNWIND $ids AS id MATCH (n:{_name(kind)} {{id: id}}) WHERE n:{OWN_LABEL} RETURN n.id AS id"
+
+
+def present_edges_query(kind: EdgeKind, src: NodeKind, dst: NodeKind) -> str:
+    """Which ``$rows`` (``{src, dst}``) have their relationship already."""
+    return (f"UNWIND $rows AS row MATCH (a:{_name(src)} {{id: row.src}})-[:{_name(kind)}]->"
+            f"(b:{_name(dst)} {{id: row.dst}}) RETURN DISTINCT row.src AS src, row.dst AS dst")
+
+
+def edge_query(kind: EdgeKind, src: NodeKind, dst: NodeKind, verb: str = "MERGE") -> str:
     """The batch upsert of one (type, source label, target label); rows carry the evidence.
+
+    The properties go in one map (``count``, ``event_ids`` and ``event_names`` in it): one SET
+    item per property was 1.6-1.8x slower on ArcadeDB (benchmarks/bench_neo4j_push.py).
+    ``verb``: ``MERGE``, ``CREATE`` (the push found the relationships absent) or ``MATCH``.
 
     >>> print(edge_query(EdgeKind.OF_ROLE, NodeKind.SESSION, NodeKind.ROLE))
     UNWIND $rows AS row
     MATCH (a:Session {id: row.src})
     MATCH (b:Role {id: row.dst})
     MERGE (a)-[r:OF_ROLE]->(b)
-    SET r += row.props, r.first_seen = datetime(row.first_seen), r.last_seen = datetime(row.last_seen), r.count = row.count, r.event_ids = row.event_ids, r.event_names = row.event_names
+    SET r += row.props, r.first_seen = datetime(row.first_seen), r.last_seen = datetime(row.last_seen)
     """
-    sets = ", ".join(
-        f"r.{p} = datetime(row.{p})" if p in _DATETIMES else f"r.{p} = row.{p}" for p in EDGE_CORE
-    )
-    return (
-        f"UNWIND $rows AS row\nMATCH (a:{_name(src)} {{id: row.src}})\n"
-        f"MATCH (b:{_name(dst)} {{id: row.dst}})\nMERGE (a)-[r:{_name(kind)}]->(b)\n"
-        f"SET r += row.props, {sets}"
-    )
+    sets = ", ".join(f"r.{p} = datetime(row.{p})" for p in _DATETIMES)
+    a, b = f"(a:{_name(src)} {{id: row.src}})", f"(b:{_name(dst)} {{id: row.dst}})"
+    match = _by_verb(verb, f"MATCH {a}-[r:{_name(kind)}]->{b}",
+                     f"MATCH {a}\nMATCH {b}\n{verb} (a)-[r:{_name(kind)}]->(b)")
+    return f"UNWIND $rows AS row\n{match}\nSET r += row.props, {sets}"
 
 
 def flatten_props(text: str | None, reserved: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -248,9 +273,14 @@ class Neo4jStore:
 
         t0 = time.perf_counter()
         total, done = nodes.num_rows, 0
+        created: dict[NodeKind, set] = {}  # a relationship of a node created now is new too
         for kind, table in _split(nodes, "kind", NodeKind):
             for batch in _batches(table, batch_size):
-                self._write(node_query(kind), _node_rows(batch), summary)
+                rows = _node_rows(batch)
+                have = {r["id"] for r in self._read(present_nodes_query(kind), ids=[r["id"] for r in rows])}
+                created.setdefault(kind, set()).update(self._create_or_set(
+                    rows, lambda r: r["id"], have, summary, node_query(kind, "CREATE"),
+                    node_query(kind, "MATCH")))
                 done += batch.num_rows
                 summary.nodes[kind.value] = summary.nodes.get(kind.value, 0) + batch.num_rows
                 if progress:
@@ -263,9 +293,16 @@ class Neo4jStore:
         for kind, by_kind in _split(typed, "kind", EdgeKind):
             for src, by_src in _split(by_kind, "src_kind", NodeKind):
                 for dst, table in _split(by_src, "dst_kind", NodeKind):
-                    query = edge_query(kind, src, dst)
+                    present = present_edges_query(kind, src, dst)
+                    create, update = edge_query(kind, src, dst, "CREATE"), edge_query(kind, src, dst, "MATCH")
                     for batch in _batches(table, batch_size):
-                        self._write(query, _edge_rows(batch), summary)
+                        rows = _edge_rows(batch)
+                        new_a, new_b = created.get(src, set()), created.get(dst, set())
+                        ask = [{"src": r["src"], "dst": r["dst"]} for r in rows
+                               if r["src"] not in new_a and r["dst"] not in new_b]
+                        have = {(r["src"], r["dst"]) for r in self._read(present, rows=ask)} if ask else set()
+                        self._create_or_set(rows, lambda r: (r["src"], r["dst"]), have, summary,
+                                            create, update)
                         done += batch.num_rows
                         n = summary.relationships.get(kind.value, 0) + batch.num_rows
                         summary.relationships[kind.value] = n
@@ -307,6 +344,25 @@ class Neo4jStore:
                 else:
                     summary.schema.append(statement)
                     break
+
+    def _read(self, query: str, **params: Any) -> list[dict[str, Any]]:
+        records, _, _ = self._driver.execute_query(
+            query, params, database_=self.database, routing_=neo4j.RoutingControl.READ)
+        return [dict(r) for r in records]
+
+    def _create_or_set(self, rows: list[dict[str, Any]], key: Callable[[dict], Any], have: set,
+                       summary: PushSummary, create: str, update: str) -> set:
+        """CREATE what the server lacks, SET on what it has: what MERGE does, without paying for
+        MERGE (ArcadeDB). One writer per database: nothing else creates graphtrail's nodes
+        between the read and the write. A key twice in ``rows`` is written once, its last row
+        (as MERGE then SET would leave it)."""
+        new = {key(r): r for r in rows if key(r) not in have}
+        old = [r for r in rows if key(r) in have]
+        if new:
+            self._write(create, list(new.values()), summary)
+        if old:
+            self._write(update, old, summary)
+        return set(new)
 
     def _write(self, query: str, rows: list[dict[str, Any]], summary: PushSummary) -> None:
         # One managed transaction per batch: the driver retries it on transient errors.
@@ -366,18 +422,23 @@ def _node_rows(batch: pa.Table) -> list[dict[str, Any]]:
 
 
 def _edge_rows(batch: pa.Table) -> list[dict[str, Any]]:
-    names = ("src", "dst", *EDGE_CORE, "props")
-    cols = {c: batch.column(c).to_pylist() for c in names if c not in _DATETIMES}
+    """``{src, dst, first_seen, last_seen, props}``; props hold the other core properties and
+    the times as epoch µs (what the Cypher library compares with $since/$until)."""
+    names = ("src", "dst", *(c for c in EDGE_CORE if c not in _DATETIMES))
+    cols = {c: batch.column(c).to_pylist() for c in names}
+    props = [flatten_props(p, EDGE_CORE) for p in batch.column("props").to_pylist()]
+    for c in ("event_ids", "event_names"):
+        cols[c] = [v or [] for v in cols[c]]
+    for c in ("count", "event_ids", "event_names"):
+        for p, v in zip(props, cols.pop(c), strict=True):
+            p[c] = v
     for c in _DATETIMES:  # Arrow formats them in C++: no datetime objects are built
         utc = batch.column(c).cast(pa.timestamp("us", tz="UTC"))
         cols[c] = pc.strftime(utc, format=_ISO).to_pylist() if len(utc) else []
-    for c in ("event_ids", "event_names"):
-        cols[c] = [v or [] for v in cols[c]]
-    cols["props"] = [flatten_props(p, EDGE_CORE) for p in cols["props"]]
-    for c in _DATETIMES:  # also as epoch µs: what the Cypher library compares with $since/$until
-        for props, us in zip(cols["props"], batch.column(c).cast(pa.int64()).to_pylist(), strict=True):
+        for p, us in zip(props, batch.column(c).cast(pa.int64()).to_pylist(), strict=True):
             if us is not None:
-                props[f"{c}_us"] = us
+                p[f"{c}_us"] = us
+    cols["props"] = props
     keys = list(cols)
     return [dict(zip(keys, row, strict=True)) for row in zip(*cols.values(), strict=True)]
 

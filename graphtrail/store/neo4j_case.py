@@ -29,7 +29,7 @@ from graphtrail.schema import CALL_COLUMNS, NODE_CORE, ORIGIN_FIELDS, SESSION_PR
 from graphtrail.store.case import Case
 from graphtrail.store.neo4j import OWN_LABEL, Neo4jStore
 
-__all__ = ["push_case", "CasePushSummary", "CALL_INDEXES"]
+__all__ = ["push_case", "CasePushSummary", "CALL_INDEXES", "call_rows", "session_nodes"]
 
 CALL_INDEXES = ("actor", "event_name", "source_ip", "time_us", "event_id")
 # A Call node carries the calls table's columns; its time as ``time_us`` (and ``time``).
@@ -57,7 +57,7 @@ class CasePushSummary:
         return d
 
 
-def _session_nodes(nodes: pa.Table, sessions: pa.Table) -> pa.Table:
+def session_nodes(nodes: pa.Table, sessions: pa.Table) -> pa.Table:
     """Merge each session's row into its node's properties (times as µs integers)."""
     s = sessions.to_pydict()
     for t in ("issued", "expires"):
@@ -94,7 +94,7 @@ def push_case(case: Case, server: Neo4jStore, *, batch_size: int = 10_000, calls
     """Push ``case`` (its current graph) to ``server``; see the module docstring."""
     t0 = time.perf_counter()
     out = CasePushSummary()
-    nodes = _session_nodes(case.graph_table("nodes"), case.graph_table("sessions"))
+    nodes = session_nodes(case.graph_table("nodes"), case.graph_table("sessions"))
     edges = case.graph_table("edges")
     pushed = server.push(nodes, edges, batch_size=batch_size, progress=progress)
     out.nodes, out.relationships = pushed.node_count, pushed.relationship_count
@@ -146,41 +146,52 @@ def _push_calls(case: Case, server: Neo4jStore, batch_size: int, out: CasePushSu
     path = case.graph_dir() / "activity.parquet"
     total = pq.ParquetFile(path).metadata.num_rows
     done = 0
+    for rows in call_rows(path, batch_size):
+        known = {r["id"]: r["actor"] for r in server.run(
+            f"UNWIND $ids AS id MATCH (c:Call:{OWN_LABEL} {{id: id}}) "
+            "RETURN c.id AS id, c.actor AS actor", {"ids": [r["id"] for r in rows]})}
+        by_kind: dict[str, list[dict]] = {}
+        relinked = []
+        for row in rows:
+            cid = row["id"]
+            if cid in known and known[cid] == row["actor"]:
+                out.calls_unchanged += 1
+                continue
+            if cid in known:
+                relinked.append(cid)
+            by_kind.setdefault(row.pop("actor_kind"), []).append(row)
+        if relinked:
+            server.write(f"UNWIND $ids AS id MATCH (:Call:{OWN_LABEL} {{id: id}})<-[m:MADE]-() "
+                         "DELETE m", {"ids": relinked})
+            out.calls_relinked += len(relinked)
+        for kind, kind_rows in by_kind.items():
+            server.write(_call_query(kind), {"rows": kind_rows})
+            out.calls_new += len(kind_rows) - sum(1 for r in kind_rows if r["id"] in known)
+        done += len(rows)
+        if progress:
+            progress("calls", done, total)
+
+
+def call_rows(path, batch_size: int):
+    """The rows of the (:Call) nodes, ``batch_size`` calls a list, in the activity table's order:
+    ``{id, actor, actor_kind, props, time}`` (``actor_kind`` is ``""`` when the table has none).
+    What the push MERGEs and what the bulk import files hold."""
     shared = _shared_call_keys(path)
     seen: dict[str, int] = {}
     for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_size, columns=["time", *_CALL_PROPS]):
         t = pa.Table.from_batches([batch])
         times = t.column("time").cast(pa.int64()).to_pylist()
         cols = {c: t.column(c).to_pylist() for c in _CALL_PROPS}
-        ids = [_call_id(e, tm, shared, seen) for e, tm in zip(cols["event_id"], times, strict=True)]
-        known = {r["id"]: r["actor"] for r in server.run(
-            f"UNWIND $ids AS id MATCH (c:Call:{OWN_LABEL} {{id: id}}) "
-            "RETURN c.id AS id, c.actor AS actor", {"ids": ids})}
-        by_kind: dict[str, list[dict]] = {}
-        relinked = []
-        for i, cid in enumerate(ids):
-            actor = cols["actor"][i]
-            if cid in known and known[cid] == actor:
-                out.calls_unchanged += 1
-                continue
-            if cid in known:
-                relinked.append(cid)
+        rows = []
+        for i, (event, tm) in enumerate(zip(cols["event_id"], times, strict=True)):
+            cid = _call_id(event, tm, shared, seen)
             props = {c: cols[c][i] for c in _CALL_PROPS if cols[c][i] is not None}
-            props["time_us"] = times[i]
+            props["time_us"] = tm
             if "#" in cid:  # the order of calls sharing eventID and time, as the case has them
                 props["occurrence"] = int(cid.rsplit("#", 1)[1])
-            by_kind.setdefault(cols["actor_kind"][i] or "", []).append(
-                {"id": cid, "actor": actor, "props": props, "time": iso(times[i])})
-        if relinked:
-            server.write(f"UNWIND $ids AS id MATCH (:Call:{OWN_LABEL} {{id: id}})<-[m:MADE]-() "
-                         "DELETE m", {"ids": relinked})
-            out.calls_relinked += len(relinked)
-        for kind, rows in by_kind.items():
-            server.write(_call_query(kind), {"rows": rows})
-            out.calls_new += len(rows) - sum(1 for r in rows if r["id"] in known)
-        done += t.num_rows
-        if progress:
-            progress("calls", done, total)
+            rows.append({"id": cid, "actor": cols["actor"][i], "actor_kind": cols["actor_kind"][i] or "",
+                         "props": props, "time": iso(tm)})
+        yield rows
 
 
 def _shared_call_keys(path) -> set[tuple[str, int]]:
