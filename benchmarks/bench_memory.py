@@ -23,15 +23,12 @@ import json
 import os
 import resource
 import shutil
-import subprocess
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_ingest import _tree_rss, graphtrail_command  # noqa: E402  (a sibling script)
+from bench_ingest import graphtrail_command, run_measured  # noqa: E402  (a sibling script)
 
 __all__ = ["main", "measure"]
 
@@ -61,35 +58,22 @@ def _has_children(pid: int) -> bool:
 def measure(cmd: list[str]) -> dict:
     """Run ``cmd``: wall and CPU seconds, stdout, and peak RSS (MB) of the tree, of the main
     process, and of the tree while workers run (``load``) and after (``graph``)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peak = {"tree": 0, "main": 0, "load": 0, "graph": 0}
-    done = threading.Event()
+    peak = {"main": 0, "load": 0, "graph": 0}
     workers_seen = False
 
-    def sample() -> None:
+    def watch(pid: int, tree: int) -> None:
         nonlocal workers_seen
-        while not done.is_set():
-            tree, main = _tree_rss(proc.pid), _rss(proc.pid)
-            busy = _has_children(proc.pid)
-            workers_seen |= busy
-            stage = "load" if busy or not workers_seen else "graph"
-            for k, v in (("tree", tree), ("main", main), (stage, tree)):
-                peak[k] = max(peak[k], v)
-            time.sleep(0.02)
+        busy = _has_children(pid)
+        workers_seen |= busy
+        stage = "load" if busy or not workers_seen else "graph"
+        peak["main"] = max(peak["main"], _rss(pid))
+        peak[stage] = max(peak[stage], tree)
 
-    th = threading.Thread(target=sample, daemon=True)
-    th.start()
-    out, err = proc.communicate()
-    done.set()
-    th.join()
-    seconds = time.perf_counter() - t0
-    if proc.returncode != 0:
-        sys.exit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{err[-2000:]}")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    seconds, tree_peak, out = run_measured(cmd, watch)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return {"seconds": seconds, "cpu_seconds": cpu, "out": out,
+    return {"seconds": seconds, "cpu_seconds": cpu, "out": out, "peak_tree_mb": round(tree_peak / 2**20),
             **{f"peak_{k}_mb": round(v / 2**20) for k, v in peak.items()}}
 
 
