@@ -121,7 +121,9 @@ class EdgeFold:
     stream (its eventID is looked up once at the end, :meth:`table`). A few tens of bytes
     an edge, so the fold stays a fraction of the graph it builds, whatever the number of
     events. Edges are listed in order of first appearance: batch by batch, in the order
-    ``add`` was called, and within a call in the order of Arrow's grouping.
+    ``add`` was called, and within a call in the order of Arrow's grouping. Event names are
+    each listed once: within a batch as Arrow's ``distinct`` lists them, then in order of
+    first appearance (no longer as a second ``distinct`` over all the batches happened to).
     """
 
     def __init__(self, budget: int = PARTIALS_BYTES) -> None:
