@@ -196,20 +196,20 @@ class EdgeFold:
         self.fold()
         if not self.parts:
             return edge_schema().empty_table()
-        p = self.parts[0]
-        key = p["key"]
+        p = self.parts.pop()  # each array let go of once its column is built
+        key = p.pop("key")
         mask = (1 << _NODE_BITS) - 1
+        n = len(key)
         src = self.nodes.decode((key >> (_NODE_BITS + 4)) - 1)
         dst = self.nodes.decode(((key >> 4) & mask) - 1)
         kind = pa.array(_KINDS, pa.string()).take(pa.array(key & 15))
-        ids_ = event_ids(p["ev"])
-        names = self.names.decode(p["nm"])
-        n = len(key)
-        self.parts = []
+        del key
+        self.nodes = Codes()
+        evidence = _lists(p.pop("ev_len"), event_ids(p.pop("ev")))
+        names = _lists(p.pop("nm_len"), self.names.decode(p.pop("nm")))
         return pa.Table.from_arrays([
             src, dst, kind, pa.array(p["first"]).cast(_TS), pa.array(p["last"]).cast(_TS),
-            pa.array(p["count"]), _lists(p["ev_len"], ids_), _lists(p["nm_len"], names),
-            pa.nulls(n, pa.string()),
+            pa.array(p["count"]), evidence, names, pa.nulls(n, pa.string()),
         ], schema=edge_schema())
 
 

@@ -157,6 +157,8 @@ def build_graph(read_batches: BatchReader, activity_path: str | Path) -> GraphFa
         _replayed_sessions(sides, linker.sessions)
         _session_facts(linker, g)
         _actor_nodes(linker.sessions, g)
+        linker.drop_lookups()
+        pa.default_memory_pool().release_unused()
         bulk = fold.table(lambda evidence: _event_ids_at(evidence, activity_path))
         del fold
         for col in ("src", "dst"):
@@ -314,8 +316,7 @@ def _activity_edges(act: pa.Table, handled: pa.Array, g: _Graph, fold: EdgeFold,
 def _event_ids_at(rows: np.ndarray, activity_path: str | Path) -> pa.Array:
     """The eventID of each of ``rows`` (row numbers of the activity table), read back one
     batch at a time: only the evidence is ever held, never every event's id."""
-    order = np.argsort(rows, kind="stable")
-    wanted = rows[order]
+    wanted, back = np.unique(rows, return_inverse=True)  # a call is evidence of a few edges
     found: list[pa.Array] = []
     base = i = 0
     for b in pq.ParquetFile(str(activity_path)).iter_batches(columns=["event_id"], batch_size=BATCH_ROWS):
@@ -323,10 +324,10 @@ def _event_ids_at(rows: np.ndarray, activity_path: str | Path) -> pa.Array:
         if j > i:
             found.append(b.column(0).take(pa.array(wanted[i:j] - base)))
         i, base = j, base + b.num_rows
+    del wanted
     got = pa.concat_arrays(found) if found else pa.array([], pa.string())
-    back = np.empty_like(order)
-    back[order] = np.arange(len(order))
-    return got.take(pa.array(back))
+    del found
+    return got.take(pa.array(back.reshape(-1)))
 
 
 def _identity_center_users(batch, act: pa.Table, g: _Graph) -> None:
