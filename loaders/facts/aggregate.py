@@ -9,6 +9,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import queue
 import threading
 from collections.abc import Callable, Iterator
@@ -19,12 +21,32 @@ import pyarrow.compute as pc
 
 from graphtrail.model import EVIDENCE_CAP, EdgeKind, edge_schema
 
-__all__ = ["BATCH_ROWS", "PARTIALS_BYTES", "prefetch", "rebatch", "Codes", "EdgeFold"]
+__all__ = ["BATCH_ROWS", "PARTIALS_BYTES", "prefetch", "rebatch", "Codes", "EdgeFold", "trim_heap"]
 
 _TS = pa.timestamp("us", tz="UTC")
 
 BATCH_ROWS = 131_072
 PARTIALS_BYTES = 32 << 20  # fold partial edges once they hold this much
+
+
+def trim_heap() -> None:
+    """Give the heap pages malloc holds free back to the system (glibc's ``malloc_trim``):
+    numpy's temporaries of a fold otherwise stay resident after they are freed. A no-op
+    where there is no glibc."""
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def _libc():
+    try:
+        lib = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        lib.malloc_trim.argtypes = [ctypes.c_size_t]
+        return lib
+    except (OSError, AttributeError):
+        return None
+
+
+_LIBC = _libc()
 
 
 def prefetch(batches: Iterator[pa.Table], depth: int = 1) -> Iterator[pa.Table]:
@@ -189,6 +211,7 @@ class EdgeFold:
             "ev_len": ev_len, "ev": ev, "nm_len": nm_len, "nm": nm,
         }]
         self._pending = 0
+        trim_heap()
 
     def table(self, event_ids: Callable[[np.ndarray], pa.Array]) -> pa.Table:
         """The edges (graphtrail.model.edge_schema, props null); ``event_ids(rows)`` gives the

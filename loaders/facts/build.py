@@ -41,7 +41,7 @@ from graphtrail.model import (
 from graphtrail.schema import CALL_COLUMNS, call_schema, names, session_schema
 from graphtrail.times import micros
 from loaders.facts import iam  # noqa: F401  (registers its handlers)
-from loaders.facts.aggregate import BATCH_ROWS, EdgeFold, prefetch, rebatch
+from loaders.facts.aggregate import BATCH_ROWS, EdgeFold, prefetch, rebatch, trim_heap
 from loaders.facts.credentials import STS_ISSUING, Issuance, Linker
 from loaders.facts.registry import HANDLERS, Call
 from loaders.facts.resources import resource_ids
@@ -150,6 +150,7 @@ def build_graph(read_batches: BatchReader, activity_path: str | Path) -> GraphFa
                 _console_sides(act, console, sides)
                 del batch, act
                 pa.default_memory_pool().release_unused()
+                trim_heap()
         finally:
             if writer is None:
                 writer = pq.ParquetWriter(str(activity_path), _activity_schema(), compression="zstd")
@@ -159,6 +160,7 @@ def build_graph(read_batches: BatchReader, activity_path: str | Path) -> GraphFa
         _actor_nodes(linker.sessions, g)
         linker.drop_lookups()
         pa.default_memory_pool().release_unused()
+        trim_heap()
         bulk = fold.table(lambda evidence: _event_ids_at(evidence, activity_path))
         del fold
         for col in ("src", "dst"):
@@ -319,7 +321,8 @@ def _event_ids_at(rows: np.ndarray, activity_path: str | Path) -> pa.Array:
     wanted, back = np.unique(rows, return_inverse=True)  # a call is evidence of a few edges
     found: list[pa.Array] = []
     base = i = 0
-    for b in pq.ParquetFile(str(activity_path)).iter_batches(columns=["event_id"], batch_size=BATCH_ROWS):
+    for b in pq.ParquetFile(str(activity_path)).iter_batches(columns=["event_id"], batch_size=BATCH_ROWS,
+                                                               use_threads=False):
         j = int(np.searchsorted(wanted, base + b.num_rows, side="left"))
         if j > i:
             found.append(b.column(0).take(pa.array(wanted[i:j] - base)))
