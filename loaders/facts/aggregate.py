@@ -184,6 +184,10 @@ class EdgeFold:
 
     def fold(self) -> None:
         """Merge the parts into one row per edge, in the order of the class docstring."""
+        self._fold()
+        trim_heap()  # once the fold's temporaries are gone
+
+    def _fold(self) -> None:
         if not self.parts:
             return
         cat = {f: np.concatenate([p[f] for p in self.parts]) for f in _FIELDS}
@@ -211,7 +215,6 @@ class EdgeFold:
             "ev_len": ev_len, "ev": ev, "nm_len": nm_len, "nm": nm,
         }]
         self._pending = 0
-        trim_heap()
 
     def table(self, event_ids: Callable[[np.ndarray], pa.Array]) -> pa.Table:
         """The edges (graphtrail.model.edge_schema, props null); ``event_ids(rows)`` gives the
