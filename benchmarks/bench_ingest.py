@@ -57,8 +57,9 @@ def graphtrail_command() -> str:
     return str(beside) if beside.exists() else (shutil.which("graphtrail") or "graphtrail")
 
 
-def run_measured(cmd: list[str]) -> tuple[float, int, str]:
-    """Run ``cmd``; return (seconds, peak tree RSS bytes, stdout)."""
+def run_measured(cmd: list[str], watch=None) -> tuple[float, int, str]:
+    """Run ``cmd``; return (seconds, peak tree RSS bytes, stdout). ``watch(pid, tree_rss)``,
+    if given, is called at every sample."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak = 0
@@ -67,7 +68,10 @@ def run_measured(cmd: list[str]) -> tuple[float, int, str]:
     def sample() -> None:
         nonlocal peak
         while not done.is_set():
-            peak = max(peak, _tree_rss(proc.pid))
+            rss = _tree_rss(proc.pid)
+            peak = max(peak, rss)
+            if watch is not None:
+                watch(proc.pid, rss)
             time.sleep(0.02)
 
     th = threading.Thread(target=sample, daemon=True)

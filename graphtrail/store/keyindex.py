@@ -29,9 +29,13 @@ def _sorted(keys: np.ndarray, kind: str = "quicksort") -> np.ndarray:
 
 
 def _merged(levels: list[np.ndarray]) -> np.ndarray:
-    """Sorted levels as one: a stable sort (timsort) finds the sorted runs and merges them
-    in linear time, where a quicksort would start over."""
-    return _sorted(np.concatenate(levels), kind="stable")
+    """Sorted levels as one, as a stable sort of them end to end would order them. Each level
+    is inserted where it belongs (a linear merge), from the last: the merge holds the result
+    and one copy, never the whole concatenation, its sort order and the result at once."""
+    out = levels[-1]
+    for lv in reversed(levels[:-1]):  # an earlier level's keys go before equal later ones
+        out = np.insert(out, np.searchsorted(out[:, 0], lv[:, 0], side="left"), lv, axis=0)
+    return out
 
 
 def _first_occurrences(keys: np.ndarray) -> np.ndarray:

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -40,14 +41,7 @@ from graphtrail.model import (
 from graphtrail.schema import CALL_COLUMNS, call_schema, names, session_schema
 from graphtrail.times import micros
 from loaders.facts import iam  # noqa: F401  (registers its handlers)
-from loaders.facts.aggregate import (
-    PARTIALS_BYTES,
-    finish_partials,
-    grouped,
-    merge_partials,
-    prefetch,
-    rebatch,
-)
+from loaders.facts.aggregate import BATCH_ROWS, EdgeFold, prefetch, rebatch, trim_heap
 from loaders.facts.credentials import STS_ISSUING, Issuance, Linker
 from loaders.facts.registry import HANDLERS, Call
 from loaders.facts.resources import resource_ids
@@ -139,7 +133,7 @@ def build_graph(read_batches: BatchReader, activity_path: str | Path) -> GraphFa
         console = pa.array(sorted(s.session for s in linker.sessions.values() if s.console), pa.string())
         sides: dict[tuple[str, str | None, str | None], list] = {}
         g = _Graph()
-        partials: list[pa.Table] = []
+        fold = EdgeFold()
         writer = None
         rows = 0
         try:
@@ -148,15 +142,15 @@ def build_graph(read_batches: BatchReader, activity_path: str | Path) -> GraphFa
                 if writer is None:
                     writer = pq.ParquetWriter(str(activity_path), act.schema, compression="zstd")
                 writer.write_table(act)
-                rows += act.num_rows
                 handled = _family_facts(batch, act.column("actor"), g)
                 _identity_center_users(batch, act, g)
-                partials.extend(_activity_edges(act, handled, g))
+                _activity_edges(act, handled, g, fold, rows)
+                rows += act.num_rows
                 _actor_stats(act, g)
                 _console_sides(act, console, sides)
-                if sum(p.nbytes for p in partials) > PARTIALS_BYTES:
-                    partials = [merge_partials(partials)]  # graph-sized, whatever the events
+                del batch, act
                 pa.default_memory_pool().release_unused()
+                trim_heap()
         finally:
             if writer is None:
                 writer = pq.ParquetWriter(str(activity_path), _activity_schema(), compression="zstd")
@@ -164,7 +158,11 @@ def build_graph(read_batches: BatchReader, activity_path: str | Path) -> GraphFa
         _replayed_sessions(sides, linker.sessions)
         _session_facts(linker, g)
         _actor_nodes(linker.sessions, g)
-        bulk = finish_partials(merge_partials(partials)) if partials else edge_schema().empty_table()
+        linker.drop_lookups()
+        pa.default_memory_pool().release_unused()
+        trim_heap()
+        bulk = fold.table(lambda evidence: _event_ids_at(evidence, activity_path))
+        del fold
         for col in ("src", "dst"):
             for nid in pc.unique(bulk.column(col)).to_pylist():
                 if nid not in g.nodes:
@@ -282,25 +280,26 @@ def _flat(a):
 
 
 
-def _activity_edges(act: pa.Table, handled: pa.Array, g: _Graph) -> list[pa.Table]:
-    """Partial ACTED_ON / ATTEMPTED / FROM_IP edges of one batch; HAS_KEY into ``g``."""
+def _activity_edges(act: pa.Table, handled: pa.Array, g: _Graph, fold: EdgeFold,
+                    first_row: int) -> None:
+    """ACTED_ON / ATTEMPTED / FROM_IP edges of one batch into ``fold`` (evidence: row numbers
+    in the activity table, from ``first_row``); HAS_KEY into ``g``."""
     has_actor = pc.is_valid(act.column("actor"))
     ok = pc.is_null(act.column("error_code"))
     names = act.column("event_name")
     sts = pc.fill_null(pc.is_in(names, pa.array(sorted(STS_ISSUING))), False)
     base = act.select(["actor", "resource", "time", "event_id", "event_name", "source_ip"])
-    out = [
-        grouped(base.filter(pc.and_(pc.and_(has_actor, ok), pc.invert(handled))),
-                 "actor", "resource", EdgeKind.ACTED_ON),
-        # failed AssumeRole* are ATTEMPTED edges to the role (see _session_facts)
-        grouped(base.filter(pc.and_(pc.and_(has_actor, pc.invert(ok)), pc.invert(sts))),
-                 "actor", "resource", EdgeKind.ATTEMPTED),
-    ]
+    base = base.append_column("row", pa.array(np.arange(first_row, first_row + act.num_rows)))
+    fold.add(base.filter(pc.and_(pc.and_(has_actor, ok), pc.invert(handled))),
+             "actor", "resource", EdgeKind.ACTED_ON)
+    # failed AssumeRole* are ATTEMPTED edges to the role (see _session_facts)
+    fold.add(base.filter(pc.and_(pc.and_(has_actor, pc.invert(ok)), pc.invert(sts))),
+             "actor", "resource", EdgeKind.ATTEMPTED)
     ip_ok = pc.fill_null(pc.match_substring_regex(act.column("source_ip"), _IP_RE), False)
     ips = base.filter(pc.and_(has_actor, ip_ok))
     ips = ips.set_column(ips.schema.get_field_index("source_ip"), "source_ip",
                          pc.binary_join_element_wise(ids.IdPrefix.IP.mark, ips.column("source_ip"), ""))
-    out.append(grouped(ips, "actor", "source_ip", EdgeKind.FROM_IP))
+    fold.add(ips, "actor", "source_ip", EdgeKind.FROM_IP)
     keyed = act.filter(pc.fill_null(pc.starts_with(act.column("actor"), ids.IdPrefix.KEY.mark), False))
     if keyed.num_rows:  # HAS_KEY: the user (or root) a long-term key belongs to
         agg = keyed.group_by(["actor", "identity_arn"], use_threads=False).aggregate(
@@ -314,7 +313,24 @@ def _activity_edges(act: pa.Table, handled: pa.Array, g: _Graph) -> list[pa.Tabl
             g.edge(Edge(p[1], r["actor"], EdgeKind.HAS_KEY, micros(r["time_min"]), micros(r["time_max"]),
                         r["event_id_count"], [r["event_id_first"]], [], {"seen_in_use": True}))
             g.actors.setdefault(r["actor"], {}).setdefault("user", p[1])
-    return out
+
+
+def _event_ids_at(rows: np.ndarray, activity_path: str | Path) -> pa.Array:
+    """The eventID of each of ``rows`` (row numbers of the activity table), read back one
+    batch at a time: only the evidence is ever held, never every event's id."""
+    wanted, back = np.unique(rows, return_inverse=True)  # a call is evidence of a few edges
+    found: list[pa.Array] = []
+    base = i = 0
+    for b in pq.ParquetFile(str(activity_path)).iter_batches(columns=["event_id"], batch_size=BATCH_ROWS,
+                                                               use_threads=False):
+        j = int(np.searchsorted(wanted, base + b.num_rows, side="left"))
+        if j > i:
+            found.append(b.column(0).take(pa.array(wanted[i:j] - base)))
+        i, base = j, base + b.num_rows
+    del wanted
+    got = pa.concat_arrays(found) if found else pa.array([], pa.string())
+    del found
+    return got.take(pa.array(back.reshape(-1)))
 
 
 def _identity_center_users(batch, act: pa.Table, g: _Graph) -> None:

@@ -331,6 +331,13 @@ class Linker:
         return (ids.account_id(acct), NodeKind.ACCOUNT.value) if acct else (None, None)
 
     # -- pass two ------------------------------------------------------------------
+    def drop_lookups(self) -> None:
+        """Let go of what naming actors needs (per identity signature, per STS call) once
+        every call is named; the sessions and failed AssumeRole calls stay."""
+        self.spans, self.actor_of, self.by_key, self.by_identity = {}, {}, {}, {}
+        self.by_principal_id, self.orphans = {}, {}
+        self.sts_rows, self.console_rows, self.portal_rows = [], [], []
+
     def actors(self, batch: pa.Table) -> tuple[pa.Array, pa.Array]:
         """Actor node id and kind of every call in ``batch``."""
         sig = signatures(batch)
