@@ -842,3 +842,50 @@ def test_sessions_issued_exactly_at_the_window_edges_count(tmp_path):
     got = blast_radius(store, DEV_KEY, since=at(f"{D}10:00:00Z"), until=at(f"{D}11:00:00Z"))
     assert got.sessions == sorted(session_of(store, k)["session"] for k in keys[1:3])
     assert got.event_ids == ["e-1", "e-2"]
+
+
+def _sts(name: str, t: str, key: str, *, params=None, response=None, event_id: str,
+         caller: dict | None = None, account: str = ACCT) -> dict:
+    resp = {"credentials": creds(key, f"{D}23:00:00Z"), **(response or {})}
+    return rec(name, "sts.amazonaws.com", t, caller or user(DEV_KEY), params=params,
+               response=resp, event_id=event_id, account=account)
+
+
+def test_who_each_sts_call_makes_the_new_session_act_as(tmp_path):
+    """The principal, session name and account of a new session, for each issuing call and
+    for requests whose parameters were left out of the log."""
+    redacted_arn = f"arn:aws:sts::{OTHER}:assumed-role/audit/from-arn"
+    records = [
+        _sts("AssumeRole", f"{D}09:00:00Z", "ASIAEXAMPLETGT00001", event_id="g-1-role-from-arn",
+             params={"roleSessionName": "from-arn"},
+             response={"assumedRoleUser": {"arn": redacted_arn}}),
+        _sts("AssumeRole", f"{D}09:01:00Z", "ASIAEXAMPLETGT00002", event_id="g-2-name-from-arn",
+             params={"roleArn": role_arn("ops")},
+             response={"assumedRoleUser": {"arn": f"arn:aws:sts::{ACCT}:assumed-role/ops/named-in-arn"}}),
+        _sts("AssumeRole", f"{D}09:02:00Z", "ASIAEXAMPLETGT00003", event_id="g-3-no-role-at-all",
+             params={"roleSessionName": "lost"}),
+        _sts("GetFederationToken", f"{D}09:03:00Z", "ASIAEXAMPLETGT00004", event_id="g-4-federated",
+             params={"name": "contractor"},
+             response={"federatedUser": {"arn": f"arn:aws:sts::{ACCT}:federated-user/contractor"}}),
+        _sts("GetFederationToken", f"{D}09:04:00Z", "ASIAEXAMPLETGT00005", event_id="g-5-federated-no-arn",
+             params={"name": "temp"}, account=OTHER),
+        _sts("AssumeRoot", f"{D}09:05:00Z", "ASIAEXAMPLETGT00006", event_id="g-6-root",
+             params={"targetPrincipal": OTHER, "taskPolicyArn": {"arn": "arn:aws:iam::aws:policy/root-task/IAMAuditRootUserCredentials"}}),
+        _sts("GetSessionToken", f"{D}09:06:00Z", "ASIAEXAMPLETGT00007", event_id="g-7-session-token"),
+    ]
+    store = ingest(tmp_path, records)
+    got = {}
+    for i in range(1, 8):
+        found = [s for s in store.session_info.values()
+                 if s["access_key_id"] == f"ASIAEXAMPLETGT0000{i}"]
+        got[i] = tuple((s["via"], s["principal_kind"], s["principal"], s["session_name"], s["account"])
+                       for s in found)
+    assert got == {
+        1: (("AssumeRole", "Role", role_arn("audit", OTHER), "from-arn", OTHER),),
+        2: (("AssumeRole", "Role", role_arn("ops"), "named-in-arn", ACCT),),
+        3: (),  # no role in the request nor the response: no session can be named
+        4: (("GetFederationToken", "FederatedUser", f"arn:aws:sts::{ACCT}:federated-user/contractor", None, ACCT),),
+        5: (("GetFederationToken", "FederatedUser", f"arn:aws:sts::{OTHER}:federated-user/temp", None, OTHER),),
+        6: (("AssumeRoot", "Root", f"arn:aws:iam::{OTHER}:root", None, OTHER),),
+        7: (("GetSessionToken", "User", USER_ARN, None, ACCT),),
+    }
