@@ -175,11 +175,19 @@ def test_cli_ctrl_c_stops_the_query_and_writes_no_case(athena, seed_records, tmp
                                 "--case", str(case)], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 60
+        # a slow start on a loaded machine must not send the signal before round two polls
+        deadline = time.monotonic() + 180
         while len(athena.of("GetQueryExecution")) < 2 and time.monotonic() < deadline:
+            assert command.poll() is None, command.communicate()
             time.sleep(0.05)
+        assert len(athena.of("GetQueryExecution")) >= 2, "round two never polled"
         command.send_signal(signal.SIGINT)
-        _, stderr = command.communicate(timeout=60)
+        try:
+            _, stderr = command.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            command.kill()
+            _, stderr = command.communicate()
+            raise AssertionError(f"still running 120 s after Ctrl-C; stderr: {stderr}") from None
     finally:
         command.kill()
     assert command.returncode == 130, stderr
