@@ -164,6 +164,10 @@ def test_cli_follow_over_pages_ingests_every_record(athena, seed_records, tmp_pa
     assert summary["events_added"] + summary["duplicates"] == len(mine)
 
 
+def _sigint_default() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_cli_ctrl_c_stops_the_query_and_writes_no_case(athena, seed_records, tmp_path):
     """SIGINT to the command while Athena runs round two: StopQueryExecution, exit 130, and
     round one's records are not left in a case."""
@@ -171,9 +175,11 @@ def test_cli_ctrl_c_stops_the_query_and_writes_no_case(athena, seed_records, tmp
     athena.scripts = [Script(states=["SUCCEEDED"], table=as_table(mine)),
                       Script(states=["QUEUED", "RUNNING"])]  # runs until stopped
     case = tmp_path / "case"
+    # Ctrl-C as at a terminal: a job started in the background (CI scripts, `cmd &`) has
+    # SIGINT ignored, and a Python started that way never turns it into KeyboardInterrupt
     command = subprocess.Popen([GRAPHTRAIL, "ingest", URI, "--follow", key,
                                 "--case", str(case)], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.PIPE, text=True, preexec_fn=_sigint_default)
     try:
         # a slow start on a loaded machine must not send the signal before round two polls
         deadline = time.monotonic() + 180
