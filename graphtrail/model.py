@@ -124,5 +124,7 @@ class Edge:
                 self.event_names.append(name)
         for k, v in other.props.items():
             self.props.setdefault(k, v)
+        if other.props.get("admin"):  # one change that grants everything makes the relation admin
+            self.props["admin"] = True
 
 

@@ -889,3 +889,27 @@ def test_who_each_sts_call_makes_the_new_session_act_as(tmp_path):
         6: (("AssumeRoot", "Root", f"arn:aws:iam::{OTHER}:root", None, OTHER),),
         7: (("GetSessionToken", "User", USER_ARN, None, ACCT),),
     }
+
+
+def test_a_policy_created_then_given_an_admin_version_reads_as_admin(tmp_path):
+    """The seed creates a read-only policy, then a version of it granting everything, set as
+    default: the relation key -> policy holds both calls, and it is admin (the first call's
+    document must not hide the second's)."""
+    admin_doc = json.dumps({"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
+    read_doc = json.dumps({"Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]})
+    pol = f"arn:aws:iam::{ACCT}:policy/ops-extra"
+    records = [
+        rec("CreatePolicy", "iam.amazonaws.com", f"{D}09:00:00Z", user(DEV_KEY),
+            params={"policyName": "ops-extra", "policyDocument": read_doc},
+            response={"policy": {"arn": pol, "policyName": "ops-extra"}}, event_id="p-1-policy"),
+        rec("CreatePolicyVersion", "iam.amazonaws.com", f"{D}09:10:00Z", user(DEV_KEY),
+            params={"policyArn": pol, "policyDocument": admin_doc, "setAsDefault": True},
+            response={"policyVersion": {"versionId": "v2", "isDefaultVersion": True}},
+            event_id="p-2-version"),
+    ]
+    br = blast_radius(ingest(tmp_path, records), DEV_KEY)
+    ((created,),) = [br.created]
+    assert (created["node"], created["admin"], created["event_id"]) == (pol, True, "p-1-policy")
+    ((change,),) = [br.policy_changes]
+    assert (change["target"], change["admin"], change["event_ids"]) == (
+        pol, True, ["p-1-policy", "p-2-version"])
