@@ -67,8 +67,9 @@ def _actor_order(pf: pq.ParquetFile) -> pa.Array:
     if pa.types.is_dictionary(actor.type):
         actor = actor.cast(actor.type.value_type)
     # a stable sort: a credential's calls keep their order
-    return pc.sort_indices(pa.table({"actor": actor}),
-                           sort_keys=[("actor", "ascending", "at_end")])
+    # nulls sort last by default; a per-key placement is refused by pyarrow 17, a global one
+    # deprecated since pyarrow 25: neither is spelled
+    return pc.sort_indices(pa.table({"actor": actor}), sort_keys=[("actor", "ascending")])
 
 
 def _gather(pf: pq.ParquetFile, columns: list[str], wanted: pa.Array) -> pa.Table:

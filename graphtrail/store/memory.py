@@ -223,7 +223,9 @@ class MemoryStore:
                 keyed[k].update(d)
             else:
                 keyed[k] = d
-        nx._clear_cache(g)
+        clear = getattr(nx, "_clear_cache", None)  # networkx >= 3.3 caches views of _succ
+        if clear is not None:
+            clear(g)
         return g
 
     @cached_property
