@@ -29,8 +29,8 @@ BY_ACTOR = "activity_by_actor"  # the graph table's name
 SEQ = "seq"  # the call's row in activity.parquet
 LEFT_OUT = frozenset({"detail"})  # request parameters: read by detections over every call
 ROWS_PER_GROUP = 2048  # a credential's calls in a few groups; the footer stays small
-SORT_ROWS = 1_000_000
-SMALL_DICTIONARY = 4096  # bytes: written whole in every row group, it costs less than compacting  # calls sorted in memory at once (a pass over activity.parquet each)
+SORT_ROWS = 1_000_000  # calls sorted in memory at once (a pass over activity.parquet each)
+SMALL_DICTIONARY = 4096  # bytes: written whole in every row group, it costs less than compacting
 
 
 def write_by_actor(activity: Path, out: Path, dictionary_columns: Iterable[str] = ()) -> int:
@@ -66,9 +66,8 @@ def _actor_order(pf: pq.ParquetFile) -> pa.Array:
     actor = pf.read(["actor"], use_threads=False).column("actor")
     if pa.types.is_dictionary(actor.type):
         actor = actor.cast(actor.type.value_type)
-    # a stable sort: a credential's calls keep their order
-    # nulls sort last by default; a per-key placement is refused by pyarrow 17, a global one
-    # deprecated since pyarrow 25: neither is spelled
+    # a stable sort, so a credential's calls keep their order; nulls go last by default (a
+    # per-key placement is refused by pyarrow 17, a global one deprecated since pyarrow 25)
     return pc.sort_indices(pa.table({"actor": actor}), sort_keys=[("actor", "ascending")])
 
 
