@@ -47,6 +47,7 @@ __all__ = [
     "root_id",
     "principal_of_arn",
     "session_id",
+    "unexplained_session_id",
     "console_session_id",
     "key_id",
     "service_id",
@@ -192,6 +193,19 @@ def session_id(access_key: str, issued_us: int | None) -> str:
     Temporary key ids are recycled by AWS, so the key alone never names a session.
     """
     return f"{IdPrefix.SESSION.mark}{access_key}@{iso(issued_us) if issued_us is not None else 'unknown'}"
+
+
+def unexplained_session_id(access_key: str, created_us: int | None, who: str) -> str:
+    """A use no issue explains, whose key and creation date already name another session.
+
+    Another identity used the key id at an issued session's own instant, or two identities
+    used a key id the logs never issued: each is its own session, told apart by who it is
+    (``~`` appears in no IAM name or session name).
+
+    >>> unexplained_session_id("ASIAEXAMPLE", None, "arn:aws:iam::1:role/x/s")
+    'session:ASIAEXAMPLE@unknown~arn:aws:iam::1:role/x/s'
+    """
+    return f"{session_id(access_key, created_us)}~{who}"
 
 
 def console_session_id(who: str, created_us: int, mfa: bool) -> str:

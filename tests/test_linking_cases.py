@@ -913,3 +913,43 @@ def test_a_policy_created_then_given_an_admin_version_reads_as_admin(tmp_path):
     ((change,),) = [br.policy_changes]
     assert (change["target"], change["admin"], change["event_ids"]) == (
         pol, True, ["p-1-policy", "p-2-version"])
+
+
+def test_another_identity_at_the_issue_instant_is_not_that_session(tmp_path):
+    """A use of an issued key id by another identity whose creation date is the issue's own
+    second is unexplained, and stays apart: the issued session keeps its principal, its
+    issuer and its calls (the two used to share one session id, the later one winning)."""
+    job = "ASIAEXAMPLEJOB00006"
+    records = _issued_then_recycled(job, "i") + [
+        call("GetObject", f"{D}10:07:00Z", assumed("other", "x", job, f"{D}10:00:00Z"),
+             event_id="i-4-other-identity"),
+    ]
+    store = ingest(tmp_path, records)
+    issued = session_of(store, job, via="AssumeRole")
+    assert issued["principal"] == role_arn("batch") and issued["issuer"] == f"key:{DEV_KEY}"
+    assert actor_of(store, "i-2-first") == issued["session"]
+    odd = store.session_info[actor_of(store, "i-4-other-identity")]
+    assert odd["session"] != issued["session"] and odd["session"].startswith(f"session:{job}@{D}10:00:00Z")
+    assert (odd["via"], odd["principal"], odd["session_name"]) == ("unknown", role_arn("other"), "x")
+    assert odd["note"] == f"the key id was issued to another identity ({role_arn('batch')}/job)"
+    assert blast_radius(store, DEV_KEY).event_ids == ["i-1-assume", "i-2-first"]
+
+
+def test_two_identities_with_one_unexplained_key_are_two_sessions(tmp_path):
+    """One key id no STS response in the logs issued, used by two identities with one
+    creation date, and by two identities with none: four sessions, each identity its own."""
+    k = "ASIAEXAMPLETWO00001"
+    records = [
+        call("ListBuckets", f"{D}10:01:00Z", assumed("batch", "job", k, f"{D}10:00:00Z"),
+             event_id="w-1-batch"),
+        call("ListBuckets", f"{D}10:02:00Z", assumed("other", "x", k, f"{D}10:00:00Z"),
+             event_id="w-2-other"),
+        call("ListBuckets", f"{D}10:03:00Z", assumed("batch", "job", k, None), event_id="w-3-batch"),
+        call("ListBuckets", f"{D}10:04:00Z", assumed("other", "x", k, None), event_id="w-4-other"),
+    ]
+    store = ingest(tmp_path, records)
+    got = [store.session_info[actor_of(store, e)] for e in ("w-1-batch", "w-2-other", "w-3-batch", "w-4-other")]
+    assert len({s["session"] for s in got}) == 4
+    assert [(s["principal"], s["session_name"]) for s in got] == [
+        (role_arn("batch"), "job"), (role_arn("other"), "x")] * 2
+    assert got[0]["session"] == f"session:{k}@{D}10:00:00Z"  # the first keeps the plain id

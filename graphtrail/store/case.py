@@ -53,7 +53,7 @@ DEFAULT_CASE = Path("graphtrail-case")  # where a case lives when nobody says
 CASE_ENV = "GRAPHTRAIL_CASE"  # ... and the variable that says it
 
 FORMAT = 1
-GRAPH_FORMAT = 7  # bump when the graph tables change: older graphs are rebuilt, not misread
+GRAPH_FORMAT = 8  # bump when the graph tables change: older graphs are rebuilt, not misread
 # Columns with few distinct values: read as dictionaries they cost a few bytes an event.
 _DICTIONARY_COLUMNS = {"event_source", "event_name", "event_type", "event_category", "region",
                        "account_id", "recipient_account_id", "user_agent", "error_code",

@@ -303,7 +303,8 @@ class Linker:
                  and (created is None or abs(s.issued - created) <= CREATION_SLACK)]
         hit = [s for s in cands if s.issued - VALIDITY_SLACK <= t <= s.expires + VALIDITY_SLACK]
         s = (max(hit, key=lambda s: s.issued) if hit else
-             _orphan(f, None, self.orphans, "used outside the validity of every issue of this key id"))
+             _orphan(f, None, self.orphans, "used outside the validity of every issue of this key id",
+                     self.by_key.get(f.access_key_id, [])))
         s.add_key(f.access_key_id)
         if s.session not in self.sessions:
             self.sessions[s.session] = s
@@ -557,7 +558,7 @@ def _session_of(f: Identity, key: str, created: int | None, tmin: int, tmax: int
             return same
         if f.from_console == "true":
             return _console_session(f, pkind, principal, sname, created, ix.orphans)
-        return _orphan(f, created, ix.orphans, _why(issued, cands, created))
+        return _orphan(f, created, ix.orphans, _why(issued, cands, created), issued)
     covering = [s for s in cands
                 if s.issued - VALIDITY_SLACK <= tmin and tmax <= s.expires + VALIDITY_SLACK]
     if len(covering) == 1:
@@ -565,7 +566,7 @@ def _session_of(f: Identity, key: str, created: int | None, tmin: int, tmax: int
     if cands and any(s.issued - VALIDITY_SLACK <= tmax and tmin <= s.expires + VALIDITY_SLACK
                      for s in cands):
         return None
-    return _orphan(f, None, ix.orphans, _why(issued, cands, None))
+    return _orphan(f, None, ix.orphans, _why(issued, cands, None), issued)
 
 
 def _same_identity(ix: _Index, principal: str | None, sname: str | None, created: int,
@@ -625,14 +626,26 @@ def _console_session(f: Identity, pkind: str | None, principal: str | None, snam
 
 
 def _orphan(f: Identity, created: int | None, orphans: dict[str, Issuance],
-            reason: str = "no STS response in the logs issued this key id") -> Issuance:
-    """A session used in the logs but never issued in them."""
+            reason: str = "no STS response in the logs issued this key id",
+            issued: list[Issuance] = ()) -> Issuance:
+    """A session used in the logs but never issued in them (``issued``: the key id's issues).
+
+    Its id is the key and creation date, unless an issue of the key id or an unexplained use
+    by another identity already holds that id: then who it is joins the id, so a recycled
+    key id never merges two sessions.
+    """
     key = f.access_key_id
+    p = ids.principal_of_arn(f.identity_arn or None) or ids.principal_of_arn(f.issuer_arn or None)
+    kind, principal, sname = p if p else (NodeKind.ROLE.value, None, None)
     sid = ids.session_id(key, created)
     s = orphans.get(sid)
+    if (s is not None and (s.principal, s.session_name) != (principal or "", sname)) or any(
+            i.session == sid for i in issued):
+        who = (principal + (f"/{sname}" if sname else "") if principal
+               else f.identity_arn or f.principal_id or "unknown")
+        sid = ids.unexplained_session_id(key, created, who)
+        s = orphans.get(sid)
     if s is None:
-        p = ids.principal_of_arn(f.identity_arn or None) or ids.principal_of_arn(f.issuer_arn or None)
-        kind, principal, sname = p if p else (NodeKind.ROLE.value, None, None)
         acct = f.account_id or (principal.split(":")[4] if principal else None)
         s = Issuance(
             session=sid, key=key, kind="unknown", issued=created if created is not None else 0,
