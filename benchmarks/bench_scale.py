@@ -197,8 +197,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("trail", type=Path)
     ap.add_argument("--threads", type=int, default=2, help="DuckDB threads and graphtrail workers")
     ap.add_argument("--no-questions", action="store_true", help="time ingest only")
-    ap.add_argument("--baseline-python", default=sys.executable,
-                    help="the Python whose duckdb runs the baseline (compare DuckDB versions)")
+    ap.add_argument("--baseline-python", action="append", default=None,
+                    help="the Python whose duckdb runs the baseline; repeat it to run several "
+                         "DuckDB versions in the same run (the first is `duckdb`, the others "
+                         "`duckdb_also`); default: this Python")
     ap.add_argument("--json", type=Path, default=None, help="also write the result here")
     ap.add_argument("--questions-only", action="store_true",
                     help="TRAIL is an ingested case: time only the questions on it (with "
@@ -224,7 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     files = _trail_files(args.trail)
     work = Path(tempfile.mkdtemp(prefix="gt-scale-"))
     try:
-        duck = duckdb_baseline(files, args.threads, args.baseline_python)
+        pythons = args.baseline_python or [sys.executable]
+        duck, *also = [duckdb_baseline(files, args.threads, py) for py in pythons]
         case = work / "case"
         ingest = ["ingest", str(args.trail), "--format", "json", "--workers", str(args.threads)]
         before = None
@@ -247,6 +250,14 @@ def main(argv: list[str] | None = None) -> int:
             "ratio_vs_duckdb": round(duck["seconds"] / ours["seconds"], 2),
             "cpu_ratio_vs_duckdb": round(duck["cpu_seconds"] / ours["cpu_seconds"], 2),
         }
+        if also:
+            result["duckdb_also"] = [
+                {"version": d["version"], "seconds": round(d["seconds"], 2),
+                 "process_cpu_seconds": round(d["cpu_seconds"], 2),
+                 "events_per_second": round(d["events"] / d["seconds"]), "edges": d["edges"],
+                 "ratio_vs_duckdb": round(d["seconds"] / ours["seconds"], 2),
+                 "cpu_ratio_vs_duckdb": round(d["cpu_seconds"] / ours["cpu_seconds"], 2)}
+                for d in also]
         if before is not None:
             result["graphtrail_ingest_before"] = before
         if not args.no_questions:
