@@ -122,9 +122,18 @@ class Edge:
         for name in other.event_names:
             if name not in self.event_names:
                 self.event_names.append(name)
+        mine = self.props
+        if other.props.get("admin") and not mine.get("admin"):
+            # One change that grants everything makes the relation admin, and it is the one
+            # shown: its policy, version and event name, not those of a milder first call.
+            mine = {**mine, **{k: v for k, v in other.props.items() if not isinstance(v, list)}}
         for k, v in other.props.items():
-            self.props.setdefault(k, v)
-        if other.props.get("admin"):  # one change that grants everything makes the relation admin
-            self.props["admin"] = True
+            cur = mine.get(k)
+            if isinstance(cur, list) and isinstance(v, list):
+                # accounts a trust let in: every call's, in order of first mention
+                mine[k] = cur + [x for x in v if x not in cur]
+            else:
+                mine.setdefault(k, v)
+        self.props = mine
 
 

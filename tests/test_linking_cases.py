@@ -953,3 +953,37 @@ def test_two_identities_with_one_unexplained_key_are_two_sessions(tmp_path):
     assert [(s["principal"], s["session_name"]) for s in got] == [
         (role_arn("batch"), "job"), (role_arn("other"), "x")] * 2
     assert got[0]["session"] == f"session:{k}@{D}10:00:00Z"  # the first keeps the plain id
+
+
+def test_a_trust_changed_twice_shows_every_account_it_let_in(tmp_path):
+    """The seed sets a role's trust to its own account, then opens it to an outside account:
+    the two calls are one relation (key -> role), and the change names the outside account
+    and both calls (the first call's document must not hide the second's backdoor)."""
+    ext = "999988887777"
+    records = [
+        _trust(f"{D}09:00:00Z", "build", ACCT, event_id="u-1-own"),
+        _trust(f"{D}09:05:00Z", "build", ACCT, ext, event_id="u-2-outside"),
+        assume_role(f"{D}09:30:00Z", user("AKIAEXAMPLEEXT00001", "partner", account=ext), "build",
+                    "partner", "ASIAEXAMPLEBLD00009", f"{D}10:30:00Z", event_id="u-3-outsider"),
+    ]
+    br = blast_radius(ingest(tmp_path, records), DEV_KEY)
+    ((change,),) = [br.policy_changes]
+    assert (change["target"], change["event_ids"]) == (role_arn("build"), ["u-1-own", "u-2-outside"])
+    assert (change["trusted_accounts"], change["external_accounts"]) == ([ACCT, ext], [ext])
+    assert change["used_later"] is True
+
+
+def test_a_read_only_then_an_admin_attachment_shows_the_admin_policy(tmp_path):
+    """The seed attaches a read-only policy to a user, then AdministratorAccess: one relation
+    (key -> user), shown with the policy that grants everything, and both calls."""
+    def attach(t: str, policy: str, event_id: str) -> dict:
+        return rec("AttachUserPolicy", "iam.amazonaws.com", t, user(DEV_KEY),
+                   params={"userName": "kim", "policyArn": policy}, event_id=event_id)
+
+    records = [attach(f"{D}09:00:00Z", "arn:aws:iam::aws:policy/ReadOnlyAccess", "a-1-read"),
+               attach(f"{D}09:01:00Z", "arn:aws:iam::aws:policy/AdministratorAccess", "a-2-admin")]
+    br = blast_radius(ingest(tmp_path, records), DEV_KEY)
+    ((change,),) = [br.policy_changes]
+    assert (change["target"], change["admin"], change["policy_arn"], change["event_ids"]) == (
+        f"arn:aws:iam::{ACCT}:user/kim", True, "arn:aws:iam::aws:policy/AdministratorAccess",
+        ["a-1-read", "a-2-admin"])
