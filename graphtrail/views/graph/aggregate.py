@@ -148,10 +148,12 @@ def _collapse_alike(
             groups[(kind, links)].append(node)
 
     collapsing = sorted(((k, m) for k, m in groups.items() if len(m) >= 2), key=lambda kv: -len(kv[1]))
+    if not collapsing:  # nothing alike: the graph as it is, not a copy (seconds for a case)
+        return g
     gone = {m for _, members in collapsing for m in members}
     # A copy of what stays (the same as copying all, then removing the members): the
     # members are most of a large case's nodes and edges.
-    out = g.subgraph([n for n in g if n not in gone]).copy() if gone else g.copy()
+    out = g.subgraph([n for n in g if n not in gone]).copy()
     for (kind, _), members in collapsing:
         summary = _fresh_id(out, f"graphtrail:summary:{kind}:{reduction.summary_nodes}")
         _add_summary(out, g, summary, kind, members)
