@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -31,19 +31,13 @@ from graphtrail.cli.common import (
 )
 from graphtrail.cli.output import console, err_console
 from graphtrail.queries.seeds import Seed, SeedError
+from graphtrail.views.graph.aggregate import relation_count
 from graphtrail.views.graph.focus import focus_graph
 from graphtrail.views.graph.html import render_graph
-from graphtrail.views.report import (
-    PngError,
-    Report,
-    build_report,
-    render_report_html,
-    render_report_markdown,
-    screenshot,
-    write_graph_png,
-)
-from graphtrail.views.report.data import seed_words
-from graphtrail.views.report.html import GRAPH_CONTEXT
+from graphtrail.views.graph.png import PngError, screenshot, write_graph_png
+
+if TYPE_CHECKING:
+    from graphtrail.views.report import Report
 
 __all__ = ["report_cmd", "view_cmd", "write_report", "ReportFormat", "Layout"]
 
@@ -81,6 +75,10 @@ def report_cmd(
 ) -> None:
     """An incident report for a key, principal, session or IP: summary, role chain, graph,
     findings, timeline and evidence, in one HTML file that opens offline."""
+    # here, not at the top: the report's modules import pandas, which `view` does not need
+    from graphtrail.views.report import build_report
+    from graphtrail.views.report.html import GRAPH_CONTEXT
+
     seed = pick_seed(access_key, principal, session, ip)
     lo, hi = time_bounds(since, until)
     output_file(out)
@@ -133,12 +131,12 @@ def view_cmd(
     except SeedError as exc:
         raise fail(str(exc)) from exc
     out = out or Path("graphtrail-graph.html")
-    heading = title or (f"graphtrail: {seed_words(seed)}" if seed else "graphtrail: case graph")
+    heading = title or (f"graphtrail: {_seed_words(seed)}" if seed else "graphtrail: case graph")
     out.parent.mkdir(parents=True, exist_ok=True)
     render_graph(g, out, highlight=highlight, title=heading, max_nodes=max_nodes,
                  layout=layout.value)
     drawn = "" if g.number_of_nodes() <= max_nodes else f", summarised to {max_nodes:,} at most"
-    console.print(f"view: {out} ({g.number_of_nodes():,} nodes, {g.number_of_edges():,} "
+    console.print(f"view: {out} ({g.number_of_nodes():,} nodes, {relation_count(g):,} "
                   f"relations{drawn})", highlight=False, markup=False, soft_wrap=True)
     if png is not None:
         _png(lambda: screenshot(out, png))
@@ -146,12 +144,20 @@ def view_cmd(
 
 def write_report(report: Report, out: Path, fmt: ReportFormat = ReportFormat.html) -> Path:
     """Write ``report`` to ``out`` as HTML or Markdown; parent folders are made."""
+    from graphtrail.views.report import render_report_html, render_report_markdown
+
     out.parent.mkdir(parents=True, exist_ok=True)
     if fmt == ReportFormat.md:
         render_report_markdown(report, out)
     else:
         render_report_html(report, out)
     return out
+
+
+def _seed_words(seed: Seed) -> str:
+    from graphtrail.views.report.data import seed_words
+
+    return seed_words(seed)
 
 
 def _png(draw: Callable[[], Path]) -> None:
