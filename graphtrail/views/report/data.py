@@ -208,9 +208,8 @@ def _chains(store, seed: Seed, sessions: set[str], since: int | None,
     if seed.kind in ("access_key", "principal"):
         for c in chains(store, origin=seed.value, since=since, until=until):
             out.setdefault(tuple(c.sessions), c)
-    for c in chains(store, since=since, until=until):
-        if sessions.intersection(c.sessions):
-            out.setdefault(tuple(c.sessions), c)
+    for c in chains(store, since=since, until=until, through=sessions):
+        out.setdefault(tuple(c.sessions), c)
     # A chain that is the start of a longer one says nothing more.
     found = sorted(out.values(), key=lambda c: (-len(c.hops), c.hops[0]["time"] or ""))
     kept: list[Chain] = []
