@@ -4,7 +4,11 @@ Python's cyclic garbage collector runs every few hundred new containers and, as 
 survive, walks the older generations too: building the 191,794 relation dicts of a
 1M-event case graph spent about a third of its time there, for objects that hold no
 reference cycles (plain dicts of strings and numbers; reference counting frees them).
-:func:`collector_paused` holds it off for the build, as the loaders do for their hot loops.
+:func:`collector_paused` holds it off for the build, as the loaders do for their hot loops,
+and for the whole of the commands whose answers are such objects (``view``,
+``blast-radius``, ``chains``: the same peak memory at 1M events with it paused, and
+0.2-0.9 s less CPU). Not for pandas-heavy commands: the report's frames do make cycles
+(paused, its peak grew by 140 MB).
 
 >>> import gc
 >>> with collector_paused():
@@ -12,6 +16,14 @@ reference cycles (plain dicts of strings and numbers; reference counting frees t
 False
 >>> gc.isenabled()
 True
+
+A command whose objects are all acyclic runs under it whole (decorated):
+
+>>> @collector_paused()
+... def answer():
+...     return gc.isenabled()
+>>> answer(), gc.isenabled()
+(False, True)
 """
 
 from __future__ import annotations

@@ -41,3 +41,24 @@ def test_view_needs_no_pandas():
             "load_command('view'); load_command('report')\nprint('pandas' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False"]
+
+
+def test_the_command_process_freezes_what_it_imported():
+    """``graphtrail`` moves its imports out of the collector's reach once its command is
+    loaded (a cold question's collections then walk only what the question made); a test
+    runner invoking commands in its own process is left as it is."""
+    code = ("import atexit, gc, sys\nsys.argv = ['graphtrail', 'chains', '--help']\n"
+            "atexit.register(lambda: print(gc.get_freeze_count() > 10_000, gc.isenabled()))\n"
+            "from graphtrail.cli.main import app\napp()")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split()[-2:] == ["True", "True"]
+
+    import gc
+
+    from typer.testing import CliRunner
+
+    from graphtrail.cli.main import app
+
+    frozen = gc.get_freeze_count()
+    assert CliRunner().invoke(app, ["chains", "--help"]).exit_code == 0
+    assert gc.get_freeze_count() == frozen and gc.isenabled()

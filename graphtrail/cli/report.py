@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from graphtrail.bulk import collector_paused
 from graphtrail.cli.common import (
     DEFAULT_CASE,
     AccessKeyOpt,
@@ -102,6 +103,7 @@ def report_cmd(
                                      title=report.title, max_nodes=lineage + GRAPH_CONTEXT))
 
 
+@collector_paused()  # see graphtrail.bulk: a case graph is large and holds no cycles
 def view_cmd(
     focus: Annotated[str | None, typer.Option(
         "--focus", help="A key, principal ARN, session id or IP: its lineage and neighbours.")
