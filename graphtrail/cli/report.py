@@ -64,6 +64,7 @@ PngOpt = Annotated[Path | None, typer.Option(
 TitleOpt = Annotated[str | None, typer.Option("--title", help="Page title (plain text).")]
 
 
+@collector_paused()  # but for the findings (see build_report and graphtrail.bulk)
 def report_cmd(
     access_key: AccessKeyOpt = None, principal: PrincipalOpt = None, session: SessionOpt = None,
     ip: IpOpt = None, since: SinceOpt = None, until: UntilOpt = None,
