@@ -128,6 +128,17 @@ def test_until_keeps_chains_whose_first_hop_is_before_it(store):
     assert chains(store, until=at(f"{D}08:59:59Z")) == []
 
 
+def test_through_keeps_the_chains_with_a_hop_in_a_session(store):
+    """What a report asks: the chains through a lineage's sessions, the same as filtering
+    every chain, without walking the others."""
+    every = chains(store)
+    for sessions in ({s for c in every for s in c.sessions}, set(every[0].sessions[1:2]),
+                     set(every[2].sessions), {"session:nobody"}, set()):
+        want = [c.sessions for c in every if sessions.intersection(c.sessions)]
+        assert [c.sessions for c in chains(store, through=sessions)] == want
+    assert _paths(chains(store, through=every[0].sessions[2:])) == [[ALPHA, BETA, GAMMA]]
+
+
 def test_filters_combine(store):
     assert _paths(chains(store, cross_account=True, to=ALPHA)) == []
     assert _paths(chains(store, origin=DEV_KEY, to=BETA, min_hops=2)) == [[ALPHA, BETA]]

@@ -271,6 +271,34 @@ def test_alike_sessions_collapse_when_leaves_are_not_enough():
     assert "39 sessions" in view.body
 
 
+def test_relations_counted_as_networkx_counts_them():
+    """The drawing counts relations on the adjacency (networkx sums degrees, slowly at scale):
+    parallel relations, self-loops and filtered views counted alike."""
+    from graphtrail.views.graph.aggregate import relation_count
+
+    g = synthetic_graph(600)
+    _edge(g, "AKIA1", "AKIA1", "HAS_KEY", 1)
+    _edge(g, "AKIA1", "ASIA0000000000000007", "ATTEMPTED", 2)
+    view = nx.subgraph_view(g, filter_node=lambda n: hash(n) % 3 != 0)
+    for graph in (g, view, nx.MultiDiGraph(), g.subgraph(list(g)[:40])):
+        assert relation_count(graph) == graph.number_of_edges()
+
+
+def test_a_reduction_that_finds_nothing_alike_only_caps():
+    """No node alike: the cap alone decides, as when the collapse stages copied the graph."""
+    g = nx.MultiDiGraph()
+    for i in range(30):
+        g.add_node(f"r{i}", kind="Resource", label=f"r{i}")
+        g.add_node(f"s{i}", kind="Session", label=f"s{i}")
+        for j in range(i + 1):  # every resource and session linked to a different set
+            _edge(g, f"s{i}", f"r{j}", "ACTED_ON", j)
+    view = graph_fragment(g, max_nodes=20)
+    r = view.reduction
+    assert r.collapsed == {} and r.summary_nodes == 0
+    assert (r.nodes_after, r.omitted_nodes) == (20, 40)
+    assert r.edges_after + r.omitted_edges == g.number_of_edges()
+
+
 def test_tidy_layout_never_stacks_two_nodes_on_one_spot():
     from graphtrail.views.graph.layout import hierarchical_positions
 

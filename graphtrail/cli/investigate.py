@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from graphtrail.bulk import collector_paused
 from graphtrail.cli.common import (
     DEFAULT_CASE,
     AccessKeyOpt,
@@ -42,6 +43,7 @@ CHAIN_CSV_COLUMNS = ["chain", "from", "to", "time", "event_id", "access_key_id",
                      "to_account"]  # a header even when no chain is found
 
 
+@collector_paused()  # see graphtrail.bulk: the answer's objects hold no cycles
 def blast_radius_cmd(
     access_key: AccessKeyOpt = None, principal: PrincipalOpt = None, session: SessionOpt = None,
     ip: IpOpt = None, since: SinceOpt = None, until: UntilOpt = None,
@@ -160,6 +162,7 @@ def _short(items: list[str], n: int = 12) -> str:
     return shown + (f" ... (+{len(items) - n})" if len(items) > n else "")
 
 
+@collector_paused()
 def chains_cmd(
     cross_account: Annotated[bool, typer.Option("--cross-account", help="Only chains crossing accounts.")] = False,
     origin: Annotated[str | None, typer.Option("--from", help="Origin principal ARN or access key.")] = None,

@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from graphtrail.bulk import collector_paused
 from graphtrail.cli.common import (
     DEFAULT_CASE,
     AccessKeyOpt,
@@ -31,19 +32,13 @@ from graphtrail.cli.common import (
 )
 from graphtrail.cli.output import console, err_console
 from graphtrail.queries.seeds import Seed, SeedError
+from graphtrail.views.graph.aggregate import relation_count
 from graphtrail.views.graph.focus import focus_graph
 from graphtrail.views.graph.html import render_graph
-from graphtrail.views.report import (
-    PngError,
-    Report,
-    build_report,
-    render_report_html,
-    render_report_markdown,
-    screenshot,
-    write_graph_png,
-)
-from graphtrail.views.report.data import seed_words
-from graphtrail.views.report.html import GRAPH_CONTEXT
+from graphtrail.views.graph.png import PngError, screenshot, write_graph_png
+
+if TYPE_CHECKING:
+    from graphtrail.views.report import Report
 
 __all__ = ["report_cmd", "view_cmd", "write_report", "ReportFormat", "Layout"]
 
@@ -69,6 +64,7 @@ PngOpt = Annotated[Path | None, typer.Option(
 TitleOpt = Annotated[str | None, typer.Option("--title", help="Page title (plain text).")]
 
 
+@collector_paused()  # but for the findings (see build_report and graphtrail.bulk)
 def report_cmd(
     access_key: AccessKeyOpt = None, principal: PrincipalOpt = None, session: SessionOpt = None,
     ip: IpOpt = None, since: SinceOpt = None, until: UntilOpt = None,
@@ -81,6 +77,10 @@ def report_cmd(
 ) -> None:
     """An incident report for a key, principal, session or IP: summary, role chain, graph,
     findings, timeline and evidence, in one HTML file that opens offline."""
+    # here, not at the top: the report's modules import pandas, which `view` does not need
+    from graphtrail.views.report import build_report
+    from graphtrail.views.report.html import GRAPH_CONTEXT
+
     seed = pick_seed(access_key, principal, session, ip)
     lo, hi = time_bounds(since, until)
     output_file(out)
@@ -104,6 +104,7 @@ def report_cmd(
                                      title=report.title, max_nodes=lineage + GRAPH_CONTEXT))
 
 
+@collector_paused()  # see graphtrail.bulk: a case graph is large and holds no cycles
 def view_cmd(
     focus: Annotated[str | None, typer.Option(
         "--focus", help="A key, principal ARN, session id or IP: its lineage and neighbours.")
@@ -133,12 +134,12 @@ def view_cmd(
     except SeedError as exc:
         raise fail(str(exc)) from exc
     out = out or Path("graphtrail-graph.html")
-    heading = title or (f"graphtrail: {seed_words(seed)}" if seed else "graphtrail: case graph")
+    heading = title or (f"graphtrail: {_seed_words(seed)}" if seed else "graphtrail: case graph")
     out.parent.mkdir(parents=True, exist_ok=True)
     render_graph(g, out, highlight=highlight, title=heading, max_nodes=max_nodes,
                  layout=layout.value)
     drawn = "" if g.number_of_nodes() <= max_nodes else f", summarised to {max_nodes:,} at most"
-    console.print(f"view: {out} ({g.number_of_nodes():,} nodes, {g.number_of_edges():,} "
+    console.print(f"view: {out} ({g.number_of_nodes():,} nodes, {relation_count(g):,} "
                   f"relations{drawn})", highlight=False, markup=False, soft_wrap=True)
     if png is not None:
         _png(lambda: screenshot(out, png))
@@ -146,12 +147,20 @@ def view_cmd(
 
 def write_report(report: Report, out: Path, fmt: ReportFormat = ReportFormat.html) -> Path:
     """Write ``report`` to ``out`` as HTML or Markdown; parent folders are made."""
+    from graphtrail.views.report import render_report_html, render_report_markdown
+
     out.parent.mkdir(parents=True, exist_ok=True)
     if fmt == ReportFormat.md:
         render_report_markdown(report, out)
     else:
         render_report_html(report, out)
     return out
+
+
+def _seed_words(seed: Seed) -> str:
+    from graphtrail.views.report.data import seed_words
+
+    return seed_words(seed)
 
 
 def _png(draw: Callable[[], Path]) -> None:

@@ -13,7 +13,7 @@ assumed, as ``arn:aws:iam::<account>:role/<name>``.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from graphtrail import ids
@@ -109,7 +109,8 @@ def _key_of(store, cred: str | None) -> str | None:
 
 
 def chains(store, *, cross_account: bool = False, origin: str | None = None, to: str | None = None,
-           min_hops: int = 1, since: int | None = None, until: int | None = None) -> list[Chain]:
+           min_hops: int = 1, since: int | None = None, until: int | None = None,
+           through: Iterable[str] | None = None) -> list[Chain]:
     """Every role chain in the case, filtered.
 
     Parameters
@@ -119,9 +120,16 @@ def chains(store, *, cross_account: bool = False, origin: str | None = None, to:
     to : a role ARN: chains that reach it, cut there.
     min_hops : at least this many role assumptions.
     since, until : epoch µs bounds on hop times.
+    through : session ids: only chains with a hop in one of them.
     """
     sess = store.session_info
     children, roots = _session_tree(sess)
+    wanted = None if through is None else set(through)
+    if wanted is not None:
+        # a chain lies in the tree of one root session: walk only the trees holding a wanted
+        # session (a report asks about one lineage of thousands)
+        trees = {_root_of(sess, s) for s in wanted if s in sess}
+        roots = [r for r in roots if r in trees]
     to_id = ids.role_id(to) if to else None
     keep = _Filters(cross_account, max(min_hops, 1), since, until, _origin_filter(origin))
     out: list[Chain] = []
@@ -139,6 +147,8 @@ def chains(store, *, cross_account: bool = False, origin: str | None = None, to:
                     continue
                 chain = _truncate(chain, chain.path.index(to_id, 1))
             if tuple(chain.sessions) in seen or not keep(chain, lambda i=issuer: _key_of(store, i)):
+                continue
+            if wanted is not None and wanted.isdisjoint(chain.sessions):
                 continue
             seen.add(tuple(chain.sessions))
             out.append(chain)
@@ -160,6 +170,15 @@ def _session_tree(sess) -> tuple[dict[str, list[str]], list[str]]:
     roots = sorted((sid for sid, s in sess.items() if s["issuer"] not in sess),
                    key=lambda x: (sess[x]["issued"] or 0, x))
     return children, roots
+
+
+def _root_of(sess, sid: str) -> str:
+    """The session at the top of ``sid``'s tree: the first of its issuers not a session."""
+    seen = {sid}
+    while sess[sid]["issuer"] in sess and sess[sid]["issuer"] not in seen:
+        sid = sess[sid]["issuer"]
+        seen.add(sid)
+    return sid
 
 
 def _root_origin(store, s0: dict) -> tuple[str | None, str | None, dict | None]:

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from graphtrail import ids
+from graphtrail.bulk import collector_paused
 from graphtrail.model import EdgeKind
 from graphtrail.store.case import Case
 from graphtrail.store.protocol import CALL_SUMMARY_SCHEMA
@@ -188,6 +189,11 @@ class MemoryStore:
         graph's adjacency dicts directly: a case's lineage is tens of thousands of edges,
         and the calls were most of a cold question's time.
         """
+        with collector_paused():
+            return self._fill_graph(edges, only_edge_nodes, nodes)
+
+    def _fill_graph(self, edges: pa.Table, only_edge_nodes: bool,
+                    nodes: set[str] | None) -> nx.MultiDiGraph:
         g = nx.MultiDiGraph()
         info = self.node_info
         cols = {c: edges.column(c) for c in edges.column_names}

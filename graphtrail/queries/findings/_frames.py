@@ -35,7 +35,11 @@ class ColumnCache:
         self._values: dict[str, object] = {}
 
     def frame(self, names: list[str], rows: np.ndarray) -> pd.DataFrame:
-        return pd.DataFrame({n: self._series(n, rows) for n in names})
+        if not names:
+            return pd.DataFrame({})
+        # one block a column, not one stacked block: a rule's choice of columns of the
+        # whole-case frame (a million calls) is then a selection, not a copy of each
+        return pd.concat([self._series(n, rows) for n in names], axis=1, keys=names)
 
     def codes(self, name: str) -> tuple[np.ndarray, list]:
         """(an integer per stored row, -1 where missing; the values they stand for)."""

@@ -113,7 +113,8 @@ def focus_graph(store: ViewStore, focus: Seed | None = None, *, depth: int = 1, 
     Returns
     -------
     (networkx.MultiDiGraph, set)
-        The graph to draw and the node ids to highlight (empty without a focus).
+        The graph to draw and the node ids to highlight (empty without a focus). Without
+        a focus, the case's own graph or a view of it: read it, do not modify it.
 
     Raises
     ------
@@ -132,7 +133,8 @@ def focus_graph(store: ViewStore, focus: Seed | None = None, *, depth: int = 1, 
     if account:
         g = in_account(g, account, keep=centre)
     if focus is None:
-        return g.copy(), set()
+        # no copy: drawing reads the graph, and a case graph copies in seconds
+        return g, set()
     drawn = g.subgraph(neighbourhood(g, centre, max(depth, 0))).copy()
     highlight = lineage_highlight(drawn, creds) | (centre & set(drawn))
     return drawn, highlight

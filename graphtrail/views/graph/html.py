@@ -29,7 +29,7 @@ import networkx as nx
 
 from graphtrail import __version__
 from graphtrail.model import EdgeKind, NodeKind
-from graphtrail.views.graph.aggregate import Reduction, reduce_graph
+from graphtrail.views.graph.aggregate import Reduction, reduce_graph, relation_count
 from graphtrail.views.graph.data import Layout, vis_data
 from graphtrail.views.graph.style import edge_style, node_style
 from graphtrail.views.graph.tooltips import iso_utc
@@ -188,16 +188,31 @@ def _account_toggle(g: nx.MultiDiGraph) -> str:
 
 def _meta(g: nx.MultiDiGraph) -> str:
     accounts = {a for _, a in g.nodes(data="account") if a}
-    firsts = [t for *_, t in g.edges(data="first_seen") if isinstance(t, int) and t > 0]
-    lasts = [t for *_, t in g.edges(data="last_seen") if isinstance(t, int) and t > 0]
+    first, last = _evidence_span(g)
     parts = [
         f"{g.number_of_nodes():,} nodes",
-        f"{g.number_of_edges():,} relations",
+        f"{relation_count(g):,} relations",
         f"{len(accounts):,} account{'s' if len(accounts) != 1 else ''}",
     ]
-    if firsts and lasts:
-        parts.append(f"evidence {iso_utc(min(firsts))} to {iso_utc(max(lasts))}")
+    if first is not None and last is not None:
+        parts.append(f"evidence {iso_utc(first)} to {iso_utc(last)}")
     return "".join(f"<span>{html.escape(p)}</span>" for p in parts)
+
+
+def _evidence_span(g: nx.MultiDiGraph) -> tuple[int | None, int | None]:
+    """The earliest first_seen and the latest last_seen of the relations (times > 0), in
+    one walk of the adjacency (a whole case has hundreds of thousands of relations)."""
+    first = last = None
+    for _, nbrs in g.adjacency():
+        for keyed in nbrs.values():
+            for d in keyed.values():
+                t = d.get("first_seen")
+                if isinstance(t, int) and t > 0 and (first is None or t < first):
+                    first = t
+                t = d.get("last_seen")
+                if isinstance(t, int) and t > 0 and (last is None or t > last):
+                    last = t
+    return first, last
 
 
 def _note(r: Reduction) -> str:

@@ -22,6 +22,7 @@ import networkx as nx
 import pandas as pd
 
 from graphtrail import __version__, ids
+from graphtrail.bulk import collector_resumed
 from graphtrail.queries.blast_radius import BlastRadius, blast_radius, lineage_of
 from graphtrail.queries.chains import Chain, chains, origin_of
 from graphtrail.queries.findings import SEVERITIES, Finding, findings
@@ -154,7 +155,9 @@ def build_report(store: ViewStore, seed: Seed | str, *, since: int | None = None
     calls = timeline(store, seed, since=since, until=until, lineage=True)
     lineage_events = set(blast.event_ids)
     # No call in the window, no finding about it (and the catalogue is not run on nothing).
-    related = [f for f in (findings(store, since=since, until=until) if blast.calls else [])
+    with collector_resumed():  # the catalogue's pandas frames make cycles (graphtrail.bulk)
+        found = findings(store, since=since, until=until) if blast.calls else []
+    related = [f for f in found
                if lineage_events.intersection(f.event_ids) or creds.keys() & set(f.actors)]
     cited = _citations(calls, found_chains, related, blast)
     evidence = gather_evidence(store.case, cited)
@@ -208,9 +211,8 @@ def _chains(store, seed: Seed, sessions: set[str], since: int | None,
     if seed.kind in ("access_key", "principal"):
         for c in chains(store, origin=seed.value, since=since, until=until):
             out.setdefault(tuple(c.sessions), c)
-    for c in chains(store, since=since, until=until):
-        if sessions.intersection(c.sessions):
-            out.setdefault(tuple(c.sessions), c)
+    for c in chains(store, since=since, until=until, through=sessions):
+        out.setdefault(tuple(c.sessions), c)
     # A chain that is the start of a longer one says nothing more.
     found = sorted(out.values(), key=lambda c: (-len(c.hops), c.hops[0]["time"] or ""))
     kept: list[Chain] = []

@@ -1,0 +1,68 @@
+"""Building many long-lived objects at once: a case graph's adjacency, a drawing's copy.
+
+Python's cyclic garbage collector runs every few hundred new containers and, as they
+survive, walks the older generations too: building the 191,794 relation dicts of a
+1M-event case graph spent about a third of its time there, for objects that hold no
+reference cycles (plain dicts of strings and numbers; reference counting frees them).
+:func:`collector_paused` holds it off for the build, as the loaders do for their hot loops,
+and for the whole of the commands whose answers are such objects (``view``,
+``blast-radius``, ``chains``: the same peak memory at 1M events with it paused, and
+0.2-0.9 s less CPU). pandas frames do make cycles: the report runs paused but for its
+findings catalogue, under :func:`collector_resumed` (paused throughout, its peak grew by
+140 MB; resumed for the catalogue, the peak is as before).
+
+>>> import gc
+>>> with collector_paused():
+...     gc.isenabled()
+False
+>>> gc.isenabled()
+True
+
+A command whose objects are all acyclic runs under it whole (decorated):
+
+>>> @collector_paused()
+... def answer():
+...     return gc.isenabled()
+>>> answer(), gc.isenabled()
+(False, True)
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+__all__ = ["collector_paused", "collector_resumed"]
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """The cyclic collector off inside the block, back as it was after (also on errors)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+@contextmanager
+def collector_resumed() -> Iterator[None]:
+    """The cyclic collector on inside the block (for work that makes cycles, inside a
+    :func:`collector_paused` one), back as it was after.
+
+    >>> with collector_paused():
+    ...     with collector_resumed():
+    ...         inside = gc.isenabled()
+    ...     inside, gc.isenabled()
+    (True, False)
+    """
+    was = gc.isenabled()
+    gc.enable()
+    try:
+        yield
+    finally:
+        if not was:
+            gc.disable()
