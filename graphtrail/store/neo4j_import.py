@@ -144,14 +144,11 @@ def _write_calls(case: Case, writer: _Writer, node_props: dict, batch_size: int)
     ids = {kind.value: set(rows) for kind, rows in node_props.items()}
     nodes: list = []
     made: dict[str, list] = defaultdict(list)
-    for rows in call_rows(path, batch_size):
-        for r in rows:
-            props = {**r["props"], "id": r["id"]}
-            if r["time"] is not None:
-                props["time"] = DateTime(r["time"])
-            nodes.append(((r["id"], [NodeKind.CALL.value, OWN_LABEL]), props))
-            if r["actor"] in ids.get(r["actor_kind"], ()):  # the push MATCHes the actor first
-                made[r["actor_kind"]].append(((r["actor"], r["id"]), {}))
+    for groups in call_rows(path, batch_size):
+        for g in groups:
+            nodes.append(((g["id"], [NodeKind.CALL.value, OWN_LABEL]), {**g["props"], "id": g["id"]}))
+            if g["actor"] in ids.get(g["actor_kind"], ()):  # the push MATCHes the actor first
+                made[g["actor_kind"]].append(((g["actor"], g["id"]), {}))
     writer.nodes(NodeKind.CALL.value, nodes)
     for kind, found in sorted(made.items()):
         writer.relationships(EdgeKind.MADE.value, kind, NodeKind.CALL.value, found)
