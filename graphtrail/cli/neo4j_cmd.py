@@ -97,13 +97,16 @@ def export_import_cmd(
                   f"in {len(files.nodes) + len(files.relationships)} files to {out}"
                   + (f"; {files.skipped_edges:,} edges skipped (an endpoint is not a node)"
                      if files.skipped_edges else "")
-                  + (f"; {files.empty_lists:,} empty list properties not written" if files.empty_lists else ""),
+                  + (f"; {files.empty_lists_unrestored:,} empty list properties not restorable (left out)"
+                     if files.empty_lists_unrestored else ""),
                   highlight=False, markup=False, soft_wrap=True)
     console.print("With the database stopped (the import needs an empty or new database), run:\n",
                   highlight=False, markup=False)
     console.print(import_command(files, database, overwrite=overwrite), highlight=False, markup=False,
                   soft_wrap=True)
-    console.print(f"\nthen start it and create the constraints and indexes `neo4j push` makes:\n"
+    console.print("\nthen start it and create the constraints and indexes `neo4j push` makes"
+                  + (" (and set back the empty lists the files hold as empty fields)" if files.restore_empty_lists else "")
+                  + ":\n"
                   f"  cypher-shell -d {database} -f {files.schema}", highlight=False, markup=False, soft_wrap=True)
 
 
