@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import pyarrow.parquet as pq
 import pytest
-from typer.testing import CliRunner
 
 from graphtrail.cli.main import app
 from graphtrail.store.neo4j import Neo4jStore
 from graphtrail.store.neo4j_calls import OldCallModel, call_groups, call_groups_of
 from graphtrail.store.neo4j_case import push_case
+from tests.test_ingest_cli import _runner
 
 KEY = "key:AKIAIOSFODNN7EXAMPLE"
 
@@ -95,7 +95,7 @@ def test_a_database_of_the_old_model_is_refused(scenario, server, bolt_server):
     case = str(store.case.path)
     for args in (["timeline", "--access-key", truth.leaked_key, "--case", case, "--backend", "neo4j"],
                  ["neo4j", "push", "--case", case]):
-        res = CliRunner().invoke(app, [*args, "--format", "json"], env=env)
+        res = _runner().invoke(app, [*args, "--format", "json"], env=env)  # stderr apart
         assert res.exit_code == 1, res.output
         assert "fresh" in res.stderr and "one (:Call) node per event" in " ".join(res.stderr.split())
         assert res.stdout == ""
