@@ -99,3 +99,23 @@ def test_a_database_of_the_old_model_is_refused(scenario, server, bolt_server):
         assert res.exit_code == 1, res.output
         assert "fresh" in res.stderr and "one (:Call) node per event" in " ".join(res.stderr.split())
         assert res.stdout == ""
+
+
+@pytest.mark.neo4j
+def test_a_re_push_rewrites_only_the_groups_that_changed(scenario, server):
+    store, _ = scenario
+    first = push_case(store.case, server)
+    groups = server.run("MATCH (c:Call) RETURN c.id AS id, c.count AS n ORDER BY c.count DESC, c.id LIMIT 3")
+    gone, changed, stale = groups
+    server.write("MATCH (c:Call {id: $id}) DETACH DELETE c", {"id": gone["id"]})
+    server.write("MATCH (c:Call {id: $id}) SET c.digest = 'older', c.event_ids = ['x']", {"id": changed["id"]})
+    server.write("MATCH (c:Call {id: $id}) SET c.id = 'call:left-over@1'", {"id": stale["id"]})
+    again = push_case(store.case, server)
+    assert again.calls_new == gone["n"] + stale["n"] and again.calls_relinked == changed["n"]
+    assert again.calls_unchanged == first.calls_new - gone["n"] - changed["n"] - stale["n"]
+    row = server.run("MATCH (c:Call) RETURN count(c) AS groups, sum(c.count) AS calls, "
+                     "sum(size(c.event_ids)) AS ids")[0]
+    assert row["calls"] == row["ids"] == first.calls_new  # the left-over group is gone
+    assert not server.run("MATCH (c:Call {id: 'call:left-over@1'}) RETURN c.id AS id")
+    made = server.run("MATCH (:Graphtrail)-[m:MADE]->(c:Call {id: $id}) RETURN count(m) AS n", {"id": changed["id"]})
+    assert made[0]["n"] == 1
