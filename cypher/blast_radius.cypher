@@ -40,9 +40,21 @@ WITH seeds, seed_ids, recycled, excluded, collect(DISTINCT cred) AS creds
 WITH seeds, seed_ids, recycled, excluded, creds, [c IN creds | c.id] AS cred_ids
 // their calls in the window
 UNWIND (CASE WHEN size(cred_ids) = 0 THEN [null] ELSE cred_ids END) AS actor
-OPTIONAL MATCH (call:Call {actor: actor})
-WHERE ($since IS NULL OR call.time_us >= $since) AND ($until IS NULL OR call.time_us <= $until)
-WITH seeds, seed_ids, recycled, excluded, creds, cred_ids, collect(call) AS calls
+OPTIONAL MATCH (g:Call {actor: actor})
+WHERE ($since IS NULL OR g.last_us >= $since) AND ($until IS NULL OR g.first_us <= $until)
+WITH seeds, seed_ids, recycled, excluded, creds, cred_ids, collect(g) AS groups
+// each group (eventIDs and times as lists) unwound into single calls
+WITH seeds, seed_ids, recycled, excluded, creds, cred_ids,
+     reduce(acc = [], grp IN groups |
+            acc + [i IN range(0, size(grp.event_ids) - 1)
+                   WHERE ($since IS NULL OR grp.times_us[i] >= $since)
+                     AND ($until IS NULL OR grp.times_us[i] <= $until) |
+                   {time_us: grp.times_us[i], event_id: grp.event_ids[i],
+                    occurrence: coalesce(grp.occurrences[i], 1), actor: grp.actor,
+                    event_name: grp.event_name, recipient_account_id: grp.recipient_account_id,
+                    account_id: grp.account_id, region: grp.region, source_ip: grp.source_ip,
+                    access_key_id: grp.access_key_id, error_code: grp.error_code,
+                    resource: grp.resource}]) AS calls
 WITH seeds, seed_ids, recycled, excluded, creds, cred_ids, calls,
      [c IN calls | c.actor] AS active, [c IN calls | c.event_id] AS call_event_ids
 // sessions that acted or were issued in the window
@@ -77,15 +89,27 @@ WITH seed_ids, recycled, excluded, creds, cred_ids, calls, call_event_ids, sessi
                        THEN ['account:' + s.issuer_account] ELSE [] END) AS openers
 // the rows of eventIDs no call of the lineage holds
 WITH seed_ids, recycled, excluded, creds, cred_ids, calls, sessions, issued_by, all_event_ids, openers,
-     [e IN all_event_ids WHERE NOT e IN call_event_ids] AS missing
+     [e IN all_event_ids WHERE NOT e IN call_event_ids] AS missing,
+     ['AssumeRole', 'AssumeRoleWithSAML', 'AssumeRoleWithWebIdentity', 'GetSessionToken',
+      'GetFederationToken', 'AssumeRoot', 'ConsoleLogin', 'GetRoleCredentials', 'Federate',
+      'UserAuthentication', 'Authenticate', 'CreateAccessKey'] AS opening_names
 UNWIND (CASE WHEN size(missing) = 0 THEN [null] ELSE missing END) AS m
-OPTIONAL MATCH (x:Call {event_id: m})
-WHERE (x.actor IN openers AND NOT x.actor IN cred_ids
-       AND ($since IS NULL OR x.time_us >= $since) AND ($until IS NULL OR x.time_us <= $until))
-   OR x.event_name IN ['AssumeRole', 'AssumeRoleWithSAML', 'AssumeRoleWithWebIdentity',
-                       'GetSessionToken', 'GetFederationToken', 'AssumeRoot', 'ConsoleLogin',
-                       'GetRoleCredentials', 'Federate', 'UserAuthentication', 'Authenticate',
-                       'CreateAccessKey']
+OPTIONAL MATCH (g:Call)
+WHERE ((g.actor IN openers AND NOT g.actor IN cred_ids) OR g.event_name IN opening_names)
+  AND m IN g.event_ids
+WITH seed_ids, recycled, excluded, creds, calls, sessions, issued_by, all_event_ids, openers, m,
+     CASE WHEN g IS NULL THEN [] ELSE
+       [i IN range(0, size(g.event_ids) - 1)
+        WHERE g.event_ids[i] = m
+          AND ((g.actor IN openers AND NOT g.actor IN cred_ids
+                AND ($since IS NULL OR g.times_us[i] >= $since)
+                AND ($until IS NULL OR g.times_us[i] <= $until))
+               OR g.event_name IN opening_names) |
+        {time_us: g.times_us[i], event_id: g.event_ids[i], occurrence: coalesce(g.occurrences[i], 1),
+         actor: g.actor, event_name: g.event_name, recipient_account_id: g.recipient_account_id,
+         account_id: g.account_id, region: g.region, source_ip: g.source_ip,
+         access_key_id: g.access_key_id, error_code: g.error_code, resource: g.resource}] END AS found
+UNWIND (CASE WHEN size(found) = 0 THEN [null] ELSE found END) AS x
 WITH seed_ids, recycled, excluded, creds, calls, sessions, issued_by, all_event_ids, m, x
 ORDER BY x.time_us,
          CASE WHEN x.actor IN openers AND ($since IS NULL OR x.time_us >= $since)

@@ -4,9 +4,14 @@
 // $since        epoch microseconds (UTC), or null
 // $until        epoch microseconds (UTC), or null
 // :params {since: null, until: null}
-MATCH (c:Call)
-WHERE c.event_name = 'LeaveOrganization'
-  AND ($since IS NULL OR c.time_us >= $since) AND ($until IS NULL OR c.time_us <= $until)
+MATCH (g:Call)
+WHERE g.event_name = 'LeaveOrganization'
+  AND ($since IS NULL OR g.last_us >= $since) AND ($until IS NULL OR g.first_us <= $until)
+UNWIND range(0, size(g.event_ids) - 1) AS i
+WITH g, i, g.times_us[i] AS time_us
+WHERE ($since IS NULL OR time_us >= $since) AND ($until IS NULL OR time_us <= $until)
+WITH {event_id: g.event_ids[i], time_us: time_us, actor: g.actor, error_code: g.error_code,
+      recipient_account_id: g.recipient_account_id} AS c
 WITH c, CASE WHEN coalesce(c.recipient_account_id, '') = '' THEN '(unknown)'
              ELSE c.recipient_account_id END AS account
 RETURN CASE WHEN c.error_code IS NULL THEN 'account ' + account + ' left'

@@ -4,9 +4,14 @@
 // $since        epoch microseconds (UTC), or null
 // $until        epoch microseconds (UTC), or null
 // :params {since: null, until: null}
-MATCH (c:Call)
-WHERE c.event_name IN ['StopLogging', 'DeleteTrail'] AND c.error_code IS NULL
-  AND ($since IS NULL OR c.time_us >= $since) AND ($until IS NULL OR c.time_us <= $until)
+MATCH (g:Call)
+WHERE g.event_name IN ['StopLogging', 'DeleteTrail'] AND g.error_code IS NULL
+  AND ($since IS NULL OR g.last_us >= $since) AND ($until IS NULL OR g.first_us <= $until)
+UNWIND range(0, size(g.event_ids) - 1) AS i
+WITH g, i, g.times_us[i] AS time_us
+WHERE ($since IS NULL OR time_us >= $since) AND ($until IS NULL OR time_us <= $until)
+WITH {event_id: g.event_ids[i], time_us: time_us, actor: g.actor, event_name: g.event_name,
+      resource: g.resource, recipient_account_id: g.recipient_account_id} AS c
 RETURN c.event_name + ' ' + CASE WHEN coalesce(c.resource, '') = '' THEN '(unknown)' ELSE c.resource END AS summary,
        null AS severity, [c.event_id] AS key, [c.event_id] AS event_ids,
        [a IN [c.actor] WHERE a IS NOT NULL] AS actors,

@@ -21,13 +21,18 @@ MATCH (seed)-[steps:DERIVES*0..32]->(cred:Graphtrail)
 WHERE (size(steps) = 0 OR $lineage)
   AND all(d IN steps WHERE $until IS NULL OR d.time_us IS NULL OR d.time_us <= $until)
 WITH DISTINCT cred.id AS actor
-MATCH (c:Call {actor: actor})
-WHERE ($since IS NULL OR c.time_us >= $since) AND ($until IS NULL OR c.time_us <= $until)
-RETURN c.time_us AS time_us, c.event_id AS event_id, c.actor AS actor,
-       c.identity_arn AS identity_arn, c.event_source AS event_source,
-       c.event_name AS event_name, c.recipient_account_id AS recipient_account_id,
-       c.region AS region, c.resource AS resource, c.source_ip AS source_ip,
-       c.user_agent AS user_agent,
-       CASE WHEN c.error_code IS NULL THEN 'success' ELSE 'error: ' + c.error_code END AS outcome,
-       c.error_code AS error_code, c.source_file AS source_file, coalesce(c.occurrence, 1) AS occurrence
+// each group of their calls (eventIDs and times as lists) unwound into single calls
+MATCH (g:Call {actor: actor})
+WHERE ($since IS NULL OR g.last_us >= $since) AND ($until IS NULL OR g.first_us <= $until)
+UNWIND range(0, size(g.event_ids) - 1) AS i
+WITH g, i, g.times_us[i] AS time_us
+WHERE ($since IS NULL OR time_us >= $since) AND ($until IS NULL OR time_us <= $until)
+RETURN time_us, g.event_ids[i] AS event_id, g.actor AS actor,
+       g.identity_arn AS identity_arn, g.event_source AS event_source,
+       g.event_name AS event_name, g.recipient_account_id AS recipient_account_id,
+       g.region AS region, g.resource AS resource, g.source_ip AS source_ip,
+       g.user_agent AS user_agent,
+       CASE WHEN g.error_code IS NULL THEN 'success' ELSE 'error: ' + g.error_code END AS outcome,
+       g.error_code AS error_code, g.source_files[i] AS source_file,
+       coalesce(g.occurrences[i], 1) AS occurrence
 ORDER BY time_us, event_id, occurrence

@@ -8,7 +8,7 @@ statements from them), and the Cypher files use them (``tests/test_schema.py`` p
 Tables of a case
 * :data:`EVENT_COLUMNS` -- one normalized CloudTrail event (``events/*.parquet``).
 * :data:`CALL_COLUMNS` -- one call with its actor and resource (``graph/activity.parquet``);
-  a ``(:Call)`` node in Neo4j carries the same names (time as ``time_us`` and ``time``).
+  a ``(:Call)`` node in Neo4j is a group of calls that share all but :data:`CALL_GROUP_LISTS`.
 * :data:`SESSION_COLUMNS` -- one session (``graph/sessions.parquet``); a ``(:Session)`` node
   carries them, three under another name (:data:`SESSION_PROPERTY`).
 * :func:`node_schema`, :func:`edge_schema` -- the graph (``graph/nodes.parquet``, ``edges``).
@@ -47,6 +47,7 @@ __all__ = [
     "CALL_COLUMNS",
     "SESSION_COLUMNS",
     "SESSION_PROPERTY",
+    "CALL_GROUP_LISTS",
     "ORIGIN_FIELDS",
     "NodeKind",
     "EdgeKind",
@@ -172,7 +173,7 @@ class NodeKind(StrEnum):
     RESOURCE = "Resource"
     LOGIN_PROFILE = "LoginProfile"
     POLICY = "Policy"
-    CALL = "Call"  # one API call; Neo4j holds them for timelines (the embedded store: activity)
+    CALL = "Call"  # API calls grouped per credential, action, resource... (Neo4j; embedded: activity)
 
 
 # Nodes that make calls: every API call hangs off one of these.
@@ -243,7 +244,7 @@ _STR = pa.string()
 # (name, arrow type, meaning). Order is the on-disk column order of ``graph/activity.parquet``.
 CALL_COLUMNS: tuple[Column, ...] = tuple(Column(*c) for c in (
     ("event_id", _STR, "eventID"),
-    ("time", _TS, "eventTime, UTC (a Call node: time_us, epoch µs, and time, a DATETIME)"),
+    ("time", _TS, "eventTime, UTC (a Call node: times_us, epoch µs)"),
     ("actor", _STR, "node id of the credential (or principal) that made the call"),
     ("actor_kind", _STR, "the actor's NodeKind value"),
     ("resource", _STR, "node id of what the call acted on"),
@@ -264,6 +265,11 @@ CALL_COLUMNS: tuple[Column, ...] = tuple(Column(*c) for c in (
     ("access_key_id", _STR, "userIdentity.accessKeyId"),
 ))
 
+# The columns of the calls table that differ call by call within a (:Call) group node, and
+# the list each becomes (graphtrail/store/neo4j_calls.py); eventID and time become
+# ``event_ids`` and ``times_us``.
+CALL_GROUP_LISTS = {"source_file": "source_files", "detail": "details",
+                    "shared_event_id": "shared_event_ids"}
 # (name, arrow type, meaning). Order is the on-disk column order of ``graph/sessions.parquet``.
 SESSION_COLUMNS: tuple[Column, ...] = tuple(Column(*c) for c in (
     ("session", _STR, "the session's node id (session:KEY@ISSUED)"),
@@ -335,8 +341,12 @@ NODE_PROPERTIES: dict[NodeKind, frozenset[str]] = {
     NodeKind.RESOURCE: frozenset({"service", "type"}),
     NodeKind.LOGIN_PROFILE: frozenset({"user"}),
     NodeKind.POLICY: frozenset(),
-    # occurrence: the 2nd, 3rd... call sharing an eventID and time (ids ``...#2``)
-    NodeKind.CALL: frozenset({"time_us", "time", "occurrence"}) | {c.name for c in CALL_COLUMNS} - {"time"},
+    # One node per group of calls (graphtrail/store/neo4j_calls.py): the columns its calls
+    # share, then one list entry per call; occurrences: the 2nd, 3rd... call sharing an
+    # eventID and time (ids ``...#2``); digest: what a re-push compares.
+    NodeKind.CALL: frozenset({"event_ids", "times_us", "occurrences", "first_us", "last_us", "count",
+                              "digest", *CALL_GROUP_LISTS.values()})
+    | {c.name for c in CALL_COLUMNS} - {"time", "event_id", *CALL_GROUP_LISTS},
 }
 
 

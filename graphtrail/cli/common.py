@@ -131,12 +131,17 @@ def server_store(case: Path):
     import os
 
     from graphtrail.store.cypher_store import CypherStore
+    from graphtrail.store.neo4j_calls import OldCallModel, check_call_model
 
     local = Case.open(case) if (case / "case.json").exists() else None
-    return CypherStore(connect(os.environ.get("NEO4J_URI", "bolt://127.0.0.1:7687"),
-                               os.environ.get("NEO4J_USERNAME", "neo4j"),
-                               os.environ.get("NEO4J_PASSWORD", ""),
-                               os.environ.get("NEO4J_DATABASE")), case=local)
+    server = connect(os.environ.get("NEO4J_URI", "bolt://127.0.0.1:7687"),
+                     os.environ.get("NEO4J_USERNAME", "neo4j"), os.environ.get("NEO4J_PASSWORD", ""),
+                     os.environ.get("NEO4J_DATABASE"))
+    try:
+        check_call_model(server)  # an old push would answer wrongly, not fail
+    except OldCallModel as exc:
+        raise fail(str(exc), EXIT_NO_ANSWER) from exc
+    return CypherStore(server, case=local)
 
 
 def skip_pandas_probe() -> None:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from graphtrail.cli.common import DEFAULT_CASE, CaseOpt, connect, fail
+from graphtrail.cli.common import DEFAULT_CASE, EXIT_NO_ANSWER, CaseOpt, connect, fail
 from graphtrail.cli.output import Format, console, emit_json, emit_rows, stage_progress
 from graphtrail.store.case import Case, CaseError
 from graphtrail.wiring import ensure_graph
@@ -31,10 +31,11 @@ def push_cmd(
     uri: UriOpt = "bolt://127.0.0.1:7687", user: UserOpt = "neo4j", password: PasswordOpt = "",
     database: DatabaseOpt = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Rows per transaction (10,000: the fastest in benchmarks/bench_neo4j_push.py).")] = 10_000,
-    calls: Annotated[bool, typer.Option("--calls/--no-calls", help="Push every call (for timelines).")] = True,
+    calls: Annotated[bool, typer.Option("--calls/--no-calls", help="Push the calls (for timelines), grouped per credential, action and resource.")] = True,
     fmt: Annotated[Format, typer.Option("--format")] = Format.table,
 ) -> None:
     """Write the case's graph (and its calls) to Neo4j; idempotent and incremental."""
+    from graphtrail.store.neo4j_calls import OldCallModel
     from graphtrail.store.neo4j_case import push_case
 
     try:
@@ -51,6 +52,8 @@ def push_cmd(
                     tick(f"push {phase}", done, total)
 
             summary = push_case(c, server, batch_size=batch_size, calls=calls, progress=progress)
+    except OldCallModel as exc:
+        raise fail(str(exc), EXIT_NO_ANSWER) from exc
     finally:
         server.close()
     d = summary.as_dict()
@@ -77,7 +80,7 @@ def export_import_cmd(
     database: Annotated[str, typer.Option("--database", help="The database to import into.")] = "neo4j",
     overwrite: Annotated[bool, typer.Option("--overwrite-destination",
                                             help="Print the command with --overwrite-destination=true.")] = False,
-    calls: Annotated[bool, typer.Option("--calls/--no-calls", help="Every call as a (:Call) node.")] = True,
+    calls: Annotated[bool, typer.Option("--calls/--no-calls", help="The calls, grouped per credential, action and resource (:Call).")] = True,
 ) -> None:
     """Write neo4j-admin import files for a fresh database (the graph `neo4j push` writes); print the command."""
     from graphtrail.store.neo4j_import import import_command, write_import_files
@@ -94,13 +97,16 @@ def export_import_cmd(
                   f"in {len(files.nodes) + len(files.relationships)} files to {out}"
                   + (f"; {files.skipped_edges:,} edges skipped (an endpoint is not a node)"
                      if files.skipped_edges else "")
-                  + (f"; {files.empty_lists:,} empty list properties not written" if files.empty_lists else ""),
+                  + (f"; {files.empty_lists_unrestored:,} empty list properties not restorable (left out)"
+                     if files.empty_lists_unrestored else ""),
                   highlight=False, markup=False, soft_wrap=True)
     console.print("With the database stopped (the import needs an empty or new database), run:\n",
                   highlight=False, markup=False)
     console.print(import_command(files, database, overwrite=overwrite), highlight=False, markup=False,
                   soft_wrap=True)
-    console.print(f"\nthen start it and create the constraints and indexes `neo4j push` makes:\n"
+    console.print("\nthen start it and create the constraints and indexes `neo4j push` makes"
+                  + (" (and set back the empty lists the files hold as empty fields)" if files.restore_empty_lists else "")
+                  + ":\n"
                   f"  cypher-shell -d {database} -f {files.schema}", highlight=False, markup=False, soft_wrap=True)
 
 

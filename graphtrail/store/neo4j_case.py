@@ -2,10 +2,12 @@
 
 * Nodes and edges go through :meth:`graphtrail.store.neo4j.Neo4jStore.push` (MERGE in
   batches); Session nodes carry their session row (issue and expiry in µs, issuer...).
-* Calls become ``(:Call)`` nodes, ``(credential)-[:MADE]->(call)``, indexed by actor,
-  event name, source IP and time, so timelines and findings run in Neo4j too.
-* Pushing again sends only calls that are new or whose actor changed (a later ingest can
-  relink a call to a session it could not name before), and removes nodes and edges the
+* Calls become ``(:Call)`` nodes, one per group of calls sharing credential, action, resource
+  and the rest (:mod:`graphtrail.store.neo4j_calls`: eventIDs and times as lists),
+  ``(credential)-[:MADE]->(group)``, indexed by actor, event name, source IP and time span,
+  so timelines and findings run in Neo4j too.
+* Pushing again sends only groups that are new or changed (a later ingest adds calls, or
+  relinks a call to a session it could not name before), and removes nodes and edges the
   case no longer has (a placeholder session that is now known, say). Only nodes labelled
   ``Graphtrail`` are read back, relinked or removed: a database may hold other data.
 * Then ``cypher/derived_credentials.cypher`` rewrites the ``DERIVES`` relationships (one per
@@ -19,21 +21,18 @@ import time
 from dataclasses import asdict, dataclass, field
 
 import pyarrow as pa
-import pyarrow.compute  # noqa: F401  (pa.compute)
-import pyarrow.parquet as pq
 
 import cypher
-from graphtrail.ids import call_id, iso
 from graphtrail.model import EdgeKind, NodeKind
-from graphtrail.schema import CALL_COLUMNS, NODE_CORE, ORIGIN_FIELDS, SESSION_PROPERTY, names
+from graphtrail.schema import NODE_CORE, ORIGIN_FIELDS, SESSION_PROPERTY
 from graphtrail.store.case import Case
 from graphtrail.store.neo4j import OWN_LABEL, Neo4jStore
+from graphtrail.store.neo4j_calls import call_groups, check_call_model
 
 __all__ = ["push_case", "CasePushSummary", "CALL_INDEXES", "call_rows", "session_nodes"]
 
-CALL_INDEXES = ("actor", "event_name", "source_ip", "time_us", "event_id")
-# A Call node carries the calls table's columns; its time as ``time_us`` (and ``time``).
-_CALL_PROPS = tuple(c for c in names(CALL_COLUMNS) if c != "time")
+# What the Cypher files find calls by: who, what, from where; a window skips whole groups.
+CALL_INDEXES = ("actor", "event_name", "source_ip", "first_us", "last_us")
 
 
 @dataclass
@@ -94,6 +93,7 @@ def push_case(case: Case, server: Neo4jStore, *, batch_size: int = 10_000, calls
     """Push ``case`` (its current graph) to ``server``; see the module docstring."""
     t0 = time.perf_counter()
     out = CasePushSummary()
+    check_call_model(server)  # before anything is written
     nodes = session_nodes(case.graph_table("nodes"), case.graph_table("sessions"))
     edges = case.graph_table("edges")
     pushed = server.push(nodes, edges, batch_size=batch_size, progress=progress)
@@ -138,86 +138,71 @@ def _remove_stale(server: Neo4jStore, nodes: pa.Table, edges: pa.Table, out: Cas
 
 
 def _push_calls(case: Case, server: Neo4jStore, batch_size: int, out: CasePushSummary, progress) -> None:
+    """Write the groups of calls that are new or changed, remove those the case no longer has.
+
+    A changed group (a later ingest added calls to it, or relinked one of its calls to
+    another actor) is deleted and written again: its id stays, its MADE edge may not."""
     for prop in CALL_INDEXES:
         try:
             server.write(f"CREATE INDEX graphtrail_call_{prop} IF NOT EXISTS FOR (c:Call) ON (c.{prop})")
         except Exception as exc:  # an index the server cannot make only costs speed
             out.unsupported.append(f"index Call.{prop}: {exc}")
-    path = case.graph_dir() / "activity.parquet"
-    total = pq.ParquetFile(path).metadata.num_rows
-    done = 0
-    for rows in call_rows(path, batch_size):
-        known = {r["id"]: r["actor"] for r in server.run(
-            f"UNWIND $ids AS id MATCH (c:Call:{OWN_LABEL} {{id: id}}) "
-            "RETURN c.id AS id, c.actor AS actor", {"ids": [r["id"] for r in rows]})}
-        by_kind: dict[str, list[dict]] = {}
-        relinked = []
-        for row in rows:
-            cid = row["id"]
-            if cid in known and known[cid] == row["actor"]:
-                out.calls_unchanged += 1
-                continue
-            if cid in known:
-                relinked.append(cid)
-            by_kind.setdefault(row.pop("actor_kind"), []).append(row)
-        if relinked:
-            server.write(f"UNWIND $ids AS id MATCH (:Call:{OWN_LABEL} {{id: id}})<-[m:MADE]-() "
-                         "DELETE m", {"ids": relinked})
-            out.calls_relinked += len(relinked)
-        for kind, kind_rows in by_kind.items():
-            server.write(_call_query(kind), {"rows": kind_rows})
-            out.calls_new += len(kind_rows) - sum(1 for r in kind_rows if r["id"] in known)
-        done += len(rows)
-        if progress:
-            progress("calls", done, total)
+    groups = call_groups(case.graph_dir() / "activity.parquet")
+    there = {r["id"]: r["digest"] for r in server.run(
+        f"MATCH (c:Call:{OWN_LABEL}) RETURN c.id AS id, c.digest AS digest")}
+    write, gone = [], set(there) - {g["id"] for g in groups}
+    for g in groups:
+        if there.get(g["id"]) == g["digest"]:
+            out.calls_unchanged += g["count"]
+            continue
+        if g["id"] in there:
+            gone.add(g["id"])
+            out.calls_relinked += g["count"]
+        else:
+            out.calls_new += g["count"]
+        write.append(g)
+    stale = sorted(gone)
+    for i in range(0, len(stale), 5000):
+        server.write(f"UNWIND $ids AS id MATCH (c:Call:{OWN_LABEL} {{id: id}}) DETACH DELETE c",
+                     {"ids": stale[i:i + 5000]})
+    total, done = sum(g["count"] for g in write), 0
+    by_kind: dict[str, list[dict]] = {}
+    for g in write:
+        by_kind.setdefault(g["actor_kind"], []).append(g)
+    for kind, rows in sorted(by_kind.items()):
+        query = _call_query(kind)
+        for batch in _call_batches(rows, batch_size):
+            server.write(query, {"rows": [{"id": g["id"], "actor": g["actor"], "props": g["props"]}
+                                          for g in batch]})
+            done += sum(g["count"] for g in batch)
+            if progress:
+                progress("calls", done, total)
+
+
+def _call_batches(groups: list[dict], calls_per_batch: int):
+    """Batches of about ``calls_per_batch`` calls (a group counts its calls: its lists are what
+    travels), at least one group each."""
+    batch, n = [], 0
+    for g in groups:
+        if batch and n + g["count"] > calls_per_batch:
+            yield batch
+            batch, n = [], 0
+        batch.append(g)
+        n += g["count"]
+    if batch:
+        yield batch
 
 
 def call_rows(path, batch_size: int):
-    """The rows of the (:Call) nodes, ``batch_size`` calls a list, in the activity table's order:
-    ``{id, actor, actor_kind, props, time}`` (``actor_kind`` is ``""`` when the table has none).
-    What the push MERGEs and what the bulk import files hold."""
-    shared = _shared_call_keys(path)
-    seen: dict[str, int] = {}
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_size, columns=["time", *_CALL_PROPS]):
-        t = pa.Table.from_batches([batch])
-        times = t.column("time").cast(pa.int64()).to_pylist()
-        cols = {c: t.column(c).to_pylist() for c in _CALL_PROPS}
-        rows = []
-        for i, (event, tm) in enumerate(zip(cols["event_id"], times, strict=True)):
-            cid = _call_id(event, tm, shared, seen)
-            props = {c: cols[c][i] for c in _CALL_PROPS if cols[c][i] is not None}
-            props["time_us"] = tm
-            if "#" in cid:  # the order of calls sharing eventID and time, as the case has them
-                props["occurrence"] = int(cid.rsplit("#", 1)[1])
-            rows.append({"id": cid, "actor": cols["actor"][i], "actor_kind": cols["actor_kind"][i] or "",
-                         "props": props, "time": iso(tm)})
-        yield rows
-
-
-def _shared_call_keys(path) -> set[tuple[str, int]]:
-    """(eventID, time) pairs that more than one call has: logs written by hand or by tools
-    reuse eventIDs, and each call must stay a node of its own."""
-    t = pq.read_table(path, columns=["event_id", "time"])
-    t = t.set_column(1, "time", t.column("time").cast(pa.int64()))
-    counts = t.group_by(["event_id", "time"], use_threads=False).aggregate([("event_id", "count")])
-    many = counts.filter(pa.compute.greater(counts.column("event_id_count"), 1))
-    return set(zip(many.column("event_id").to_pylist(), many.column("time").to_pylist(), strict=True))
-
-
-def _call_id(event_id: str | None, time_us: int | None, shared: set, seen: dict[str, int]) -> str:
-    """``call:<eventID>@<µs>``; the second and later calls sharing both get ``#2``, ``#3``...
-    in the order of the activity table."""
-    base = call_id(event_id, time_us)
-    if (event_id, time_us) not in shared:
-        return base
-    seen[base] = seen.get(base, 0) + 1
-    return base if seen[base] == 1 else f"{base}#{seen[base]}"
+    """The (:Call) group nodes, about ``batch_size`` calls a list: ``{id, actor, actor_kind,
+    count, digest, props}`` (see :mod:`graphtrail.store.neo4j_calls`). What the bulk import
+    files hold."""
+    yield from _call_batches(call_groups(path), batch_size)
 
 
 def _call_query(actor_kind: str) -> str:
-    """MERGE calls and their MADE edge; the actor's label comes from the model, never input."""
-    head = (f"UNWIND $rows AS row\nMERGE (c:Call:{OWN_LABEL} {{id: row.id}})\n"
-            "SET c += row.props, c.time = datetime(row.time)\n")
+    """CREATE call groups and their MADE edge; the actor's label comes from the model, never input."""
+    head = f"UNWIND $rows AS row\nCREATE (c:Call:{OWN_LABEL})\nSET c = row.props, c.id = row.id\n"
     if actor_kind not in {k.value for k in NodeKind}:
         return head
-    return head + f"WITH c, row\nMATCH (a:{NodeKind(actor_kind).value} {{id: row.actor}})\nMERGE (a)-[:MADE]->(c)"
+    return head + f"WITH c, row\nMATCH (a:{NodeKind(actor_kind).value} {{id: row.actor}})\nCREATE (a)-[:MADE]->(c)"

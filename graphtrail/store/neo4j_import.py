@@ -17,8 +17,15 @@ neo4j-admin's header: ``id:ID(Session)``, ``:LABEL``, ``count:long``, ``event_id
 ``:START_ID(Session)``, ``:END_ID(Role)``, ``:TYPE``. A list cannot escape its delimiter, so
 the array delimiter is a character that no listed value contains (``;`` unless one does).
 
-Not representable, hence not written and counted in :attr:`ImportFiles.empty_lists`: an empty
-list property (the push stores ``[]``; the importer reads an empty field as no property).
+An empty list (the push stores ``[]``: the eventIDs of an ``IN_ACCOUNT`` edge) has no form
+that every neo4j-admin reads back as ``[]``: an empty array field is an empty array in some
+versions and no property in others (Neo4j 5's CSV reader treats an empty array as an empty
+value). So it is written as an empty field, and ``schema.cypher``, run once the database is up,
+sets it back: ``SET r.event_ids = []`` where the property is missing, for each label (or type
+and end labels) whose every row has that property; where the push leaves it missing on some
+rows, the gap cannot be told from an empty list and it is counted in
+:attr:`ImportFiles.empty_lists_unrestored` instead. Either way the import leaves the graph the
+push leaves.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ from graphtrail.schema import OWN_LABEL, EdgeKind, NodeKind
 from graphtrail.store.case import Case
 from graphtrail.store.neo4j import (
     _DATETIMES,
+    _NAME,
     _batches,
     _edge_rows,
     _node_rows,
@@ -63,7 +71,9 @@ class ImportFiles:
     relationship_count: int = 0
     array_delimiter: str = ";"
     skipped_edges: int = 0  # an endpoint is missing from the nodes table, as at push
-    empty_lists: int = 0
+    empty_lists: int = 0  # written as empty fields; schema.cypher sets them back
+    empty_lists_unrestored: int = 0  # in a label whose other rows lack the property
+    restore_empty_lists: list[str] = field(default_factory=list)  # the statements in schema.cypher
     schema: Path | None = None
 
 
@@ -110,7 +120,9 @@ def write_import_files(case: Case, out: Path, *, calls: bool = True, batch_size:
     if calls:
         _write_calls(case, writer, node_props, batch_size)
     result.schema = out / "schema.cypher"
-    result.schema.write_text(";\n".join(schema_cypher()) + ";\n", encoding="utf-8")
+    result.restore_empty_lists = writer.restore_statements()
+    result.schema.write_text(";\n".join([*schema_cypher(), *result.restore_empty_lists]) + ";\n",
+                             encoding="utf-8")
     return result
 
 
@@ -144,14 +156,11 @@ def _write_calls(case: Case, writer: _Writer, node_props: dict, batch_size: int)
     ids = {kind.value: set(rows) for kind, rows in node_props.items()}
     nodes: list = []
     made: dict[str, list] = defaultdict(list)
-    for rows in call_rows(path, batch_size):
-        for r in rows:
-            props = {**r["props"], "id": r["id"]}
-            if r["time"] is not None:
-                props["time"] = DateTime(r["time"])
-            nodes.append(((r["id"], [NodeKind.CALL.value, OWN_LABEL]), props))
-            if r["actor"] in ids.get(r["actor_kind"], ()):  # the push MATCHes the actor first
-                made[r["actor_kind"]].append(((r["actor"], r["id"]), {}))
+    for groups in call_rows(path, batch_size):
+        for g in groups:
+            nodes.append(((g["id"], [NodeKind.CALL.value, OWN_LABEL]), {**g["props"], "id": g["id"]}))
+            if g["actor"] in ids.get(g["actor_kind"], ()):  # the push MATCHes the actor first
+                made[g["actor_kind"]].append(((g["actor"], g["id"]), {}))
     writer.nodes(NodeKind.CALL.value, nodes)
     for kind, found in sorted(made.items()):
         writer.relationships(EdgeKind.MADE.value, kind, NodeKind.CALL.value, found)
@@ -238,6 +247,13 @@ def _type(value: Any) -> str | None:
     raise ValueError(f"no import type for {type(value).__name__} {value!r}")
 
 
+def _checked(name: str) -> str:
+    """A label, type or property name spelt into schema.cypher: a plain identifier, never data."""
+    if not _NAME.fullmatch(name):
+        raise ValueError(f"{name!r}: not a plain name; cannot be written into schema.cypher")
+    return name
+
+
 class _Writer:
     """Writes node and relationship files, one per label (type and end labels), split further
     when a property has different types in two rows (a column has one type)."""
@@ -246,9 +262,12 @@ class _Writer:
         self.result = result
         self.delim = result.array_delimiter
         self.names: set[str] = set()
+        # (pattern, property) -> (rows with an empty list, rows without the property)
+        self.empties: dict[tuple[str, str], tuple[int, int]] = {}
 
     def nodes(self, label: str, rows: list[tuple[tuple[str, list[str]], dict]]) -> None:
         head = [f"id:ID({label})", ":LABEL"]
+        self._note_empty_lists(f"(x:{_checked(label)}:{OWN_LABEL})", [p for _, p in rows])
         for path, n in self._files(f"nodes_{label}", head, rows, drop="id"):
             self.result.nodes.append(path)
             self.result.node_count += n
@@ -256,6 +275,8 @@ class _Writer:
     def relationships(self, rel: str, src: str, dst: str, rows: list[tuple[tuple[str, str], dict]]) -> None:
         head = [f":START_ID({src})", f":END_ID({dst})", ":TYPE"]
         rows = [((s, d, rel), p) for (s, d), p in rows]
+        self._note_empty_lists(f"(:{_checked(src)}:{OWN_LABEL})-[x:{_checked(rel)}]->(:{_checked(dst)}:{OWN_LABEL})",
+                               [p for _, p in rows])
         for path, n in self._files(f"rels_{rel}_{src}_{dst}", head, rows):
             self.result.relationships.append(path)
             self.result.relationship_count += n
@@ -268,8 +289,7 @@ class _Writer:
                 if k == drop or v is None:
                     continue
                 t = _type(v)
-                if t is None:
-                    self.result.empty_lists += 1
+                if t is None:  # an empty list: an empty field (see the module docstring)
                     continue
                 kept[k] = (t, v)
             typed.append((fixed, kept))
@@ -292,6 +312,23 @@ class _Writer:
                     cells += [self._cell(kept[k][1]) if k in kept else "" for k in names]
                     f.write(",".join(cells) + "\n")
             yield path, len(group)
+
+    def _note_empty_lists(self, pattern: str, rows: list[dict]) -> None:
+        """Count, per property, the rows holding an empty list and the rows without it."""
+        names = {k for p in rows for k, v in p.items() if v == []}
+        for name in sorted(names):
+            empty = sum(1 for p in rows if p.get(name) == [])
+            absent = sum(1 for p in rows if p.get(name) is None)
+            self.empties[(pattern, _checked(name))] = (empty, absent)
+            self.result.empty_lists += empty
+            if absent:
+                self.result.empty_lists_unrestored += empty
+
+    def restore_statements(self) -> list[str]:
+        """``SET x.p = []`` where an empty list was written as an empty field and every other
+        row of the label (or type) has the property: a missing one can only be an empty list."""
+        return [f"MATCH {pattern} WHERE x.{name} IS NULL SET x.{name} = []"
+                for (pattern, name), (_, absent) in sorted(self.empties.items()) if not absent]
 
     def _cell(self, value: Any) -> str:
         if isinstance(value, list):
