@@ -288,9 +288,9 @@ class EdgeFold:
 
 
 def _take(values: pa.ChunkedArray, at: np.ndarray) -> pa.Array:
-    """``values[at]``, from each chunk apart: before pyarrow 18 a chunked array's ``take``
-    concatenated every chunk first (here every evidence eventID, a copy of 230 MB at 10M
-    events, for each slice)."""
+    """``values[at]``, from each chunk apart: a chunked array of strings concatenates its
+    chunks to ``take`` (apache/arrow#39565, open as of pyarrow 26): here every evidence
+    eventID, a copy of 230 MB at 10M events, for each slice."""
     order = np.argsort(at, kind="stable")
     ascending = at[order]
     parts, lo, start = [], 0, 0
