@@ -7,7 +7,7 @@ The only module of the library that imports both sides; the CLI and the Python A
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from typing import TYPE_CHECKING
 
@@ -57,6 +57,9 @@ def build_case_graph(case: Case, progress: Callable[[int, int], None] | None = N
 
 def _build(case: Case, progress: Callable[[int, int], None] | None = None) -> dict:
     # The loaders are imported here: a question on a current graph never needs them.
+    import pyarrow as pa
+
+    from graphtrail.model import edge_schema
     from graphtrail.store.memory import lineage_edges
     from loaders.facts.build import build_graph
 
@@ -66,11 +69,19 @@ def _build(case: Case, progress: Callable[[int, int], None] | None = None) -> di
     if progress is not None:
         read = _counted(case.event_batches, progress, case.event_count() * GRAPH_PASSES)
     facts = build_graph(read, work / "activity.parquet")
+    lineage: list[pa.Table] = []
+
+    def edges() -> Iterator[pa.Table]:  # written a slice at a time; the lineage kept aside
+        for part in facts.edges:
+            lineage.append(lineage_edges(part))
+            yield part
+
+    edge_rows = case.write_graph_slices(work, "edges", edges(), edge_schema())
     meta = {"seconds": round(time.perf_counter() - t0, 3), "nodes": facts.nodes.num_rows,
-            "edges": facts.edges.num_rows, "sessions": facts.sessions.num_rows,
+            "edges": edge_rows, "sessions": facts.sessions.num_rows,
             "activity": facts.activity_rows}
-    case.commit_graph(work, {"nodes": facts.nodes, "edges": facts.edges,
-                             "lineage": lineage_edges(facts.edges),
+    case.commit_graph(work, {"nodes": facts.nodes,
+                             "lineage": pa.concat_tables(lineage or [edge_schema().empty_table()]),
                              "sessions": facts.sessions}, meta)
     return meta
 

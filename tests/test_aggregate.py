@@ -98,3 +98,43 @@ def test_codes_round_trip_with_nulls() -> None:
     b = codes.encode(pa.chunked_array([pa.array(["y", "z"])]))
     assert a.tolist() == [0, -1, 1, 0] and b.tolist() == [1, 2]
     assert codes.decode(np.concatenate([a, b])).to_pylist() == ["x", None, "y", "x", "y", "z"]
+
+
+@pytest.mark.parametrize("rows", [1, 7, 64, 100_000])
+def test_edges_in_slices_are_the_whole_table(rows: int) -> None:
+    """Written a slice at a time, the edges are the rows (and order) of the whole table; the
+    eventIDs are asked for once, every evidence row once and ascending."""
+    calls = _calls(3, 1500)
+    whole = _fold(calls, batch=200, budget=0)
+    fold = EdgeFold(budget=0)
+    calls = calls.append_column("row", pa.array(np.arange(calls.num_rows)))
+    for start in range(0, calls.num_rows, 200):
+        part = calls.slice(start, 200)
+        part = part.filter(pc.is_valid(part.column("actor")))
+        fold.add(part, "actor", "resource", EdgeKind.ACTED_ON)
+        fold.add(part.filter(pc.is_valid(part.column("resource"))), "resource", "actor",
+                 EdgeKind.FROM_IP)
+    ids = calls.column("event_id").combine_chunks()
+    asked = []
+
+    def event_ids(wanted):  # in chunks, as read back from the activity table
+        asked.append(wanted.tolist())
+        got = ids.take(pa.array(wanted))
+        return pa.chunked_array([got.slice(0, 5), got.slice(5, 300), got.slice(305)])
+
+    ends = list(fold.endpoints())
+    slices = list(fold.slices(event_ids, rows=rows))
+    assert all(s.num_rows <= rows for s in slices)
+    assert pa.concat_tables(slices).equals(whole)
+    assert len(asked) == 1 and asked[0] == sorted(set(asked[0]))
+    # the ends of the edges: the sources by first appearance, then the destinations, each
+    # with the least first seen and the greatest last seen of its edges
+    expected = []
+    for col in ("src", "dst"):
+        agg = whole.group_by(col, use_threads=False).aggregate(
+            [("first_seen", "min"), ("last_seen", "max")])
+        span = {r[col]: (r["first_seen_min"], r["last_seen_max"]) for r in agg.to_pylist()}
+        expected += [(n, *span[n]) for n in pc.unique(whole.column(col)).to_pylist()]
+    assert [(n, lo, hi) for n, lo, hi in ends] == [
+        (n, int(pa.scalar(lo).cast(pa.int64()).as_py()), int(pa.scalar(hi).cast(pa.int64()).as_py()))
+        for n, lo, hi in expected]

@@ -152,3 +152,16 @@ def test_the_neighbourhood_read_from_the_edges_is_the_whole_graphs(scenario):
     assert around.number_of_edges() > len(creds)
     assert _as_sets(around) == _as_sets(cut)
     assert _as_sets(fresh.neighbourhood_graph(creds)) == _as_sets(cut)  # cut from the built graph
+
+
+def test_actor_order_is_the_order_of_the_strings(tmp_path):
+    """The calls are ranked by their actor's place among the distinct actors (not by the
+    strings): the same order as a stable sort of the strings, nulls last, across row groups
+    whose dictionaries differ."""
+    actors = ["b", None, "a", "ab", "b", "", None, "a", "é", "B"] * 7
+    path = tmp_path / "activity.parquet"
+    pq.write_table(pa.table({"actor": actors}), path, row_group_size=9)
+    expected = pc.sort_indices(pa.table({"actor": actors}), sort_keys=[("actor", "ascending")])
+    for dictionary in ([], ["actor"]):
+        pf = pq.ParquetFile(path, read_dictionary=dictionary)
+        assert by_actor._actor_order(pf).to_pylist() == expected.to_pylist()

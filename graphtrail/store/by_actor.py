@@ -62,13 +62,30 @@ def write_by_actor(activity: Path, out: Path, dictionary_columns: Iterable[str] 
 
 
 def _actor_order(pf: pq.ParquetFile) -> pa.Array:
-    """Row numbers of ``pf`` sorted by (actor, row); calls without an actor last."""
+    """Row numbers of ``pf`` sorted by (actor, row); calls without an actor last.
+
+    Sorted by each call's rank among the distinct actors, not by the strings: the column
+    decoded to strings is 40 bytes a call (400 MB at 10M calls), the ranks are 4.
+    """
+    import numpy as np
+
     actor = pf.read(["actor"], use_threads=False).column("actor")
-    if pa.types.is_dictionary(actor.type):
-        actor = actor.cast(actor.type.value_type)
-    # a stable sort, so a credential's calls keep their order; nulls go last by default (a
-    # per-key placement is refused by pyarrow 17, a global one deprecated since pyarrow 25)
-    return pc.sort_indices(pa.table({"actor": actor}), sort_keys=[("actor", "ascending")])
+    if not pa.types.is_dictionary(actor.type):
+        actor = actor.dictionary_encode()
+    actor = pa.table({"actor": actor}).unify_dictionaries().column("actor")  # one dictionary
+    if not actor.num_chunks:
+        return pa.array([], pa.int64())
+    distinct = actor.chunk(0).dictionary
+    # the rank of each distinct actor in string order; a call without one after them all
+    # (as a sort of the strings puts nulls last)
+    rank = np.empty(len(distinct) + 1, dtype=np.int32)
+    rank[pc.sort_indices(distinct).to_numpy()] = np.arange(len(distinct), dtype=np.int32)
+    rank[-1] = len(distinct)
+    codes = np.concatenate([c.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+                            for c in actor.chunks])
+    del actor
+    # stable: a credential's calls keep their order
+    return pa.array(np.argsort(rank[codes], kind="stable"))
 
 
 def _gather(pf: pq.ParquetFile, columns: list[str], wanted: pa.Array) -> pa.Table:

@@ -329,6 +329,18 @@ class Case:
         Call with the case lock held (:meth:`writing`)."""
         return Path(tempfile.mkdtemp(prefix=".graph-build-", dir=self.path))
 
+    def write_graph_slices(self, workdir: Path, name: str, slices: Iterable[pa.Table],
+                           schema: pa.Schema) -> int:
+        """Write one graph table of the build in ``workdir`` a slice at a time (a row group
+        or more each), for a table too big to hold whole; :meth:`commit_graph` adopts it.
+        Returns the rows written."""
+        rows = 0
+        with pq.ParquetWriter(workdir / f"{name}.parquet", schema, compression="zstd") as writer:
+            for part in slices:
+                writer.write_table(part)
+                rows += part.num_rows
+        return rows
+
     def commit_graph(self, workdir: Path, tables: dict[str, pa.Table], meta: dict) -> None:
         """Write ``tables`` next to what the builder already wrote, then swap atomically."""
         for name, table in tables.items():

@@ -21,11 +21,12 @@ import pyarrow.compute as pc
 
 from graphtrail.model import EVIDENCE_CAP, EdgeKind, edge_schema
 
-__all__ = ["BATCH_ROWS", "PARTIALS_BYTES", "prefetch", "rebatch", "Codes", "EdgeFold", "trim_heap"]
+__all__ = ["BATCH_ROWS", "EDGE_SLICE", "PARTIALS_BYTES", "prefetch", "rebatch", "Codes", "EdgeFold", "trim_heap"]
 
 _TS = pa.timestamp("us", tz="UTC")
 
 BATCH_ROWS = 131_072
+EDGE_SLICE = 65_536  # edges turned into strings (and written) at a time
 PARTIALS_BYTES = 32 << 20  # fold partial edges once they hold this much
 
 
@@ -153,6 +154,7 @@ class EdgeFold:
         self.parts: list[dict[str, np.ndarray]] = []
         self.budget = budget
         self._pending = 0
+        self._folded = False  # the parts are one row per edge already
         self._seq = 0  # partial rows so far: the order of first appearance
 
     def add(self, t: pa.Table, src: str, dst: str, kind: EdgeKind) -> None:
@@ -173,11 +175,12 @@ class EdgeFold:
             "order": np.arange(self._seq, self._seq + agg.num_rows, dtype=np.int64),
             "first": _ints(agg.column("time_min")), "last": _ints(agg.column("time_max")),
             "count": _ints(agg.column("event_id_count")),
-            "ev_len": _lengths(ev), "ev": _ints(pc.list_flatten(ev)),
-            "nm_len": _lengths(nm), "nm": self.names.encode(pc.list_flatten(nm)),
+            "ev_len": _lengths(ev), "ev": _row_numbers(_ints(pc.list_flatten(ev))),
+            "nm_len": _lengths(nm), "nm": self.names.encode(pc.list_flatten(nm)).astype(np.int32),
         }
         self._seq += agg.num_rows
         self.parts.append(part)
+        self._folded = False
         self._pending += sum(a.nbytes for a in part.values())
         if self._pending > self.budget:
             self.fold()
@@ -188,7 +191,7 @@ class EdgeFold:
         trim_heap()  # once the fold's temporaries are gone
 
     def _fold(self) -> None:
-        if not self.parts:
+        if not self.parts or self._folded:
             return
         cat = {f: np.concatenate([p[f] for p in self.parts]) for f in _FIELDS}
         self.parts = []
@@ -202,11 +205,12 @@ class EdgeFold:
         rank[order] = np.arange(len(order))
         gid = rank[inv]
         groups = len(order)
-        by = np.argsort(gid, kind="stable")
-        starts = np.flatnonzero(np.r_[True, np.diff(gid[by]) != 0])
+        by = np.argsort(gid, kind="stable")  # the rows by edge, each edge's in row order
+        gid = gid[by]
+        starts = np.flatnonzero(np.r_[True, np.diff(gid) != 0])
         heads = by[starts]
-        ev_len, ev = _regroup(cat["ev_len"], cat["ev"], gid, groups, EVIDENCE_CAP, distinct=False)
-        nm_len, nm = _regroup(cat["nm_len"], cat["nm"], gid, groups, None, distinct=True)
+        ev_len, ev = _first_items(cat.pop("ev_len"), cat.pop("ev"), by, gid, starts, EVIDENCE_CAP)
+        nm_len, nm = _distinct_items(cat.pop("nm_len"), cat.pop("nm"), by, gid, groups)
         self.parts = [{
             "key": cat["key"][heads], "order": earliest[order],
             "first": np.minimum.reduceat(cat["first"][by], starts),
@@ -215,28 +219,98 @@ class EdgeFold:
             "ev_len": ev_len, "ev": ev, "nm_len": nm_len, "nm": nm,
         }]
         self._pending = 0
+        self._folded = True
 
     def table(self, event_ids: Callable[[np.ndarray], pa.Array]) -> pa.Table:
-        """The edges (graphtrail.model.edge_schema, props null); ``event_ids(rows)`` gives the
-        eventID of each evidence row."""
+        """The edges as one table (:meth:`slices` concatenated): for small folds and tests."""
+        return pa.concat_tables(list(self.slices(event_ids)))
+
+    def slices(self, event_ids: Callable[[np.ndarray], pa.Array],
+               rows: int = EDGE_SLICE) -> Iterator[pa.Table]:
+        """The edges (graphtrail.model.edge_schema, props null), ``rows`` at a time, in the
+        order of the class docstring; ``event_ids(rows)`` gives the eventID of each evidence
+        row (called once, with every evidence row, ascending and each once; an array or a
+        chunked array, whose chunks are never concatenated).
+
+        Only the eventIDs of the evidence and one slice of strings are held at a time, never
+        the whole table of strings: at 10M events the edges with their evidence are 1.7M
+        rows, several hundred MB as strings.
+        """
         self.fold()
         if not self.parts:
-            return edge_schema().empty_table()
-        p = self.parts.pop()  # each array let go of once its column is built
-        key = p.pop("key")
-        mask = (1 << _NODE_BITS) - 1
-        n = len(key)
-        src = self.nodes.decode((key >> (_NODE_BITS + 4)) - 1)
-        dst = self.nodes.decode(((key >> 4) & mask) - 1)
-        kind = pa.array(_KINDS, pa.string()).take(pa.array(key & 15))
-        del key
-        self.nodes = Codes()
-        evidence = _lists(p.pop("ev_len"), event_ids(p.pop("ev")))
-        names = _lists(p.pop("nm_len"), self.names.decode(p.pop("nm")))
-        return pa.Table.from_arrays([
-            src, dst, kind, pa.array(p["first"]).cast(_TS), pa.array(p["last"]).cast(_TS),
-            pa.array(p["count"]), evidence, names, pa.nulls(n, pa.string()),
-        ], schema=edge_schema())
+            yield edge_schema().empty_table()
+            return
+        p = self.parts.pop()
+        wanted = np.unique(p["ev"])
+        ids = event_ids(wanted)
+        if isinstance(ids, pa.Array):
+            ids = pa.chunked_array([ids])
+        ev_at = np.zeros(len(p["ev_len"]) + 1, dtype=np.int64)  # where each edge's lists start
+        np.cumsum(p["ev_len"], out=ev_at[1:])
+        nm_at = np.zeros(len(p["nm_len"]) + 1, dtype=np.int64)
+        np.cumsum(p["nm_len"], out=nm_at[1:])
+        kinds = pa.array(_KINDS, pa.string())
+        for lo in range(0, len(p["key"]), rows):
+            hi = min(lo + rows, len(p["key"]))
+            key = p["key"][lo:hi]
+            ev = p["ev"][ev_at[lo]:ev_at[hi]]
+            yield pa.Table.from_arrays([
+                self.nodes.decode(_src(key)), self.nodes.decode(_dst(key)),
+                kinds.take(pa.array(key & 15)),
+                pa.array(p["first"][lo:hi]).cast(_TS), pa.array(p["last"][lo:hi]).cast(_TS),
+                pa.array(p["count"][lo:hi]),
+                _lists(p["ev_len"][lo:hi], _take(ids, np.searchsorted(wanted, ev))),
+                _lists(p["nm_len"][lo:hi], self.names.decode(p["nm"][nm_at[lo]:nm_at[hi]])),
+                pa.nulls(hi - lo, pa.string()),
+            ], schema=edge_schema())
+        self.nodes, self.names = Codes(), Codes()
+
+    def endpoints(self) -> Iterator[tuple[str | None, int, int]]:
+        """Each node at an end of a folded edge, with the least first seen and the greatest
+        last seen (µs) of those edges: the sources in order of first appearance among the
+        edges, then the destinations (a node at both ends is listed twice)."""
+        self.fold()
+        if not self.parts:
+            return
+        p = self.parts[0]
+        for code in (_src(p["key"]), _dst(p["key"])):
+            nodes, at = np.unique(code, return_inverse=True)
+            at = at.reshape(-1)
+            lo = np.full(len(nodes), np.iinfo(np.int64).max, dtype=np.int64)
+            hi = np.full(len(nodes), np.iinfo(np.int64).min, dtype=np.int64)
+            np.minimum.at(lo, at, p["first"])
+            np.maximum.at(hi, at, p["last"])
+            seen = np.full(len(nodes), len(code), dtype=np.int64)
+            np.minimum.at(seen, at, np.arange(len(code)))
+            names = self.nodes.decode(nodes).to_pylist()
+            for i in np.argsort(seen, kind="stable").tolist():
+                yield names[i], int(lo[i]), int(hi[i])
+
+
+def _take(values: pa.ChunkedArray, at: np.ndarray) -> pa.Array:
+    """``values[at]``, from each chunk apart: a chunked array of strings concatenates its
+    chunks to ``take`` (apache/arrow#39565, open as of pyarrow 26): here every evidence
+    eventID, a copy of 230 MB at 10M events, for each slice."""
+    order = np.argsort(at, kind="stable")
+    ascending = at[order]
+    parts, lo, start = [], 0, 0
+    for chunk in values.chunks:
+        hi = int(np.searchsorted(ascending, start + len(chunk), side="left"))
+        if hi > lo:
+            parts.append(chunk.take(pa.array(ascending[lo:hi] - start)))
+        lo, start = hi, start + len(chunk)
+    got = pa.concat_arrays(parts) if parts else pa.array([], values.type)
+    back = np.empty_like(order)
+    back[order] = np.arange(len(order))
+    return got.take(pa.array(back))
+
+
+def _src(key: np.ndarray) -> np.ndarray:
+    return (key >> (_NODE_BITS + 4)) - 1
+
+
+def _dst(key: np.ndarray) -> np.ndarray:
+    return ((key >> 4) & ((1 << _NODE_BITS) - 1)) - 1
 
 
 def _ints(col) -> np.ndarray:
@@ -248,7 +322,13 @@ def _ints(col) -> np.ndarray:
 
 
 def _lengths(lists: pa.Array) -> np.ndarray:
-    return pc.list_value_length(lists).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+    return pc.list_value_length(lists).fill_null(0).to_numpy(zero_copy_only=False).astype(np.int32)
+
+
+def _row_numbers(rows: np.ndarray) -> np.ndarray:
+    """Evidence rows in 4 bytes each while they fit (the case's first 2**31 calls); a fold
+    mixing both widths concatenates them as int64."""
+    return rows.astype(np.int32) if not len(rows) or rows.max() < 2**31 else rows
 
 
 def _lists(lengths: np.ndarray, values: pa.Array) -> pa.Array:
@@ -257,23 +337,45 @@ def _lists(lengths: np.ndarray, values: pa.Array) -> pa.Array:
     return pa.ListArray.from_arrays(pa.array(offsets), values)
 
 
-def _regroup(lengths: np.ndarray, values: np.ndarray, gid: np.ndarray, groups: int,
-             cap: int | None, distinct: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Concatenate the lists of rows sharing a group id, in row order: capped at ``cap``
-    items, or each value once (its first appearance)."""
-    owner = np.repeat(gid, lengths)
-    if distinct and len(values):
+def _first_items(lengths: np.ndarray, values: np.ndarray, by: np.ndarray, gid: np.ndarray,
+                 starts: np.ndarray, cap: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per group, the first ``cap`` items of its rows' lists, in row order. ``by``: the rows
+    by group (stable), ``gid``: their groups, ``starts``: where each group begins in ``by``.
+
+    The cap is applied per row before any item is copied: only kept items are gathered."""
+    lens = lengths[by]
+    before = _exclusive_cumsum(lens)  # items in the rows before, all groups
+    before -= before[starts][gid]  # ... in the rows before, of the same group
+    lens = np.clip(cap - before, 0, lens).astype(lengths.dtype)
+    del before
+    values = values[_ranges(_exclusive_cumsum(lengths)[by], lens)]
+    return np.add.reduceat(lens, starts).astype(lengths.dtype), values
+
+
+def _distinct_items(lengths: np.ndarray, values: np.ndarray, by: np.ndarray, gid: np.ndarray,
+                    groups: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per group, each value of its rows' lists once, in order of first appearance (rows in
+    row order); arguments as for :func:`_first_items`."""
+    lens = lengths[by]
+    values = values[_ranges(_exclusive_cumsum(lengths)[by], lens)]
+    owner = np.repeat(gid, lens)
+    if len(values):
         pair = owner * (int(values.max()) + 2) + values + 1  # -1: a null name
         _, first = np.unique(pair, return_index=True)
+        del pair
         first.sort()
         owner, values = owner[first], values[first]
-    by = np.argsort(owner, kind="stable")
-    owner, values = owner[by], values[by]
-    counts = np.bincount(owner, minlength=groups)
-    if cap is not None:
-        starts = np.zeros(groups, dtype=np.int64)
-        np.cumsum(counts[:-1], out=starts[1:])
-        keep = (np.arange(len(owner)) - starts[owner]) < cap
-        values = values[keep]
-        counts = np.minimum(counts, cap)
-    return counts.astype(np.int64), values
+    return np.bincount(owner, minlength=groups).astype(lengths.dtype), values
+
+
+def _exclusive_cumsum(a: np.ndarray) -> np.ndarray:
+    out = np.zeros(len(a), dtype=np.int64)
+    np.cumsum(a[:-1], out=out[1:])
+    return out
+
+
+def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The indices ``starts[i] .. starts[i] + lengths[i] - 1`` of every i, concatenated."""
+    idx = np.repeat(starts - _exclusive_cumsum(lengths), lengths)
+    idx += np.arange(len(idx), dtype=np.int64)
+    return idx

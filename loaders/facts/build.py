@@ -83,7 +83,9 @@ _IP_RE = r"^(\d{1,3}\.){3}\d{1,3}$|^[0-9a-fA-F]*:[0-9a-fA-F:.]*$"
 @dataclass
 class GraphFacts:
     nodes: pa.Table  # graphtrail.model.node_schema()
-    edges: pa.Table  # graphtrail.model.edge_schema()
+    # graphtrail.model.edge_schema(), a slice at a time (once: write them as they come); the
+    # whole table of strings is never held, it would be the build's peak
+    edges: Iterator[pa.Table]
     sessions: pa.Table  # session_schema()
     activity_rows: int  # calls written to the activity file (ACTIVITY_COLUMNS)
 
@@ -161,14 +163,12 @@ def build_graph(read_batches: BatchReader, activity_path: str | Path) -> GraphFa
         linker.drop_lookups()
         pa.default_memory_pool().release_unused()
         trim_heap()
-        bulk = fold.table(lambda evidence: _event_ids_at(evidence, activity_path))
-        del fold
-        for col in ("src", "dst"):
-            for nid in pc.unique(bulk.column(col)).to_pylist():
-                if nid not in g.nodes:
-                    g.nodes[nid] = _implied_node(nid)
-        nodes = _nodes_table(g, _spans(g, bulk))
-        edges = pa.concat_tables([_edges_table(g.edges.values()), bulk])
+        ends = list(fold.endpoints())
+        for nid, _, _ in ends:
+            if nid not in g.nodes:
+                g.nodes[nid] = _implied_node(nid)
+        nodes = _nodes_table(g, _spans(g, ends))
+        edges = _edge_slices(_edges_table(g.edges.values()), fold, activity_path)
         return GraphFacts(nodes=nodes, edges=edges,
                           sessions=_sessions_table(linker.sessions), activity_rows=rows)
     finally:
@@ -315,22 +315,28 @@ def _activity_edges(act: pa.Table, handled: pa.Array, g: _Graph, fold: EdgeFold,
             g.actors.setdefault(r["actor"], {}).setdefault("user", p[1])
 
 
-def _event_ids_at(rows: np.ndarray, activity_path: str | Path) -> pa.Array:
-    """The eventID of each of ``rows`` (row numbers of the activity table), read back one
-    batch at a time: only the evidence is ever held, never every event's id."""
-    wanted, back = np.unique(rows, return_inverse=True)  # a call is evidence of a few edges
+def _edge_slices(first: pa.Table, fold: EdgeFold, activity_path: str | Path) -> Iterator[pa.Table]:
+    """The edges made one by one (``first``), then the folded ones a slice at a time."""
+    yield first
+    del first
+    yield from fold.slices(lambda rows: _event_ids_at(rows, activity_path))
+
+
+def _event_ids_at(rows: np.ndarray, activity_path: str | Path) -> pa.ChunkedArray:
+    """The eventID of each of ``rows`` (row numbers of the activity table, ascending, each
+    once), read back one batch at a time: only the evidence is ever held, never every
+    event's id, and it is not concatenated (a copy of all of it)."""
     found: list[pa.Array] = []
     base = i = 0
-    for b in pq.ParquetFile(str(activity_path)).iter_batches(columns=["event_id"], batch_size=BATCH_ROWS,
-                                                               use_threads=False):
-        j = int(np.searchsorted(wanted, base + b.num_rows, side="left"))
+    # no pre-buffering: it would read the whole column's pages up front (+210 MB at 10M)
+    activity = pq.ParquetFile(str(activity_path), pre_buffer=False)
+    for b in activity.iter_batches(columns=["event_id"], batch_size=BATCH_ROWS, use_threads=False):
+        j = int(np.searchsorted(rows, base + b.num_rows, side="left"))
         if j > i:
-            found.append(b.column(0).take(pa.array(wanted[i:j] - base)))
+            found.append(b.column(0).take(pa.array(rows[i:j] - base)))
         i, base = j, base + b.num_rows
-    del wanted
-    got = pa.concat_arrays(found) if found else pa.array([], pa.string())
-    del found
-    return got.take(pa.array(back.reshape(-1)))
+    pa.default_memory_pool().release_unused()  # the batches read
+    return pa.chunked_array(found, pa.string())
 
 
 def _identity_center_users(batch, act: pa.Table, g: _Graph) -> None:
@@ -471,8 +477,9 @@ def _actor_nodes(sessions: dict[str, Issuance], g: _Graph) -> None:
             g.node(Node(a, kind, label, acct or None, props))
 
 
-def _spans(g: _Graph, bulk: pa.Table) -> dict[str, tuple[int, int]]:
-    """When each node was first and last seen on any of its edges (µs)."""
+def _spans(g: _Graph, ends: list[tuple[str | None, int, int]]) -> dict[str, tuple[int, int]]:
+    """When each node was first and last seen on any of its edges (µs); ``ends``: the folded
+    edges' (node, first, last), from :meth:`EdgeFold.endpoints`."""
     spans: dict[str, tuple[int, int]] = {}
 
     def see(nid: str, lo: int, hi: int) -> None:
@@ -482,15 +489,8 @@ def _spans(g: _Graph, bulk: pa.Table) -> dict[str, tuple[int, int]]:
     for e in g.edges.values():
         see(e.src, e.first_seen, e.last_seen)
         see(e.dst, e.first_seen, e.last_seen)
-    for col in ("src", "dst"):
-        if not bulk.num_rows:
-            break
-        agg = bulk.select([col, "first_seen", "last_seen"]).group_by(col, use_threads=False).aggregate(
-            [("first_seen", "min"), ("last_seen", "max")])
-        for nid, lo, hi in zip(agg.column(col).to_pylist(),
-                               agg.column("first_seen_min").cast(pa.int64()).to_pylist(),
-                               agg.column("last_seen_max").cast(pa.int64()).to_pylist(), strict=True):
-            see(nid, lo, hi)
+    for nid, lo, hi in ends:
+        see(nid, lo, hi)
     return spans
 
 
