@@ -91,3 +91,15 @@ def test_the_command_process_freezes_what_its_answer_made():
     with collector_paused():
         answer = [[i] for i in range(50_000)]
     assert gc.get_freeze_count() == frozen and gc.isenabled() and len(answer) == 50_000
+
+
+def test_the_command_process_imports_its_command_without_collections():
+    """The modules a command pulls in live as long as the process: no collection walks
+    them while they are built."""
+    code = ("import atexit, gc, sys\nsys.argv = ['graphtrail', 'chains', '--help']\nhits = []\n"
+            "gc.callbacks.append(lambda phase, info: phase == 'start' and gc.get_freeze_count() == 0"
+            " and 'graphtrail.cli.common' in sys.modules and hits.append(info['generation']))\n"
+            "atexit.register(lambda: print('collections', len(hits)))\n"
+            "from graphtrail.cli.main import app\napp()")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split()[-2:] == ["collections", "0"]
