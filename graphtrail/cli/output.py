@@ -69,10 +69,12 @@ def jsonable(obj: Any) -> Any:
     t = type(obj)
     if t is str or t is int or t is bool:  # most values: no test below changes them
         return obj
+    # strings inline, not a call each (an answer holds hundreds of thousands)
     if t is dict:
-        return {str(k): jsonable(v) for k, v in obj.items()}
+        return {k if type(k) is str else str(k): v if type(v) is str else jsonable(v)
+                for k, v in obj.items()}
     if t is list:
-        return [jsonable(v) for v in obj]
+        return [v if type(v) is str else jsonable(v) for v in obj]
     if _missing(obj):
         return None
     if isinstance(obj, bool | int | str):
