@@ -14,6 +14,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from graphtrail.cli.output import dumps_indented, jsonable
 from graphtrail.queries.blast_radius import blast_radius
@@ -109,6 +111,20 @@ def test_plain_and_the_json_writer_give_what_asdict_and_json_give(scenario):
     assert dumps_indented(doc) == json.dumps(doc, indent=2, allow_nan=False)
     with pytest.raises(ValueError):
         dumps_indented({"x": [float("nan")]})
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),  # any code point: controls, non-ASCII, lone surrogates (attacker text)
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=30)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_JSON_VALUES)
+def test_the_json_writer_writes_what_json_dumps_writes(value):
+    """The answers' JSON is a contract: byte for byte what ``json.dumps(indent=2)`` writes."""
+    assert dumps_indented(value) == json.dumps(value, indent=2, allow_nan=False)
 
 
 @pytest.mark.parametrize("command", ["blast-radius", "chains"])

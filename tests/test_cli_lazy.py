@@ -62,3 +62,44 @@ def test_the_command_process_freezes_what_it_imported():
     frozen = gc.get_freeze_count()
     assert CliRunner().invoke(app, ["chains", "--help"]).exit_code == 0
     assert gc.get_freeze_count() == frozen and gc.isenabled()
+
+
+def test_chains_needs_no_networkx():
+    """``graphtrail chains`` reads sessions, not a graph: networkx (a tenth of a second of a
+    cold start) is imported only by a question that builds one."""
+    code = ("import sys\nfrom graphtrail.cli.lazy import load_command\n"
+            "load_command('chains'); load_command('blast-radius')\nprint('networkx' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False"]
+
+
+def test_the_command_process_freezes_what_its_answer_made():
+    """In ``graphtrail``'s own process, a block run with the collector paused leaves what it
+    made to the exit (frozen, so no collection walks it); elsewhere it is left as it is."""
+    code = ("import gc\nfrom graphtrail.bulk import collector_paused, exits_after_command\n"
+            "exits_after_command()\nbefore = gc.get_freeze_count()\n"
+            "with collector_paused():\n    answer = [[i] for i in range(50_000)]\n"
+            "print(gc.get_freeze_count() - before >= 50_000, gc.isenabled())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "True"]
+
+    import gc
+
+    from graphtrail.bulk import collector_paused
+
+    frozen = gc.get_freeze_count()
+    with collector_paused():
+        answer = [[i] for i in range(50_000)]
+    assert gc.get_freeze_count() == frozen and gc.isenabled() and len(answer) == 50_000
+
+
+def test_the_command_process_imports_its_command_without_collections():
+    """The modules a command pulls in live as long as the process: no collection walks
+    them while they are built."""
+    code = ("import atexit, gc, sys\nsys.argv = ['graphtrail', 'chains', '--help']\nhits = []\n"
+            "gc.callbacks.append(lambda phase, info: phase == 'start' and gc.get_freeze_count() == 0"
+            " and 'graphtrail.cli.common' in sys.modules and hits.append(info['generation']))\n"
+            "atexit.register(lambda: print('collections', len(hits)))\n"
+            "from graphtrail.cli.main import app\napp()")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split()[-2:] == ["collections", "0"]

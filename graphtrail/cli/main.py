@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from graphtrail import __version__
+from graphtrail.bulk import exits_after_command
 from graphtrail.cli.lazy import LazyCommands
 from graphtrail.cli.output import err_console
 
@@ -34,6 +35,7 @@ class _Command(typer.Typer):
 
     def __call__(self, *args, **kwargs):
         LazyCommands.freeze_imports = True  # the process's own command line (see LazyCommands)
+        exits_after_command()  # the same (see graphtrail.bulk)
         try:
             code = super().__call__(*args, standalone_mode=False, **kwargs)
         except _USAGE_ERROR as exc:

@@ -31,10 +31,12 @@ def plain(obj: Any) -> Any:
     t = type(obj)
     if t in _ATOMS:
         return obj
+    # atoms are their own copy: not a call each (an answer holds hundreds of thousands)
     if t is list:
-        return [plain(v) for v in obj]
+        return [v if type(v) in _ATOMS else plain(v) for v in obj]
     if t is dict:
-        return {plain(k): plain(v) for k, v in obj.items()}
+        return {k if type(k) in _ATOMS else plain(k): v if type(v) in _ATOMS else plain(v)
+                for k, v in obj.items()}
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {f.name: plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
     if t is tuple:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from functools import cached_property
+from typing import TYPE_CHECKING
 
-import networkx as nx
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -21,6 +21,9 @@ from graphtrail.bulk import collector_paused
 from graphtrail.model import EdgeKind
 from graphtrail.store.case import Case
 from graphtrail.store.protocol import CALL_SUMMARY_SCHEMA
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 __all__ = ["MemoryStore", "LINEAGE_EDGES", "lineage_edges"]
 
@@ -194,6 +197,8 @@ class MemoryStore:
 
     def _fill_graph(self, edges: pa.Table, only_edge_nodes: bool,
                     nodes: set[str] | None) -> nx.MultiDiGraph:
+        import networkx as nx  # a tenth of a second: not for the questions that walk no graph (chains)
+
         g = nx.MultiDiGraph()
         info = self.node_info
         cols = {c: edges.column(c) for c in edges.column_names}

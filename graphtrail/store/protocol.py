@@ -7,10 +7,12 @@ embedded store (networkx + Arrow) and on Neo4j (each member one file of cypher/)
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-import networkx as nx
 import pyarrow as pa
+
+if TYPE_CHECKING:  # the graphs' type only: a question that walks no graph (chains) never imports it
+    import networkx as nx
 
 __all__ = ["GraphStore", "ViewStore", "CALL_SUMMARY_SCHEMA"]
 
