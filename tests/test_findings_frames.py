@@ -36,3 +36,21 @@ def test_the_collector_pass_sets_what_is_alive_aside_and_hands_it_back():
             inside = gc.get_freeze_count()
     assert inside > 0
     assert gc.get_freeze_count() == 0
+
+
+def test_an_enumeration_burst_is_only_distinct_reads_of_one_credential(scenario):
+    """GT-DISC-002 picks the read calls by the event names' codes: with a low threshold the
+    scenario's credentials burst, and every call of a burst is a List/Describe/Get of it."""
+    from graphtrail.queries.findings import findings
+    from graphtrail.queries.findings.config import DEFAULT_THRESHOLDS, Config
+
+    store, _ = scenario
+    config = Config(thresholds=dict(DEFAULT_THRESHOLDS) | {"enum_burst": 3})
+    bursts = findings(store, rules=["GT-DISC-002"], config=config)
+    assert bursts
+    calls = store.case.graph_table("activity", ["event_id", "event_name", "actor"]).to_pylist()
+    of = {c["event_id"]: c for c in calls}
+    for f in bursts:
+        names = {of[e]["event_name"] for e in f.event_ids}
+        assert len(names) >= 3 and all(n.startswith(("List", "Describe", "Get")) for n in names)
+        assert {of[e]["actor"] for e in f.event_ids} == set(f.actors) and len(f.actors) == 1
