@@ -33,6 +33,7 @@ class ColumnCache:
     def __init__(self, read) -> None:
         self.read = read
         self._values: dict[str, object] = {}
+        self._words: dict[str, np.ndarray] = {}
 
     def frame(self, names: list[str], rows: np.ndarray) -> pd.DataFrame:
         if not names:
@@ -54,19 +55,41 @@ class ColumnCache:
     def _series(self, name: str, rows: np.ndarray) -> pd.Series:
         if name not in self._values:
             col = self.read(name)
-            if len(rows) * 8 < len(col):  # a small slice: convert only its rows
+            small = len(rows) * 8 < len(col)
+            if small and self._one_dictionary(col):  # a small slice: look up only its rows
+                idx = col.chunk(0).indices.take(pa.array(rows, pa.int64()))
+                return pd.Series(self._lookup(name, col, idx), dtype=object, copy=False)
+            if small:  # convert only its rows
                 part = col.take(pa.array(rows, pa.int64()))
                 if is_text(col.type):
                     return pd.Series(_objects(part), dtype=object)
                 return to_frame(pa.table({name: part}))[name]
-            if is_text(col.type):
+            if self._one_dictionary(col):
+                self._values[name] = self._lookup(name, col, col.chunk(0).indices)
+            elif is_text(col.type):
                 self._values[name] = _objects(col)
             else:  # times stay a tz-aware array (to_numpy would make Timestamp objects)
                 self._values[name] = to_frame(pa.table({name: col}))[name].array
         values = self._values[name]
+        # the take is already a fresh array: copy=False spares pandas copying it again
+        # (a million calls a column, hundreds of columns over the catalogue)
         if isinstance(values, np.ndarray):
-            return pd.Series(values[rows], dtype=object)
-        return pd.Series(values.take(rows))
+            return pd.Series(values[rows], dtype=object, copy=False)
+        return pd.Series(values.take(rows), copy=False)
+
+    @staticmethod
+    def _one_dictionary(col: pa.ChunkedArray) -> bool:
+        return col.num_chunks == 1 and pa.types.is_dictionary(col.type)
+
+    def _lookup(self, name: str, col: pa.ChunkedArray, idx: pa.Array) -> np.ndarray:
+        """Dictionary indices as the Python strings they stand for. The dictionary becomes
+        Python once a column: rules ask for small slices of a column again and again, and
+        the dictionary of addresses, resources or user agents of a million calls is large."""
+        if name not in self._words:
+            self._words[name] = np.array([*col.chunk(0).dictionary.to_pylist(), None], dtype=object)
+        words = self._words[name]
+        idx = idx.fill_null(len(words) - 1) if idx.null_count else idx
+        return words[idx.to_numpy(zero_copy_only=False)]
 
 
 def _objects(col: pa.ChunkedArray) -> np.ndarray:

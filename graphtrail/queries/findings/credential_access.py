@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from graphtrail.queries.findings._common import DENIED, MINUTE, bursts, detail, each, ok
+from graphtrail.queries.findings._common import DENIED, MINUTE, bursts, detail, each, ok, per_value
 from graphtrail.queries.findings.base import Context, Hit, rule
 from graphtrail.words import said
 
@@ -19,7 +19,9 @@ def secret_reads(ctx: Context):
     if df.empty:
         return df
     ssm = df["event_source"] == "ssm.amazonaws.com"
-    decrypt = df["detail"].map(lambda d: detail(d).get("withDecryption") in (True, "true", "True"))
+    # once per distinct request (tens of them under the reads of a million calls)
+    decrypt = per_value(df["detail"], lambda d: detail(d).get("withDecryption") in (True, "true", "True")
+                        ).astype(bool)  # a missing request (None) asked for no decryption
     return df[~ssm | decrypt]
 
 
@@ -31,15 +33,16 @@ def secrets_burst(ctx: Context) -> list[Hit]:
     application (or a person) doing its work; a batch call counts for each secret it names."""
     window, n = ctx.t("burst_window_minutes"), int(ctx.t("secret_burst"))
     df = secret_reads(ctx)
-    df = df.assign(secret=[_secret(d, e) for d, e in zip(df["detail"], df["event_id"], strict=True)])
+    named = per_value(df["detail"], _named)
+    df = df.assign(secret=[e if n is None else n for n, e in zip(named, df["event_id"], strict=True)])
     return bursts(df, "actor", int(window * MINUTE), n, distinct="secret",
                   summary=lambda k, g: f"{g['secret'].nunique()} different secrets read by {k}",
                   why={"distinct_secrets_threshold": n, "window_minutes": window})
 
 
-def _secret(d, event_id: str) -> str:
-    """What one read names: a secret id, a parameter name, or the call itself when the
-    request says nothing more precise (a batch or a filter: each call counts as one)."""
+def _named(d) -> str | None:
+    """What one read names: a secret id or a parameter name; None when the request says
+    nothing more precise (a batch or a filter: the call itself then counts as one)."""
     p = detail(d)
     one = p.get("secretId") or p.get("name")
     if isinstance(one, str):
@@ -47,7 +50,7 @@ def _secret(d, event_id: str) -> str:
     many = p.get("secretIdList") or p.get("names")
     if isinstance(many, list) and many:
         return "|".join(sorted(map(str, many)))
-    return event_id
+    return None
 
 
 @rule("GT-CRED-002", "Windows password data retrieved", "high", "Credential Access", "T1552",

@@ -54,24 +54,25 @@ def whoami_new_ip(ctx: Context) -> list[Hit]:
                        if principal.get(v) in asking else -1 for v in arn_values] + [-1])
     address = np.array([bool(ids.is_ip(v)) for v in ip_values] + [False], dtype=bool)
     keep = (of_arn[arn_codes] >= 0) & address[ip_codes]
-    df = df[keep]
-    if df.empty:
+    # positions of the calls judged, not a filtered copy of the frame (most of a million
+    # calls): a new address's one row is taken from ``df`` when it is found
+    kept = np.flatnonzero(keep)
+    if not len(kept):
         return []
-    who, where = of_arn[arn_codes[keep]], ip_codes[keep]
+    who, where = of_arn[arn_codes[kept]], ip_codes[kept]
     warmup = ctx.t("baseline_warmup_hours")
-    t = micros(df["time"])
+    t = micros(df["time"])[kept]
     first = pd.Series(t).groupby(who.astype(np.int64) * (where.max() + 1) + where).transform("min").to_numpy()
     since = pd.Series(t).groupby(who).transform("min").to_numpy()
-    new = (df["event_name"] == "GetCallerIdentity").to_numpy() & (t == first) \
-        & (first - since >= int(warmup * HOUR))
+    new = asks[kept] & (t == first) & (first - since >= int(warmup * HOUR))
     hits = []
-    ips = df["source_ip"].to_numpy()
+    ips = df["source_ip"].to_numpy()[kept]
     for pos in np.flatnonzero(new):
-        row = df.iloc[pos]
+        row = df.iloc[kept[pos]]
         mine = who == who[pos]
         seen = sorted(set(ips[mine & (t < t[pos])].tolist()))
         p = principal[row["identity_arn"]]
-        hits.append(Hit(df.iloc[[pos]], f"{p} from {said(row['source_ip'])}", key=(p, row["source_ip"]),
+        hits.append(Hit(df.iloc[[kept[pos]]], f"{p} from {said(row['source_ip'])}", key=(p, row["source_ip"]),
                         why={"new_address": row["source_ip"], "addresses_before": seen[:20],
                              "history_since": pd.Timestamp(int(since[pos]), unit="us", tz="UTC"),
                              "warmup_hours": warmup}))
@@ -90,9 +91,11 @@ def enumeration_burst(ctx: Context) -> list[Hit]:
     """Many distinct List/Describe/Get calls by one credential in a few minutes."""
     df = ctx.calls(None, ["event_id", "time", "actor", "event_name", "recipient_account_id",
                           "error_code"])
-    names = df["event_name"].dropna().unique()
-    reads = [n for n in names if n.startswith(("List", "Describe", "Get"))]
-    df = df[df["event_name"].isin(reads)]
+    # judged on the event names' codes (once a name), not by hashing a million strings
+    codes, names = ctx.codes("event_name")
+    reads = [i for i, n in enumerate(names) if isinstance(n, str)
+             and n.startswith(("List", "Describe", "Get"))]
+    df = df[np.isin(codes, reads)]
     window, n = ctx.t("burst_window_minutes"), int(ctx.t("enum_burst"))
     return bursts(df, "actor", int(window * MINUTE), n, distinct="event_name",
                   summary=lambda k, g: f"{g['event_name'].nunique()} distinct calls by {k}",
