@@ -216,3 +216,21 @@ def test_installed_command_without_calls(scenario, tmp_path):
     assert "None" not in res.stdout and not (tmp_path / "x" / "nodes_Call.csv").exists()
     assert not list((tmp_path / "x").glob("rels_MADE_*.csv"))
     assert (tmp_path / "x" / "schema.cypher").read_text().count("CREATE CONSTRAINT") >= 10
+
+
+def test_a_call_detail_never_holds_the_array_delimiter(tmp_path):
+    """The array delimiter is chosen over the calls' lists too: a request kept as a call's
+    detail holding ``;|^~`` (nothing else in the case does) must come back whole, not split."""
+    from graphtrail.store.neo4j_import import write_import_files
+    from tests.trails import ingest, rec, user
+
+    doc = json.dumps({"Statement": [{"Effect": "Deny", "Action": "s3:*", "Resource": "a;b|c^d~e"}]})
+    store = ingest(tmp_path, [rec("PutUserPolicy", "iam.amazonaws.com", "2024-05-01T10:00:00Z",
+                                  user("AKIAEXAMPLEDEV00001"), event_id="d-1",
+                                  params={"userName": "kim", "policyName": "p", "policyDocument": doc})])
+    files = write_import_files(Case.open(store.case.path), tmp_path / "import")
+    assert files.array_delimiter == "\x1f"
+    calls = read_import([p for p in files.nodes if "Call" in p.name], files.array_delimiter,
+                        relationships=False)
+    ((_, props),) = calls.values()
+    assert [json.loads(d)["policyDocument"] for d in props["details"]] == [doc]

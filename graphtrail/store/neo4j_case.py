@@ -29,7 +29,7 @@ from graphtrail.store.case import Case
 from graphtrail.store.neo4j import OWN_LABEL, Neo4jStore
 from graphtrail.store.neo4j_calls import call_groups, check_call_model
 
-__all__ = ["push_case", "CasePushSummary", "CALL_INDEXES", "call_rows", "session_nodes"]
+__all__ = ["push_case", "CasePushSummary", "CALL_INDEXES", "call_index_statements", "session_nodes"]
 
 # What the Cypher files find calls by: who, what, from where; a window skips whole groups.
 CALL_INDEXES = ("actor", "event_name", "source_ip", "first_us", "last_us")
@@ -142,9 +142,9 @@ def _push_calls(case: Case, server: Neo4jStore, batch_size: int, out: CasePushSu
 
     A changed group (a later ingest added calls to it, or relinked one of its calls to
     another actor) is deleted and written again: its id stays, its MADE edge may not."""
-    for prop in CALL_INDEXES:
+    for prop, statement in zip(CALL_INDEXES, call_index_statements(), strict=True):
         try:
-            server.write(f"CREATE INDEX graphtrail_call_{prop} IF NOT EXISTS FOR (c:Call) ON (c.{prop})")
+            server.write(statement)
         except Exception as exc:  # an index the server cannot make only costs speed
             out.unsupported.append(f"index Call.{prop}: {exc}")
     groups = call_groups(case.graph_dir() / "activity.parquet")
@@ -193,11 +193,9 @@ def _call_batches(groups: list[dict], calls_per_batch: int):
         yield batch
 
 
-def call_rows(path, batch_size: int):
-    """The (:Call) group nodes, about ``batch_size`` calls a list: ``{id, actor, actor_kind,
-    count, digest, props}`` (see :mod:`graphtrail.store.neo4j_calls`). What the bulk import
-    files hold."""
-    yield from _call_batches(call_groups(path), batch_size)
+def call_index_statements() -> list[str]:
+    """The indexes the push makes on the (:Call) groups (the import's schema file makes them too)."""
+    return [f"CREATE INDEX graphtrail_call_{p} IF NOT EXISTS FOR (c:Call) ON (c.{p})" for p in CALL_INDEXES]
 
 
 def _call_query(actor_kind: str) -> str:

@@ -7,7 +7,7 @@ same labels (each kind and ``Graphtrail``; ``Call`` for calls), the same propert
 types (``DATETIME`` times, ``LONG`` counts, string lists), the ``MADE`` edges of the calls and
 the ``DERIVES`` edges ``cypher/derived_credentials.cypher`` writes at push, computed here in
 Python. The rows come from the functions the push sends (:func:`~graphtrail.store.neo4j._node_rows`,
-:func:`~graphtrail.store.neo4j._edge_rows`, :func:`~graphtrail.store.neo4j_case.call_rows`), so
+:func:`~graphtrail.store.neo4j._edge_rows`, :func:`~graphtrail.store.neo4j_calls.call_groups`), so
 the two cannot drift apart.
 
 The CSV is strict: every text field quoted (``"`` doubled inside), so commas, quotes and
@@ -49,7 +49,8 @@ from graphtrail.store.neo4j import (
     _with_endpoint_kinds,
     schema_statements,
 )
-from graphtrail.store.neo4j_case import CALL_INDEXES, call_rows, session_nodes
+from graphtrail.store.neo4j_calls import call_groups
+from graphtrail.store.neo4j_case import call_index_statements, session_nodes
 
 __all__ = ["ImportFiles", "write_import_files", "import_command", "ARRAY_DELIMITERS"]
 
@@ -108,8 +109,10 @@ def write_import_files(case: Case, out: Path, *, calls: bool = True, batch_size:
     for key, found in _derived(node_props, rels).items():
         rels[key] = found
 
+    groups = call_groups(case.graph_dir() / "activity.parquet") if calls else []
     listed = [v for rows in node_props.values() for p in rows.values() for v in p.values()]
     listed += [v for found in rels.values() for _, _, p in found for v in p.values()]
+    listed += [v for g in groups for v in g["props"].values()]  # a call's detail may hold any text
     result.array_delimiter = _array_delimiter(x for v in listed if isinstance(v, list) for x in v)
 
     writer = _Writer(result)
@@ -118,7 +121,7 @@ def write_import_files(case: Case, out: Path, *, calls: bool = True, batch_size:
     for (rel, src, dst), found in rels.items():
         writer.relationships(rel, src.value, dst.value, [((s, d), p) for s, d, p in found])
     if calls:
-        _write_calls(case, writer, node_props, batch_size)
+        _write_calls(groups, writer, node_props)
     result.schema = out / "schema.cypher"
     result.restore_empty_lists = writer.restore_statements()
     result.schema.write_text(";\n".join([*schema_cypher(), *result.restore_empty_lists]) + ";\n",
@@ -128,7 +131,7 @@ def write_import_files(case: Case, out: Path, *, calls: bool = True, batch_size:
 
 def schema_cypher() -> list[str]:
     """The constraints and indexes the push creates, to run once the imported database is up."""
-    return [schema_statements(kind)[0] for kind in NodeKind] + [f"CREATE INDEX graphtrail_call_{p} IF NOT EXISTS FOR (c:Call) ON (c.{p})" for p in CALL_INDEXES]
+    return [schema_statements(kind)[0] for kind in NodeKind] + call_index_statements()
 
 
 def import_command(files: ImportFiles, database: str = "neo4j", *, overwrite: bool = False) -> str:
@@ -151,16 +154,14 @@ def _sh(text: object) -> str:
     return "'" + s.replace("'", "'\"'\"'") + "'"
 
 
-def _write_calls(case: Case, writer: _Writer, node_props: dict, batch_size: int) -> None:
-    path = case.graph_dir() / "activity.parquet"
+def _write_calls(groups: list[dict], writer: _Writer, node_props: dict) -> None:
     ids = {kind.value: set(rows) for kind, rows in node_props.items()}
     nodes: list = []
     made: dict[str, list] = defaultdict(list)
-    for groups in call_rows(path, batch_size):
-        for g in groups:
-            nodes.append(((g["id"], [NodeKind.CALL.value, OWN_LABEL]), {**g["props"], "id": g["id"]}))
-            if g["actor"] in ids.get(g["actor_kind"], ()):  # the push MATCHes the actor first
-                made[g["actor_kind"]].append(((g["actor"], g["id"]), {}))
+    for g in groups:
+        nodes.append(((g["id"], [NodeKind.CALL.value, OWN_LABEL]), {**g["props"], "id": g["id"]}))
+        if g["actor"] in ids.get(g["actor_kind"], ()):  # the push MATCHes the actor first
+            made[g["actor_kind"]].append(((g["actor"], g["id"]), {}))
     writer.nodes(NodeKind.CALL.value, nodes)
     for kind, found in sorted(made.items()):
         writer.relationships(EdgeKind.MADE.value, kind, NodeKind.CALL.value, found)
