@@ -93,10 +93,16 @@ WITH seed_ids, recycled, excluded, creds, cred_ids, calls, sessions, issued_by, 
      ['AssumeRole', 'AssumeRoleWithSAML', 'AssumeRoleWithWebIdentity', 'GetSessionToken',
       'GetFederationToken', 'AssumeRoot', 'ConsoleLogin', 'GetRoleCredentials', 'Federate',
       'UserAuthentication', 'Authenticate', 'CreateAccessKey'] AS opening_names
-UNWIND (CASE WHEN size(missing) = 0 THEN [null] ELSE missing END) AS m
+// the groups that may hold them, read once (by the actor and event name indexes), not per eventID
 OPTIONAL MATCH (g:Call)
-WHERE ((g.actor IN openers AND NOT g.actor IN cred_ids) OR g.event_name IN opening_names)
-  AND m IN g.event_ids
+WHERE size(missing) > 0
+  AND ((g.actor IN openers AND NOT g.actor IN cred_ids) OR g.event_name IN opening_names)
+WITH seed_ids, recycled, excluded, creds, cred_ids, calls, sessions, issued_by, all_event_ids, openers,
+     missing, opening_names, collect(g) AS candidates
+UNWIND (CASE WHEN size(missing) = 0 THEN [null] ELSE missing END) AS m
+WITH seed_ids, recycled, excluded, creds, cred_ids, calls, sessions, issued_by, all_event_ids, openers,
+     opening_names, m, [c IN candidates WHERE m IN c.event_ids] AS holding
+UNWIND (CASE WHEN size(holding) = 0 THEN [null] ELSE holding END) AS g
 WITH seed_ids, recycled, excluded, creds, calls, sessions, issued_by, all_event_ids, openers, m,
      CASE WHEN g IS NULL THEN [] ELSE
        [i IN range(0, size(g.event_ids) - 1)
