@@ -19,6 +19,8 @@ from pathlib import Path
 import typer
 from typer.core import TyperCommand, TyperGroup
 
+from graphtrail.bulk import collector_paused
+
 __all__ = ["COMMANDS", "LazyCommands", "load_command"]
 
 # name -> (module, attribute): a command function, a typer.Typer of sub-commands, or a dict
@@ -61,23 +63,21 @@ def load_command(name: str):
 class LazyCommands(TyperGroup):
     """A typer group whose commands are imported when used (see the module docstring).
 
-    ``freeze_imports``: once a command's modules are imported, move every object then alive
-    (modules, functions, classes: hundreds of thousands) to the collector's permanent
-    generation. They live as long as the process anyway, and each later collection no
-    longer walks them: 0.1-0.2 s of a cold question (chains at 1M events: 0.96 -> 0.77 s
-    of CPU). Set by the ``graphtrail`` process itself, not by a test runner calling the
-    commands many times in one process (garbage pending at a freeze is kept for good).
+    A command's modules are imported with the cyclic collector paused
+    (:func:`graphtrail.bulk.collector_paused`: they make nothing to collect, and its
+    collections walked them, 0.05 s of a cold question); in the ``graphtrail`` process itself
+    everything then alive (modules, functions, classes: hundreds of thousands of objects) is
+    frozen on the way out, since it lives as long as the process: each later collection no
+    longer walks it (0.1-0.2 s of a cold question; chains at 1M events: 0.96 -> 0.77 s of CPU).
     """
-
-    freeze_imports = False
 
     def list_commands(self, ctx) -> list[str]:
         return [*self.commands, *(n for n in COMMANDS if n not in self.commands)]
 
     def get_command(self, ctx, cmd_name: str):
         if cmd_name not in self.commands and cmd_name in COMMANDS:
-            load = _imported_for_good if self.freeze_imports else load_command
-            self.commands[cmd_name] = load(cmd_name)
+            with collector_paused():
+                self.commands[cmd_name] = load_command(cmd_name)
         return self.commands.get(cmd_name)
 
     def format_commands(self, ctx, formatter) -> None:
@@ -92,23 +92,6 @@ class LazyCommands(TyperGroup):
                 rows.append((name, cmd.get_short_help_str(limit)))
         with formatter.section("Commands"):
             formatter.write_dl(rows)
-
-
-def _imported_for_good(name: str):
-    """:func:`load_command` in a process that keeps what it imports (see
-    :class:`LazyCommands`): the collector off while the modules are built, since they make
-    nothing to collect (its collections walked them: 0.05 s of a cold question), then all
-    of it frozen."""
-    import gc
-
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        return load_command(name)
-    finally:
-        gc.freeze()
-        if was:
-            gc.enable()
 
 
 def _described(name: str):

@@ -34,8 +34,7 @@ class _Command(typer.Typer):
     """Usage errors as one line on stderr (``error: ...``), exit 2, whatever the command."""
 
     def __call__(self, *args, **kwargs):
-        LazyCommands.freeze_imports = True  # the process's own command line (see LazyCommands)
-        exits_after_command()  # the same (see graphtrail.bulk)
+        exits_after_command()  # the process's own command line (see graphtrail.bulk, LazyCommands)
         try:
             code = super().__call__(*args, standalone_mode=False, **kwargs)
         except _USAGE_ERROR as exc:

@@ -146,9 +146,9 @@ def chains(store, *, cross_account: bool = False, origin: str | None = None, to:
                 if to_id not in chain.path[1:]:
                     continue
                 chain = _truncate(chain, chain.path.index(to_id, 1))
-            if tuple(chain.sessions) in seen or not keep(chain, lambda i=issuer: _key_of(store, i)):
-                continue
             if wanted is not None and wanted.isdisjoint(chain.sessions):
+                continue  # the cheap test first: never seen, never kept
+            if tuple(chain.sessions) in seen or not keep(chain, lambda i=issuer: _key_of(store, i)):
                 continue
             seen.add(tuple(chain.sessions))
             out.append(chain)

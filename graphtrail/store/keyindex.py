@@ -23,9 +23,9 @@ __all__ = ["KeyIndex"]
 _EMPTY = np.empty((0, 2), dtype=np.uint64)
 
 
-def _sorted(keys: np.ndarray, kind: str = "quicksort") -> np.ndarray:
+def _sorted(keys: np.ndarray) -> np.ndarray:
     # By the high word only (one fast integer sort): keys sharing it are found by a scan.
-    return keys[np.argsort(keys[:, 0], kind=kind)]
+    return keys[np.argsort(keys[:, 0])]
 
 
 def _merged(levels: list[np.ndarray]) -> np.ndarray:
