@@ -132,7 +132,7 @@ class Codes:
 
 _KINDS = [k.value for k in EdgeKind]
 _NODE_BITS = 28  # codes of src and dst packed into one int64 key with the kind
-_FIELDS = ("key", "order", "first", "last", "count", "ev_len", "ev", "nm_len", "nm")
+_FIELDS = ("key", "first", "last", "count", "ev_len", "ev", "nm_len", "nm")
 
 
 
@@ -153,9 +153,7 @@ class EdgeFold:
         self.nodes, self.names = Codes(), Codes()
         self.parts: list[dict[str, np.ndarray]] = []
         self.budget = budget
-        self._pending = 0
-        self._folded = False  # the parts are one row per edge already
-        self._seq = 0  # partial rows so far: the order of first appearance
+        self._pending = 0  # bytes added since the last fold (0: one row per edge already)
 
     def add(self, t: pa.Table, src: str, dst: str, kind: EdgeKind) -> None:
         """Fold the rows of ``t`` (``src``, ``dst``, time, row, event_id, event_name)."""
@@ -172,35 +170,31 @@ class EdgeFold:
         nm = agg.column("event_name_distinct").combine_chunks()
         part = {
             "key": ((s + 1) << (_NODE_BITS + 4)) | ((d + 1) << 4) | _KINDS.index(kind.value),
-            "order": np.arange(self._seq, self._seq + agg.num_rows, dtype=np.int64),
             "first": _ints(agg.column("time_min")), "last": _ints(agg.column("time_max")),
             "count": _ints(agg.column("event_id_count")),
             "ev_len": _lengths(ev), "ev": _row_numbers(_ints(pc.list_flatten(ev))),
             "nm_len": _lengths(nm), "nm": self.names.encode(pc.list_flatten(nm)).astype(np.int32),
         }
-        self._seq += agg.num_rows
         self.parts.append(part)
-        self._folded = False
         self._pending += sum(a.nbytes for a in part.values())
         if self._pending > self.budget:
             self.fold()
 
     def fold(self) -> None:
         """Merge the parts into one row per edge, in the order of the class docstring."""
-        self._fold()
-        trim_heap()  # once the fold's temporaries are gone
+        if self._fold():
+            trim_heap()  # once the fold's temporaries are gone
 
-    def _fold(self) -> None:
-        if not self.parts or self._folded:
-            return
+    def _fold(self) -> bool:
+        if not self._pending:
+            return False
         cat = {f: np.concatenate([p[f] for p in self.parts]) for f in _FIELDS}
         self.parts = []
-        _, inv = np.unique(cat["key"], return_inverse=True)
+        # The parts are in order of appearance (the folded one first), so a key's first row
+        # is its first appearance: each edge is listed there (see the class), its rank.
+        _, earliest, inv = np.unique(cat["key"], return_index=True, return_inverse=True)
         inv = inv.reshape(-1)
-        # each edge listed at its first appearance (see the class); group number = its rank
-        earliest = np.full(inv.max() + 1, np.iinfo(np.int64).max, dtype=np.int64)
-        np.minimum.at(earliest, inv, cat["order"])
-        order = np.argsort(earliest, kind="stable")
+        order = np.argsort(earliest)
         rank = np.empty_like(order)
         rank[order] = np.arange(len(order))
         gid = rank[inv]
@@ -212,14 +206,14 @@ class EdgeFold:
         ev_len, ev = _first_items(cat.pop("ev_len"), cat.pop("ev"), by, gid, starts, EVIDENCE_CAP)
         nm_len, nm = _distinct_items(cat.pop("nm_len"), cat.pop("nm"), by, gid, groups)
         self.parts = [{
-            "key": cat["key"][heads], "order": earliest[order],
+            "key": cat["key"][heads],
             "first": np.minimum.reduceat(cat["first"][by], starts),
             "last": np.maximum.reduceat(cat["last"][by], starts),
             "count": np.add.reduceat(cat["count"][by], starts),
             "ev_len": ev_len, "ev": ev, "nm_len": nm_len, "nm": nm,
         }]
         self._pending = 0
-        self._folded = True
+        return True
 
     def table(self, event_ids: Callable[[np.ndarray], pa.Array]) -> pa.Table:
         """The edges as one table (:meth:`slices` concatenated): for small folds and tests."""
@@ -274,16 +268,14 @@ class EdgeFold:
             return
         p = self.parts[0]
         for code in (_src(p["key"]), _dst(p["key"])):
-            nodes, at = np.unique(code, return_inverse=True)
+            nodes, seen, at = np.unique(code, return_index=True, return_inverse=True)
             at = at.reshape(-1)
             lo = np.full(len(nodes), np.iinfo(np.int64).max, dtype=np.int64)
             hi = np.full(len(nodes), np.iinfo(np.int64).min, dtype=np.int64)
             np.minimum.at(lo, at, p["first"])
             np.maximum.at(hi, at, p["last"])
-            seen = np.full(len(nodes), len(code), dtype=np.int64)
-            np.minimum.at(seen, at, np.arange(len(code)))
             names = self.nodes.decode(nodes).to_pylist()
-            for i in np.argsort(seen, kind="stable").tolist():
+            for i in np.argsort(seen).tolist():  # in order of first appearance
                 yield names[i], int(lo[i]), int(hi[i])
 
 
