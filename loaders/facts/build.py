@@ -500,8 +500,8 @@ def _nodes_table(g: _Graph, spans: dict[str, tuple[int, int]]) -> pa.Table:
         for nid in (src, dst):
             if nid not in nodes:
                 nodes[nid] = _implied_node(nid)
-    accounts = {n.account for n in nodes.values() if n.account}
-    for a in accounts:
+    # sorted: the table's row order must not depend on the string hash seed
+    for a in sorted({n.account for n in nodes.values() if n.account}):
         aid = ids.account_id(a)
         if aid not in nodes:
             nodes[aid] = Node(aid, NodeKind.ACCOUNT, a, a)
