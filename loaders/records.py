@@ -32,6 +32,14 @@ from loaders.schema import Record, S3Delivery, record_from_dict
 __all__ = ["SplitResult", "split_records", "unwrap"]
 
 _DELIVERY = msgspec.json.Decoder(S3Delivery)
+
+
+class _RawDelivery(msgspec.Struct):
+    Records: list[msgspec.Raw] = []
+
+
+_RAW_DELIVERY = msgspec.json.Decoder(_RawDelivery)
+_RAW_ARRAY = msgspec.json.Decoder(list[msgspec.Raw])
 _ARRAY = msgspec.json.Decoder(list[Record])
 _ONE = msgspec.json.Decoder(Record)
 _ANY = msgspec.json.Decoder()
@@ -70,9 +78,15 @@ class SplitResult:
     digest: bool = False
     problems: list[str] = field(default_factory=list)
     foreign: str | None = None  # recognised, and not CloudTrail: why it is skipped
+    # With ``split_records(..., originals=True)``: one (JSON bytes, exact) per record, in
+    # the order of ``records``. ``exact`` when the bytes are the record as the file holds it;
+    # else the record unwrapped from its envelope (lookup-events, EventBridge, a shipper)
+    # and written back as JSON.
+    originals: list[tuple[bytes, bool]] | None = None
 
 
-def split_records(data: bytes, name: str, hint: str | None = None) -> SplitResult:
+def split_records(data: bytes, name: str, hint: str | None = None, *,
+                  originals: bool = False) -> SplitResult:
     """Split decompressed bytes into CloudTrail records.
 
     Parameters
@@ -83,8 +97,11 @@ def split_records(data: bytes, name: str, hint: str | None = None) -> SplitResul
         Where it came from (for messages, and the ``.jsonl`` suffix hint).
     hint : str, optional
         ``"lookup-events"`` or ``"lake"`` when the source knows the format.
+    originals : bool
+        Also keep each record's own JSON (:attr:`SplitResult.originals`), for the evidence
+        of one event; ingest never asks for it.
     """
-    out = SplitResult()
+    out = SplitResult(originals=[] if originals else None)
     if data[:2] in (b"\xff\xfe", b"\xfe\xff"):  # PowerShell's `>` writes UTF-16
         try:
             data = data.decode("utf-16").encode("utf-8")
@@ -101,11 +118,15 @@ def split_records(data: bytes, name: str, hint: str | None = None) -> SplitResul
         doc = _typed(_DELIVERY, data)
         if doc is not None and doc.Records is not None and _plain(doc.Records, data):
             out.records = doc.Records
+            if originals:
+                out.originals = _exact(_RAW_DELIVERY.decode(data).Records)
             return out
     elif first == b"[":
         records = _typed(_ARRAY, data)
         if records is not None and _plain(records, data):
             out.records = records
+            if originals:
+                out.originals = _exact(_RAW_ARRAY.decode(data))
             return out
     elif first != b"{":
         if not _logs_text(data, start, out):
@@ -247,6 +268,8 @@ def _lines(data: bytes, out: SplitResult) -> None:
         if (rec is not None and (rec.eventName or rec.eventSource)
                 and not (_suspect_line(rec) and _needs_generic(line))):
             out.records.append(rec)
+            if out.originals is not None:
+                out.originals.append((line, True))
             continue
         try:
             obj = _ANY.decode(line)
@@ -343,9 +366,22 @@ def _emit(obj: Any, out: SplitResult) -> None:
     for rec in unwrap(obj, out):
         try:
             out.records.append(record_from_dict(rec))
+            if out.originals is not None:
+                out.originals.append((_as_json(rec), False))
         except (msgspec.ValidationError, TypeError, ValueError) as exc:
             out.skipped["unusable record"] += 1
             out.problems.append(f"record {len(out.records) + sum(out.skipped.values())}: {exc}")
+
+
+def _exact(raws: list) -> list[tuple[bytes, bool]]:
+    return [(bytes(r), True) for r in raws]
+
+
+def _as_json(rec: dict) -> bytes:
+    try:
+        return msgspec.json.encode(rec)
+    except (UnicodeEncodeError, msgspec.EncodeError):  # a lone surrogate: kept escaped
+        return json.dumps(rec, default=str).encode()
 
 
 def unwrap(obj: Any, out: SplitResult, depth: int = 0):

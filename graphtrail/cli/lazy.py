@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "blast-radius": ("graphtrail.cli.investigate", "blast_radius_cmd"),
     "chains": ("graphtrail.cli.investigate", "chains_cmd"),
     "timeline": ("graphtrail.cli.investigate", "timeline_cmd"),
+    "event": ("graphtrail.cli.event", "event_cmd"),
     "findings": ("graphtrail.cli.detect", "findings_cmd"),
     "demo": ("graphtrail.cli.demo", "demo_cmd"),
     "query": ("graphtrail.cli.neo4j_cmd", "query_cmd"),

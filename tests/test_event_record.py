@@ -1,0 +1,154 @@
+"""``graphtrail event``: an eventID an answer cites, opened: its fields, the credential the
+graph tied it to, its file, record and SHA-256, and (``--original``) the record read again
+from its file or S3 object, with the check that the source did not change since ingest."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import io
+import json
+
+import boto3
+import pytest
+from typer.testing import CliRunner
+
+from graphtrail.cli.main import app
+from graphtrail.store.memory import MemoryStore
+from tests import trails as T
+from tests.conftest import ingest_paths, moto_s3
+
+KEY = "AKIAEVENTRECORD0001"
+ASIA = "ASIAEVENTRECORD0001"
+
+
+def _records() -> list[dict]:
+    me = T.user(KEY)
+    return [
+        T.assume_role("2024-08-01T10:00:00Z", me, "ops", "s1", ASIA, "2024-08-01T11:00:00Z",
+                      event_id="ev-assume"),
+        T.call("ListBuckets", "2024-08-01T10:05:00Z",
+               T.assumed("ops", "s1", ASIA, "2024-08-01T10:00:00Z"), event_id="ev-list"),
+        T.call("GetObject", "2024-08-01T10:06:00Z",
+               T.assumed("ops", "s1", ASIA, "2024-08-01T10:00:00Z"), event_id="ev-get",
+               params={"bucketName": "b", "key": "secret.csv"}),
+    ]
+
+
+def _run(*args: str):
+    return CliRunner().invoke(app, ["event", *args], catch_exceptions=False)
+
+
+@pytest.fixture
+def trail_case(tmp_path):
+    """The records pretty-printed in an S3 delivery file, gzipped, and ingested."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    path = logs / "111122223333_CloudTrail_us-east-1_x.json.gz"
+    body = json.dumps({"Records": _records()}, indent=2).encode()
+    path.write_bytes(gzip.compress(body))
+    case = ingest_paths([str(logs)], tmp_path / "case")
+    return case, path
+
+
+def test_an_event_is_opened_with_its_credential_and_its_file(trail_case):
+    case, path = trail_case
+    result = _run("ev-get", "ev-assume", "--case", str(case.path), "--format", "json")
+    assert result.exit_code == 0, result.output
+    got = json.loads(result.output)
+    assert [e["event_id"] for e in got] == ["ev-get", "ev-assume"]  # in the order asked
+    get, assume = got
+    session = T.session_of(MemoryStore(case), ASIA)
+    assert get["credential"] == session["session"] and get["credential_kind"] == "Session"
+    assert assume["credential"].endswith(KEY)  # the user's long-term key made the AssumeRole
+    assert get["request_parameters"] == {"bucketName": "b", "key": "secret.csv"}
+    assert assume["issued_key"] == ASIA and assume["time"] == "2024-08-01T10:00:00Z"
+    assert get["source_file"] == str(path) and get["source_record"] == 3
+    assert get["source_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_original_is_the_record_as_the_file_holds_it(trail_case):
+    case, path = trail_case
+    result = _run("ev-get", "--case", str(case.path), "--format", "json", "--original")
+    assert result.exit_code == 0, result.output
+    (get,) = json.loads(result.output)
+    original = get["original"]
+    assert original["source_unchanged"] is True and original["problem"] is None
+    assert original["exact"] is True
+    assert original["record"] == _records()[2]  # every field, those graphtrail drops too
+
+
+def test_a_changed_source_is_said_and_not_trusted(trail_case):
+    case, path = trail_case
+    changed = _records()
+    changed[2]["requestParameters"]["key"] = "innocent.txt"
+    path.write_bytes(gzip.compress(json.dumps({"Records": changed}).encode()))
+    result = _run("ev-get", "--case", str(case.path), "--format", "json", "--original")
+    assert result.exit_code == 0, result.output
+    original = json.loads(result.output)[0]["original"]
+    assert original["source_unchanged"] is False
+    assert "SHA-256 differs" in original["problem"]
+    path.unlink()
+    result = _run("ev-get", "--case", str(case.path), "--format", "json", "--original")
+    original = json.loads(result.output)[0]["original"]
+    assert original["record"] is None and "cannot read" in original["problem"]
+
+
+def test_an_unknown_event_id_is_a_usage_error(trail_case):
+    case, _ = trail_case
+    result = CliRunner().invoke(app, ["event", "ev-get", "ev-nope", "--case", str(case.path)])
+    assert result.exit_code == 2
+    assert "ev-nope" in result.output and "not in this case" in result.output
+
+
+def test_csv_and_table_hold_no_none_or_nan(trail_case):
+    case, _ = trail_case
+    out = _run("ev-list", "--case", str(case.path), "--format", "csv", "--original").output
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert len(rows) == 1 and rows[0]["event_name"] == "ListBuckets"
+    assert rows[0]["source_unchanged"] == "true" and rows[0]["error_code"] == ""
+    assert json.loads(rows[0]["original"])["eventID"] == "ev-list"
+    for text in (out, _run("ev-list", "--case", str(case.path)).output):
+        assert "None" not in text and "nan" not in text.lower().replace("management", "")
+
+
+def test_json_lines_and_envelopes(tmp_path):
+    """A JSON Lines record comes back byte for byte; one inside lookup-events output comes
+    back unwrapped (not exact), and still is the event."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    recs = _records()
+    lines = [json.dumps(r) for r in recs]
+    (logs / "shipped.jsonl").write_text("\n".join(lines) + "\n")
+    lookup = {"Events": [{"EventId": "ev-lookup", "EventName": "ListUsers",
+                          "CloudTrailEvent": json.dumps(T.call(
+                              "ListUsers", "2024-08-01T10:07:00Z",
+                              T.assumed("ops", "s1", ASIA, "2024-08-01T10:00:00Z"),
+                              event_id="ev-lookup"))}]}
+    (logs / "lookup.json").write_text(json.dumps(lookup))
+    case = ingest_paths([str(logs)], tmp_path / "case")
+    got = json.loads(_run("ev-list", "ev-lookup", "--case", str(case.path), "--format", "json",
+                          "--original").output)
+    listed, looked_up = (g["original"] for g in got)
+    assert listed["exact"] is True and listed["record"] == json.loads(lines[1])
+    assert looked_up["exact"] is False and looked_up["problem"] is None
+    assert looked_up["record"]["eventID"] == "ev-lookup"
+
+
+def test_original_of_an_s3_object(tmp_path):
+    """Ingested from S3 (moto's server over HTTP), read again from S3 with boto3."""
+    body = gzip.compress(json.dumps({"Records": _records()}).encode())
+    with moto_s3():
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket="trail")
+        key = "AWSLogs/111122223333/CloudTrail/us-east-1/2024/08/01/x.json.gz"
+        s3.put_object(Bucket="trail", Key=key, Body=body)
+        case = tmp_path / "case"
+        done = CliRunner().invoke(app, ["ingest", "s3://trail/AWSLogs/", "--case", str(case)])
+        assert done.exit_code == 0, done.output
+        got = json.loads(_run("ev-assume", "--case", str(case), "--format", "json",
+                              "--original").output)[0]
+        assert got["source_file"] == f"s3://trail/{key}"
+        assert got["original"]["source_unchanged"] is True
+        assert got["original"]["record"]["eventID"] == "ev-assume"
