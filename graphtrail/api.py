@@ -7,6 +7,7 @@ Example (after ``graphtrail demo``)::
     inv.blast_radius(access_key="AKIA52CAMQMUDNLGK7SQ").roles
     inv.timeline(access_key="AKIA52CAMQMUDNLGK7SQ", lineage=True).head()
     inv.findings_df()
+    inv.event("3f1c9a62-0d5e-4b1e-9c1a-7d2f0e8b4a11")  # an eventID an answer cites
     inv.seeds("keys", account="111111111111", sort="last_seen")
 
 Like the CLI, this module wires the loaders to the core: it ingests, and (re)builds the
@@ -22,6 +23,7 @@ import pandas as pd
 from graphtrail.frames import records_frame
 from graphtrail.queries.blast_radius import BlastRadius, blast_radius
 from graphtrail.queries.chains import Chain, chains
+from graphtrail.queries.event_record import events_by_id
 from graphtrail.queries.findings import Finding, findings
 from graphtrail.queries.inventory import Window, list_seeds
 from graphtrail.queries.seeds import Seed, parse_time_bound
@@ -113,6 +115,12 @@ class Investigation:
     def events(self, columns=None) -> pd.DataFrame:
         """The normalized events (all of them, or only ``columns``)."""
         return self.case.events_df(columns)
+
+    def event(self, *event_ids: str) -> list[dict]:
+        """The events an answer cites, by eventID: every field, the credential the graph
+        tied each to, and its source (see ``graphtrail event``)."""
+        ensure_graph(self.case)
+        return events_by_id(self.case, list(event_ids))
 
     @property
     def graph(self):

@@ -68,6 +68,15 @@ def test_an_event_is_opened_with_its_credential_and_its_file(trail_case):
     assert get["source_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def test_the_python_api_opens_events_too(trail_case):
+    import graphtrail
+
+    case, _ = trail_case
+    (get,) = graphtrail.open_case(case.path).event("ev-get")
+    assert get["credential"] == T.session_of(MemoryStore(case), ASIA)["session"]
+    assert get["source_record"] == 3
+
+
 def test_original_is_the_record_as_the_file_holds_it(trail_case):
     case, path = trail_case
     result = _run("ev-get", "--case", str(case.path), "--format", "json", "--original")

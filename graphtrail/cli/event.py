@@ -9,8 +9,9 @@ from typing import Annotated
 import typer
 
 from graphtrail.cli.common import DEFAULT_CASE, CaseOpt, fail, skip_pandas_probe
-from graphtrail.cli.output import Format, cell, console, emit_json, emit_rows
+from graphtrail.cli.output import Format, cell, console, emit_json, emit_rows, graph_progress
 from graphtrail.safe_text import markup_text, terminal_text
+from graphtrail.wiring import ensure_graph
 
 __all__ = ["event_cmd", "ORIGINAL_FIELDS"]
 
@@ -42,7 +43,10 @@ def event_cmd(
     from graphtrail.store.case import Case, CaseError
 
     try:
-        found = events_by_id(Case.open(case), event_ids)
+        opened = Case.open(case)
+        with graph_progress() as tick:  # the credential of each call is the graph's answer
+            ensure_graph(opened, tick)
+        found = events_by_id(opened, event_ids)
     except CaseError as exc:
         raise fail(str(exc)) from exc
     except EventNotFound as exc:
