@@ -20,13 +20,18 @@ __all__ = ["build_case_graph", "ensure_graph", "run_ingest", "link_case"]
 
 
 def run_ingest(objects, case: Case, *, workers: int | None = None, progress=None,
-               limits: Limits | None = None) -> IngestSummary:
-    """Read ``objects`` (an iterable of SourceObject) into ``case``; return the summary."""
+               limits: Limits | None = None, keep_sources: bool = False) -> IngestSummary:
+    """Read ``objects`` (an iterable of SourceObject) into ``case``; return the summary.
+
+    ``keep_sources``: the case also keeps a copy of each object read (its bytes as read,
+    named by their SHA-256), so that the records stay provable when the sources are gone.
+    """
     from loaders.pipeline import run_pipeline
 
     with case.ingest() as session:
         for part in run_pipeline(objects, session.staging, workers=workers,
-                                 known_sha256=case.known_sha256(), limits=limits):
+                                 known_sha256=case.known_sha256(), limits=limits,
+                                 keep_sources=session.kept_sources if keep_sources else None):
             session.add(part)
             if progress is not None:
                 progress(part, session.summary)

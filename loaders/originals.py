@@ -46,16 +46,26 @@ class Original:
     record: bytes | None = None
     exact: bool = False
     problem: str | None = None
+    read_from: str | None = None  # the source, or the case's copy of it
 
 
-def read_original(uri: str, position: int, *, hint: str | None = None,
+def read_original(uri: str, position: int, *, copy: str | None = None, hint: str | None = None,
                   limits: Limits | None = None, fetch_s3=None) -> Original:
     """Record number ``position`` (from 0, as the case counts them) of the source ``uri``.
 
-    ``fetch_s3(bucket, key) -> bytes`` reads an ``s3://`` object (boto3's ``get_object``
-    in the wiring); without it such a source is not read.
+    ``copy``: the case's own copy of that source (``ingest --keep-sources``), read instead
+    of the source. ``fetch_s3(bucket, key) -> bytes`` reads an ``s3://`` object (boto3's
+    ``get_object`` in the wiring); without it such a source is not read.
     """
     limits = limits or Limits()
+    if copy is not None:
+        try:
+            content = read_bounded(copy, None, limits)
+        except OSError as exc:
+            return Original(problem=f"cannot read the case's copy {copy}: {exc.strerror or exc}")
+        got = _from(content, uri, position, hint)
+        got.read_from = copy
+        return got
     s3 = uri.startswith("s3://")
     if not s3 and ("://" in uri or uri.startswith("<") or not os.path.isabs(uri)):
         return Original(problem="read from an API or stdin: the source cannot be read again")
@@ -75,7 +85,9 @@ def read_original(uri: str, position: int, *, hint: str | None = None,
         content = read_bounded(None if s3 else uri, raw, limits)
     except OSError as exc:
         return Original(problem=f"cannot read {uri}: {exc.strerror or exc}")
-    return _from(content, uri, position, hint)
+    got = _from(content, uri, position, hint)
+    got.read_from = uri
+    return got
 
 
 def _from(content, uri: str, position: int, hint: str | None) -> Original:

@@ -6,13 +6,15 @@ gunzip (python-isal, zlib as fallback), split records (:mod:`loaders.records`), 
 (:mod:`loaders.events`). The worker returns the part's path, the dedup keys of its events
 and a report per object, so the main process only decides what is new; it never touches a
 record. Remote objects (S3, APIs) are fetched by a thread pool in the main process and
-handed to the workers as bytes.
+handed to the workers as bytes. Given a ``keep_sources`` folder, a worker also copies each
+object's bytes, as read, there, named by their SHA-256 (the evidence, kept by the case).
 
 Nothing here knows about the case: the caller adopts or drops the parts.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gc
 import hashlib
@@ -39,7 +41,7 @@ from loaders.records import split_records
 from loaders.securitylake import PARQUET_MAGIC, LinkingGaps, NotOcsf, read_ocsf
 from loaders.sources.base import SourceObject
 
-__all__ = ["ObjectReport", "PartResult", "run_pipeline", "read_task"]
+__all__ = ["ObjectReport", "PartResult", "run_pipeline", "read_task", "keep_copy"]
 
 TASK_BYTES = 4 << 20  # group objects until ~4 MB of raw input per task
 TASK_OBJECTS = 64
@@ -66,6 +68,7 @@ class ObjectReport:
     unchanged: bool = False  # same content as an object the case already holds
     lacks: list[dict] = field(default_factory=list)  # linking fields the source cannot carry
     query: dict | None = None  # the engine's query that returned it (--follow), as evidence
+    kept: bool = False  # its bytes were copied into the case (ingest --keep-sources)
 
 
 @dataclass
@@ -79,7 +82,7 @@ class PartResult:
 
 
 def _read_object(obj: SourceObject, raw: bytes | None, known: frozenset[str],
-                 batch: EventBatch, limits: Limits) -> ObjectReport:
+                 batch: EventBatch, limits: Limits, keep: str | None = None) -> ObjectReport:
     rep = ObjectReport(uri=obj.uri, etag=obj.etag, kind=obj.kind, size=obj.size or 0,
                        query=obj.query)
     if obj.problem:
@@ -89,7 +92,10 @@ def _read_object(obj: SourceObject, raw: bytes | None, known: frozenset[str],
         rep.error = str(raw)
         return rep
     if obj.kind != "digest" and _is_parquet(obj.path, raw):
-        return _read_parquet(obj, raw, known, batch, rep)
+        rep = _read_parquet(obj, raw, known, batch, rep)
+        if keep and rep.sha256 and not rep.unchanged:
+            rep.kept = keep_copy(obj.path, raw, rep.sha256, keep)
+        return rep
     try:
         content = read_bounded(obj.path, raw, limits)
     except OSError as exc:
@@ -101,6 +107,8 @@ def _read_object(obj: SourceObject, raw: bytes | None, known: frozenset[str],
     if rep.sha256 in known:
         rep.unchanged = True
         return rep
+    if keep:
+        rep.kept = keep_copy(obj.path, raw, rep.sha256, keep)
     if obj.kind == "digest":
         return rep  # integrity digests hold no events: counted, never parsed as calls
     split = split_records(data, obj.uri, obj.hint)
@@ -187,17 +195,55 @@ def _file_sha256(path: str | None, raw: bytes | None) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
+def keep_copy(path: str | None, raw: bytes | None, sha256: str, folder: str) -> bool:
+    """Copy a source's bytes into ``folder``, named by their SHA-256 (the manifest's).
+
+    A file is read again for the copy and hashed on the way: if it is not the bytes that
+    were read (it changed in between), no copy is kept (False). Only a regular file is
+    opened, never waiting on a FIFO swapped in since.
+    """
+    dest = os.path.join(folder, sha256)
+    if os.path.exists(dest):
+        return True
+    os.makedirs(folder, exist_ok=True)
+    tmp = f"{dest}.{uuid.uuid4().hex}.tmp"
+    try:
+        if raw is not None:
+            with open(tmp, "wb") as out:
+                out.write(raw)
+        else:
+            digest = hashlib.sha256()
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # type: ignore[arg-type]
+            with os.fdopen(fd, "rb") as src, open(tmp, "wb") as out:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    raise OSError("not a regular file")
+                for chunk in iter(lambda: src.read(1 << 20), b""):
+                    digest.update(chunk)
+                    out.write(chunk)
+            if digest.hexdigest() != sha256:
+                raise OSError("changed while it was read")
+        os.replace(tmp, dest)
+        return True
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        return False
+
+
 def read_task(task: list[tuple[SourceObject, bytes | None]], staging: str,
-              known: frozenset[str], limits: Limits | None = None) -> PartResult:
-    """Worker entry point: read a group of objects into one Parquet part."""
+              known: frozenset[str], limits: Limits | None = None,
+              keep_sources: str | None = None) -> PartResult:
+    """Worker entry point: read a group of objects into one Parquet part (and copy each
+    object's bytes into the folder ``keep_sources``, when given)."""
     limits = limits or Limits()
+    keep = keep_sources
     gc.disable()  # millions of short-lived small objects; nothing cyclic
     try:
         batch = EventBatch(limits.max_field_bytes)
         reports = []
         for obj, raw in task:
             try:
-                reports.append(_read_object(obj, raw, known, batch, limits))
+                reports.append(_read_object(obj, raw, known, batch, limits, keep))
             except (Exception, RecursionError, MemoryError) as exc:  # one object, never the others
                 reports.append(ObjectReport(uri=obj.uri, error=f"unexpected {type(exc).__name__}: {exc}"))
         table = batch.to_table()
@@ -322,6 +368,7 @@ def run_pipeline(
     known_sha256: Iterable[str] = (),
     fetch_threads: int = 16,
     limits: Limits | None = None,
+    keep_sources: str | Path | None = None,
 ) -> Iterator[PartResult]:
     """Read every object; yield :class:`PartResult` per task, in task order.
 
@@ -331,15 +378,16 @@ def run_pipeline(
     kills its reader again is reported as failed.
     """
     staging = str(staging)
+    keep_sources = str(keep_sources) if keep_sources else None
     known = frozenset(known_sha256)
     limits = limits or Limits()
     n = (os.cpu_count() or 1) if workers is None else workers
     tasks = _tasks(objects, fetch_threads)
     if n <= 0:
         for task in tasks:
-            yield read_task(task, staging, known, limits)
+            yield read_task(task, staging, known, limits, keep_sources)
         return
-    yield from _in_workers(tasks, n, (staging, known, limits))
+    yield from _in_workers(tasks, n, (staging, known, limits, keep_sources))
 
 
 def _in_workers(tasks: Iterator[list], n: int, args: tuple) -> Iterator[PartResult]:

@@ -161,3 +161,61 @@ def test_original_of_an_s3_object(tmp_path):
         assert got["source_file"] == f"s3://trail/{key}"
         assert got["original"]["source_unchanged"] is True
         assert got["original"]["record"]["eventID"] == "ev-assume"
+
+
+def test_kept_sources_prove_a_record_after_the_logs_are_gone(tmp_path):
+    """ingest --keep-sources: the case holds each object as read, named by its SHA-256;
+    once the log file is deleted, --original reads the record from the case's copy. A
+    second ingest of the same file adds no copy; stdin is kept too."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    path = logs / "trail.json.gz"
+    path.write_bytes(gzip.compress(json.dumps({"Records": _records()}, indent=1).encode()))
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    case = tmp_path / "case"
+    for _ in range(2):
+        done = CliRunner().invoke(app, ["ingest", str(logs), "--case", str(case),
+                                        "--keep-sources", "--workers", "1"])
+        assert done.exit_code == 0, done.output
+    assert sorted(p.name for p in (case / "sources").iterdir()) == [sha]
+    assert (case / "sources" / sha).read_bytes() == path.read_bytes()
+    path.unlink()
+    got = json.loads(_run("ev-get", "--case", str(case), "--format", "json",
+                          "--original").output)[0]["original"]
+    assert got["read_from"] == "the case's copy" and got["source_unchanged"] is True
+    assert got["exact"] is True and got["record"] == _records()[2]
+
+    stdin_body = json.dumps({"Records": [T.call("ListUsers", "2024-08-01T11:00:00Z",
+                                                T.user(KEY), event_id="ev-stdin")]})
+    done = CliRunner().invoke(app, ["ingest", "-", "--case", str(case), "--keep-sources"],
+                              input=stdin_body)
+    assert done.exit_code == 0, done.output
+    got = json.loads(_run("ev-stdin", "--case", str(case), "--format", "json",
+                          "--original").output)[0]
+    assert got["source_file"] == "<stdin>"
+    assert got["original"]["record"]["eventID"] == "ev-stdin"
+    assert got["original"]["source_unchanged"] is True
+
+
+def test_without_keep_sources_nothing_is_copied_and_stray_copies_are_collected(trail_case):
+    case, path = trail_case
+    assert not (case.path / "sources").exists()
+    stray = case.path / "sources" / ("0" * 64)  # adopted by an ingest that never committed
+    stray.parent.mkdir()
+    stray.write_bytes(b"x")
+    done = CliRunner().invoke(app, ["ingest", str(path), "--case", str(case.path)])
+    assert done.exit_code == 0, done.output
+    assert not stray.exists()
+
+
+def test_a_copy_is_kept_only_of_the_bytes_that_were_read(tmp_path):
+    from loaders.pipeline import keep_copy
+
+    src = tmp_path / "f.json"
+    src.write_bytes(b'{"Records": []}')
+    folder = tmp_path / "kept"
+    assert keep_copy(str(src), None, hashlib.sha256(b"other bytes").hexdigest(), str(folder)) is False
+    assert list(folder.iterdir()) == []  # no copy, no temporary file left
+    good = hashlib.sha256(src.read_bytes()).hexdigest()
+    assert keep_copy(str(src), None, good, str(folder)) is True
+    assert (folder / good).read_bytes() == src.read_bytes()

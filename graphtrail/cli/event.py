@@ -17,17 +17,18 @@ __all__ = ["event_cmd", "ORIGINAL_FIELDS"]
 
 FormatOpt = Annotated[Format, typer.Option("--format", help="table, json or csv.")]
 # What --original adds to each event (CSV: one column each; JSON: an object "original").
-ORIGINAL_FIELDS = ("source_unchanged", "source_sha256_now", "original_exact", "original",
-                   "original_problem")
+ORIGINAL_FIELDS = ("original_from", "source_unchanged", "source_sha256_now", "original_exact",
+                   "original", "original_problem")
 
 
 def event_cmd(
     event_ids: Annotated[list[str], typer.Argument(
         metavar="EVENT_ID...", help="eventIDs, as the answers cite them.")],
     original: Annotated[bool, typer.Option(
-        "--original", help="Read each record again from its file or S3 object, check that the "
-                           "source still has the SHA-256 it had when ingested, and show the "
-                           "record as the source holds it.")] = False,
+        "--original", help="Read each record again (from the case's copy of its source when "
+                           "ingested with --keep-sources, else from its file or S3 object), "
+                           "check that the bytes still have the SHA-256 they had when "
+                           "ingested, and show the record as the source holds it.")] = False,
     profile: Annotated[str | None, typer.Option(
         help="AWS profile for --original on S3 objects.")] = None,
     case: CaseOpt = DEFAULT_CASE, fmt: FormatOpt = Format.table,
@@ -52,7 +53,7 @@ def event_cmd(
     except EventNotFound as exc:
         raise fail(f"eventID {exc.args[0]!r} is not in this case") from exc
     if original:
-        _add_originals(found, profile)
+        _add_originals(found, opened, profile)
     if fmt == Format.json:
         emit_json([_nested(r) for r in found] if original else found)
     elif fmt == Format.csv:
@@ -62,13 +63,18 @@ def event_cmd(
             _print_event(r)
 
 
-def _add_originals(rows: list[dict], profile: str | None) -> None:
+def _add_originals(rows: list[dict], case, profile: str | None) -> None:
     from loaders.originals import read_original
 
+    copies = {r["source_sha256"]: case.source_copy(r["source_sha256"]) for r in rows}
     fetch = _s3_fetcher(profile) if any((r["source_file"] or "").startswith("s3://")
+                                        and copies[r["source_sha256"]] is None
                                         for r in rows) else None
     for r in rows:
-        got = read_original(r["source_file"] or "", (r["source_record"] or 0) - 1, fetch_s3=fetch)
+        copy = copies[r["source_sha256"]]
+        got = read_original(r["source_file"] or "", (r["source_record"] or 0) - 1,
+                            copy=str(copy) if copy else None, fetch_s3=fetch)
+        r["original_from"] = ("the case's copy" if copy else "the source") if got.read_from else None
         r["source_unchanged"] = (got.sha256 == r["source_sha256"]) if got.sha256 else None
         r["source_sha256_now"] = got.sha256
         r["original_exact"] = got.exact if got.record is not None else None
@@ -111,7 +117,7 @@ def _json(raw: bytes | None):
 
 def _nested(r: dict) -> dict:
     out = {k: v for k, v in r.items() if k not in ORIGINAL_FIELDS}
-    out["original"] = {"source_unchanged": r["source_unchanged"],
+    out["original"] = {"read_from": r["original_from"], "source_unchanged": r["source_unchanged"],
                        "source_sha256_now": r["source_sha256_now"],
                        "exact": r["original_exact"], "record": r["original"],
                        "problem": r["original_problem"]}

@@ -85,6 +85,10 @@ def ingest(
     max_field_kb: Annotated[int | None, typer.Option(
         "--max-field-kb", min=1, help="Longer text fields are kept truncated, marked "
         "[env GRAPHTRAIL_MAX_FIELD_KB; default 64].")] = None,
+    keep_sources: Annotated[bool, typer.Option(
+        "--keep-sources", help="Keep a copy of every object read in the case (its bytes as "
+        "read, named by their SHA-256): `graphtrail event --original` then proves a record "
+        "after the logs expire. Costs the sources' size on disk.")] = False,
 ) -> None:
     """Load CloudTrail into a case: files, folders, S3 trail buckets, LookupEvents, Lake.
 
@@ -115,7 +119,7 @@ def ingest(
             objects = _every_round(objects)
         objects = _started(objects)  # a source that cannot be listed fails before any folder is made
         c = existing or Case.open(case, create=True)
-        summary = _ingest_with_progress(objects, c, workers, limits)
+        summary = _ingest_with_progress(objects, c, workers, limits, keep_sources)
     except QueryFailed as exc:
         raise fail(str(exc), EXIT_NOTHING_READ) from exc
     except (SourceError, ValueError, NotACaseFolder) as exc:
@@ -296,11 +300,13 @@ def finish_ingest(c: Case, summary: IngestSummary) -> None:
         link_case(c, summary, tick)
 
 
-def _ingest_with_progress(objects, c: Case, workers, limits: Limits) -> IngestSummary:
+def _ingest_with_progress(objects, c: Case, workers, limits: Limits,
+                          keep_sources: bool = False) -> IngestSummary:
     objects = list(objects) if not sys.stderr.isatty() else objects
     total = len(objects) if isinstance(objects, list) else None
     if not sys.stderr.isatty() or (total is not None and total < 20):
-        return _guarded(lambda: run_ingest(objects, c, workers=workers, limits=limits))
+        return _guarded(lambda: run_ingest(objects, c, workers=workers, limits=limits,
+                                           keep_sources=keep_sources))
     with Progress(TextColumn("[bold]read"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.fields[mb]:,.0f} MB  {task.fields[events]:,} events"),
                   rate_column("events", "events"), rate_column("MB", "mb"), TimeElapsedColumn(),
@@ -312,7 +318,7 @@ def _ingest_with_progress(objects, c: Case, workers, limits: Limits) -> IngestSu
                        events=summary.events_added + summary.duplicates)
 
         return _guarded(lambda: run_ingest(objects, c, workers=workers, progress=tick,
-                                           limits=limits))
+                                           limits=limits, keep_sources=keep_sources))
 
 
 def _guarded(fn) -> IngestSummary:

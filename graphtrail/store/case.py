@@ -53,6 +53,7 @@ DEFAULT_CASE = Path("graphtrail-case")  # where a case lives when nobody says
 CASE_ENV = "GRAPHTRAIL_CASE"  # ... and the variable that says it
 
 FORMAT = 1
+SOURCES = "sources"  # copies of the sources read (ingest --keep-sources), named by SHA-256
 GRAPH_FORMAT = 8  # bump when the graph tables change: older graphs are rebuilt, not misread
 # Columns with few distinct values: read as dictionaries they cost a few bytes an event.
 _DICTIONARY_COLUMNS = {"event_source", "event_name", "event_type", "event_category", "region",
@@ -210,6 +211,13 @@ class Case:
 
         dataset = ds.dataset([str(p) for p in parts], schema=event_schema(), format="parquet")
         return dataset.to_table(columns=cols, filter=filter)
+
+    def source_copy(self, sha256: str | None) -> Path | None:
+        """The case's copy of a source (``ingest --keep-sources``), or None."""
+        if not sha256:
+            return None
+        path = self.path / SOURCES / sha256
+        return path if path.is_file() else None
 
     def events_with_ids(self, event_ids: Iterable[str]) -> pa.Table:
         """The events whose eventID is one of ``event_ids`` (every column).
@@ -508,6 +516,11 @@ class Case:
         for p in self.path.glob("eventkeys-*.npy"):
             if p.name != self.state.get("keys"):
                 p.unlink()
+        if (self.path / SOURCES).is_dir():  # copies adopted by an ingest that never committed
+            kept = {m["sha256"] for m in self.manifest() if m.get("kept")}
+            for p in (self.path / SOURCES).iterdir():
+                if p.name not in kept:
+                    p.unlink()
         shutil.rmtree(self.path / ".staging", ignore_errors=True)
         for d in self.path.glob(".graph-build-*"):  # a graph build that was killed
             shutil.rmtree(d, ignore_errors=True)
@@ -529,6 +542,7 @@ class IngestSession:
         self.case._collect_garbage()
         self.staging = self.case.path / ".staging"
         self.staging.mkdir(exist_ok=True)
+        self.kept_sources = self.staging / SOURCES  # where the readers copy sources to
         self.keys = self.case.key_index()
         self.events = list(self.case.state["events"])
         self.insights = list(self.case.state["insights"])
@@ -582,7 +596,10 @@ class IngestSession:
             if rep.lacks:
                 self._lacks.append(rep.lacks)
             entry = {k: v for k, v in asdict(rep).items()
-                     if k != "unchanged" and not (k == "query" and v is None)}
+                     if k != "unchanged" and not (k == "query" and v is None)
+                     and not (k == "kept" and not v)}
+            if rep.kept:
+                self._adopt_source(rep.sha256)
             entry["events_added"], entry["duplicates"] = per_file.get(rep.uri, (rep.events, 0))
             entry["ingested_at"] = _now()
             self.manifest[rep.uri] = entry
@@ -591,6 +608,17 @@ class IngestSession:
         if time.perf_counter() - self._last_commit > self.COMMIT_EVERY:
             self.commit()
         return added, dupes
+
+    def _adopt_source(self, sha256: str) -> None:
+        """Move a source's copy from staging into ``sources/`` (content-addressed: a copy
+        the case already holds is the same bytes)."""
+        staged = self.kept_sources / sha256
+        dest = self.case.path / SOURCES / sha256
+        if dest.exists():
+            staged.unlink(missing_ok=True)
+            return
+        dest.parent.mkdir(exist_ok=True)
+        os.replace(staged, dest)
 
     def _adopt_events(self, part) -> tuple[int, int, dict[str, tuple[int, int]]]:
         if not part.events_path:
