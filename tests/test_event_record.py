@@ -177,8 +177,8 @@ def test_kept_sources_prove_a_record_after_the_logs_are_gone(tmp_path):
         done = CliRunner().invoke(app, ["ingest", str(logs), "--case", str(case),
                                         "--keep-sources", "--workers", "1"])
         assert done.exit_code == 0, done.output
-    assert sorted(p.name for p in (case / "sources").iterdir()) == [sha]
-    assert (case / "sources" / sha).read_bytes() == path.read_bytes()
+    assert sorted(p.name for p in (case / "kept-sources").iterdir()) == [sha]
+    assert (case / "kept-sources" / sha).read_bytes() == path.read_bytes()
     path.unlink()
     got = json.loads(_run("ev-get", "--case", str(case), "--format", "json",
                           "--original").output)[0]["original"]
@@ -199,13 +199,15 @@ def test_kept_sources_prove_a_record_after_the_logs_are_gone(tmp_path):
 
 def test_without_keep_sources_nothing_is_copied_and_stray_copies_are_collected(trail_case):
     case, path = trail_case
-    assert not (case.path / "sources").exists()
-    stray = case.path / "sources" / ("0" * 64)  # adopted by an ingest that never committed
+    assert not (case.path / "kept-sources").exists()
+    stray = case.path / "kept-sources" / ("0" * 64)  # adopted by an ingest that never committed
     stray.parent.mkdir()
     stray.write_bytes(b"x")
+    theirs = stray.parent / "notes.txt"  # not a name an ingest gives: never touched
+    theirs.write_text("mine")
     done = CliRunner().invoke(app, ["ingest", str(path), "--case", str(case.path)])
     assert done.exit_code == 0, done.output
-    assert not stray.exists()
+    assert not stray.exists() and theirs.read_text() == "mine"
 
 
 def test_a_copy_is_kept_only_of_the_bytes_that_were_read(tmp_path):

@@ -26,6 +26,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -53,7 +54,8 @@ DEFAULT_CASE = Path("graphtrail-case")  # where a case lives when nobody says
 CASE_ENV = "GRAPHTRAIL_CASE"  # ... and the variable that says it
 
 FORMAT = 1
-SOURCES = "sources"  # copies of the sources read (ingest --keep-sources), named by SHA-256
+SOURCES = "kept-sources"  # copies of the sources read (ingest --keep-sources), by SHA-256
+_SHA256_NAME = re.compile(r"[0-9a-f]{64}")
 GRAPH_FORMAT = 8  # bump when the graph tables change: older graphs are rebuilt, not misread
 # Columns with few distinct values: read as dictionaries they cost a few bytes an event.
 _DICTIONARY_COLUMNS = {"event_source", "event_name", "event_type", "event_category", "region",
@@ -518,8 +520,8 @@ class Case:
                 p.unlink()
         if (self.path / SOURCES).is_dir():  # copies adopted by an ingest that never committed
             kept = {m["sha256"] for m in self.manifest() if m.get("kept")}
-            for p in (self.path / SOURCES).iterdir():
-                if p.name not in kept:
+            for p in (self.path / SOURCES).iterdir():  # only what an ingest names so
+                if _SHA256_NAME.fullmatch(p.name) and p.name not in kept and p.is_file():
                     p.unlink()
         shutil.rmtree(self.path / ".staging", ignore_errors=True)
         for d in self.path.glob(".graph-build-*"):  # a graph build that was killed
