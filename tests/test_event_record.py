@@ -179,6 +179,9 @@ def test_kept_sources_prove_a_record_after_the_logs_are_gone(tmp_path):
         assert done.exit_code == 0, done.output
     assert sorted(p.name for p in (case / "kept-sources").iterdir()) == [sha]
     assert (case / "kept-sources" / sha).read_bytes() == path.read_bytes()
+    info = json.loads(CliRunner().invoke(app, ["case", "info", "--case", str(case),
+                                              "--format", "json"]).output)
+    assert info["sources_kept"] == 1
     path.unlink()
     got = json.loads(_run("ev-get", "--case", str(case), "--format", "json",
                           "--original").output)[0]["original"]

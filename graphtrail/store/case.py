@@ -315,6 +315,7 @@ class Case:
             "files_skipped": sum(1 for m in man if m.get("foreign")),
             "digest_files": sum(1 for m in man if m.get("kind") == "digest"),
             "bytes": sum(m.get("size") or 0 for m in man),
+            "sources_kept": sum(1 for m in man if m.get("kept")),  # ingest --keep-sources
             "generation": self.generation,
             "updated": self.state.get("updated"),
             "integrity": integrity_line(load_integrity(self.path), man),
