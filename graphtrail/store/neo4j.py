@@ -29,6 +29,13 @@ their evidence is SET from the table (not added to), so pushing the same case tw
 same graph, and pushing it again after a new ingest adds the new nodes and relationships and
 updates counts and last-seen times in place. Nothing is deleted.
 
+What MERGE would do is done in two steps, faster on ArcadeDB: the push reads which ids of a
+batch the server holds (with their elementIds), CREATEs the others (getting theirs back) and
+SETs on the rest; relationships are then matched by their endpoints' elementIds, not looked up
+by ``(label, id)``. That rests on one writer per database while a push runs: a node deleted by
+someone else between the read and the write would leave its elementId free for the server to
+reuse, and a relationship could land on the wrong node.
+
 Datetimes are sent as ISO 8601 text in UTC (``2024-05-01T12:00:00.123456Z``) and stored with
 Cypher's ``datetime()``: a ``DATETIME`` in UTC on Neo4j and on ArcadeDB alike. Text packs
 several times faster than the driver's datetime values, and ArcadeDB keeps the zone of a parsed
