@@ -196,3 +196,42 @@ def test_unknown_kind_is_refused_before_writing(store: Neo4jStore) -> None:
     with pytest.raises(ValueError, match="'Robot'"):
         store.push(nodes, _edges())
     assert _labels(store) == {}
+
+
+def _relationships(store: Neo4jStore) -> list[dict]:
+    """Every relationship with all its properties, in a stable order."""
+    return store.run(
+        "MATCH (a)-[r]->(b) RETURN a.id AS src, type(r) AS type, b.id AS dst, properties(r) AS props"
+        " ORDER BY src, type, dst"
+    )
+
+
+@pytest.mark.parametrize("with_props", [True, False], ids=["props", "no-props"])
+def test_re_push_leaves_the_properties_a_first_push_created(store: Neo4jStore,
+                                                             with_props: bool) -> None:
+    # A first push CREATEs the relationships, a re-push SETs on them: two statements, one graph.
+    edges = _edges()
+    if not with_props:
+        edges = edges.set_column(8, "props", pa.array(["{}"] * edges.num_rows))
+    store.push(_nodes(), edges)
+    first = _relationships(store)
+    again = store.push(_nodes(), edges)
+    assert again.relationships_created == 0
+    assert _relationships(store) == first
+    by_key = {(r["src"], r["type"], r["dst"]): r["props"] for r in first}
+    issued = by_key[(S1, "ISSUED", S2)]
+    assert set(issued) == {"first_seen", "last_seen", "first_seen_us", "last_seen_us", "count",
+                           "event_ids", "event_names", *(["source_identity"] if with_props else [])}
+    assert issued["first_seen"] == "2024-05-01T12:00:00.123456Z"
+    assert issued["first_seen_us"] == int(T0.timestamp()) * 1_000_000 + 123456
+
+
+def test_times_before_1970_keep_their_microseconds(store: Neo4jStore) -> None:
+    # The server builds the datetime from epoch µs; Cypher's division truncates below zero.
+    early = [dt.datetime(1969, 12, 31, 23, 59, 58, 500001, tzinfo=dt.UTC),
+             dt.datetime(1969, 12, 31, 23, 59, 59, tzinfo=dt.UTC)]
+    edges = _edges().slice(0, 2)
+    edges = edges.set_column(3, "first_seen", pa.array(early, edges.schema.field("first_seen").type))
+    store.push(_nodes(), edges)
+    got = store.run("MATCH ()-[r]->() RETURN r.first_seen AS t ORDER BY r.first_seen_us")
+    assert [r["t"] for r in got] == ["1969-12-31T23:59:58.500001Z", "1969-12-31T23:59:59Z"]

@@ -29,6 +29,13 @@ their evidence is SET from the table (not added to), so pushing the same case tw
 same graph, and pushing it again after a new ingest adds the new nodes and relationships and
 updates counts and last-seen times in place. Nothing is deleted.
 
+What MERGE would do is done in two steps, faster on ArcadeDB: the push reads which ids of a
+batch the server holds (with their elementIds), CREATEs the others (getting theirs back) and
+SETs on the rest; relationships are then matched by their endpoints' elementIds, not looked up
+by ``(label, id)``. That rests on one writer per database while a push runs: a node deleted by
+someone else between the read and the write would leave its elementId free for the server to
+reuse, and a relationship could land on the wrong node.
+
 Datetimes are sent as ISO 8601 text in UTC (``2024-05-01T12:00:00.123456Z``) and stored with
 Cypher's ``datetime()``: a ``DATETIME`` in UTC on Neo4j and on ArcadeDB alike. Text packs
 several times faster than the driver's datetime values, and ArcadeDB keeps the zone of a parsed
@@ -46,7 +53,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -56,7 +63,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from neo4j.exceptions import AuthError, ClientError
 
-from graphtrail.schema import EDGE_CORE, NODE_CORE, OWN_LABEL, EdgeKind, NodeKind
+from graphtrail.schema import EDGE_CORE, EDGE_PUSHED, NODE_CORE, OWN_LABEL, EdgeKind, NodeKind
 from graphtrail.times import iso, micros
 
 __all__ = [
@@ -67,7 +74,8 @@ __all__ = [
     "OWN_LABEL",
     "EDGE_CORE",
     "node_query",
-    "edge_query",
+    "create_edges_query",
+    "update_edges_query",
     "present_nodes_query",
     "present_edges_query",
     "schema_statements",
@@ -145,22 +153,35 @@ def schema_statements(kind: NodeKind) -> tuple[str, str]:
 
 
 def node_query(kind: NodeKind, verb: str = "MERGE") -> str:
-    """The batch write of one label's nodes; rows are ``{id, label, account, props}``.
+    """The batch write of one label's nodes; rows are lists ``[id, label, account, props]``.
 
     ``verb`` is ``MERGE``, ``CREATE`` (the push found the ids absent) or ``MATCH`` (present):
-    on ArcadeDB a MERGE on two labels is ten times slower than a CREATE.
+    on ArcadeDB a MERGE on two labels is ten times slower than a CREATE. A CREATE returns the
+    elementIds of its nodes, what the relationships are then matched by (:func:`create_edges_query`).
+    A row is a list, not a map: the driver packs no key per row.
 
     >>> print(node_query(NodeKind.ROLE))
-    UNWIND $rows AS row
-    MERGE (n:Role:Graphtrail {id: row.id})
-    SET n += row.props, n.label = row.label, n.account = row.account
+    UNWIND $rows AS r
+    MERGE (n:Role:Graphtrail {id: r[0]})
+    SET n += r[3], n.label = r[1], n.account = r[2]
+    >>> print(node_query(NodeKind.ROLE, "CREATE"))
+    UNWIND $rows AS r
+    CREATE (n:Role:Graphtrail {id: r[0], label: r[1], account: r[2]})
+    SET n += r[3]
+    RETURN collect(r[0]) AS ids, collect(elementId(n)) AS elements
     >>> print(node_query(NodeKind.ROLE, "MATCH").splitlines()[1])
-    MATCH (n:Role {id: row.id}) WHERE n:Graphtrail
+    MATCH (n:Role {id: r[0]}) WHERE n:Graphtrail
     """
-    sets = ", ".join(f"n.{p} = row.{p}" for p in NODE_CORE if p != "id")
-    head = _by_verb(verb, f"MATCH (n:{_name(kind)} {{id: row.id}}) WHERE n:{OWN_LABEL}",
-                    f"{verb} (n:{_name(kind)}:{OWN_LABEL} {{id: row.id}})")
-    return f"UNWIND $rows AS row\n{head}\nSET n += row.props, {sets}"
+    label = _name(kind)
+    if verb == "CREATE":
+        core = ", ".join(f"{p}: r[{i}]" for i, p in enumerate(NODE_CORE))
+        # Both lists come out of one aggregation, so they pair up whatever order it takes.
+        return (f"UNWIND $rows AS r\nCREATE (n:{label}:{OWN_LABEL} {{{core}}})\nSET n += r[3]\n"
+                "RETURN collect(r[0]) AS ids, collect(elementId(n)) AS elements")
+    sets = ", ".join(f"n.{p} = r[{i}]" for i, p in enumerate(NODE_CORE) if p != "id")
+    head = _by_verb(verb, f"MATCH (n:{label} {{id: r[0]}}) WHERE n:{OWN_LABEL}",
+                    f"{verb} (n:{label}:{OWN_LABEL} {{id: r[0]}})")
+    return f"UNWIND $rows AS r\n{head}\nSET n += r[3], {sets}"
 
 
 def _by_verb(verb: str, match: str, write: str) -> str:
@@ -171,35 +192,70 @@ def _by_verb(verb: str, match: str, write: str) -> str:
 
 
 def present_nodes_query(kind: NodeKind) -> str:
-    """Which of ``$ids`` are graphtrail's nodes of this label already."""
-    return f"UNWIND $ids AS id MATCH (n:{_name(kind)} {{id: id}}) WHERE n:{OWN_LABEL} RETURN n.id AS id"
+    """Which of ``$ids`` are graphtrail's nodes of this label already, and their elementIds."""
+    return (f"UNWIND $ids AS id MATCH (n:{_name(kind)} {{id: id}}) WHERE n:{OWN_LABEL} "
+            "RETURN collect(n.id) AS ids, collect(elementId(n)) AS elements")
 
 
-def present_edges_query(kind: EdgeKind, src: NodeKind, dst: NodeKind) -> str:
-    """Which ``$rows`` (``{src, dst}``) have their relationship already."""
-    return (f"UNWIND $rows AS row MATCH (a:{_name(src)} {{id: row.src}})-[:{_name(kind)}]->"
-            f"(b:{_name(dst)} {{id: row.dst}}) RETURN DISTINCT row.src AS src, row.dst AS dst")
+# A relationship row: its two endpoints' elementIds, then these properties by position, then
+# (when some row of the batch has any) the map of the others. The datetimes are built on the
+# server from the epoch µs: two integers a row instead of two integers and two ISO texts.
+EDGE_ROW = ("count", "event_ids", "event_names", *EDGE_PUSHED)
+_EDGE_AT = {p: i for i, p in enumerate(("a", "b", *EDGE_ROW))}
+_PROPS_AT = len(_EDGE_AT)
+_ENDS = "MATCH (a) WHERE elementId(a) = r[0]\nMATCH (b) WHERE elementId(b) = r[1]"
 
 
-def edge_query(kind: EdgeKind, src: NodeKind, dst: NodeKind, verb: str = "MERGE") -> str:
-    """The batch upsert of one (type, source label, target label); rows carry the evidence.
+def _datetime_of(micros: str) -> str:
+    """Cypher for the UTC ``DATETIME`` of epoch µs ``micros``; null stays null.
 
-    The properties go in one map (``count``, ``event_ids`` and ``event_names`` in it): one SET
-    item per property was 1.6-1.8x slower on ArcadeDB (benchmarks/bench_neo4j_push.py).
-    ``verb``: ``MERGE``, ``CREATE`` (the push found the relationships absent) or ``MATCH``.
-
-    >>> print(edge_query(EdgeKind.OF_ROLE, NodeKind.SESSION, NodeKind.ROLE))
-    UNWIND $rows AS row
-    MATCH (a:Session {id: row.src})
-    MATCH (b:Role {id: row.dst})
-    MERGE (a)-[r:OF_ROLE]->(b)
-    SET r += row.props, r.first_seen = datetime(row.first_seen), r.last_seen = datetime(row.last_seen)
+    ``epochSeconds`` with ``nanosecond``: ArcadeDB drops a ``microsecond`` given beside
+    ``epochSeconds``. Cypher's integer division truncates, so before 1970 it floors by hand.
     """
-    sets = ", ".join(f"r.{p} = datetime(row.{p})" for p in _DATETIMES)
-    a, b = f"(a:{_name(src)} {{id: row.src}})", f"(b:{_name(dst)} {{id: row.dst}})"
-    match = _by_verb(verb, f"MATCH {a}-[r:{_name(kind)}]->{b}",
-                     f"MATCH {a}\nMATCH {b}\n{verb} (a)-[r:{_name(kind)}]->(b)")
-    return f"UNWIND $rows AS row\n{match}\nSET r += row.props, {sets}"
+    pos = f"datetime({{epochSeconds: {micros} / 1000000, nanosecond: {micros} % 1000000 * 1000}})"
+    nanos = f"({micros} % 1000000 + 1000000) % 1000000 * 1000"
+    neg = f"datetime({{epochSeconds: ({micros} - 999999) / 1000000, nanosecond: {nanos}}})"
+    return f"CASE WHEN {micros} >= 0 THEN {pos} WHEN {micros} < 0 THEN {neg} END"
+
+
+def _edge_values() -> list[tuple[str, str]]:
+    """(property, Cypher value) of the core properties, read from a row by position."""
+    values = [(p, f"r[{_EDGE_AT[p]}]") for p in EDGE_ROW]
+    return values + [(p, _datetime_of(f"r[{_EDGE_AT[f'{p}_us']}]")) for p in _DATETIMES]
+
+
+def create_edges_query(kind: EdgeKind, props: bool = False) -> str:
+    """The batch CREATE of one type's relationships between nodes given by elementId.
+
+    Rows are lists (:data:`EDGE_ROW` after the two elementIds); the core properties go in the
+    CREATE's map, not in a SET after it. ``props``: the rows end with a map of other properties.
+
+    >>> q = create_edges_query(EdgeKind.OF_ROLE)
+    >>> print(q.split(", first_seen:")[0])
+    UNWIND $rows AS r
+    MATCH (a) WHERE elementId(a) = r[0]
+    MATCH (b) WHERE elementId(b) = r[1]
+    CREATE (a)-[e:OF_ROLE {count: r[2], event_ids: r[3], event_names: r[4], first_seen_us: r[5], last_seen_us: r[6]
+    >>> create_edges_query(EdgeKind.OF_ROLE, props=True).splitlines()[-1]
+    'SET e += r[7]'
+    """
+    core = ", ".join(f"{p}: {v}" for p, v in _edge_values())
+    query = f"UNWIND $rows AS r\n{_ENDS}\nCREATE (a)-[e:{_name(kind)} {{{core}}}]->(b)"
+    return f"{query}\nSET e += r[{_PROPS_AT}]" if props else query
+
+
+def update_edges_query(kind: EdgeKind) -> str:
+    """The batch SET of the evidence on relationships the server holds; rows as for
+    :func:`create_edges_query` with ``props=True``: a re-push leaves what a first push made."""
+    core = ", ".join(f"e.{p} = {v}" for p, v in _edge_values())
+    return (f"UNWIND $rows AS r\n{_ENDS}\nMATCH (a)-[e:{_name(kind)}]->(b)\n"
+            f"SET e += r[{_PROPS_AT}], {core}")
+
+
+def present_edges_query(kind: EdgeKind) -> str:
+    """Which ``$rows`` (``[elementId a, elementId b]``) have their relationship already."""
+    return (f"UNWIND $rows AS r\n{_ENDS}\nMATCH (a)-[:{_name(kind)}]->(b)\n"
+            "RETURN DISTINCT r[0] AS a, r[1] AS b")
 
 
 def flatten_props(text: str | None, reserved: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -273,14 +329,22 @@ class Neo4jStore:
 
         t0 = time.perf_counter()
         total, done = nodes.num_rows, 0
-        created: dict[NodeKind, set] = {}  # a relationship of a node created now is new too
+        # elementId of every node pushed, per label: the relationships are matched by it, not
+        # by an index lookup on (label, id). One writer per database: no node graphtrail reads
+        # here is deleted before its relationships are written (an elementId may be reused).
+        elements: dict[NodeKind, dict[str, str]] = {}
+        created: set[str] = set()  # elementIds: a relationship of a node created now is new too
         for kind, table in _split(nodes, "kind", NodeKind):
+            found = elements.setdefault(kind, {})
             for batch in _batches(table, batch_size):
-                rows = _node_rows(batch)
-                have = {r["id"] for r in self._read(present_nodes_query(kind), ids=[r["id"] for r in rows])}
-                created.setdefault(kind, set()).update(self._create_or_set(
-                    rows, lambda r: r["id"], have, summary, node_query(kind, "CREATE"),
-                    node_query(kind, "MATCH")))
+                rows = _node_values(batch)
+                [have] = self._read(present_nodes_query(kind), ids=[r[0] for r in rows])
+                found.update(zip(have["ids"], have["elements"], strict=True))
+                new = self._create_or_set(rows, lambda r: r[0], found, summary,
+                                          node_query(kind, "CREATE"), node_query(kind, "MATCH"))
+                for record in new:
+                    found.update(zip(record["ids"], record["elements"], strict=True))
+                    created.update(record["elements"])
                 done += batch.num_rows
                 summary.nodes[kind.value] = summary.nodes.get(kind.value, 0) + batch.num_rows
                 if progress:
@@ -291,23 +355,20 @@ class Neo4jStore:
         typed, summary.skipped_edges = _with_endpoint_kinds(edges, nodes)
         total, done = typed.num_rows, 0
         for kind, by_kind in _split(typed, "kind", EdgeKind):
-            for src, by_src in _split(by_kind, "src_kind", NodeKind):
-                for dst, table in _split(by_src, "dst_kind", NodeKind):
-                    present = present_edges_query(kind, src, dst)
-                    create, update = edge_query(kind, src, dst, "CREATE"), edge_query(kind, src, dst, "MATCH")
-                    for batch in _batches(table, batch_size):
-                        rows = _edge_rows(batch)
-                        new_a, new_b = created.get(src, set()), created.get(dst, set())
-                        ask = [{"src": r["src"], "dst": r["dst"]} for r in rows
-                               if r["src"] not in new_a and r["dst"] not in new_b]
-                        have = {(r["src"], r["dst"]) for r in self._read(present, rows=ask)} if ask else set()
-                        self._create_or_set(rows, lambda r: (r["src"], r["dst"]), have, summary,
-                                            create, update)
-                        done += batch.num_rows
-                        n = summary.relationships.get(kind.value, 0) + batch.num_rows
-                        summary.relationships[kind.value] = n
-                        if progress:
-                            progress("relationships", done, total)
+            present, update = present_edges_query(kind), update_edges_query(kind)
+            for batch in _batches(by_kind, batch_size):
+                rows, props = _relationship_rows(batch, elements)
+                ask = [r[:2] for r in rows if r[0] not in created and r[1] not in created]
+                have = {(r["a"], r["b"]) for r in self._read(present, rows=ask)} if ask else set()
+                if have and not props:  # the update sets the other properties too
+                    rows, props = [[*r, {}] for r in rows], True
+                self._create_or_set(rows, lambda r: (r[0], r[1]), have, summary,
+                                    create_edges_query(kind, props), update)
+                done += batch.num_rows
+                n = summary.relationships.get(kind.value, 0) + batch.num_rows
+                summary.relationships[kind.value] = n
+                if progress:
+                    progress("relationships", done, total)
         summary.relationship_seconds = time.perf_counter() - t0
         return summary
 
@@ -350,28 +411,28 @@ class Neo4jStore:
             query, params, database_=self.database, routing_=neo4j.RoutingControl.READ)
         return [dict(r) for r in records]
 
-    def _create_or_set(self, rows: list[dict[str, Any]], key: Callable[[dict], Any], have: set,
-                       summary: PushSummary, create: str, update: str) -> set:
+    def _create_or_set(self, rows: list[list[Any]], key: Callable[[list], Any], have: Container,
+                       summary: PushSummary, create: str, update: str) -> list[dict[str, Any]]:
         """CREATE what the server lacks, SET on what it has: what MERGE does, without paying for
         MERGE (ArcadeDB). One writer per database: nothing else creates graphtrail's nodes
         between the read and the write. A key twice in ``rows`` is written once, its last row
-        (as MERGE then SET would leave it)."""
+        (as MERGE then SET would leave it). Returns what the CREATE returned."""
         new = {key(r): r for r in rows if key(r) not in have}
         old = [r for r in rows if key(r) in have]
-        if new:
-            self._write(create, list(new.values()), summary)
+        records = self._write(create, list(new.values()), summary) if new else []
         if old:
             self._write(update, old, summary)
-        return set(new)
+        return records
 
-    def _write(self, query: str, rows: list[dict[str, Any]], summary: PushSummary) -> None:
+    def _write(self, query: str, rows: list[list[Any]], summary: PushSummary) -> list[dict[str, Any]]:
         # One managed transaction per batch: the driver retries it on transient errors.
-        _, result, _ = self._driver.execute_query(query, {"rows": rows}, database_=self.database)
+        records, result, _ = self._driver.execute_query(query, {"rows": rows}, database_=self.database)
         counters = result.counters
         summary.nodes_created += counters.nodes_created
         summary.relationships_created += counters.relationships_created
         summary.properties_set += counters.properties_set
         summary.batches += 1
+        return [dict(r) for r in records]
 
 
 def _check_kinds(table: pa.Table, column: str, enum: type[StrEnum], what: str) -> None:
@@ -413,12 +474,42 @@ def _batches(table: pa.Table, size: int) -> Iterator[pa.Table]:
         start += n
 
 
+def _node_values(batch: pa.Table) -> list[list[Any]]:
+    """``[id, label, account, props]`` a node: what :func:`node_query` reads."""
+    cols = [batch.column(c).to_pylist() for c in NODE_CORE]
+    cols.append([flatten_props(p, NODE_CORE) for p in batch.column("props").to_pylist()])
+    return [list(row) for row in zip(*cols, strict=True)]
+
+
 def _node_rows(batch: pa.Table) -> list[dict[str, Any]]:
-    cols = [batch.column(c).to_pylist() for c in ("id", "label", "account", "props")]
-    return [
-        {"id": i, "label": label, "account": account, "props": flatten_props(props, NODE_CORE)}
-        for i, label, account, props in zip(*cols, strict=True)
-    ]
+    """``{id, label, account, props}`` a node (the import files)."""
+    keys = (*NODE_CORE, "props")
+    return [dict(zip(keys, row, strict=True)) for row in _node_values(batch)]
+
+
+def _relationship_rows(batch: pa.Table, elements: dict[NodeKind, dict[str, str]]
+                       ) -> tuple[list[list[Any]], bool]:
+    """The rows :func:`create_edges_query` reads, and whether they end with a props map (only
+    when some edge of the batch has other properties)."""
+    cols = [_element_ids(batch, end, elements) for end in ("src", "dst")]
+    cols += [batch.column(c).to_pylist() for c in EDGE_ROW[:3]]
+    for c in ("event_ids", "event_names"):  # a null list is stored as an empty one
+        at = _EDGE_AT[c]
+        cols[at] = [v or [] for v in cols[at]]
+    cols += [batch.column(c).cast(pa.int64()).to_pylist() for c in _DATETIMES]
+    reserved = (*EDGE_CORE, *EDGE_PUSHED)
+    props = [flatten_props(p, reserved) for p in batch.column("props").to_pylist()]
+    if any(props):
+        cols.append(props)
+    return [list(row) for row in zip(*cols, strict=True)], len(cols) > _PROPS_AT
+
+
+def _element_ids(batch: pa.Table, end: str, elements: dict[NodeKind, dict[str, str]]) -> list[str]:
+    ids, kinds = batch.column(end).to_pylist(), batch.column(f"{end}_kind").to_pylist()
+    if len(set(kinds)) == 1:
+        found = elements[NodeKind(kinds[0])]
+        return [found[i] for i in ids]
+    return [elements[NodeKind(k)][i] for k, i in zip(kinds, ids, strict=True)]
 
 
 def _edge_rows(batch: pa.Table) -> list[dict[str, Any]]:
