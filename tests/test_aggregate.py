@@ -138,3 +138,42 @@ def test_edges_in_slices_are_the_whole_table(rows: int) -> None:
     assert [(n, lo, hi) for n, lo, hi in ends] == [
         (n, int(pa.scalar(lo).cast(pa.int64()).as_py()), int(pa.scalar(hi).cast(pa.int64()).as_py()))
         for n, lo, hi in expected]
+
+
+def test_prefetch_keeps_order_and_reads_at_most_depth_ahead():
+    import threading
+
+    from loaders.facts.aggregate import prefetch
+
+    started: list[int] = []
+    lock = threading.Lock()
+
+    def source():
+        for i in range(30):
+            with lock:
+                started.append(i)
+            yield i
+
+    got = []
+    for depth in (1, 3):
+        started.clear()
+        got.clear()
+        for i in prefetch(source(), depth=depth):
+            got.append(i)
+            # give the reader time to run ahead as far as it may
+            threading.Event().wait(0.02)
+            with lock:
+                ahead = len(started) - 1 - i
+            assert ahead <= depth, (depth, i, ahead)
+        assert got == list(range(30))
+
+
+def test_prefetch_raises_the_readers_error_in_the_consumer():
+    from loaders.facts.aggregate import prefetch
+
+    def source():
+        yield 1
+        raise OSError("damaged batch")
+
+    with pytest.raises(OSError, match="damaged batch"):
+        list(prefetch(source()))

@@ -23,6 +23,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from graphtrail.background import WriteBehind
+
 __all__ = ["BY_ACTOR", "SEQ", "write_by_actor", "read_by_actor", "LEFT_OUT"]
 
 BY_ACTOR = "activity_by_actor"  # the graph table's name
@@ -53,8 +55,12 @@ def write_by_actor(activity: Path, out: Path, dictionary_columns: Iterable[str] 
             if writer is None:
                 writer = pq.ParquetWriter(out, part.schema, compression="zstd",
                                           write_statistics=["actor"])
-            for start in range(0, part.num_rows, ROWS_PER_GROUP):
-                writer.write_table(_compact(part.slice(start, ROWS_PER_GROUP)))
+            # each row group compressed behind the making of the next; drained before the
+            # next slice is gathered, so no more than one slice is held
+            with WriteBehind(writer.write_table, depth=2) as behind:
+                for start in range(0, part.num_rows, ROWS_PER_GROUP):
+                    behind.put(_compact(part.slice(start, ROWS_PER_GROUP)))
+            del part
     finally:
         if writer is not None:
             writer.close()
@@ -100,7 +106,7 @@ def _gather(pf: pq.ParquetFile, columns: list[str], wanted: pa.Array) -> pa.Tabl
         rows = pf.metadata.row_group(i).num_rows
         hit = np.flatnonzero(keep[start:start + rows])
         if len(hit):
-            t = pf.read_row_group(i, columns, use_threads=False)
+            t = pf.read_row_group(i, columns, use_threads=True)
             if len(hit) < rows:
                 t = t.take(pa.array(hit))
             parts.append(t.append_column(SEQ, pa.array(hit + start, pa.int64())))

@@ -42,6 +42,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from graphtrail.background import WriteBehind
 from graphtrail.model import event_schema, insight_schema
 from graphtrail.store.by_actor import BY_ACTOR, read_by_actor, write_by_actor
 from graphtrail.store.integrity import integrity_line, load_integrity
@@ -368,20 +369,29 @@ class Case:
         or more each), for a table too big to hold whole; :meth:`commit_graph` adopts it.
         Returns the rows written."""
         rows = 0
-        with pq.ParquetWriter(workdir / f"{name}.parquet", schema, compression="zstd") as writer:
-            for part in slices:
-                writer.write_table(part)
+        with pq.ParquetWriter(workdir / f"{name}.parquet", schema, compression="zstd") as writer, \
+                WriteBehind(writer.write_table, depth=1) as behind:
+            for part in slices:  # the next slice made while this one is compressed
+                behind.put(part)
                 rows += part.num_rows
+                del part
         return rows
+
+    def write_calls_by_actor(self, workdir: Path) -> int:
+        """Write the build's calls clustered by actor (:mod:`graphtrail.store.by_actor`),
+        from its ``activity.parquet``; :meth:`commit_graph` writes them if this was not
+        called. Safe in a thread of its own while the rest of the build is written.
+        Returns the calls written."""
+        return write_by_actor(workdir / "activity.parquet", workdir / f"{BY_ACTOR}.parquet",
+                              self.GRAPH_DICTIONARY_COLUMNS)
 
     def commit_graph(self, workdir: Path, tables: dict[str, pa.Table], meta: dict) -> None:
         """Write ``tables`` next to what the builder already wrote, then swap atomically."""
         for name, table in tables.items():
             pq.write_table(table, workdir / f"{name}.parquet", compression="zstd")
-        if (workdir / "activity.parquet").exists() and BY_ACTOR not in tables:
+        if (workdir / "activity.parquet").exists() and not (workdir / f"{BY_ACTOR}.parquet").exists():
             # derived from this build's calls, in this build's folder: never stale
-            write_by_actor(workdir / "activity.parquet", workdir / f"{BY_ACTOR}.parquet",
-                           self.GRAPH_DICTIONARY_COLUMNS)
+            self.write_calls_by_actor(workdir)
         missing = [n for n in self.GRAPH_TABLES if not (workdir / f"{n}.parquet").exists()]
         if missing:
             raise CaseError(f"{workdir}: graph tables missing: {missing}")

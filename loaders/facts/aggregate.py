@@ -52,23 +52,30 @@ _LIBC = _libc()
 
 def prefetch(batches: Iterator[pa.Table], depth: int = 1) -> Iterator[pa.Table]:
     """Read the next batch in a thread while this one is processed (Parquet decoding and
-    Arrow compute release the GIL); ``depth`` batches ahead at most, so memory stays bounded."""
-    q: queue.Queue = queue.Queue(maxsize=depth)
+    Arrow compute release the GIL); ``depth`` batches ahead at most, so memory stays bounded.
+
+    The reader starts a batch only once the one ``depth`` ahead of it has been taken: it
+    never holds one more, finished, while waiting to hand it over.
+    """
+    q: queue.Queue = queue.Queue()
+    ahead = threading.Semaphore(depth)
     done = object()
     stop = threading.Event()
 
     def produce() -> None:
         try:
-            for b in batches:
-                while not stop.is_set():
-                    try:
-                        q.put(b, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
+            it = iter(batches)
+            while True:
+                while not ahead.acquire(timeout=0.1):
+                    if stop.is_set():
+                        return
                 if stop.is_set():
                     return
-            q.put(done)
+                b = next(it, done)
+                q.put(b)
+                if b is done:
+                    return
+                del b
         except BaseException as exc:  # surfaced in the consumer
             q.put(exc)
 
@@ -81,7 +88,9 @@ def prefetch(batches: Iterator[pa.Table], depth: int = 1) -> Iterator[pa.Table]:
                 return
             if isinstance(item, BaseException):
                 raise item
+            ahead.release()  # the reader may start the next one while this is processed
             yield item
+            del item
     finally:
         stop.set()
 

@@ -29,6 +29,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from graphtrail import families, ids
+from graphtrail.background import WriteBehind
 from graphtrail.model import (
     EVIDENCE_CAP,
     Edge,
@@ -118,11 +119,14 @@ BatchReader = Callable[[list[str]], Iterator[pa.RecordBatch]]
 _LIGHT = [c for c in EVENT_INPUT_COLUMNS if c not in ("resources", "additional_event_data")]
 
 
-def build_graph(read_batches: BatchReader, activity_path: str | Path) -> GraphFacts:
+def build_graph(read_batches: BatchReader, activity_path: str | Path, *,
+                activity_written: Callable[[int], None] | None = None) -> GraphFacts:
     """Build the identity graph from the events ``read_batches(columns)`` yields.
 
     Two passes over the events, batch by batch; the per-call activity table is written to
     ``activity_path`` as it is made, so memory is bounded by the graph, not the events.
+    ``activity_written(rows)``, if given, is called once that file is complete, while the
+    nodes and edges are still to be made (to start what reads it alongside).
     """
     was = gc.isenabled()
     gc.disable()
@@ -136,27 +140,9 @@ def build_graph(read_batches: BatchReader, activity_path: str | Path) -> GraphFa
         sides: dict[tuple[str, str | None, str | None], list] = {}
         g = _Graph()
         fold = EdgeFold()
-        writer = None
-        rows = 0
-        try:
-            for batch in prefetch(rebatch(read_batches(list(EVENT_INPUT_COLUMNS)))):
-                act = _activity_batch(batch, linker)
-                if writer is None:
-                    writer = pq.ParquetWriter(str(activity_path), act.schema, compression="zstd")
-                writer.write_table(act)
-                handled = _family_facts(batch, act.column("actor"), g)
-                _identity_center_users(batch, act, g)
-                _activity_edges(act, handled, g, fold, rows)
-                rows += act.num_rows
-                _actor_stats(act, g)
-                _console_sides(act, console, sides)
-                del batch, act
-                pa.default_memory_pool().release_unused()
-                trim_heap()
-        finally:
-            if writer is None:
-                writer = pq.ParquetWriter(str(activity_path), _activity_schema(), compression="zstd")
-            writer.close()
+        rows = _second_pass(read_batches, linker, activity_path, g, fold, console, sides)
+        if activity_written is not None:
+            activity_written(rows)
         _replayed_sessions(sides, linker.sessions)
         _session_facts(linker, g)
         _actor_nodes(linker.sessions, g)
@@ -174,6 +160,37 @@ def build_graph(read_batches: BatchReader, activity_path: str | Path) -> GraphFa
     finally:
         if was:
             gc.enable()
+
+
+def _second_pass(read_batches: BatchReader, linker: Linker, activity_path: str | Path,
+                 g: _Graph, fold: EdgeFold, console: pa.Array, sides: dict) -> int:
+    """Every call named and folded into ``g`` and ``fold``; the calls written to
+    ``activity_path``. Returns the number of calls.
+
+    Three threads, each in order: the reader also names the actors of each batch (the
+    linker is only read by then, but for the sessions its orphan calls add, and nothing
+    else touches it until this pass ends), this thread folds, and the activity table is
+    compressed and written behind it.
+    """
+    def named():
+        for batch in rebatch(read_batches(list(EVENT_INPUT_COLUMNS))):
+            yield batch, _activity_batch(batch, linker)
+
+    rows = 0
+    with pq.ParquetWriter(str(activity_path), _activity_schema(), compression="zstd") as writer, \
+            WriteBehind(writer.write_table, depth=1) as behind:
+        for batch, act in prefetch(named()):
+            behind.put(act)
+            handled = _family_facts(batch, act.column("actor"), g)
+            _identity_center_users(batch, act, g)
+            _activity_edges(act, handled, g, fold, rows)
+            rows += act.num_rows
+            _actor_stats(act, g)
+            _console_sides(act, console, sides)
+            del batch, act
+            pa.default_memory_pool().release_unused()
+            trim_heap()
+    return rows
 
 
 def _activity_schema() -> pa.Schema:

@@ -346,14 +346,17 @@ class Linker:
         uniq = enc.dictionary.to_pylist()
         found = [self.actor_of.get(u, (None, None)) for u in uniq]
         codes = enc.indices.to_numpy(zero_copy_only=False)
-        act = np.array([a for a, _ in found] or [None], dtype=object)[codes] if len(codes) else np.array([], dtype=object)
-        kind = np.array([k for _, k in found] or [None], dtype=object)[codes] if len(codes) else np.array([], dtype=object)
         split = [i for i, (a, _) in enumerate(found) if isinstance(a, Deferred)]
-        if split:
-            times = batch.column("time").cast(pa.int64()).to_numpy(zero_copy_only=False)
-            for g in split:
-                for row in np.nonzero(codes == g)[0].tolist():
-                    act[row], kind[row] = self.actor(uniq[g], int(times[row]))
+        if not split:  # the batch's few actors spread to its calls by Arrow, not one str a call
+            at = pa.array(codes)
+            return (pa.array([a for a, _ in found], pa.string()).take(at),
+                    pa.array([k for _, k in found], pa.string()).take(at))
+        act = np.array([a for a, _ in found], dtype=object)[codes]  # some named per call
+        kind = np.array([k for _, k in found], dtype=object)[codes]
+        times = batch.column("time").cast(pa.int64()).to_numpy(zero_copy_only=False)
+        for g in split:
+            for row in np.nonzero(codes == g)[0].tolist():
+                act[row], kind[row] = self.actor(uniq[g], int(times[row]))
         return pa.array(act.tolist(), pa.string()), pa.array(kind.tolist(), pa.string())
 
     def _issuances(self) -> None:
