@@ -67,7 +67,7 @@ def read_original(uri: str, position: int, *, copy: str | None = None, hint: str
         got.read_from = copy
         return got
     s3 = uri.startswith("s3://")
-    if not s3 and ("://" in uri or uri.startswith("<") or not os.path.isabs(uri)):
+    if not s3 and ("://" in uri or uri.startswith("<")):
         return Original(problem="read from an API or stdin: the source cannot be read again")
     if s3 and fetch_s3 is None:
         return Original(problem="an S3 object: not fetched")
@@ -84,7 +84,9 @@ def read_original(uri: str, position: int, *, copy: str | None = None, hint: str
     try:
         content = read_bounded(None if s3 else uri, raw, limits)
     except OSError as exc:
-        return Original(problem=f"cannot read {uri}: {exc.strerror or exc}")
+        where = "" if s3 or os.path.isabs(uri) else (
+            " (a relative path, as it was given to ingest: run from the folder it ran in)")
+        return Original(problem=f"cannot read {uri}: {exc.strerror or exc}{where}")
     got = _from(content, uri, position, hint)
     got.read_from = uri
     return got

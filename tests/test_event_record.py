@@ -224,3 +224,21 @@ def test_a_copy_is_kept_only_of_the_bytes_that_were_read(tmp_path):
     good = hashlib.sha256(src.read_bytes()).hexdigest()
     assert keep_copy(str(src), None, good, str(folder)) is True
     assert (folder / good).read_bytes() == src.read_bytes()
+
+
+def test_a_source_given_as_a_relative_path_is_read_from_the_folder_ingest_ran_in(tmp_path,
+                                                                                   monkeypatch):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "trail.json").write_text(json.dumps({"Records": _records()}))
+    monkeypatch.chdir(tmp_path)
+    done = CliRunner().invoke(app, ["ingest", "logs", "--case", "case"])
+    assert done.exit_code == 0, done.output
+    got = json.loads(_run("ev-list", "--case", "case", "--format", "json", "--original").output)[0]
+    assert got["source_file"] == "logs/trail.json"
+    assert got["original"]["record"]["eventID"] == "ev-list"
+    assert got["original"]["source_unchanged"] is True
+    monkeypatch.chdir(logs)
+    got = json.loads(_run("ev-list", "--case", "../case", "--format", "json",
+                          "--original").output)[0]["original"]
+    assert got["record"] is None and "relative path" in got["problem"]
