@@ -88,9 +88,10 @@ def test_an_error_only_seen_at_close_is_raised_by_close():
 
 
 def test_the_callers_error_wins_and_nothing_queued_is_written_after():
-    written, release = [], threading.Event()
+    written, release, holding = [], threading.Event(), threading.Event()
 
     def write(i):
+        holding.set()
         release.wait(10)
         written.append(i)
 
@@ -98,6 +99,7 @@ def test_the_callers_error_wins_and_nothing_queued_is_written_after():
         with WriteBehind(write, depth=2) as behind:
             behind.put(0)
             behind.put(1)
+            assert holding.wait(10)  # the writer holds 0 (not yet taken: it would be dropped)
             threading.Timer(0.3, release.set).start()  # once the error has left the block
             raise KeyError("the producer failed")
     assert written == [0]  # what the writer held finishes; what was queued is dropped
