@@ -236,14 +236,13 @@ def read_task(task: list[tuple[SourceObject, bytes | None]], staging: str,
     """Worker entry point: read a group of objects into one Parquet part (and copy each
     object's bytes into the folder ``keep_sources``, when given)."""
     limits = limits or Limits()
-    keep = keep_sources
     gc.disable()  # millions of short-lived small objects; nothing cyclic
     try:
         batch = EventBatch(limits.max_field_bytes)
         reports = []
         for obj, raw in task:
             try:
-                reports.append(_read_object(obj, raw, known, batch, limits, keep))
+                reports.append(_read_object(obj, raw, known, batch, limits, keep_sources))
             except (Exception, RecursionError, MemoryError) as exc:  # one object, never the others
                 reports.append(ObjectReport(uri=obj.uri, error=f"unexpected {type(exc).__name__}: {exc}"))
         table = batch.to_table()

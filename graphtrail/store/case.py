@@ -623,8 +623,8 @@ class IngestSession:
         return added, dupes
 
     def _adopt_source(self, sha256: str) -> None:
-        """Move a source's copy from staging into ``sources/`` (content-addressed: a copy
-        the case already holds is the same bytes)."""
+        """Move a source's copy from staging into the case's :data:`SOURCES` folder
+        (content-addressed: a copy the case already holds is the same bytes)."""
         staged = self.kept_sources / sha256
         dest = self.case.path / SOURCES / sha256
         if dest.exists():
