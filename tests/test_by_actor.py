@@ -83,6 +83,27 @@ def test_small_row_groups_hold_the_same_answer(scenario, tmp_path, monkeypatch):
     assert sorted(got.column("event_id").to_pylist()) == sorted(want.column("event_id").to_pylist())
 
 
+def test_many_slices_write_what_one_slice_writes(scenario, tmp_path, monkeypatch):
+    """Beyond one slice the calls are read once and dealt to spill files: the table written
+    is the one a single in-memory slice writes, row for row, and no spill file is left."""
+    store, _ = scenario
+    activity = store.case.graph_dir() / "activity.parquet"
+    monkeypatch.setattr(by_actor, "ROWS_PER_GROUP", 7)
+    one = tmp_path / "one" / "clustered.parquet"
+    one.parent.mkdir()
+    by_actor.write_by_actor(activity, one, Case.GRAPH_DICTIONARY_COLUMNS)
+    monkeypatch.setattr(by_actor, "SORT_ROWS", 37)
+    monkeypatch.setattr(by_actor, "SPILL_ROWS", 5)  # a flush after every row group
+    many = tmp_path / "many" / "clustered.parquet"
+    many.parent.mkdir()
+    n = by_actor.write_by_actor(activity, many, Case.GRAPH_DICTIONARY_COLUMNS)
+    assert n > 3 * 37  # several slices, several flushes each
+    assert pq.read_table(many).to_pylist() == pq.read_table(one).to_pylist()
+    assert [p.name for p in many.parent.iterdir()] == ["clustered.parquet"]
+    back = pq.read_table(many, columns=[by_actor.SEQ]).column(by_actor.SEQ).to_pylist()
+    assert sorted(back) == list(range(n))
+
+
 def test_the_clustered_calls_are_part_of_every_graph_build(scenario, tmp_path):
     """A rebuilt graph gets its own clustered table, in its own folder: none is left over
     from an older build."""

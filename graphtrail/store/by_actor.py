@@ -15,8 +15,10 @@ never older than the calls it indexes.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from bisect import bisect_left
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -31,7 +33,10 @@ BY_ACTOR = "activity_by_actor"  # the graph table's name
 SEQ = "seq"  # the call's row in activity.parquet
 LEFT_OUT = frozenset({"detail"})  # request parameters: read by detections over every call
 ROWS_PER_GROUP = 2048  # a credential's calls in a few groups; the footer stays small
-SORT_ROWS = 1_000_000  # calls sorted in memory at once (a pass over activity.parquet each)
+SORT_ROWS = 1_000_000  # calls put in order in memory at once
+SPILL_ROWS = 262_144  # calls dealt to the slices before their pieces are written out
+_SPILL = pa.ipc.IpcWriteOptions(compression="lz4")
+_PLACE = "__place"  # a row's place in its slice, in the spill files
 SMALL_DICTIONARY = 4096  # bytes: written whole in every row group, it costs less than compacting
 
 
@@ -39,8 +44,9 @@ def write_by_actor(activity: Path, out: Path, dictionary_columns: Iterable[str] 
     """Write ``out``: the calls of ``activity`` sorted by (actor, row), ``seq`` added.
 
     Memory is bounded by :data:`SORT_ROWS` calls, whatever the case holds: the rows are
-    ranked by actor from the actor column alone, then gathered and written one slice of
-    that ranking at a time (``dictionary_columns``, repetitive, are read and written as
+    ranked by actor from the actor column alone, then put in order and written one slice
+    of that ranking at a time (beyond one slice, each read once and dealt to its slice's
+    spill file beside ``out``) (``dictionary_columns``, repetitive, are read and written as
     dictionaries: decoding them to strings would cost more than the rest together).
     Returns the number of calls written.
     """
@@ -48,13 +54,20 @@ def write_by_actor(activity: Path, out: Path, dictionary_columns: Iterable[str] 
     pf = pq.ParquetFile(activity, read_dictionary=sorted(set(dictionary_columns) & set(names)))
     columns = [n for n in pf.schema_arrow.names if n not in LEFT_OUT]
     order = _actor_order(pf)
+    n = len(order)
+    if n <= SORT_ROWS:
+        slices: Iterable[pa.Table] = [_gather(pf, columns, order)]
+    else:  # one pass over the calls, whatever their number (a pass per slice was quadratic)
+        slices = _spilled(pf, columns, order, out.parent)
+    del order  # the spill keeps only each row's place
     writer = None
     try:
-        for lo in range(0, max(len(order), 1), SORT_ROWS):
-            part = _gather(pf, columns, order[lo:lo + SORT_ROWS])
+        for part in slices:
             if writer is None:
+                # Parquet dictionaries only where the calls repeat a value (not event ids)
+                repeated = [f.name for f in part.schema if pa.types.is_dictionary(f.type)]
                 writer = pq.ParquetWriter(out, part.schema, compression="zstd",
-                                          write_statistics=["actor"])
+                                          write_statistics=["actor"], use_dictionary=repeated)
             # each row group compressed behind the making of the next; drained before the
             # next slice is gathered, so no more than one slice is held
             with WriteBehind(writer.write_table, depth=2) as behind:
@@ -64,7 +77,10 @@ def write_by_actor(activity: Path, out: Path, dictionary_columns: Iterable[str] 
     finally:
         if writer is not None:
             writer.close()
-    return len(order)
+        close = getattr(slices, "close", None)
+        if close is not None:
+            close()  # the spill files removed now, on an error too
+    return n
 
 
 def _actor_order(pf: pq.ParquetFile) -> pa.Array:
@@ -118,6 +134,76 @@ def _gather(pf: pq.ParquetFile, columns: list[str], wanted: pa.Array) -> pa.Tabl
     # the rows gathered are in file order: their place in ``wanted``
     rank = np.searchsorted(np.sort(want), want)
     return t.take(pa.array(rank))
+
+
+def _spilled(pf: pq.ParquetFile, columns: list[str], order: pa.Array,
+             folder: Path) -> Iterator[pa.Table]:
+    """The rows of ``pf`` in the order ``order``, ``seq`` added, :data:`SORT_ROWS` at a time,
+    reading ``pf`` once: each row group's rows are dealt to the slice of the order they
+    belong to, in a spill file of that slice (``folder``), then each slice is read back
+    alone and put in order. Memory: :data:`SPILL_ROWS` calls dealt (and the row groups
+    they came from), then one slice, whatever the number of slices.
+    """
+    import numpy as np
+
+    n = len(order)
+    kind = np.int32 if n < 2**31 else np.int64
+    where = np.empty(n, dtype=kind)  # each row's place in the order
+    where[order.to_numpy()] = np.arange(n, dtype=kind)
+    del order
+    slices = -(-n // SORT_ROWS)
+    spill = Path(tempfile.mkdtemp(prefix=".by-actor-spill-", dir=folder))
+    try:
+        writers: dict[int, pa.ipc.RecordBatchStreamWriter] = {}
+        pending: dict[int, list[pa.Table]] = {}
+        held = 0  # rows dealt since the last flush
+
+        def flush(s: int) -> None:
+            t = pa.concat_tables(pending.pop(s)).unify_dictionaries()
+            if s not in writers:  # Arrow's own stream: each piece's dictionaries as they are
+                writers[s] = pa.ipc.new_stream(spill / f"{s}.arrows", t.schema, options=_SPILL)
+            writers[s].write_table(t)
+
+        start = 0
+        for i in range(pf.num_row_groups):
+            t = pf.read_row_group(i, columns, use_threads=True)
+            rows = t.num_rows
+            place = where[start:start + rows]
+            t = t.append_column(SEQ, pa.array(np.arange(start, start + rows, dtype=np.int64)))
+            t = t.append_column(_PLACE, pa.array((place % SORT_ROWS).astype(np.int32)))
+            which = place // SORT_ROWS
+            by = np.argsort(which, kind="stable")
+            t = t.take(pa.array(by))
+            ranks = which[by]
+            present = np.unique(ranks)
+            bounds = np.searchsorted(ranks, np.append(present, slices))
+            for s, lo, hi in zip(present.tolist(), bounds[:-1].tolist(), bounds[1:].tolist(),
+                                 strict=True):
+                pending.setdefault(s, []).append(t.slice(lo, hi - lo))
+            start += rows
+            held += rows
+            del t
+            if held >= SPILL_ROWS:  # every slice's pieces at once: their row groups freed
+                for s in list(pending):
+                    flush(s)
+                held = 0
+        for s in list(pending):
+            flush(s)
+        for w in writers.values():
+            w.close()
+        del where
+        for s in range(slices):
+            path = spill / f"{s}.arrows"
+            with pa.ipc.open_stream(path) as reader:
+                t = reader.read_all().unify_dictionaries()
+            path.unlink()
+            place = t.column(_PLACE).to_numpy()
+            at = np.empty(len(place), dtype=np.int64)
+            at[place] = np.arange(len(place), dtype=np.int64)
+            yield t.drop_columns([_PLACE]).take(pa.array(at))
+            del t
+    finally:
+        shutil.rmtree(spill, ignore_errors=True)
 
 
 def _compact(t: pa.Table) -> pa.Table:
