@@ -25,14 +25,16 @@ def run_ingest(objects, case: Case, *, workers: int | None = None, progress=None
     """Read ``objects`` (an iterable of SourceObject) into ``case``; return the summary.
 
     ``keep_sources``: the case also keeps a copy of each object read (its bytes as read,
-    named by their SHA-256), so that the records stay provable when the sources are gone.
+    named by their SHA-256), so that the records stay provable when the sources are gone;
+    an object the case already holds is copied too, unless its copy is there.
     """
     from loaders.pipeline import run_pipeline
 
     with case.ingest() as session:
         for part in run_pipeline(objects, session.staging, workers=workers,
                                  known_sha256=case.known_sha256(), limits=limits,
-                                 keep_sources=session.kept_sources if keep_sources else None):
+                                 keep_sources=session.kept_sources if keep_sources else None,
+                                 kept_sha256=case.kept_sha256() if keep_sources else ()):
             session.add(part)
             if progress is not None:
                 progress(part, session.summary)

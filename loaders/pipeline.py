@@ -39,7 +39,7 @@ from loaders.events import EventBatch, event_keys
 from loaders.limits import Limits
 from loaders.records import split_records
 from loaders.securitylake import PARQUET_MAGIC, LinkingGaps, NotOcsf, read_ocsf
-from loaders.sources.base import SourceObject
+from loaders.sources.base import KNOWN, SourceObject
 
 __all__ = ["ObjectReport", "PartResult", "run_pipeline", "read_task", "keep_copy"]
 
@@ -82,18 +82,22 @@ class PartResult:
 
 
 def _read_object(obj: SourceObject, raw: bytes | None, known: frozenset[str],
-                 batch: EventBatch, limits: Limits, keep: str | None = None) -> ObjectReport:
+                 batch: EventBatch, limits: Limits, keep: str | None = None,
+                 kept: frozenset[str] = frozenset()) -> ObjectReport:
     rep = ObjectReport(uri=obj.uri, etag=obj.etag, kind=obj.kind, size=obj.size or 0,
                        query=obj.query)
     if obj.problem:
         rep.error = obj.problem
+        return rep
+    if obj.kind == KNOWN:  # listed by a source that knows the case holds it (S3's ETag)
+        rep.unchanged = True
         return rep
     if isinstance(raw, FetchFailed):
         rep.error = str(raw)
         return rep
     if obj.kind != "digest" and _is_parquet(obj.path, raw):
         rep = _read_parquet(obj, raw, known, batch, rep)
-        if keep and rep.sha256 and not rep.unchanged:
+        if keep and rep.sha256 and rep.sha256 not in kept:
             rep.kept = keep_copy(obj.path, raw, rep.sha256, keep)
         return rep
     try:
@@ -104,11 +108,11 @@ def _read_object(obj: SourceObject, raw: bytes | None, known: frozenset[str],
     data, err = content.data, content.note
     rep.size = content.raw_size
     rep.sha256 = content.sha256
+    if keep and rep.sha256 not in kept:  # known content too: the case may hold no copy yet
+        rep.kept = keep_copy(obj.path, raw, rep.sha256, keep)
     if rep.sha256 in known:
         rep.unchanged = True
         return rep
-    if keep:
-        rep.kept = keep_copy(obj.path, raw, rep.sha256, keep)
     if obj.kind == "digest":
         return rep  # integrity digests hold no events: counted, never parsed as calls
     split = split_records(data, obj.uri, obj.hint)
@@ -232,9 +236,10 @@ def keep_copy(path: str | None, raw: bytes | None, sha256: str, folder: str) -> 
 
 def read_task(task: list[tuple[SourceObject, bytes | None]], staging: str,
               known: frozenset[str], limits: Limits | None = None,
-              keep_sources: str | None = None) -> PartResult:
+              keep_sources: str | None = None, kept: frozenset[str] = frozenset()) -> PartResult:
     """Worker entry point: read a group of objects into one Parquet part (and copy each
-    object's bytes into the folder ``keep_sources``, when given)."""
+    object's bytes into the folder ``keep_sources``, when given, unless its SHA-256 is in
+    ``kept``: the case has its copy)."""
     limits = limits or Limits()
     gc.disable()  # millions of short-lived small objects; nothing cyclic
     try:
@@ -242,7 +247,7 @@ def read_task(task: list[tuple[SourceObject, bytes | None]], staging: str,
         reports = []
         for obj, raw in task:
             try:
-                reports.append(_read_object(obj, raw, known, batch, limits, keep_sources))
+                reports.append(_read_object(obj, raw, known, batch, limits, keep_sources, kept))
             except (Exception, RecursionError, MemoryError) as exc:  # one object, never the others
                 reports.append(ObjectReport(uri=obj.uri, error=f"unexpected {type(exc).__name__}: {exc}"))
         table = batch.to_table()
@@ -368,6 +373,7 @@ def run_pipeline(
     fetch_threads: int = 16,
     limits: Limits | None = None,
     keep_sources: str | Path | None = None,
+    kept_sha256: Iterable[str] = (),
 ) -> Iterator[PartResult]:
     """Read every object; yield :class:`PartResult` per task, in task order.
 
@@ -379,14 +385,15 @@ def run_pipeline(
     staging = str(staging)
     keep_sources = str(keep_sources) if keep_sources else None
     known = frozenset(known_sha256)
+    kept = frozenset(kept_sha256)
     limits = limits or Limits()
     n = (os.cpu_count() or 1) if workers is None else workers
     tasks = _tasks(objects, fetch_threads)
     if n <= 0:
         for task in tasks:
-            yield read_task(task, staging, known, limits, keep_sources)
+            yield read_task(task, staging, known, limits, keep_sources, kept)
         return
-    yield from _in_workers(tasks, n, (staging, known, limits, keep_sources))
+    yield from _in_workers(tasks, n, (staging, known, limits, keep_sources, kept))
 
 
 def _in_workers(tasks: Iterator[list], n: int, args: tuple) -> Iterator[PartResult]:

@@ -200,6 +200,57 @@ def test_kept_sources_prove_a_record_after_the_logs_are_gone(tmp_path):
     assert got["original"]["source_unchanged"] is True
 
 
+def test_keep_sources_on_a_later_ingest_copies_what_the_case_already_holds(trail_case):
+    """A case ingested without --keep-sources: ingesting the same file again with it adds
+    no event but keeps its copy (the file is known, not yet kept); once more, nothing new."""
+    case, path = trail_case
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    for _ in range(2):
+        done = CliRunner().invoke(app, ["ingest", str(path), "--case", str(case.path),
+                                        "--keep-sources", "--workers", "1", "--format", "json"])
+        assert done.exit_code == 0, done.output
+        summary = json.loads(done.output)
+        assert summary["events_added"] == 0 and summary["files_unchanged"] == 1
+        assert sorted(p.name for p in (case.path / "kept-sources").iterdir()) == [sha]
+    info = json.loads(CliRunner().invoke(app, ["case", "info", "--case", str(case.path),
+                                              "--format", "json"]).output)
+    assert info["sources_kept"] == 1
+    path.unlink()
+    got = json.loads(_run("ev-get", "--case", str(case.path), "--format", "json",
+                          "--original").output)[0]["original"]
+    assert got["read_from"] == "the case's copy" and got["record"] == _records()[2]
+
+
+def test_keep_sources_fetches_an_s3_object_known_by_its_etag_but_not_kept(tmp_path):
+    """An S3 object the case knows by its ETag is not fetched again (it is counted as
+    unchanged), unless --keep-sources asks for a copy the case does not have (moto's
+    server over HTTP)."""
+    body = gzip.compress(json.dumps({"Records": _records()}).encode())
+    key = "AWSLogs/111122223333/CloudTrail/us-east-1/2024/08/01/x.json.gz"
+    case = tmp_path / "case"
+    with moto_s3():
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket="trail")
+        s3.put_object(Bucket="trail", Key=key, Body=body)
+        runs = []
+        for extra in ([], [], ["--keep-sources"], ["--keep-sources"]):
+            done = CliRunner().invoke(app, ["ingest", "s3://trail/AWSLogs/", "--case", str(case),
+                                            "--format", "json", *extra])
+            assert done.exit_code == 0, done.output
+            assert "no CloudTrail events" not in done.output  # known, not empty
+            runs.append(json.loads(done.output))
+    assert [(r["files_read"], r["files_unchanged"], r["bytes_read"]) for r in runs] == [
+        (1, 0, len(body)),
+        (0, 1, 0),  # known by its ETag: not fetched
+        (0, 1, len(body)),  # fetched for its copy, its events known
+        (0, 1, 0),  # known and kept
+    ]
+    assert [p.name for p in (case / "kept-sources").iterdir()] == [hashlib.sha256(body).hexdigest()]
+    info = json.loads(CliRunner().invoke(app, ["case", "info", "--case", str(case),
+                                              "--format", "json"]).output)
+    assert info["sources_kept"] == 1
+
+
 def test_without_keep_sources_nothing_is_copied_and_stray_copies_are_collected(trail_case):
     case, path = trail_case
     assert not (case.path / "kept-sources").exists()

@@ -114,7 +114,8 @@ def ingest(
                                             accounts=account, regions=region, profile=profile,
                                             lookup_events=lookup_events, all_regions=all_regions,
                                             event_name=event_name, lake=lake, sql=sql,
-                                            log_stream_prefix=log_stream_prefix)
+                                            log_stream_prefix=log_stream_prefix,
+                                            keep_sources=keep_sources)
         if following is not None:
             objects = _every_round(objects)
         objects = _started(objects)  # a source that cannot be listed fails before any folder is made
@@ -174,7 +175,8 @@ def summary_row(s: IngestSummary) -> dict:
 
 def select_sources(case: Case | None, paths: list[str], *, since=None, until=None, accounts=None,
                    regions=None, profile=None, lookup_events=False, all_regions=False,
-                   event_name=None, lake=None, sql=None, log_stream_prefix=None):
+                   event_name=None, lake=None, sql=None, log_stream_prefix=None,
+                   keep_sources=False):
     """The objects to read, from the arguments; returns (iterable of SourceObject, notes).
 
     Its branches are one per kind of source the command line can name (files, s3:// URIs,
@@ -201,7 +203,8 @@ def select_sources(case: Case | None, paths: list[str], *, since=None, until=Non
 
         sources.append(list_s3_objects(uri, accounts=accounts, regions=regions, since=lo_dt,
                                        until=hi_dt, session=session,
-                                       known_etags=case.known_etags() if case else set()))
+                                       known_etags=case.known_etags(kept_only=keep_sources)
+                                       if case else set()))
     if lookup_events:
         from loaders.sources.lookup_events import LIMITS, lookup_events_pages
         from loaders.sources.lookup_events import all_regions as every_region

@@ -287,8 +287,18 @@ class Case:
     def known_sha256(self) -> set[str]:
         return {m["sha256"] for m in self.manifest() if m.get("sha256") and not m.get("error")}
 
-    def known_etags(self) -> set[tuple[str, str]]:
-        return {(m["uri"], m["etag"]) for m in self.manifest() if m.get("etag") and not m.get("error")}
+    def known_etags(self, kept_only: bool = False) -> set[tuple[str, str]]:
+        """(uri, ETag) of the objects an ingest need not fetch again; ``kept_only``: only
+        those whose copy the case keeps (``ingest --keep-sources`` fetches the others)."""
+        kept = self.kept_sha256() if kept_only else None
+        return {(m["uri"], m["etag"]) for m in self.manifest() if m.get("etag") and not m.get("error")
+                and (kept is None or m.get("sha256") in kept)}
+
+    def kept_sha256(self) -> set[str]:
+        """The SHA-256 of every source whose copy the case keeps (``kept-sources/``)."""
+        folder = self.path / SOURCES
+        return {m["sha256"] for m in self.manifest()
+                if m.get("kept") and m.get("sha256") and (folder / m["sha256"]).is_file()}
 
     def key_index(self) -> KeyIndex:
         import numpy as np
@@ -594,6 +604,9 @@ class IngestSession:
             s.bytes_read += rep.size or 0
             if rep.unchanged:
                 s.files_unchanged += 1
+                if rep.kept:  # known content, copied now (--keep-sources on a later ingest)
+                    self._adopt_source(rep.sha256)
+                    self._mark_kept(rep.sha256)
                 continue
             s.files_read += 1
             s.records_read += rep.records
@@ -621,6 +634,12 @@ class IngestSession:
         if time.perf_counter() - self._last_commit > self.COMMIT_EVERY:
             self.commit()
         return added, dupes
+
+    def _mark_kept(self, sha256: str) -> None:
+        """Every manifest entry with this content now has its copy in the case."""
+        for entry in self.manifest.values():
+            if entry.get("sha256") == sha256 and not entry.get("error"):
+                entry["kept"] = True
 
     def _adopt_source(self, sha256: str) -> None:
         """Move a source's copy from staging into the case's :data:`SOURCES` folder

@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["SourceObject", "SourceError"]
+__all__ = ["SourceObject", "SourceError", "KNOWN"]
+
+KNOWN = "known"  # a SourceObject's kind: the case holds it (same URI and ETag), not fetched
 
 
 class SourceError(Exception):
@@ -22,10 +24,13 @@ class SourceObject:
     """One raw object to ingest.
 
     Exactly one of ``path`` (read by the worker) and ``fetch`` (called in the main
-    process's thread pool, returns the raw bytes, possibly gzip) is set.
+    process's thread pool, returns the raw bytes, possibly gzip) is set, but for a
+    :data:`KNOWN` object.
 
     ``kind`` is ``"trail"`` for API-call logs, ``"digest"`` for CloudTrail-Digest files
-    (counted, never parsed as events) and ``"insights"`` for CloudTrail-Insight files.
+    (counted, never parsed as events), ``"insights"`` for CloudTrail-Insight files and
+    :data:`KNOWN` for an object the case already holds, by its URI and ETag (neither
+    ``path`` nor ``fetch``: counted as unchanged, never read).
     ``hint`` names the wire format when the source knows it (``"lookup-events"``), else
     the record parser sniffs the content. ``problem`` is set, instead of ``path`` or
     ``fetch``, for what a listing met but must not read: it is reported as a failed object.

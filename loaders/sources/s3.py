@@ -46,7 +46,7 @@ from botocore.exceptions import (
     PartialCredentialsError,
 )
 
-from loaders.sources.base import SourceError, SourceObject
+from loaders.sources.base import KNOWN, SourceError, SourceObject
 from loaders.sources.files import kind_of
 
 __all__ = ["list_s3_objects", "parse_s3_uri", "file_time", "SLACK"]
@@ -139,7 +139,11 @@ def list_s3_objects(
         for kind, objects in _ordered_map(pool, lister.objects_of, leaves, 4 * max_workers):
             for key, size, etag in objects:
                 obj_uri = f"s3://{bucket}/{key}"
-                if keep.object(key, obj_uri, etag):
+                if not keep.object(key):
+                    continue
+                if (obj_uri, etag) in keep.known:  # counted as unchanged, not fetched
+                    yield SourceObject(uri=obj_uri, size=0, etag=etag, kind=KNOWN)
+                else:
                     yield SourceObject(
                         uri=obj_uri,
                         size=size,
@@ -204,8 +208,8 @@ class _Filter:
     def region(self, name: str) -> bool:
         return self.regions is None or name in self.regions
 
-    def object(self, key: str, uri: str, etag: str) -> bool:
-        if key.endswith("/") or (uri, etag) in self.known:
+    def object(self, key: str) -> bool:
+        if key.endswith("/"):
             return False
         named = _FILE.match(key.rsplit("/", 1)[-1])
         if named and not (self.account(named.group(1)) and self.region(named.group(3))):
