@@ -51,13 +51,15 @@ def link_case(case: Case, summary: IngestSummary,
 
 
 GRAPH_PASSES = 2  # the build reads the events twice: who issued what, then every call
+GRAPH_STAGES = GRAPH_PASSES + 1  # and writes the calls clustered by actor
 
 
 def build_case_graph(case: Case, progress: Callable[[int, int], None] | None = None) -> dict:
     """Link credentials and build the graph from every event of ``case``; store it.
 
     Runs under the case lock (waiting for a writer to finish), in a folder of its own.
-    ``progress(done, total)`` is told of every batch read (``total``: events x passes).
+    ``progress(done, total)`` is told of every batch read and of the calls clustered by
+    actor as they are written (``total``: events x :data:`GRAPH_STAGES`; a third each).
     """
     with case.writing(wait=True):
         return _build(case, progress)
@@ -75,8 +77,11 @@ def _build(case: Case, progress: Callable[[int, int], None] | None = None) -> di
     t0 = time.perf_counter()
     work = case.graph_workdir()
     read = case.event_batches
+    events = case.event_count()
+    tally = _Tally(progress, events * GRAPH_STAGES)
+    clustered = tally.stage(2 * events)  # the calls, once the two passes are done
     if progress is not None:
-        read = _counted(case.event_batches, progress, case.event_count() * GRAPH_PASSES)
+        read = _counted(case.event_batches, tally)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="calls-by-actor") as pool:
         by_actor: list[Future] = []
 
@@ -84,7 +89,7 @@ def _build(case: Case, progress: Callable[[int, int], None] | None = None) -> di
             # Clustered alongside the nodes and edges only when its sort is one slice:
             # beyond, its slices and the edges' strings together would hold the peak.
             if rows <= SORT_ROWS:
-                by_actor.append(pool.submit(case.write_calls_by_actor, work))
+                by_actor.append(pool.submit(case.write_calls_by_actor, work, clustered))
 
         facts = build_graph(read, work / "activity.parquet", activity_written=activity_written)
         lineage: list[pa.Table] = []
@@ -100,6 +105,9 @@ def _build(case: Case, progress: Callable[[int, int], None] | None = None) -> di
     # folder after this); its own error is raised here
     for f in by_actor:
         f.result()
+    if not by_actor:  # more calls than one slice: clustered now, the edges' memory freed
+        case.write_calls_by_actor(work, clustered)
+    tally.finish()
     meta = {"seconds": seconds, "nodes": facts.nodes.num_rows,
             "edges": edge_rows, "sessions": facts.sessions.num_rows,
             "activity": facts.activity_rows}
@@ -129,14 +137,40 @@ def ensure_graph(case: Case, progress: Callable[[int, int], None] | None = None,
         return _build(case, progress)
 
 
-def _counted(read_batches, progress: Callable[[int, int], None], total: int):
-    done = 0
+class _Tally:
+    """The graph build's progress, counted from the threads that read and cluster:
+    ``progress(done, total)`` told of each step, never above ``total``."""
 
+    def __init__(self, progress: Callable[[int, int], None] | None, total: int) -> None:
+        import threading
+
+        self.progress, self.total, self.done = progress, total, 0
+        self._lock = threading.Lock()
+
+    def __call__(self, n: int) -> None:
+        if self.progress is None:
+            return
+        with self._lock:
+            self.done += n
+            self.progress(min(self.done, self.total), self.total)
+
+    def stage(self, start: int) -> Callable[[int], None]:
+        """A counter for a later stage: its first step counts from ``start``."""
+        def tick(n: int) -> None:
+            with self._lock:
+                self.done = max(self.done, start)
+            self(n)
+        return tick
+
+    def finish(self) -> None:
+        if self.progress is not None:
+            self.progress(self.total, self.total)
+
+
+def _counted(read_batches, tally: _Tally):
     def read(columns, *args, **kwargs):
-        nonlocal done
         for batch in read_batches(columns, *args, **kwargs):
-            done += batch.num_rows
-            progress(min(done, total), total)
+            tally(batch.num_rows)
             yield batch
 
     return read

@@ -104,6 +104,30 @@ def test_many_slices_write_what_one_slice_writes(scenario, tmp_path, monkeypatch
     assert sorted(back) == list(range(n))
 
 
+@pytest.mark.parametrize("slice_rows", [None, 37], ids=["alongside", "after the edges"])
+def test_the_graph_build_reports_its_three_stages(scenario, tmp_path, monkeypatch, slice_rows):
+    """Progress: the two passes over the events, then the calls clustered by actor (in a
+    thread alongside the edges, or after them beyond one slice), never going back, ending
+    at the total."""
+    from graphtrail.wiring import GRAPH_STAGES, build_case_graph
+
+    store, _ = scenario
+    if slice_rows is not None:
+        monkeypatch.setattr(by_actor, "SORT_ROWS", slice_rows)
+    shutil.copytree(store.case.path, tmp_path / "case", symlinks=True)
+    case = Case.open(tmp_path / "case")
+    events = case.event_count()
+    ticks: list[tuple[int, int]] = []
+    build_case_graph(case, progress=lambda done, total: ticks.append((done, total)))
+    assert {t for _, t in ticks} == {events * GRAPH_STAGES}
+    done = [d for d, _ in ticks]
+    assert done == sorted(done) and done[-1] == events * GRAPH_STAGES
+    clustering = [d for d in done if d > 2 * events]
+    assert len(clustering) >= 2  # told as the row groups are written, not only at the end
+    assert pq.read_metadata(case.graph_dir() / f"{by_actor.BY_ACTOR}.parquet").num_rows == \
+        pq.read_metadata(case.graph_dir() / "activity.parquet").num_rows
+
+
 def test_the_clustered_calls_are_part_of_every_graph_build(scenario, tmp_path):
     """A rebuilt graph gets its own clustered table, in its own folder: none is left over
     from an older build."""

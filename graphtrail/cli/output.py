@@ -195,22 +195,25 @@ def stage_progress(unit: str = "events"):
 
 @contextmanager
 def graph_progress():
-    """The graph build's two passes as two stages on stderr: linking credentials (who
-    issued what), then building the graph from every call; yields ``tick(done, total)``
-    for :func:`graphtrail.wiring.build_case_graph` (``total``: events x 2 passes)."""
+    """The graph build's stages on stderr, a third of its ``total`` each: linking
+    credentials (who issued what), building the graph from every call, then writing the
+    calls clustered by actor; yields ``tick(done, total)`` for
+    :func:`graphtrail.wiring.build_case_graph`."""
     with stage_progress("events") as tick:
         if tick is None:
             yield None
             return
 
-        def passes(done: int, total: int) -> None:
-            half = total // 2
-            if done <= half:
-                tick("link credentials", done, half)
+        def stages(done: int, total: int) -> None:
+            third = total // 3
+            if done <= third:
+                tick("link credentials", done, third)
+            elif done <= 2 * third:
+                tick("build graph", done - third, third)
             else:
-                tick("build graph", done - half, total - half)
+                tick("cluster calls by actor", done - 2 * third, total - 2 * third)
 
-        yield passes
+        yield stages
 
 
 def cell(v: Any) -> str:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -40,7 +40,8 @@ _PLACE = "__place"  # a row's place in its slice, in the spill files
 SMALL_DICTIONARY = 4096  # bytes: written whole in every row group, it costs less than compacting
 
 
-def write_by_actor(activity: Path, out: Path, dictionary_columns: Iterable[str] = ()) -> int:
+def write_by_actor(activity: Path, out: Path, dictionary_columns: Iterable[str] = (),
+                   progress: Callable[[int], None] | None = None) -> int:
     """Write ``out``: the calls of ``activity`` sorted by (actor, row), ``seq`` added.
 
     Memory is bounded by :data:`SORT_ROWS` calls, whatever the case holds: the rows are
@@ -48,7 +49,8 @@ def write_by_actor(activity: Path, out: Path, dictionary_columns: Iterable[str] 
     of that ranking at a time (beyond one slice, each read once and dealt to its slice's
     spill file beside ``out``) (``dictionary_columns``, repetitive, are read and written as
     dictionaries: decoding them to strings would cost more than the rest together).
-    Returns the number of calls written.
+    ``progress(calls)``, if given, is told of the calls of every row group written (from
+    the thread that calls this). Returns the number of calls written.
     """
     names = pq.read_schema(activity).names
     pf = pq.ParquetFile(activity, read_dictionary=sorted(set(dictionary_columns) & set(names)))
@@ -72,7 +74,10 @@ def write_by_actor(activity: Path, out: Path, dictionary_columns: Iterable[str] 
             # next slice is gathered, so no more than one slice is held
             with WriteBehind(writer.write_table, depth=2) as behind:
                 for start in range(0, part.num_rows, ROWS_PER_GROUP):
-                    behind.put(_compact(part.slice(start, ROWS_PER_GROUP)))
+                    group = _compact(part.slice(start, ROWS_PER_GROUP))
+                    behind.put(group)
+                    if progress is not None:
+                        progress(group.num_rows)
             del part
     finally:
         if writer is not None:
