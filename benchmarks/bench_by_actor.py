@@ -10,7 +10,7 @@ written are compared row for row with the first tree's.
 Usage::
 
     python benchmarks/bench_by_actor.py CASE/graph/activity.parquet --before /tmp/before \\
-        [--rounds 2] [--sort-rows 250000] [--json out.json]
+        [--rounds 2] [--sort-rows 250000] [--placement] [--json out.json]
 """
 
 from __future__ import annotations
@@ -37,6 +37,23 @@ from graphtrail.store import by_actor
 if sys.argv[4] != "0":
     by_actor.SORT_ROWS = int(sys.argv[4])  # more slices, as a bigger case would have
 t0 = time.perf_counter()
+if sys.argv[5] == "placement":  # only each call's place in the actor order, as the tree does it
+    import numpy as np
+    import pyarrow.parquet as pq
+    path = __import__("pathlib").Path(sys.argv[2])
+    pf = pq.ParquetFile(path, read_dictionary=sorted(set(Case.GRAPH_DICTIONARY_COLUMNS)
+                                                     & set(pq.read_schema(path).names)))
+    if hasattr(by_actor, "_Places"):  # from the actors' counts, a row group at a time
+        places = by_actor._Places(pf)
+        for i in range(pf.num_row_groups):
+            places.of(pf.read_row_group(i, ["actor"]).column(0))
+    else:  # the whole order, then each row's place in it
+        order = by_actor._actor_order(pf).to_numpy()
+        where = np.empty(len(order), dtype=np.int32)
+        where[order] = np.arange(len(order), dtype=np.int32)
+    print(json.dumps({"rows": pf.metadata.num_rows, "seconds": time.perf_counter() - t0,
+                      "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}))
+    sys.exit(0)
 n = write_by_actor(__import__("pathlib").Path(sys.argv[2]), __import__("pathlib").Path(sys.argv[3]),
                    Case.GRAPH_DICTIONARY_COLUMNS)
 print(json.dumps({"rows": n, "seconds": time.perf_counter() - t0,
@@ -44,11 +61,11 @@ print(json.dumps({"rows": n, "seconds": time.perf_counter() - t0,
 """
 
 
-def run(tree: Path, activity: Path, out: Path, sort_rows: int = 0) -> dict:
+def run(tree: Path, activity: Path, out: Path, sort_rows: int = 0, what: str = "write") -> dict:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", _CODE, str(tree), str(activity), str(out),
-                           str(sort_rows)],
+                           str(sort_rows), what],
                           capture_output=True, text=True, check=False)
     wall = time.perf_counter() - t0
     if proc.returncode:
@@ -87,6 +104,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="a code tree to compare (holds graphtrail/)")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--placement", action="store_true",
+                    help="time only how each tree places the calls in the actor order (its "
+                         "memory is what grows with the calls)")
     ap.add_argument("--sort-rows", type=int, default=0,
                     help="calls put in order at once (default: the code's SORT_ROWS); fewer "
                          "make as many slices as a case that many times bigger")
@@ -99,9 +119,12 @@ def main(argv: list[str] | None = None) -> int:
             for tree in trees if r % 2 == 0 else trees[::-1]:
                 out = Path(tmp) / f"{trees.index(tree)}-{r}" / "by_actor.parquet"
                 out.parent.mkdir()
-                res = run(tree, args.activity, out, args.sort_rows)
+                res = run(tree, args.activity, out, args.sort_rows,
+                          "placement" if args.placement else "write")
                 res["round"] = r + 1
-                if first is None:
+                if args.placement:
+                    pass  # nothing written to compare
+                elif first is None:
                     first = out  # the reference every other run is compared with
                 else:
                     res["same_rows_as_first"] = same_rows(first, out)

@@ -87,7 +87,14 @@ def test_many_slices_write_what_one_slice_writes(scenario, tmp_path, monkeypatch
     """Beyond one slice the calls are read once and dealt to spill files: the table written
     is the one a single in-memory slice writes, row for row, and no spill file is left."""
     store, _ = scenario
-    activity = store.case.graph_dir() / "activity.parquet"
+    # many row groups (an actor's calls in several), and calls without an actor among them
+    t = pq.read_table(store.case.graph_dir() / "activity.parquet")
+    nobody = pa.array([i % 11 == 0 for i in range(t.num_rows)])
+    t = t.set_column(t.schema.get_field_index("actor"), "actor",
+                     pc.if_else(nobody, pa.scalar(None, pa.string()), t.column("actor")))
+    activity = tmp_path / "activity.parquet"
+    pq.write_table(t, activity, row_group_size=23)
+    assert pq.ParquetFile(activity).metadata.num_row_groups > 5
     monkeypatch.setattr(by_actor, "ROWS_PER_GROUP", 7)
     one = tmp_path / "one" / "clustered.parquet"
     one.parent.mkdir()

@@ -55,13 +55,11 @@ def write_by_actor(activity: Path, out: Path, dictionary_columns: Iterable[str] 
     names = pq.read_schema(activity).names
     pf = pq.ParquetFile(activity, read_dictionary=sorted(set(dictionary_columns) & set(names)))
     columns = [n for n in pf.schema_arrow.names if n not in LEFT_OUT]
-    order = _actor_order(pf)
-    n = len(order)
+    n = pf.metadata.num_rows
     if n <= SORT_ROWS:
-        slices: Iterable[pa.Table] = [_gather(pf, columns, order)]
+        slices: Iterable[pa.Table] = [_gather(pf, columns, _actor_order(pf))]
     else:  # one pass over the calls, whatever their number (a pass per slice was quadratic)
-        slices = _spilled(pf, columns, order, out.parent)
-    del order  # the spill keeps only each row's place
+        slices = _spilled(pf, columns, out.parent)
     writer = None
     try:
         for part in slices:
@@ -141,21 +139,74 @@ def _gather(pf: pq.ParquetFile, columns: list[str], wanted: pa.Array) -> pa.Tabl
     return t.take(pa.array(rank))
 
 
-def _spilled(pf: pq.ParquetFile, columns: list[str], order: pa.Array,
-             folder: Path) -> Iterator[pa.Table]:
-    """The rows of ``pf`` in the order ``order``, ``seq`` added, :data:`SORT_ROWS` at a time,
-    reading ``pf`` once: each row group's rows are dealt to the slice of the order they
-    belong to, in a spill file of that slice (``folder``), then each slice is read back
-    alone and put in order. Memory: :data:`SPILL_ROWS` calls dealt (and the row groups
-    they came from), then one slice, whatever the number of slices.
+class _Places:
+    """Each call's place in the (actor, row) order, one row group at a time, from how many
+    calls each actor has: memory by the distinct actors, not by the calls.
+
+    A call's place is where its actor's calls start in that order (actors in string order,
+    calls without one last), plus the calls of its actor in the row groups before, plus
+    those before it in its own: what a stable sort of every call by actor gives.
+    """
+
+    def __init__(self, pf: pq.ParquetFile) -> None:
+        import numpy as np
+
+        counts: dict[str | None, int] = {}
+        for i in range(pf.num_row_groups):  # the actor column alone
+            values, idx = _codes(pf.read_row_group(i, ["actor"], use_threads=False).column(0))
+            per = np.bincount(idx, minlength=len(values) + 1)
+            for v, c in zip([*values, None], per.tolist(), strict=True):
+                if c:
+                    counts[v] = counts.get(v, 0) + c
+        named = sorted(v for v in counts if v is not None)
+        self.rank = {v: r for r, v in enumerate(named)}
+        self.nobody = len(named)  # calls without an actor: after every actor
+        sizes = np.array([counts[v] for v in named] + [counts.get(None, 0)], dtype=np.int64)
+        self.start = np.zeros(len(sizes), dtype=np.int64)
+        np.cumsum(sizes[:-1], out=self.start[1:])
+        self.seen = np.zeros(len(sizes), dtype=np.int64)  # calls placed so far, by actor
+
+    def of(self, actor: pa.ChunkedArray):
+        """The places of one row group's calls (in the order they are read)."""
+        import numpy as np
+
+        values, idx = _codes(actor)
+        lut = np.array([self.rank[v] if v is not None else self.nobody for v in values]
+                       + [self.nobody], dtype=np.int64)
+        ranks = lut[idx]
+        by = np.argsort(ranks, kind="stable")
+        ordered = ranks[by]
+        first = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+        sizes = np.diff(np.r_[first, len(ordered)])
+        before = np.empty(len(ranks), dtype=np.int64)  # same actor earlier in the group
+        before[by] = np.arange(len(ranks)) - np.repeat(first, sizes)
+        places = self.start[ranks] + self.seen[ranks] + before
+        self.seen += np.bincount(ranks, minlength=len(self.seen))
+        return places
+
+
+def _codes(actor: pa.ChunkedArray) -> tuple[list, object]:
+    """(the distinct values, an index into them per row; ``len(values)`` where null)."""
+    col = actor.combine_chunks() if isinstance(actor, pa.ChunkedArray) else actor
+    if not pa.types.is_dictionary(col.type):
+        col = col.dictionary_encode()
+    values = col.dictionary.to_pylist()
+    idx = col.indices.fill_null(len(values)) if col.indices.null_count else col.indices
+    return values, idx.to_numpy(zero_copy_only=False).astype("int64")
+
+
+def _spilled(pf: pq.ParquetFile, columns: list[str], folder: Path) -> Iterator[pa.Table]:
+    """The rows of ``pf`` in (actor, row) order, ``seq`` added, :data:`SORT_ROWS` at a
+    time, reading ``pf`` once (and its actor column once before): each row group's rows
+    are dealt to the slice of the order they belong to, in a spill file of that slice
+    (``folder``), then each slice is read back alone and put in order. Memory: the
+    distinct actors, :data:`SPILL_ROWS` calls dealt (and the row groups they came from),
+    then one slice, whatever the number of calls.
     """
     import numpy as np
 
-    n = len(order)
-    kind = np.int32 if n < 2**31 else np.int64
-    where = np.empty(n, dtype=kind)  # each row's place in the order
-    where[order.to_numpy()] = np.arange(n, dtype=kind)
-    del order
+    n = pf.metadata.num_rows
+    places = _Places(pf)
     slices = -(-n // SORT_ROWS)
     spill = Path(tempfile.mkdtemp(prefix=".by-actor-spill-", dir=folder))
     try:
@@ -173,7 +224,7 @@ def _spilled(pf: pq.ParquetFile, columns: list[str], order: pa.Array,
         for i in range(pf.num_row_groups):
             t = pf.read_row_group(i, columns, use_threads=True)
             rows = t.num_rows
-            place = where[start:start + rows]
+            place = places.of(t.column("actor"))
             t = t.append_column(SEQ, pa.array(np.arange(start, start + rows, dtype=np.int64)))
             t = t.append_column(_PLACE, pa.array((place % SORT_ROWS).astype(np.int32)))
             which = place // SORT_ROWS
@@ -196,7 +247,7 @@ def _spilled(pf: pq.ParquetFile, columns: list[str], order: pa.Array,
             flush(s)
         for w in writers.values():
             w.close()
-        del where
+        del places
         for s in range(slices):
             path = spill / f"{s}.arrows"
             with pa.ipc.open_stream(path) as reader:
