@@ -571,6 +571,7 @@ class IngestSession:
         self.events = list(self.case.state["events"])
         self.insights = list(self.case.state["insights"])
         self.manifest = {m["uri"]: m for m in self.case.manifest()}
+        self._by_sha256: dict[str, list[str]] | None = None  # built when first needed
         self._t0 = time.perf_counter()
         self._last_commit = self._t0
         return self
@@ -630,6 +631,8 @@ class IngestSession:
             entry["events_added"], entry["duplicates"] = per_file.get(rep.uri, (rep.events, 0))
             entry["ingested_at"] = _now()
             self.manifest[rep.uri] = entry
+            if self._by_sha256 is not None and entry.get("sha256"):
+                self._by_sha256.setdefault(entry["sha256"], []).append(rep.uri)
         s.events_added += added
         s.duplicates += dupes
         if time.perf_counter() - self._last_commit > self.COMMIT_EVERY:
@@ -637,8 +640,15 @@ class IngestSession:
         return added, dupes
 
     def _mark_kept(self, sha256: str) -> None:
-        """Every manifest entry with this content now has its copy in the case."""
-        for entry in self.manifest.values():
+        """Every manifest entry with this content now has its copy in the case (looked up
+        by content: a re-ingest of thousands of known files is not a scan each)."""
+        if self._by_sha256 is None:
+            self._by_sha256 = {}
+            for uri, m in self.manifest.items():
+                if m.get("sha256"):
+                    self._by_sha256.setdefault(m["sha256"], []).append(uri)
+        for uri in self._by_sha256.get(sha256, ()):
+            entry = self.manifest[uri]
             if entry.get("sha256") == sha256 and not entry.get("error"):
                 entry["kept"] = True
 
