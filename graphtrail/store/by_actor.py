@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from graphtrail.arrays import distinct
 from graphtrail.background import WriteBehind
 
 __all__ = ["BY_ACTOR", "SEQ", "write_by_actor", "read_by_actor", "LEFT_OUT"]
@@ -100,12 +101,12 @@ def _actor_order(pf: pq.ParquetFile) -> pa.Array:
     actor = pa.table({"actor": actor}).unify_dictionaries().column("actor")  # one dictionary
     if not actor.num_chunks:
         return pa.array([], pa.int64())
-    distinct = actor.chunk(0).dictionary
+    actors = actor.chunk(0).dictionary
     # the rank of each distinct actor in string order; a call without one after them all
     # (as a sort of the strings puts nulls last)
-    rank = np.empty(len(distinct) + 1, dtype=np.int32)
-    rank[pc.sort_indices(distinct).to_numpy()] = np.arange(len(distinct), dtype=np.int32)
-    rank[-1] = len(distinct)
+    rank = np.empty(len(actors) + 1, dtype=np.int32)
+    rank[pc.sort_indices(actors).to_numpy()] = np.arange(len(actors), dtype=np.int32)
+    rank[-1] = len(actors)
     codes = np.concatenate([c.indices.fill_null(-1).to_numpy(zero_copy_only=False)
                             for c in actor.chunks])
     del actor
@@ -231,7 +232,7 @@ def _spilled(pf: pq.ParquetFile, columns: list[str], folder: Path) -> Iterator[p
             by = np.argsort(which, kind="stable")
             t = t.take(pa.array(by))
             ranks = which[by]
-            present = np.unique(ranks)
+            present = distinct(ranks)
             bounds = np.searchsorted(ranks, np.append(present, slices))
             for s, lo, hi in zip(present.tolist(), bounds[:-1].tolist(), bounds[1:].tolist(),
                                  strict=True):

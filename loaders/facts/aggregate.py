@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from graphtrail.arrays import distinct
 from graphtrail.model import EVIDENCE_CAP, EdgeKind, edge_schema
 
 __all__ = ["BATCH_ROWS", "EDGE_SLICE", "PARTIALS_BYTES", "prefetch", "rebatch", "Codes", "EdgeFold", "trim_heap"]
@@ -244,7 +245,7 @@ class EdgeFold:
             yield edge_schema().empty_table()
             return
         p = self.parts.pop()
-        wanted = np.unique(p["ev"])
+        wanted = distinct(p["ev"])
         ids = event_ids(wanted)
         if isinstance(ids, pa.Array):
             ids = pa.chunked_array([ids])

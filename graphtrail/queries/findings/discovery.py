@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from graphtrail import ids
+from graphtrail.arrays import distinct
 from graphtrail.families import ROLE_ASSUMPTION
 from graphtrail.queries.findings._common import (
     DENIED,
@@ -41,14 +42,14 @@ def whoami_new_ip(ctx: Context) -> list[Hit]:
     asks = np.isin(name_codes, [i for i, v in enumerate(name_values) if v == "GetCallerIdentity"])
     if not asks.any():
         return []
-    arns = [arn_values[i] for i in np.unique(arn_codes[arn_codes >= 0])]
+    arns = [arn_values[i] for i in distinct(arn_codes[arn_codes >= 0])]
     principal = {a: role_of(a) for a in arns}
     sess = ctx.store.session_info
     workload_roles = {principal[a] for a in arns if workload_kind(None, a)}
     workload_roles |= {principal[arn] for a, arn in _asking_actors(df, asks)
                        if workload_kind(sess.get(a), None)}
     asked = arn_codes[asks]
-    asking = {principal[arn_values[i]] for i in np.unique(asked[asked >= 0])} - workload_roles
+    asking = {principal[arn_values[i]] for i in distinct(asked[asked >= 0])} - workload_roles
     labels: dict = {}
     of_arn = np.array([labels.setdefault(principal.get(v), len(labels))
                        if principal.get(v) in asking else -1 for v in arn_values] + [-1])
