@@ -33,7 +33,7 @@ import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["collector_paused", "collector_resumed", "exits_after_command"]
+__all__ = ["collector_paused", "collector_resumed", "exits_after_command", "is_command_process"]
 
 # Set by the ``graphtrail`` process itself (graphtrail.cli.main), which exits once its one
 # command has answered; never by a test runner calling many commands in one process.
@@ -44,6 +44,11 @@ def exits_after_command() -> None:
     """Say that this process ends with the command it runs (see :func:`collector_paused`)."""
     global _exits_after_command
     _exits_after_command = True
+
+
+def is_command_process() -> bool:
+    """Whether :func:`exits_after_command` was called: this is the ``graphtrail`` process."""
+    return _exits_after_command
 
 
 @contextmanager

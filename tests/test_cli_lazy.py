@@ -103,3 +103,45 @@ def test_the_command_process_imports_its_command_without_collections():
             "from graphtrail.cli.main import app\napp()")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split()[-2:] == ["collections", "0"]
+
+
+def _pool_after(argv: list[str], env: dict[str, str] | None = None) -> str:
+    """The name of Arrow's default pool when a process running ``argv`` exits."""
+    import os
+
+    code = ("import atexit, sys\nsys.argv = " + repr(argv) + "\n"
+            "def said():\n    import pyarrow as pa\n"
+            "    print('pool', pa.default_memory_pool().backend_name)\n"
+            "atexit.register(said)\nfrom graphtrail.cli.main import app\napp()")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, **(env or {})})
+    return [ln.split()[1] for ln in out.stdout.splitlines() if ln.startswith("pool ")][-1]
+
+
+def test_the_command_process_allocates_arrow_memory_with_jemalloc(tmp_path):
+    """``graphtrail`` switches Arrow to jemalloc as a command loads (graphtrail.arrow_pool);
+    a pool the user named in ``ARROW_DEFAULT_MEMORY_POOL`` is left alone."""
+    import pyarrow as pa
+
+    try:
+        pa.jemalloc_memory_pool()
+    except NotImplementedError:
+        pytest.skip("this pyarrow wheel is built without jemalloc")
+    argv = ["graphtrail", "keys", "--case", str(tmp_path / "none")]
+    assert _pool_after(argv) == "jemalloc"
+    assert _pool_after(argv, {"ARROW_DEFAULT_MEMORY_POOL": "system"}) == "system"
+    # --help of the whole command loads no command: Arrow is not even imported for it
+    code = ("import sys\nsys.argv = ['graphtrail', '--help']\nfrom graphtrail.cli.main import app\n"
+            "try:\n    app()\nexcept SystemExit:\n    pass\nprint('pyarrow' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split()[-1] == "False"
+
+
+def test_a_library_caller_keeps_its_pool(tmp_path):
+    """Commands invoked in a caller's own process (a test runner's) leave its pool be."""
+    code = ("import pyarrow as pa\nfrom typer.testing import CliRunner\n"
+            "from graphtrail.cli.main import app\nbefore = pa.default_memory_pool().backend_name\n"
+            f"CliRunner().invoke(app, ['keys', '--case', {str(tmp_path / 'none')!r}])\n"
+            "print(before == pa.default_memory_pool().backend_name)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split()[-1] == "True"
