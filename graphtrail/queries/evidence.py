@@ -99,15 +99,19 @@ def iso_times(col) -> list[str | None]:
 
     >>> iso_times(pa.array([0, 1_500_000, None], pa.timestamp("us", tz="UTC")))
     ['1970-01-01T00:00:00Z', '1970-01-01T00:00:01.500000Z', None]
+    >>> iso_times(pa.array([-1_500_000, -1_000_000], pa.timestamp("us", tz="UTC")))
+    ['1969-12-31T23:59:58.500000Z', '1969-12-31T23:59:59Z']
     """
     if len(col) == 0:
         return []  # (pyarrow 17's strftime crashes on an empty array)
     us = col.cast(pa.int64())
-    secs = pc.strftime(us.cast(pa.timestamp("us", tz="UTC")).cast(pa.timestamp("s", tz="UTC"), safe=False),
-                       format="%Y-%m-%dT%H:%M:%SZ").to_pylist()
-    whole = pc.multiply(pc.divide(us, 1_000_000), 1_000_000)  # integer division
-    frac = pc.fill_null(pc.not_equal(us, whole), False)
-    for i in pc.indices_nonzero(frac).to_pylist():
+    exact = us.cast(pa.timestamp("us", tz="UTC"))
+    whole = exact.cast(pa.timestamp("s", tz="UTC"), safe=False)  # truncated to the second
+    secs = pc.strftime(whole, format="%Y-%m-%dT%H:%M:%SZ").to_pylist()
+    # the times with a fraction, written by ids.iso; no Python scalar (a divisor, a fill
+    # value) is made: pyarrow 17 imports pandas to convert one
+    frac = pc.not_equal(exact, whole.cast(pa.timestamp("us", tz="UTC")))
+    for i in pc.indices_nonzero(frac).to_pylist():  # nulls are not "nonzero"
         secs[i] = ids.iso(us[i].as_py())
     return secs
 
