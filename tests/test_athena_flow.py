@@ -16,13 +16,13 @@ from datetime import UTC, datetime
 
 import boto3
 import pytest
-from typer.testing import CliRunner
 
 from graphtrail.cli.main import app
 from loaders.engines import QueryFailed
 from loaders.engines.athena import AthenaEngine
 from loaders.follow.lineage import FollowSet
 from tests.athena_server import FakeAthena, Script, Table, athena_server
+from tests.clirunner import cli_runner
 from tests.conftest import GRAPHTRAIL, fake_aws_env
 from tests.test_follow_engines import athena_text, documented_row, incident_logs, raw_records  # noqa: F401
 
@@ -138,7 +138,7 @@ def test_cli_a_query_failing_in_round_two_ingests_nothing(athena, seed_records, 
     athena.scripts = [Script(states=["SUCCEEDED"], table=as_table(mine)),
                       Script(states=["RUNNING", "FAILED"], reason=REASON)]
     case = tmp_path / "case"
-    result = CliRunner().invoke(app, ["ingest", URI, "--follow", key, "--case", str(case),
+    result = cli_runner().invoke(app, ["ingest", URI, "--follow", key, "--case", str(case),
                                       "--athena-output", "s3://athena-results/follow/"])
     assert result.exit_code == 1, result.output
     first, second = athena.executions
@@ -153,7 +153,7 @@ def test_cli_follow_over_pages_ingests_every_record(athena, seed_records, tmp_pa
     athena.scripts = [Script(states=["SUCCEEDED"], table=as_table(mine)),
                       Script(states=["SUCCEEDED"], table=Table(as_table(mine).columns, []))]
     athena.page_size = 5
-    result = CliRunner().invoke(app, ["ingest", URI, "--follow", key, "--case",
+    result = cli_runner().invoke(app, ["ingest", URI, "--follow", key, "--case",
                                       str(tmp_path / "case"), "--format", "json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)

@@ -10,10 +10,10 @@ import re
 import subprocess
 
 import pytest
-from typer.testing import CliRunner
 
 from graphtrail.cli.main import app
 from graphtrail.queries.inventory import LISTINGS
+from tests.clirunner import cli_runner
 from tests.conftest import GRAPHTRAIL
 
 ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
@@ -28,7 +28,7 @@ class Done:
 
 def run(case, *args: str) -> Done:
     """In this process (fast); :func:`run_installed` runs the installed command."""
-    result = CliRunner().invoke(app, [*args, "--case", str(case)])
+    result = cli_runner().invoke(app, [*args, "--case", str(case)])
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
     return Done(result.exit_code, result.stdout, result.stderr)

@@ -6,7 +6,6 @@ import json
 import re
 
 import pytest
-from typer.testing import CliRunner
 
 from graphtrail.cli.main import app
 from graphtrail.queries.library import (
@@ -15,6 +14,7 @@ from graphtrail.queries.library import (
     FINDINGS_IN_CYPHER,
 )
 from graphtrail.store.neo4j import Neo4jStore
+from tests.clirunner import cli_runner
 
 pytestmark = pytest.mark.neo4j
 
@@ -22,15 +22,16 @@ pytestmark = pytest.mark.neo4j
 @pytest.fixture(scope="module")
 def env(scenario, bolt_server):
     store, truth = scenario
-    Neo4jStore(bolt_server.uri, bolt_server.user, bolt_server.password,
-               bolt_server.database).write("MATCH (n) DETACH DELETE n")
+    with Neo4jStore(bolt_server.uri, bolt_server.user, bolt_server.password,
+                    bolt_server.database) as server:
+        server.write("MATCH (n) DETACH DELETE n")
     e = {"NEO4J_URI": bolt_server.uri, "NEO4J_USERNAME": bolt_server.user,
          "NEO4J_PASSWORD": bolt_server.password, "NEO4J_DATABASE": bolt_server.database or ""}
     return e, str(store.case.path), truth
 
 
 def invoke(env, *args):
-    res = CliRunner().invoke(app, list(args), env=env)
+    res = cli_runner().invoke(app, list(args), env=env)
     assert res.exit_code == 0, res.output
     return res.stdout
 
@@ -61,9 +62,10 @@ def test_push_then_same_answers_then_query(env):
 
 def test_wrong_password_is_a_clear_error(env):
     e, case, _ = env
-    res = CliRunner().invoke(app, ["neo4j", "push", "--case", case, "--password", "wrong"],
+    res = cli_runner().invoke(app, ["neo4j", "push", "--case", case, "--password", "wrong"],
                              env={**e, "NEO4J_PASSWORD": "wrong"})
-    assert res.exit_code == 1 and ("authentication" in res.output or "Bolt" in res.output)
+    assert res.exit_code == 1 and ("authentication" in res.stderr or "Bolt" in res.stderr)
+    assert res.stdout == ""  # the error alone, on stderr
 
 
 def test_questions_without_cypher_are_refused(env):
@@ -73,12 +75,12 @@ def test_questions_without_cypher_are_refused(env):
     for args in (["findings", "--rule", "GT-DISC-002"],
                  ["blast-radius", "--principal", truth.benign_principal],
                  ["timeline", "--ip", truth.attacker_ips[0]]):
-        res = CliRunner().invoke(app, [*args, "--case", case, "--backend", "neo4j"], env=e)
+        res = cli_runner().invoke(app, [*args, "--case", case, "--backend", "neo4j"], env=e)
         assert res.exit_code == 2, (args, res.output)
         assert res.stderr.startswith("error: ") and "--backend embedded" in res.stderr, res.stderr
-    res = CliRunner().invoke(app, ["findings", "--case", case, "--backend", "neo4j", "--format", "json"], env=e)
+    res = cli_runner().invoke(app, ["findings", "--case", case, "--backend", "neo4j", "--format", "json"], env=e)
     assert res.exit_code == 0 and "note: --backend neo4j ran the 3 rules" in res.stderr
-    res = CliRunner().invoke(app, ["chains", "--case", case, "--backend", "nope"], env=e)
+    res = cli_runner().invoke(app, ["chains", "--case", case, "--backend", "nope"], env=e)
     assert res.exit_code == 2 and "embedded or neo4j" in res.stderr
 
 

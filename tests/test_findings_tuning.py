@@ -7,16 +7,16 @@ import json
 import shutil
 
 import pytest
-from typer.testing import CliRunner
 
 from graphtrail.cli.main import app
 from graphtrail.queries.findings import findings
 from graphtrail.queries.findings.aws_ranges import load_aws_ranges
 from graphtrail.queries.findings.config import ConfigError, load_config
 from graphtrail.store.memory import MemoryStore
+from tests.clirunner import cli_runner
 from tests.conftest import ingest_paths
 
-runner = CliRunner()
+runner = cli_runner()
 
 
 def _json(args):

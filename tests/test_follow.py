@@ -12,7 +12,6 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from typer.testing import CliRunner
 
 from graphtrail.cli.main import app
 from graphtrail.queries.blast_radius import blast_radius
@@ -25,6 +24,7 @@ from graphtrail.wiring import link_case, run_ingest
 from loaders.engines.duckdb import DuckDBEngine
 from loaders.follow.lineage import FollowSet
 from loaders.follow.rounds import FollowStats, follow_objects
+from tests.clirunner import cli_runner
 from tests.conftest import ingest_paths
 from tests.test_identity_lineages import LINEAGES
 
@@ -133,7 +133,7 @@ def test_every_identity_kind_followed_answers_as_the_whole_trail(identities, nam
 
 def test_cli_follow_summary_and_evidence(incident, tmp_path):
     _, truth, logs = incident
-    result = CliRunner().invoke(app, ["ingest", str(logs), "--follow", truth.leaked_key,
+    result = cli_runner().invoke(app, ["ingest", str(logs), "--follow", truth.leaked_key,
                                       "--case", str(tmp_path / "case"), "--format", "json",
                                       "--workers", "0"])
     assert result.exit_code == 0, result.output
@@ -155,12 +155,12 @@ def test_cli_follow_summary_and_evidence(incident, tmp_path):
 ])
 def test_cli_follow_refuses_what_is_not_a_seed(incident, tmp_path, args, message):
     _, _, logs = incident
-    result = CliRunner().invoke(app, ["ingest", str(logs), *args, "--case", str(tmp_path / "c")])
+    result = cli_runner().invoke(app, ["ingest", str(logs), *args, "--case", str(tmp_path / "c")])
     assert result.exit_code == 2 and message in result.stderr
     assert not (tmp_path / "c").exists()
 
 
 def test_cli_follow_refuses_s3_without_an_engine_next_to_it(tmp_path):
-    result = CliRunner().invoke(app, ["ingest", "s3://trail-bucket/AWSLogs/", "--follow",
+    result = cli_runner().invoke(app, ["ingest", "s3://trail-bucket/AWSLogs/", "--follow",
                                       "AKIAEXAMPLEKEY000001", "--case", str(tmp_path / "c")])
     assert result.exit_code == 2 and "athena://" in result.stderr

@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from graphtrail.cli.ingest import run_ingest
 from graphtrail.cli.main import app
@@ -28,6 +27,7 @@ from graphtrail.store.case import Case
 from loaders import pipeline
 from loaders.sources.files import list_files
 from tests import shapes as S
+from tests.clirunner import cli_runner
 from tests.conftest import GRAPHTRAIL
 
 STORY = S.story()
@@ -47,7 +47,7 @@ def gt(*args, env: dict | None = None, process: bool = False) -> Ran:
         res = subprocess.run([GRAPHTRAIL, *map(str, args)], capture_output=True, text=True,
                              timeout=TIMEOUT, env={**os.environ, **env})
         return Ran(res.returncode, res.stdout, res.stderr)
-    res = CliRunner().invoke(app, [str(a) for a in args], env=env)
+    res = cli_runner().invoke(app, [str(a) for a in args], env=env)
     if res.exception is not None and not isinstance(res.exception, SystemExit):
         raise res.exception
     return Ran(res.exit_code, res.stdout, res.stderr)

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from typer.testing import CliRunner
 
 from graphtrail.cli.main import app
 from graphtrail.queries.blast_radius import blast_radius
@@ -26,6 +25,7 @@ from graphtrail.store.memory import MemoryStore
 from graphtrail.synth import cloudwatch as cw
 from graphtrail.synth.securitylake import write_security_lake
 from loaders.securitylake import read_ocsf
+from tests.clirunner import cli_runner
 from tests.conftest import ingest_paths
 from tests.test_inputs_cloudwatch import by_event_id
 
@@ -60,7 +60,7 @@ def lakes(scenario, tmp_path_factory):
     store, truth = scenario
     root = tmp_path_factory.mktemp("lake")
     full = lake_folders(store, root)
-    res = CliRunner().invoke(app, ["ingest", str(root / "lean"), "--case", str(root / "lean-case"),
+    res = cli_runner().invoke(app, ["ingest", str(root / "lean"), "--case", str(root / "lean-case"),
                                    "--format", "json", "--workers", "0"])
     assert res.exit_code == 0, res.output
     from graphtrail.store.case import Case
@@ -111,7 +111,7 @@ def test_summary_says_which_linking_fields_the_lean_store_lacks(lakes):
 def test_answers_on_the_lean_store_say_their_lineage_may_be_incomplete(lakes):
     _, truth, _, lean, _ = lakes
     case = str(lean.path)
-    runner = CliRunner()
+    runner = cli_runner()
     res = runner.invoke(app, ["blast-radius", "--access-key", truth.leaked_key, "--case", case,
                               "--format", "json"])
     assert res.exit_code == 0, res.output
@@ -131,7 +131,7 @@ def test_answers_on_the_lean_store_say_their_lineage_may_be_incomplete(lakes):
 
 def test_answers_on_a_complete_store_carry_no_gap_note(lakes):
     _, truth, full, _, _ = lakes
-    res = CliRunner().invoke(app, ["blast-radius", "--access-key", truth.leaked_key,
+    res = cli_runner().invoke(app, ["blast-radius", "--access-key", truth.leaked_key,
                                    "--case", str(full.path), "--format", "json"])
     assert "linking_gaps" not in json.loads(res.stdout)
 
@@ -155,7 +155,7 @@ def test_corrupt_row_group_names_the_file_and_keeps_the_rows_before_it(tmp_path,
     raw = bytearray(path.read_bytes())
     raw[start:start + first.total_compressed_size] = b"\xff" * first.total_compressed_size
     path.write_bytes(bytes(raw))
-    res = CliRunner().invoke(app, ["ingest", str(path.parent), "--case", str(tmp_path / "c"),
+    res = cli_runner().invoke(app, ["ingest", str(path.parent), "--case", str(tmp_path / "c"),
                                    "--format", "json", "--workers", "0"])
     assert res.exit_code == 0, res.output
     summary = json.loads(res.stdout)
@@ -176,7 +176,7 @@ def test_a_row_without_time_is_named(tmp_path, scenario):
     t = t.set_column(t.schema.get_field_index("time_dt"), "time_dt",
                      [[None if i == 3 else v for i, v in enumerate(t.column("time_dt").to_pylist())]])
     pq.write_table(t, path)
-    res = CliRunner().invoke(app, ["ingest", str(path), "--case", str(tmp_path / "c"),
+    res = cli_runner().invoke(app, ["ingest", str(path), "--case", str(tmp_path / "c"),
                                    "--format", "json", "--workers", "0"])
     summary = json.loads(res.stdout)
     assert summary["files_failed"] == [{"path": str(path),
@@ -189,7 +189,7 @@ def test_parquet_that_is_not_ocsf_is_skipped_not_damaged(tmp_path):
 
     path = tmp_path / "flows.parquet"
     pq.write_table(pa.table({"srcaddr": ["10.0.0.1"], "dstaddr": ["10.0.0.2"]}), path)
-    res = CliRunner().invoke(app, ["ingest", str(tmp_path), "--case", str(tmp_path / "c"),
+    res = cli_runner().invoke(app, ["ingest", str(tmp_path), "--case", str(tmp_path / "c"),
                                    "--format", "json", "--workers", "0"])
     summary = json.loads(res.stdout)
     assert summary["files_failed"] == []
@@ -212,7 +212,7 @@ def test_security_lake_bucket_over_s3(lakes, tmp_path):
         for p in folder.rglob("*.parquet"):
             s3.put_object(Bucket="aws-security-data-lake-us-east-1-example",
                           Key=f"{prefix}/{p.relative_to(folder).as_posix()}", Body=p.read_bytes())
-        res = CliRunner().invoke(app, [
+        res = cli_runner().invoke(app, [
             "ingest", f"s3://aws-security-data-lake-us-east-1-example/{prefix}/",
             "--case", str(tmp_path / "c"), "--format", "json", "--workers", "0"])
     assert res.exit_code == 0, res.output
@@ -227,7 +227,7 @@ def test_csv_summary_names_the_gaps(lakes, tmp_path):
     import csv
     import io
 
-    res = CliRunner().invoke(app, ["ingest", str(lean.path.parent / "lean"), "--case",
+    res = cli_runner().invoke(app, ["ingest", str(lean.path.parent / "lean"), "--case",
                                    str(tmp_path / "c"), "--format", "csv", "--workers", "0"])
     [row] = list(csv.DictReader(io.StringIO(res.stdout)))
     assert row["linking_gaps"].split() == ["responseElements.credentials", "sharedEventID",

@@ -143,7 +143,10 @@ def trail(endpoint) -> Trail:
         list(
             pool.map(lambda k: s3.put_object(Bucket=BUCKET, Key=k, Body=trail.bodies[k]), over_http)
         )
-    backend = s3_backends[DEFAULT_ACCOUNT_ID]["aws"]
+    # the objects the HTTP PUTs made live in moto's S3 backend: keyed "global" in moto 5.0
+    # (the declared minimum), by partition ("aws") in later versions
+    backends = s3_backends[DEFAULT_ACCOUNT_ID]
+    backend = next(backends[k] for k in ("aws", "global") if k in backends)
     for key, body in trail.bodies.items():
         if key not in over_http:
             backend.put_object(BUCKET, key, body)

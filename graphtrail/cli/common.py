@@ -191,14 +191,17 @@ def connect(uri: str, user: str, password: str, database: str | None = None):
 
     from graphtrail.store.neo4j import Neo4jStore
 
+    server = None
     try:
         server = Neo4jStore(uri, user, password, database)
         # One attempt, no retry loop: an unreachable server is an answer in itself (exit 1).
         server._driver.verify_connectivity()
         server.run("RETURN 1 AS ok")
-    except AuthError as exc:
-        raise fail(f"{uri}: authentication failed for user {user!r}", EXIT_NO_ANSWER) from exc
-    except (ServiceUnavailable, OSError, ValueError) as exc:
+    except (AuthError, ServiceUnavailable, OSError, ValueError) as exc:
+        if server is not None:
+            server.close()  # the driver's pool, not left to its destructor
+        if isinstance(exc, AuthError):
+            raise fail(f"{uri}: authentication failed for user {user!r}", EXIT_NO_ANSWER) from exc
         raise fail(f"{uri}: no Bolt server answers ({exc})", EXIT_NO_ANSWER) from exc
     return server
 
