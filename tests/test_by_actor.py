@@ -111,6 +111,26 @@ def test_many_slices_write_what_one_slice_writes(scenario, tmp_path, monkeypatch
     assert sorted(back) == list(range(n))
 
 
+def test_spilled_dictionary_columns_come_back_as_they_were():
+    """The spill files carry codes into one dictionary per column for the whole file: row
+    groups with dictionaries of their own (different values, different order, none at
+    all, nulls) come back with the same values."""
+    typ = pa.dictionary(pa.int32(), pa.string())
+    groups = [
+        pa.table({"actor": pa.array(["b", None, "a", "b"]).dictionary_encode(), "n": [1, 2, 3, 4]}),
+        pa.table({"actor": pa.array([None, None], pa.string()).dictionary_encode(), "n": [5, 6]}),
+        pa.table({"actor": pa.array(["c", "a", "c"]).dictionary_encode(), "n": [7, 8, 9]}),
+    ]
+    d = by_actor._Dictionaries(pa.schema([("actor", typ), ("n", pa.int64())]), ["actor", "n"])
+    coded = [d.encode(g) for g in groups]
+    assert all(c.schema.field("actor").type == pa.int32() for c in coded)
+    back = d.decode(pa.concat_tables(coded))
+    assert back.schema.field("actor").type == typ
+    assert back.column("actor").to_pylist() == ["b", None, "a", "b", None, None, "c", "a", "c"]
+    assert back.column("n").to_pylist() == list(range(1, 10))
+    assert back.column("actor").chunk(0).dictionary.to_pylist() == ["b", "a", "c"]  # each once
+
+
 @pytest.mark.parametrize("slice_rows", [None, 37], ids=["alongside", "after the edges"])
 def test_the_graph_build_reports_its_three_stages(scenario, tmp_path, monkeypatch, slice_rows):
     """Progress: the two passes over the events, then the calls clustered by actor (in a

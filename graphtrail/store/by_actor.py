@@ -203,6 +203,12 @@ def _spilled(pf: pq.ParquetFile, columns: list[str], folder: Path) -> Iterator[p
     (``folder``), then each slice is read back alone and put in order. Memory: the
     distinct actors, :data:`SPILL_ROWS` calls dealt (and the row groups they came from),
     then one slice, whatever the number of calls.
+
+    Dictionary columns go to the spill files as integer codes into one dictionary per
+    column for the whole file (:class:`_Dictionaries`): dealt as they are read, each piece
+    would carry its row group's whole dictionary (written once per slice it reaches: a
+    hundred times over with a hundred slices), and each slice's pieces would be unified
+    again when read back.
     """
     import numpy as np
 
@@ -210,14 +216,15 @@ def _spilled(pf: pq.ParquetFile, columns: list[str], folder: Path) -> Iterator[p
     places = _Places(pf)
     slices = -(-n // SORT_ROWS)
     spill = Path(tempfile.mkdtemp(prefix=".by-actor-spill-", dir=folder))
+    dictionaries = _Dictionaries(pf.schema_arrow, columns)
     try:
         writers: dict[int, pa.ipc.RecordBatchStreamWriter] = {}
         pending: dict[int, list[pa.Table]] = {}
         held = 0  # rows dealt since the last flush
 
         def flush(s: int) -> None:
-            t = pa.concat_tables(pending.pop(s)).unify_dictionaries()
-            if s not in writers:  # Arrow's own stream: each piece's dictionaries as they are
+            t = pa.concat_tables(pending.pop(s))
+            if s not in writers:  # Arrow's own stream
                 writers[s] = pa.ipc.new_stream(spill / f"{s}.arrows", t.schema, options=_SPILL)
             writers[s].write_table(t)
 
@@ -226,6 +233,7 @@ def _spilled(pf: pq.ParquetFile, columns: list[str], folder: Path) -> Iterator[p
             t = pf.read_row_group(i, columns, use_threads=True)
             rows = t.num_rows
             place = places.of(t.column("actor"))
+            t = dictionaries.encode(t)
             t = t.append_column(SEQ, pa.array(np.arange(start, start + rows, dtype=np.int64)))
             t = t.append_column(_PLACE, pa.array((place % SORT_ROWS).astype(np.int32)))
             which = place // SORT_ROWS
@@ -252,15 +260,57 @@ def _spilled(pf: pq.ParquetFile, columns: list[str], folder: Path) -> Iterator[p
         for s in range(slices):
             path = spill / f"{s}.arrows"
             with pa.ipc.open_stream(path) as reader:
-                t = reader.read_all().unify_dictionaries()
+                t = reader.read_all()
             path.unlink()
             place = t.column(_PLACE).to_numpy()
             at = np.empty(len(place), dtype=np.int64)
             at[place] = np.arange(len(place), dtype=np.int64)
-            yield t.drop_columns([_PLACE]).take(pa.array(at))
+            yield dictionaries.decode(t.drop_columns([_PLACE]).take(pa.array(at)))
             del t
     finally:
         shutil.rmtree(spill, ignore_errors=True)
+
+
+class _Dictionaries:
+    """One dictionary per dictionary column of a whole file, grown as row groups are read:
+    :meth:`encode` turns a row group's dictionary columns into codes into it (plain
+    integers), :meth:`decode` turns codes back into dictionary columns. Memory: the
+    distinct values of those columns (actors, resources, addresses: the graph's nodes),
+    not the calls.
+    """
+
+    def __init__(self, schema: pa.Schema, columns: list[str]) -> None:
+        self.types = {f.name: f.type for f in schema if f.name in columns
+                      and pa.types.is_dictionary(f.type)}
+        self.codes: dict[str, dict] = {name: {} for name in self.types}  # value -> code
+        self._values: dict[str, pa.Array] = {}
+
+    def encode(self, t: pa.Table) -> pa.Table:
+        import numpy as np
+
+        for name, codes in self.codes.items():
+            i = t.schema.get_field_index(name)
+            col = t.column(i).combine_chunks()
+            local = col.dictionary.to_pylist()
+            lut = np.fromiter((codes.setdefault(v, len(codes)) for v in local),
+                              dtype=np.int32, count=len(local))
+            idx = col.indices
+            at = idx.fill_null(0).to_numpy(zero_copy_only=False) if idx.null_count else idx.to_numpy()
+            mask = idx.is_null().to_numpy(zero_copy_only=False) if idx.null_count else None
+            mine = lut[at] if len(lut) else np.zeros(len(at), dtype=np.int32)
+            t = t.set_column(i, name, pa.array(mine, pa.int32(), mask=mask))
+        self._values.clear()  # grown: made again when first decoded
+        return t
+
+    def decode(self, t: pa.Table) -> pa.Table:
+        for name, typ in self.types.items():
+            values = self._values.get(name)
+            if values is None:
+                values = self._values[name] = pa.array(list(self.codes[name]), typ.value_type)
+            i = t.schema.get_field_index(name)
+            codes = t.column(i).combine_chunks().cast(typ.index_type)
+            t = t.set_column(i, name, pa.DictionaryArray.from_arrays(codes, values))
+        return t
 
 
 def _compact(t: pa.Table) -> pa.Table:
@@ -275,9 +325,10 @@ def _compact(t: pa.Table) -> pa.Table:
         if col.dictionary.nbytes < SMALL_DICTIONARY:
             continue
         codes = col.indices.fill_null(0).to_numpy()
-        used, inverse = np.unique(codes, return_inverse=True)
+        used = distinct(codes)  # a sort: np.unique(return_inverse=True) costs half as much again
+        inverse = np.searchsorted(used, codes).astype(np.int32)
         missing = col.is_null().to_numpy(zero_copy_only=False) if col.null_count else None
-        small = pa.DictionaryArray.from_arrays(pa.array(inverse.astype(np.int32), mask=missing),
+        small = pa.DictionaryArray.from_arrays(pa.array(inverse, mask=missing),
                                                col.dictionary.take(pa.array(used)))
         t = t.set_column(i, f.name, small)
     return t
