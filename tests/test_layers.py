@@ -97,3 +97,15 @@ def test_views_read_a_store_only_through_its_protocol():
     wrong = {(m, d) for m, deps in graph.items() if m.startswith("graphtrail.views")
              for d in deps if d.startswith("graphtrail.store") and d not in allowed}
     assert not wrong, sorted(wrong)
+
+
+LEAF_HELPERS = ("graphtrail.arrays", "graphtrail.background", "graphtrail.bulk",
+                "graphtrail.arrow_pool", "graphtrail.policy")
+
+
+def test_leaf_helpers_import_nothing_of_graphtrail():
+    """The helpers every layer may import (docs/ARCHITECTURE.md) stand alone: loaders and the
+    store import them, so an import of graphtrail in one would tie the layers together."""
+    graph = _import_graph()
+    assert set(LEAF_HELPERS) <= set(graph)
+    assert {m: sorted(graph[m]) for m in LEAF_HELPERS if graph[m]} == {}
