@@ -569,7 +569,9 @@ def _content_hash(table: pa.Table) -> np.ndarray:
     if not cols:
         return np.zeros(n, dtype=np.uint64)
     text = pc.binary_join_element_wise(*cols, "\x1f", null_handling="replace", null_replacement="")
-    values = text.to_numpy(zero_copy_only=False).astype(object)
+    # as bytes: the same SipHash of the same UTF-8 (every case's stored keys stay valid),
+    # without a str made and encoded again per row (0.39 of 1.36 us an event)
+    values = text.cast(pa.binary()).to_numpy(zero_copy_only=False)
     return pd.util.hash_array(values, categorize=False).astype(np.uint64)
 
 
