@@ -34,6 +34,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from graphtrail.ids import iso
+from graphtrail.schema import event_parquet_options
 from loaders.bounded import read_bounded
 from loaders.events import EventBatch, event_keys
 from loaders.limits import Limits
@@ -261,7 +262,7 @@ def read_task(task: list[tuple[SourceObject, bytes | None]], staging: str,
         keys = np.empty((0, 2), dtype=np.uint64)
         if table.num_rows:
             events_path = os.path.join(staging, f"events-{uuid.uuid4().hex}.parquet")
-            pq.write_table(table, events_path, compression="zstd")
+            pq.write_table(table, events_path, **event_parquet_options())
             keys = event_keys(table)
         ins = batch.insights_table()
         for rep in reports:  # insights details cut to the field limit

@@ -44,6 +44,7 @@ import pyarrow.parquet as pq
 
 from graphtrail.background import WriteBehind
 from graphtrail.model import event_schema, insight_schema
+from graphtrail.schema import event_parquet_options
 from graphtrail.store.by_actor import BY_ACTOR, read_by_actor, write_by_actor
 from graphtrail.store.integrity import integrity_line, load_integrity
 from graphtrail.store.keyindex import KeyIndex
@@ -688,7 +689,7 @@ class IngestSession:
         for f, total in counts_all.items():
             per_file[f] = (counts_new.get(f, 0), total - counts_new.get(f, 0))
         if len(new_rows):
-            pq.write_table(table.filter(pa.array(keep)), dest, compression="zstd")
+            pq.write_table(table.filter(pa.array(keep)), dest, **event_parquet_options())
             self.events.append(name)
         return len(new_rows), n - len(new_rows), per_file
 
