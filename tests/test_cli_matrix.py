@@ -270,8 +270,9 @@ def test_installed_every_command_and_format(source, tmp_path):
 def test_neo4j_push_and_questions(source, bolt_server):
     from graphtrail.store.neo4j import Neo4jStore
 
-    Neo4jStore(bolt_server.uri, bolt_server.user, bolt_server.password,
-               bolt_server.database).write("MATCH (n) DETACH DELETE n")
+    with Neo4jStore(bolt_server.uri, bolt_server.user, bolt_server.password,
+                    bolt_server.database) as server:
+        server.write("MATCH (n) DETACH DELETE n")
     env = {"NEO4J_URI": bolt_server.uri, "NEO4J_USERNAME": bolt_server.user,
            "NEO4J_PASSWORD": bolt_server.password, "NEO4J_DATABASE": bolt_server.database or ""}
     for fmt in FORMATS:

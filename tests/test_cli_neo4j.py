@@ -96,3 +96,22 @@ def test_report_and_view_read_the_server(env, tmp_path):
         assert "nodes" in out
     made = re.compile(r"\S+ by graphtrail")  # when the report was written
     assert made.sub("", (tmp_path / "embedded.md").read_text()) == made.sub("", (tmp_path / "neo4j.md").read_text())
+
+
+def test_a_command_closes_its_server_connection(env, monkeypatch):
+    """A question over Bolt run in-process (a test runner, a notebook) closes every driver
+    it opened when the command ends, answered or refused: none left to the destructor."""
+    e, case, truth = env
+    invoke(e, "neo4j", "push", "--case", case)
+    opened, closed = [], []
+    real_init, real_close = Neo4jStore.__init__, Neo4jStore.close
+    monkeypatch.setattr(Neo4jStore, "__init__",
+                        lambda self, *a, **k: (opened.append(self), real_init(self, *a, **k))[1])
+    monkeypatch.setattr(Neo4jStore, "close", lambda self: (closed.append(self), real_close(self))[1])
+    for args, code in ((["chains", "--format", "json"], 0),
+                       (["timeline", "--access-key", truth.leaked_key, "--format", "json"], 0),
+                       (["blast-radius", "--principal", truth.benign_principal], 2)):
+        res = cli_runner().invoke(app, [*args, "--case", case, "--backend", "neo4j"], env=e)
+        assert res.exit_code == code, (args, res.stderr)
+    assert len(opened) >= 2
+    assert {id(s) for s in opened} == {id(s) for s in closed}

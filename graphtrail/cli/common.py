@@ -203,7 +203,24 @@ def connect(uri: str, user: str, password: str, database: str | None = None):
         if isinstance(exc, AuthError):
             raise fail(f"{uri}: authentication failed for user {user!r}", EXIT_NO_ANSWER) from exc
         raise fail(f"{uri}: no Bolt server answers ({exc})", EXIT_NO_ANSWER) from exc
+    _closed_with_the_command(server)
     return server
+
+
+def _closed_with_the_command(server) -> None:
+    """Close ``server`` when the command running ends (its click context closes), not in
+    the driver's destructor: a process that runs commands in-process (a test runner, a
+    notebook) would otherwise keep its connections, and neo4j 5.x warns about them."""
+    import importlib
+
+    import typer
+
+    # click's Context, whether typer vendors click (0.2x) or imports it
+    base = [c for c in typer.Context.__mro__ if c.__name__ == "Context"][-1]
+    here = importlib.import_module(base.__module__.rpartition(".")[0] + ".globals")
+    ctx = here.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.call_on_close(server.close)
 
 
 def pick_seed(access_key: str | None, principal: str | None, session: str | None,
