@@ -6,6 +6,10 @@ Both read the same generated files in the same run, so the ratio holds on a nois
   fields an identity edge needs) -> one edge per call (actor -> action) -> ``GROUP BY`` with
   count, first and last seen. A fast engine doing a small part of graphtrail's work: the
   bar graphtrail's whole ingest (load, link, graph) has to clear.
+* ``duckdb_same_load``: the same DuckDB doing the load graphtrail's workers do: every
+  field of the events table (:data:`graphtrail.model.EVENT_COLUMNS`, payloads as JSON text,
+  the issued key read from the response) into one zstd Parquet file. No dedup keys, no
+  links, no graph: a yardstick for the load stage alone (``--no-same-load`` skips it).
 * ``graphtrail ingest``: the installed command, as a user runs it (a subprocess).
 
 Peak resident memory is sampled for the whole process tree of each (workers included). Then
@@ -72,6 +76,69 @@ GROUP BY actor, action
 """
 
 
+# The events table's columns as DuckDB reads them from a record (``r``); the load stage of
+# graphtrail fills the same columns (graphtrail.model.EVENT_COLUMNS) from the same fields.
+_SAME_LOAD_RECORD = (
+    "STRUCT(eventVersion VARCHAR, eventTime VARCHAR, eventSource VARCHAR, eventName VARCHAR, "
+    "eventType VARCHAR, eventCategory VARCHAR, awsRegion VARCHAR, sourceIPAddress VARCHAR, "
+    "userAgent VARCHAR, errorCode VARCHAR, errorMessage VARCHAR, readOnly BOOLEAN, "
+    "eventID VARCHAR, requestID VARCHAR, recipientAccountId VARCHAR, sharedEventID VARCHAR, "
+    "sessionCredentialFromConsole BOOLEAN, userIdentity STRUCT(type VARCHAR, "
+    "principalId VARCHAR, arn VARCHAR, accountId VARCHAR, accessKeyId VARCHAR, "
+    "userName VARCHAR, invokedBy VARCHAR, identityProvider VARCHAR, "
+    "sessionContext STRUCT(sessionIssuer STRUCT(type VARCHAR, principalId VARCHAR, "
+    "arn VARCHAR), attributes STRUCT(creationDate VARCHAR, mfaAuthenticated VARCHAR), "
+    "sourceIdentity VARCHAR, webIdFederationData STRUCT(federatedProvider VARCHAR)), "
+    "onBehalfOf STRUCT(userId VARCHAR)), requestParameters JSON, responseElements JSON, "
+    "additionalEventData JSON, resources JSON)[]")
+_UI = "r.userIdentity"
+_SC = f"{_UI}.sessionContext"
+SAME_LOAD_COLUMNS = {
+    "event_id": "r.eventID", "time": "CAST(r.eventTime AS TIMESTAMPTZ)",
+    "event_version": "r.eventVersion", "event_source": "r.eventSource",
+    "event_name": "r.eventName", "event_type": "r.eventType",
+    "event_category": "r.eventCategory", "region": "r.awsRegion",
+    "account_id": f"{_UI}.accountId", "recipient_account_id": "r.recipientAccountId",
+    "source_ip": "r.sourceIPAddress", "user_agent": "r.userAgent", "error_code": "r.errorCode",
+    "error_message": "r.errorMessage", "read_only": "r.readOnly", "identity_type": f"{_UI}.type",
+    "identity_arn": f"{_UI}.arn", "principal_id": f"{_UI}.principalId",
+    "access_key_id": f"{_UI}.accessKeyId", "user_name": f"{_UI}.userName",
+    "issuer_type": f"{_SC}.sessionIssuer.type", "issuer_arn": f"{_SC}.sessionIssuer.arn",
+    "issuer_principal_id": f"{_SC}.sessionIssuer.principalId",
+    "session_created": f"TRY_CAST({_SC}.attributes.creationDate AS TIMESTAMPTZ)",
+    "mfa": f"lower({_SC}.attributes.mfaAuthenticated) = 'true'",
+    "source_identity": f"{_SC}.sourceIdentity", "invoked_by": f"{_UI}.invokedBy",
+    "on_behalf_of": f"{_UI}.onBehalfOf.userId",
+    "web_id_provider": f"coalesce({_SC}.webIdFederationData.federatedProvider, {_UI}.identityProvider)",
+    "from_console": "r.sessionCredentialFromConsole",
+    "issued_key": "json_extract_string(r.responseElements, '$.credentials.accessKeyId')",
+    "issued_expiration": "json_extract_string(r.responseElements, '$.credentials.expiration')",
+    "request_parameters": "CAST(r.requestParameters AS VARCHAR)",
+    "response_elements": "CAST(r.responseElements AS VARCHAR)",
+    "additional_event_data": "CAST(r.additionalEventData AS VARCHAR)",
+    "resources": "CAST(r.resources AS VARCHAR)", "shared_event_id": "r.sharedEventID",
+    "request_id": "r.requestID", "source_file": "source_file",
+    "record_index": "CAST(record_index AS INTEGER)",
+}
+
+
+def _same_load_sql() -> str:
+    """The events table written by DuckDB: ``COPY (SELECT <every column>) TO ?``."""
+    from graphtrail.model import EVENT_COLUMNS
+
+    names = [c[0] for c in EVENT_COLUMNS]
+    missing = sorted(set(names) - set(SAME_LOAD_COLUMNS))
+    if missing:  # the events table grew: say how DuckDB reads the new column
+        raise SystemExit(f"bench_scale: SAME_LOAD_COLUMNS lacks {missing}")
+    select = ", ".join(f"{SAME_LOAD_COLUMNS[n]} AS {n}" for n in names)
+    return (f"COPY (SELECT {select} FROM (SELECT unnest(Records) AS r, "
+            f"generate_subscripts(Records, 1) - 1 AS record_index, filename AS source_file "
+            f"FROM read_json(?, format='auto', "
+            f"columns={{'Records': '{_SAME_LOAD_RECORD}'}}, compression='gzip', "
+            f"filename=true, maximum_object_size=1073741824))) TO '{{out}}' "
+            f"(FORMAT parquet, COMPRESSION zstd)")
+
+
 def duckdb_baseline(files: list[str], threads: int, python: str = sys.executable) -> dict:
     """Run the baseline in a subprocess (its own memory); seconds, edges, peak RSS."""
     code = f"""
@@ -86,6 +153,35 @@ calls = sum(r[2] for r in rows)
 print(json.dumps({{"seconds": time.perf_counter() - t0, "edges": len(rows), "events": calls,
                   "version": duckdb.__version__}}))
 """
+    return _run_duckdb(code, files, python)
+
+
+def duckdb_same_load(files: list[str], threads: int, python: str = sys.executable) -> dict:
+    """DuckDB writing the events table graphtrail's load writes, in a subprocess: seconds,
+    events, the Parquet file's size, peak RSS."""
+    out = Path(tempfile.mkdtemp(prefix="gt-same-load-"))
+    sql = _same_load_sql().replace("{out}", str(out / "events.parquet"))
+    code = f"""
+import json, os, sys, time, duckdb
+files = json.loads(sys.stdin.read())
+con = duckdb.connect()
+con.execute("SET threads={threads}")
+con.execute("SET enable_progress_bar=false")
+t0 = time.perf_counter()
+con.execute({sql!r}, [files])
+seconds = time.perf_counter() - t0
+path = {str(out / "events.parquet")!r}
+events = con.execute("SELECT count(*) FROM read_parquet(?)", [path]).fetchone()[0]
+print(json.dumps({{"seconds": seconds, "events": events, "parquet_bytes": os.path.getsize(path),
+                  "version": duckdb.__version__}}))
+"""
+    try:
+        return _run_duckdb(code, files, python)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
+def _run_duckdb(code: str, files: list[str], python: str = sys.executable) -> dict:
     listing = Path(tempfile.mkstemp(suffix=".json")[1])
     listing.write_text(json.dumps(files))
     try:
@@ -201,6 +297,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="the Python whose duckdb runs the baseline; repeat it to run several "
                          "DuckDB versions in the same run (the first is `duckdb`, the others "
                          "`duckdb_also`); default: this Python")
+    ap.add_argument("--no-same-load", action="store_true",
+                    help="skip the second yardstick (DuckDB writing the events table)")
     ap.add_argument("--json", type=Path, default=None, help="also write the result here")
     ap.add_argument("--questions-only", action="store_true",
                     help="TRAIL is an ingested case: time only the questions on it (with "
@@ -228,6 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         pythons = args.baseline_python or [sys.executable]
         duck, *also = [duckdb_baseline(files, args.threads, py) for py in pythons]
+        same = None if args.no_same_load else duckdb_same_load(files, args.threads, pythons[0])
         case = work / "case"
         ingest = ["ingest", str(args.trail), "--format", "json", "--workers", str(args.threads)]
         before = None
@@ -258,6 +357,18 @@ def main(argv: list[str] | None = None) -> int:
                  "ratio_vs_duckdb": round(d["seconds"] / ours["seconds"], 2),
                  "cpu_ratio_vs_duckdb": round(d["cpu_seconds"] / ours["cpu_seconds"], 2)}
                 for d in also]
+        if same is not None:
+            # the load stage alone: the ingest's time without its graph build
+            load = ours["seconds"] - (ours["graph_seconds"] or 0)
+            result["duckdb_same_load"] = {
+                "version": same["version"], "seconds": round(same["seconds"], 2),
+                "process_cpu_seconds": round(same["cpu_seconds"], 2),
+                "events_per_second": round(same["events"] / same["seconds"]),
+                "parquet_mb": round(same["parquet_bytes"] / 2**20, 1),
+                "peak_rss_mb": same["peak_rss_mb"],
+                "graphtrail_load_seconds": round(load, 2),
+                "ratio_vs_graphtrail_load": round(same["seconds"] / load, 2),
+                "ratio_vs_graphtrail_ingest": round(same["seconds"] / ours["seconds"], 2)}
         if before is not None:
             result["graphtrail_ingest_before"] = before
         if not args.no_questions:
