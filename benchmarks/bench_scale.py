@@ -141,13 +141,7 @@ def _same_load_sql() -> str:
 
 def duckdb_baseline(files: list[str], threads: int, python: str = sys.executable) -> dict:
     """Run the baseline in a subprocess (its own memory); seconds, edges, peak RSS."""
-    code = f"""
-import json, sys, time, duckdb
-files = json.loads(sys.stdin.read())
-con = duckdb.connect()
-con.execute("SET threads={threads}")
-con.execute("SET enable_progress_bar=false")
-t0 = time.perf_counter()
+    code = _prelude(threads) + f"""
 rows = con.execute({_EDGES_SQL!r}, [files]).fetchall()
 calls = sum(r[2] for r in rows)
 print(json.dumps({{"seconds": time.perf_counter() - t0, "edges": len(rows), "events": calls,
@@ -161,13 +155,7 @@ def duckdb_same_load(files: list[str], threads: int, python: str = sys.executabl
     events, the Parquet file's size, peak RSS."""
     out = Path(tempfile.mkdtemp(prefix="gt-same-load-"))
     sql = _same_load_sql().replace("{out}", str(out / "events.parquet"))
-    code = f"""
-import json, os, sys, time, duckdb
-files = json.loads(sys.stdin.read())
-con = duckdb.connect()
-con.execute("SET threads={threads}")
-con.execute("SET enable_progress_bar=false")
-t0 = time.perf_counter()
+    code = _prelude(threads) + f"""
 con.execute({sql!r}, [files])
 seconds = time.perf_counter() - t0
 path = {str(out / "events.parquet")!r}
@@ -179,6 +167,18 @@ print(json.dumps({{"seconds": seconds, "events": events, "parquet_bytes": os.pat
         return _run_duckdb(code, files, python)
     finally:
         shutil.rmtree(out, ignore_errors=True)
+
+
+def _prelude(threads: int) -> str:
+    """The start of a baseline's script: the file list from stdin, a connection, the clock."""
+    return f"""
+import json, os, sys, time, duckdb
+files = json.loads(sys.stdin.read())
+con = duckdb.connect()
+con.execute("SET threads={threads}")
+con.execute("SET enable_progress_bar=false")
+t0 = time.perf_counter()
+"""
 
 
 def _run_duckdb(code: str, files: list[str], python: str = sys.executable) -> dict:
