@@ -9,7 +9,7 @@ import shutil
 import pytest
 
 from graphtrail.cli.main import app
-from graphtrail.queries.findings import findings
+from graphtrail.queries.findings import SEVERITIES, findings
 from graphtrail.queries.findings.aws_ranges import load_aws_ranges
 from graphtrail.queries.findings.config import ConfigError, load_config
 from graphtrail.store.memory import MemoryStore
@@ -149,3 +149,62 @@ def test_today_decides_expiry():
 
     s = Suppression(rule="R", reason="x", account="1", expires=dt.date(2026, 1, 1))
     assert s.active(dt.date(2026, 1, 1)) and not s.active(dt.date(2026, 1, 2))
+
+
+def _lineage_principal(report) -> tuple[str, str]:
+    """(rule id, origin principal) of a finding of the report with a lineage."""
+    f = next(f for f in report.findings if f.lineage and f.lineage[0])
+    return f.rule_id, f.lineage[0][0]
+
+
+def test_the_report_is_tuned_by_the_same_config_as_findings(scenario, tmp_path):
+    """A suppression or a severity in graphtrail.toml changes the report's findings as it
+    changes `graphtrail findings`: an investigator never sees a finding they closed as a
+    false positive come back in the report, nor two severities for one finding."""
+    from graphtrail.views.report import build_report
+
+    store, truth = scenario
+    plain = build_report(store, truth.leaked_key)
+    rule, principal = _lineage_principal(plain)
+    other = next(f.rule_id for f in plain.findings if f.rule_id != rule and f.severity != "info")
+    copy = tmp_path / "case"
+    shutil.copytree(store.case.path, copy)
+    (copy / "graphtrail.toml").write_text(
+        f'[severity]\n{other} = "info"\n'
+        f'[[suppress]]\nrule = "{rule}"\nprincipal = "{principal}"\nreason = "reviewed in INC-9"\n')
+    listed = _json(["--case", str(copy)])
+    shown = {f["fingerprint"] for f in listed["findings"]}
+    out = tmp_path / "report.md"
+    res = runner.invoke(app, ["report", "--access-key", truth.leaked_key, "--case", str(copy),
+                              "--format", "md", "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    gone = [f for f in plain.findings if f.rule_id == rule]
+    assert gone and f"suppressed by {copy / 'graphtrail.toml'}" in res.stdout
+    text = out.read_text(encoding="utf-8")
+    kept = [f for f in plain.findings if f.rule_id != rule]
+    assert f"## Findings ({len(kept)})" in text
+    assert "reviewed in INC-9" in text and f"| {rule} |" not in text
+    assert f"| info | {other} |" in text
+    # the report's findings are the findings command's, those of the lineage
+    tuned = build_report(MemoryStore.open(copy), truth.leaked_key,
+                         config=load_config(copy / "graphtrail.toml"))
+    assert {f.fingerprint for f in tuned.findings} <= shown
+    assert {f.fingerprint for f in tuned.findings} == {f.fingerprint for f in kept}
+    assert {f.fingerprint for f in tuned.suppressed} == {f.fingerprint for f in gone}
+    assert tuned.severity == min((f.severity for f in tuned.findings), key=SEVERITIES.index)
+    html = tmp_path / "report.html"
+    res = runner.invoke(app, ["report", "--access-key", truth.leaked_key, "--case", str(copy),
+                              "--out", str(html)])
+    assert res.exit_code == 0 and "reviewed in INC-9" in html.read_text(encoding="utf-8")
+    # --config names another file: that one, not the case folder's
+    cfg = tmp_path / "none.toml"
+    cfg.write_text("")
+    res = runner.invoke(app, ["report", "--access-key", truth.leaked_key, "--case", str(copy),
+                              "--format", "md", "--out", str(out), "--config", str(cfg)])
+    assert res.exit_code == 0 and f"## Findings ({len(plain.findings)})" in out.read_text(encoding="utf-8")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[thresholds]\nsecret_brust = 3\n")
+    res = runner.invoke(app, ["report", "--access-key", truth.leaked_key, "--case", str(copy),
+                              "--out", str(tmp_path / "x.html"), "--config", str(bad)])
+    assert res.exit_code == 2 and "secret_brust" in res.stderr
+    assert not (tmp_path / "x.html").exists()

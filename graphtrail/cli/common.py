@@ -31,6 +31,12 @@ AccessKeyOpt = Annotated[str | None, typer.Option("--access-key", help="An acces
 PrincipalOpt = Annotated[str | None, typer.Option("--principal", help="A user, role or root ARN.")]
 SessionOpt = Annotated[str | None, typer.Option("--session", help="A session id (session:ASIA...@time).")]
 IpOpt = Annotated[str | None, typer.Option("--ip", help="A source IP address.")]
+# The findings' tuning: `findings` and `report` read the same file, so they agree.
+FindingsConfigOpt = Annotated[Path | None, typer.Option(
+    "--config", help="Thresholds, severities, suppressions (TOML; default graphtrail.toml "
+    "in the case folder or here).")]
+OrgAccountsOpt = Annotated[Path | None, typer.Option(
+    "--org-accounts", help="Account ids of the organization (one a line): internal.")]
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:

@@ -11,6 +11,8 @@ from graphtrail.cli.common import (
     DEFAULT_CASE,
     BackendOpt,
     CaseOpt,
+    FindingsConfigOpt,
+    OrgAccountsOpt,
     SinceOpt,
     UntilOpt,
     did_you_mean,
@@ -25,7 +27,7 @@ from graphtrail.queries.findings import RULES, SEVERITIES, findings
 from graphtrail.queries.library import server_side
 from graphtrail.words import plural
 
-__all__ = ["findings_cmd", "print_findings"]
+__all__ = ["findings_cmd", "print_findings", "tuning"]
 
 
 def findings_cmd(
@@ -39,11 +41,8 @@ def findings_cmd(
     case: CaseOpt = DEFAULT_CASE,
     fmt: Annotated[Format, typer.Option("--format")] = Format.table,
     backend: BackendOpt = "embedded",
-    config: Annotated[Path | None, typer.Option(
-        "--config", help="Thresholds, severities, suppressions (TOML; default graphtrail.toml "
-        "in the case folder or here).")] = None,
-    org_accounts: Annotated[Path | None, typer.Option(
-        "--org-accounts", help="Account ids of the organization (one a line): internal.")] = None,
+    config: FindingsConfigOpt = None,
+    org_accounts: OrgAccountsOpt = None,
     aws_ip_ranges: Annotated[Path | None, typer.Option(
         "--aws-ip-ranges", help="AWS's ip-ranges.json to use instead of the shipped snapshot.")] = None,
     refresh_ranges: Annotated[bool, typer.Option(
@@ -72,7 +71,7 @@ def findings_cmd(
     from graphtrail.queries.findings import rules as _  # noqa: F401  (the catalogue)
 
     lo, hi = time_bounds(since, until)
-    cfg, orgs, community = _tuning(config, case, org_accounts, aws_ip_ranges, sigma)
+    cfg, orgs, community = tuning(config, case, org_accounts, aws_ip_ranges, sigma)
     if community and on_server(backend):
         if sigma:
             raise fail("--sigma reads the case's events: use it with --backend embedded")
@@ -138,9 +137,10 @@ def _findings_on_server(case: Path, lo, hi, rule: list[str] | None, min_severity
     return found
 
 
-def _tuning(config: Path | None, case: Path, org_file: Path | None, ranges_file: Path | None,
-            sigma: list[Path] | None):
-    """The config, the organization's accounts and the Sigma rules (None: none asked for)."""
+def tuning(config: Path | None, case: Path, org_file: Path | None, ranges_file: Path | None,
+           sigma: list[Path] | None):
+    """The config, the organization's accounts and the Sigma rules (None: none asked for);
+    exit 2 naming the file that cannot be used."""
     from graphtrail.queries.findings import rules as _  # noqa: F401
     from graphtrail.queries.findings.aws_ranges import load_aws_ranges
     from graphtrail.queries.findings.config import ConfigError, find_config, load_config

@@ -19,12 +19,15 @@ from graphtrail.cli.common import (
     AccessKeyOpt,
     BackendOpt,
     CaseOpt,
+    FindingsConfigOpt,
     IpOpt,
+    OrgAccountsOpt,
     PrincipalOpt,
     SessionOpt,
     SinceOpt,
     UntilOpt,
     fail,
+    on_server,
     open_store,
     output_file,
     pick_seed,
@@ -73,11 +76,14 @@ def report_cmd(
         "--format", help="html: one self-contained page; md: Markdown for a ticket.")
     ] = ReportFormat.html,
     png: PngOpt = None, title: TitleOpt = None, case: CaseOpt = DEFAULT_CASE,
-    backend: BackendOpt = "embedded",
+    backend: BackendOpt = "embedded", config: FindingsConfigOpt = None,
+    org_accounts: OrgAccountsOpt = None,
 ) -> None:
     """An incident report for a key, principal, session or IP: summary, role chain, graph,
-    findings, timeline and evidence, in one HTML file that opens offline."""
+    findings, timeline and evidence, in one HTML file that opens offline. Its findings are
+    tuned as `graphtrail findings` tunes them (the same graphtrail.toml)."""
     # here, not at the top: the report's modules import pandas, which `view` does not need
+    from graphtrail.cli.detect import tuning
     from graphtrail.views.report import build_report
     from graphtrail.views.report.html import GRAPH_CONTEXT
 
@@ -85,18 +91,29 @@ def report_cmd(
     lo, hi = time_bounds(since, until)
     output_file(out)
     output_file(png, "--png")
+    cfg, orgs, community = tuning(config, case, org_accounts, None, None)
     store = open_store(case, backend, seed=seed)
     if store.case is None:  # the server holds the graph; the raw records stay in the case
         raise fail(f"--case {case}: report --backend neo4j reads the evidence (source files, "
                    "digests) from the case folder that was pushed; give it with --case")
+    if community and on_server(backend):
+        err_console.print(f"warning: the Sigma rules of {cfg.source} are not run with "
+                          f"--backend {backend} (they read the case's events)", highlight=False,
+                          markup=False)
+        community = None
+    for w in community.warnings if community else []:
+        err_console.print(f"warning: {w}", highlight=False, markup=False)
     try:
-        report = build_report(store, seed, since=lo, until=hi, title=title)
+        report = build_report(store, seed, since=lo, until=hi, title=title, config=cfg,
+                              org_accounts=orgs, sigma=community)
     except SeedError as exc:
         raise fail(str(exc)) from exc
     path = write_report(report, out or Path(f"graphtrail-report.{fmt.value}"), fmt)
     br = report.blast
+    hidden = (f", {len(report.suppressed):,} suppressed by {report.config_source}"
+              if report.suppressed else "")
     console.print(f"report: {path} ({path.stat().st_size / 1024:,.0f} KB; {br.calls:,} calls, "
-                  f"{len(report.findings):,} findings, severity {report.severity or 'none'})",
+                  f"{len(report.findings):,} findings{hidden}, severity {report.severity or 'none'})",
                   highlight=False, markup=False, soft_wrap=True)
     if png is not None:
         lineage = len(report.highlight & set(report.graph))

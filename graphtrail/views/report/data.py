@@ -26,10 +26,12 @@ from graphtrail.bulk import collector_resumed
 from graphtrail.queries.blast_radius import BlastRadius, blast_radius, lineage_of
 from graphtrail.queries.chains import Chain, chains, origin_of
 from graphtrail.queries.findings import SEVERITIES, Finding, findings
+from graphtrail.queries.findings.config import Config
 from graphtrail.queries.seeds import Seed, seed_credentials
 from graphtrail.queries.timeline import timeline
 from graphtrail.store.protocol import ViewStore
 from graphtrail.views.graph.focus import lineage_graph
+from graphtrail.words import plural
 from graphtrail.views.report.evidence import (
     DataTouched,
     EvidenceEvent,
@@ -71,7 +73,8 @@ class Report:
         Every call of the lineage in time order, with a ``request`` column (request
         parameters, compacted) and ``findings`` (rule ids citing the call).
     findings : list of Finding
-        Findings whose calls or actors belong to the lineage, most severe first.
+        Findings whose calls or actors belong to the lineage, most severe first, tuned by
+        the findings config as ``graphtrail findings`` is; none a suppression matches.
     severity : str or None
         The highest severity among :attr:`findings`.
     data : list of DataTouched
@@ -85,6 +88,11 @@ class Report:
         The source files holding them, with SHA-256 from the case manifest.
     missing : list of str
         Cited eventIDs not found among the case's events (none, in a consistent case).
+    suppressed : list of Finding
+        Findings of the lineage a suppression of the config matched: left out of
+        :attr:`findings` and the severity, counted and named in the report.
+    config_source : str or None
+        The findings config used (a path), or None for the defaults.
     """
 
     title: str
@@ -107,6 +115,17 @@ class Report:
     evidence: list[EvidenceEvent]
     files: list[EvidenceFile]
     missing: list[str] = field(default_factory=list)
+    suppressed: list[Finding] = field(default_factory=list)
+    config_source: str | None = None
+
+    @property
+    def suppression_note(self) -> str | None:
+        """What the config left out, in words: each suppressed finding's rule and reason."""
+        if not self.suppressed:
+            return None
+        why = "; ".join(dict.fromkeys(f"{f.rule_id} ({f.suppressed})" for f in self.suppressed))
+        return (f"{plural(len(self.suppressed), 'finding')} of this lineage left out, "
+                f"suppressed by {self.config_source}: {why}.")
 
     @property
     def created_keys(self) -> list[dict]:
@@ -121,7 +140,8 @@ class Report:
 
 
 def build_report(store: ViewStore, seed: Seed | str, *, since: int | None = None, until: int | None = None,
-                 title: str | None = None) -> Report:
+                 title: str | None = None, config: Config | None = None,
+                 org_accounts: set[str] | None = None, sigma=None) -> Report:
     """Gather what the incident report about ``seed`` shows.
 
     Parameters
@@ -135,6 +155,9 @@ def build_report(store: ViewStore, seed: Seed | str, *, since: int | None = None
         Epoch microseconds: only calls and derived credentials in this window.
     title : str, optional
         Report title, plain text; by default "Incident report: <seed>".
+    config, org_accounts, sigma
+        The findings' tuning, as :func:`graphtrail.queries.findings.findings` takes it
+        (the CLI reads the same ``graphtrail.toml`` for ``report`` as for ``findings``).
 
     Returns
     -------
@@ -156,9 +179,11 @@ def build_report(store: ViewStore, seed: Seed | str, *, since: int | None = None
     lineage_events = set(blast.event_ids)
     # No call in the window, no finding about it (and the catalogue is not run on nothing).
     with collector_resumed():  # the catalogue's pandas frames make cycles (graphtrail.bulk)
-        found = findings(store, since=since, until=until) if blast.calls else []
-    related = [f for f in found
-               if lineage_events.intersection(f.event_ids) or creds.keys() & set(f.actors)]
+        found = findings(store, since=since, until=until, config=config,
+                         org_accounts=org_accounts, sigma=sigma) if blast.calls else []
+    involved = [f for f in found
+                if lineage_events.intersection(f.event_ids) or creds.keys() & set(f.actors)]
+    related = [f for f in involved if not f.suppressed]
     cited = _citations(calls, found_chains, related, blast)
     evidence = gather_evidence(store.case, cited)
     by_rule: dict[str, list[str]] = defaultdict(list)
@@ -178,7 +203,9 @@ def build_report(store: ViewStore, seed: Seed | str, *, since: int | None = None
         blast=blast, credentials=creds, chains=found_chains, timeline=calls, findings=related,
         severity=min(severities, key=SEVERITIES.index) if severities else None,
         data=data_touched(calls, evidence.object_keys), graph=graph, highlight=highlight,
-        evidence=evidence.events, files=evidence.files, missing=evidence.missing)
+        evidence=evidence.events, files=evidence.files, missing=evidence.missing,
+        suppressed=[f for f in involved if f.suppressed],
+        config_source=config.source if config is not None else None)
 
 
 def seed_words(seed: Seed) -> str:

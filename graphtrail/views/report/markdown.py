@@ -86,6 +86,8 @@ def render_report_markdown(report: Report, out: Path | str | None = None, *,
               ", ".join(h.get("event_ids") or [])] for n, h in enumerate(chain.hops, 1)]))
         parts.append("")
     parts += [f"## Findings ({len(report.findings)})", ""]
+    if report.suppression_note:
+        parts += [md_text(report.suppression_note), ""]
     parts.append(md_table(
         ["Severity", "Rule", "ATT&CK", "Title", "What", "First seen", "Calls", "Event IDs"],
         [[f.severity, f.rule_id, f"{f.technique} {f.technique_name}", f.title, f.summary,

@@ -35,6 +35,8 @@ def findings_section(report: Report) -> str:
              '<p class="rp-lead">Detections from the graphtrail catalogue whose calls or actors '
              "belong to this lineage. Technique ids are MITRE ATT&amp;CK (Enterprise, cloud "
              "matrix).</p>"]
+    if report.suppression_note:
+        parts.append(f'<p class="rp-lead">{esc(report.suppression_note)}</p>')
     if not found:
         parts.append('<p class="rp-empty">No finding involves this lineage.</p>')
     else:
