@@ -15,7 +15,9 @@ Both read the same generated files in the same run, so the ratio holds on a nois
 Peak resident memory is sampled for the whole process tree of each (workers included). Then
 the questions a user asks of the case are timed, each a cold ``graphtrail`` process as a
 user runs it: findings, report, view, blast radius and chains of the busiest access key,
-and ``graphtrail --help``.
+and ``graphtrail --help``. ``findings`` and ``report`` are timed with no findings kept in the
+case (each run starts without them), then asked again (``*_kept``: the findings the first
+run kept, read back).
 
 Usage::
 
@@ -211,9 +213,11 @@ print(max(keys, key=lambda c: c["counts"])["values"][4:])
                           check=True).stdout.strip()
 
 
-def _timed(cmd: list[str], repeat: int = 1) -> dict:
+def _timed(cmd: list[str], repeat: int = 1, before=None) -> dict:
     best, best_cpu, peak = None, None, 0
     for _ in range(repeat):
+        if before is not None:
+            before()
         seconds, cpu, rss, _ = measured(cmd)
         best = seconds if best is None else min(best, seconds)
         best_cpu = cpu if best_cpu is None else min(best_cpu, cpu)
@@ -222,7 +226,10 @@ def _timed(cmd: list[str], repeat: int = 1) -> dict:
             "peak_rss_mb": round(peak / 2**20)}
 
 
-QUESTIONS = ("help", "findings", "report", "view", "blast_radius", "chains")
+# ``findings`` and ``report`` with nothing kept (graphtrail/queries/findings/cache.py), then
+# ``findings_kept`` and ``report_kept``: asked again, the findings of the first run read back
+QUESTIONS = ("help", "findings", "report", "findings_kept", "report_kept", "view",
+             "blast_radius", "chains")
 
 
 def question_times(case: Path, out: Path, gt: list[str] | None = None, repeat: int = 1,
@@ -240,7 +247,22 @@ def question_times(case: Path, out: Path, gt: list[str] | None = None, repeat: i
         "blast_radius": ([*gt, "blast-radius", "--access-key", key, *c, "--format", "json"], repeat),
         "chains": ([*gt, "chains", *c, "--format", "json"], repeat),
     }
-    return {"seed": key} | {q: _timed(*commands[q]) for q in QUESTIONS if q in only}
+    commands["findings_kept"] = commands["findings"]
+    commands["report_kept"] = commands["report"]
+
+    def forget() -> None:  # the findings a run kept: every cold run starts without them
+        for kept in case.glob(".graph-*/findings"):
+            shutil.rmtree(kept, ignore_errors=True)
+
+    out = {"seed": key}
+    for q in QUESTIONS:
+        if q in only:
+            cold = q in ("findings", "report")
+            if q.endswith("_kept"):  # what the cold run of its question keeps, first
+                forget()
+                measured(commands[q][0])
+            out[q] = _timed(*commands[q], before=forget if cold else None)
+    return out
 
 
 def questions_side_by_side(case: Path, before: Path | None, repeat: int = 1,

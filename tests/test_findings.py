@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+import shutil
 
 import pytest
 
 from graphtrail.queries.findings import RULES, findings
+from graphtrail.store.case import Case
+from graphtrail.store.memory import MemoryStore
 
 # ground-truth category -> the rules that must report every one of its events
 EXPECTED = {
@@ -68,10 +71,16 @@ def test_catalogue_is_documented():
         assert r.doc and r.title and r.tactic and r.technique_name
 
 
-def test_progress_hears_of_every_rule(scenario, found):
+def test_progress_hears_of_every_rule(scenario, found, tmp_path):
     store, _ = scenario
+    copy = tmp_path / "case"  # its own graph build: nothing kept by the runs before
+    shutil.copytree(store.case.path, copy, symlinks=True)
+    shutil.rmtree(Case.open(copy).graph_dir() / "findings", ignore_errors=True)
     ticks: list[tuple[int, int]] = []
-    again = findings(store, progress=lambda done, total: ticks.append((done, total)))
+    again = findings(MemoryStore.open(copy), progress=lambda done, total: ticks.append((done, total)))
     assert ticks[0] == (0, len(RULES)) and ticks[-1] == (len(RULES), len(RULES))
     assert [d for d, _ in ticks] == list(range(len(RULES) + 1))
     assert [f.fingerprint for f in again] == [f.fingerprint for f in found[0]]
+    ticks.clear()  # asked again: read back, every rule done at once
+    findings(MemoryStore.open(copy), progress=lambda done, total: ticks.append((done, total)))
+    assert ticks == [(len(RULES), len(RULES))]

@@ -18,6 +18,7 @@ import datetime as dt
 from collections.abc import Callable
 from functools import partial
 
+from graphtrail.queries.findings.aws_ranges import ranges_digest
 from graphtrail.queries.findings.base import (
     RULES,
     SEVERITIES,
@@ -31,6 +32,7 @@ from graphtrail.queries.findings.base import (
     rule,
     suppressed_by,
 )
+from graphtrail.queries.findings.cache import cache_key, code_digest, load_findings, save_findings
 from graphtrail.queries.findings.config import Config
 
 __all__ = ["Finding", "Rule", "RULES", "rule", "findings", "Context", "lineage_path", "SEVERITIES",
@@ -53,28 +55,50 @@ def findings(store, *, since: int | None = None, until: int | None = None,
     from), run beside the catalogue as ``SIGMA-<id>``.
     """
     from graphtrail.queries.findings import rules as _rules  # noqa: F401  (registers the catalogue)
-    from graphtrail.queries.findings.organization import organization_accounts
 
     config = config or Config()
+    key = None if sigma is not None else cache_key({
+        "code": code_digest(), "since": since, "until": until,
+        "rules": sorted(rules) if rules else None, "thresholds": config.thresholds,
+        "severities": config.severities,
+        "org_accounts": sorted(set(org_accounts or ()) | config.org_accounts),
+        "aws_ranges": ranges_digest(aws_ranges)})
+    found = load_findings(store, key) if key is not None else None
+    if found is None:
+        found = _run(store, since, until, rules, config, org_accounts, aws_ranges, progress, sigma)
+        if key is not None:
+            save_findings(store, key, found)
+    elif progress is not None:  # every rule done at once: read back, none run
+        chosen = sum(1 for r in RULES.values() if not rules or r.id in rules)
+        progress(chosen, chosen)
+    today = today or dt.datetime.now(dt.UTC).date()
+    cutoff = SEVERITIES.index(min_severity) if min_severity else len(SEVERITIES)
+    out = [f for f in found if SEVERITIES.index(f.severity) <= cutoff]
+    for f in out:
+        f.suppressed = suppressed_by(f, config, today)
+    out.sort(key=lambda f: (SEVERITIES.index(f.severity), f.first_seen or "", f.rule_id))
+    return out
+
+
+def _run(store, since, until, rules, config: Config, org_accounts, aws_ranges, progress,
+         sigma) -> list[Finding]:
+    """Every finding of the rules chosen (the catalogue's and ``sigma``'s), untriaged."""
+    from graphtrail.queries.findings.organization import organization_accounts
+
     ctx = Context(store, since, until, config, set(org_accounts or ()))
     ctx.org_accounts |= organization_accounts(ctx)
     ctx.aws_ranges_file = aws_ranges
-    today = today or dt.datetime.now(dt.UTC).date()
     out: list[Finding] = []
-    cutoff = SEVERITIES.index(min_severity) if min_severity else len(SEVERITIES)
     chosen = _everything(ctx, rules, sigma)
     for done, (r, hits) in enumerate(chosen, 1):
         if progress is not None:
             progress(done - 1, len(chosen))
         for hit in hits():
             f = finding_of(store, r, hit, config)
-            if f is None or SEVERITIES.index(f.severity) > cutoff:
-                continue
-            f.suppressed = suppressed_by(f, config, today)
-            out.append(f)
+            if f is not None:
+                out.append(f)
     if progress is not None:
         progress(len(chosen), len(chosen))
-    out.sort(key=lambda f: (SEVERITIES.index(f.severity), f.first_seen or "", f.rule_id))
     return out
 
 

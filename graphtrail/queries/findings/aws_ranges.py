@@ -9,6 +9,7 @@ and ``--aws-ip-ranges FILE`` overrides both. Only a complete list may call an ad
 from __future__ import annotations
 
 import bisect
+import hashlib
 import ipaddress
 import json
 import os
@@ -16,7 +17,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["AwsRanges", "load_aws_ranges", "refresh", "URL", "cache_path"]
+__all__ = ["AwsRanges", "load_aws_ranges", "refresh", "URL", "cache_path", "ranges_file",
+           "ranges_digest"]
 
 URL = "https://ip-ranges.amazonaws.com/ip-ranges.json"
 _SNAPSHOT = Path(__file__).with_name("aws_ip_ranges.json")
@@ -49,12 +51,27 @@ class AwsRanges:
         return None
 
 
+def ranges_file(path: str | Path | None = None) -> Path:
+    """The file :func:`load_aws_ranges` reads: ``path``, else the refreshed cache, else the
+    shipped snapshot."""
+    return Path(path) if path else (cache_path() if cache_path().is_file() else _SNAPSHOT)
+
+
+def ranges_digest(path: str | Path | None = None) -> str:
+    """A hash of the bytes of the ranges in use (``"unreadable"`` when they cannot be read:
+    the rules then say so themselves)."""
+    try:
+        return hashlib.sha256(ranges_file(path).read_bytes()).hexdigest()
+    except OSError:
+        return "unreadable"
+
+
 def load_aws_ranges(path: str | Path | None = None) -> AwsRanges:
     """The ranges of ``path``, else the refreshed cache, else the shipped snapshot.
 
     Raises ``ValueError`` naming the file when it is not an ip-ranges.json.
     """
-    p = Path(path) if path else (cache_path() if cache_path().is_file() else _SNAPSHOT)
+    p = ranges_file(path)
     try:
         doc = json.loads(p.read_text(encoding="utf-8"))
         prefixes = doc["prefixes"]

@@ -31,7 +31,6 @@ from graphtrail.queries.seeds import Seed, seed_credentials
 from graphtrail.queries.timeline import timeline
 from graphtrail.store.protocol import ViewStore
 from graphtrail.views.graph.focus import lineage_graph
-from graphtrail.words import plural
 from graphtrail.views.report.evidence import (
     DataTouched,
     EvidenceEvent,
@@ -39,6 +38,7 @@ from graphtrail.views.report.evidence import (
     data_touched,
     gather_evidence,
 )
+from graphtrail.words import plural
 
 __all__ = ["Report", "build_report", "short_id", "seed_words", "SEED_WORDS"]
 
