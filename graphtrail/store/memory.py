@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+import msgspec
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -254,9 +255,18 @@ def _props(text: str, parsed: dict[str, tuple[dict, bool]]) -> dict:
     they hold lists or dicts, so that no two edges share a mutable value."""
     hit = parsed.get(text)
     if hit is None:
-        value = json.loads(text)
+        value = _json(text)
         hit = parsed[text] = (value, any(isinstance(v, list | dict) for v in value.values()))
-    return json.loads(text) if hit[1] else hit[0]
+    return _json(text) if hit[1] else hit[0]
+
+
+def _json(text: str):
+    """Stored props, parsed (msgspec: a fifth of the time of ``json``, which still reads what
+    only it accepts, such as ``NaN``)."""
+    try:
+        return msgspec.json.decode(text)
+    except msgspec.DecodeError:
+        return json.loads(text)
 
 
 class _NodeInfo(dict):
@@ -273,7 +283,7 @@ class _NodeInfo(dict):
     def __missing__(self, nid: str) -> dict:
         kind, label, acct, props = self._raw[nid]
         row = {"id": nid, "kind": kind, "label": label, "account": acct,
-               "props": json.loads(props) if props else {}}
+               "props": _json(props) if props else {}}
         self[nid] = row
         return row
 
