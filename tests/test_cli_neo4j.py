@@ -15,6 +15,7 @@ from graphtrail.queries.library import (
 )
 from graphtrail.store.neo4j import Neo4jStore
 from tests.clirunner import cli_runner
+from tests.trails import trail_deleted_rule
 
 pytestmark = pytest.mark.neo4j
 
@@ -96,6 +97,28 @@ def test_report_and_view_read_the_server(env, tmp_path):
         assert "nodes" in out
     made = re.compile(r"\S+ by graphtrail")  # when the report was written
     assert made.sub("", (tmp_path / "embedded.md").read_text()) == made.sub("", (tmp_path / "neo4j.md").read_text())
+
+
+def test_sigma_rules_stay_on_the_embedded_store(env, tmp_path):
+    """Sigma rules read the case's events: over Bolt, the config's rules are left out with a
+    warning (findings and report alike), and --sigma is refused before any connection."""
+    e, case, truth = env
+    invoke(e, "neo4j", "push", "--case", case)
+    rules = trail_deleted_rule(tmp_path / "sigma")
+    cfg = tmp_path / "graphtrail.toml"
+    cfg.write_text('[sigma]\nrules = "sigma"\n')
+    left_out = f"the Sigma rules of {cfg} are not run with --backend neo4j"
+    runner = cli_runner()
+    res = runner.invoke(app, ["findings", "--case", case, "--backend", "neo4j", "--config", str(cfg),
+                              "--rule", next(iter(FINDINGS_IN_CYPHER)), "--format", "json"], env=e)
+    assert res.exit_code == 0 and left_out in " ".join(res.stderr.split()), res.output
+    res = runner.invoke(app, ["report", "--access-key", truth.leaked_key, "--case", case,
+                              "--backend", "neo4j", "--config", str(cfg), "--format", "md",
+                              "--out", str(tmp_path / "r.md")], env=e)
+    assert res.exit_code == 0 and left_out in " ".join(res.stderr.split()), res.output
+    res = runner.invoke(app, ["findings", "--case", case, "--backend", "neo4j",
+                              "--sigma", str(rules)], env={**e, "NEO4J_URI": "bolt://127.0.0.1:1"})
+    assert res.exit_code == 2 and "--sigma reads the case's events" in res.stderr
 
 
 def test_a_command_closes_its_server_connection(env, monkeypatch):

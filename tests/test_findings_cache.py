@@ -14,6 +14,7 @@ from graphtrail.queries.findings.config import load_config
 from graphtrail.store.memory import MemoryStore
 from tests.clirunner import cli_runner
 from tests.conftest import ingest_paths
+from tests.trails import trail_deleted_rule
 
 runner = cli_runner()
 
@@ -142,12 +143,6 @@ def test_a_case_that_cannot_keep_them_still_answers(case):
 
 
 def test_runs_with_sigma_rules_are_not_kept(case, tmp_path):
-    rules = tmp_path / "sigma"
-    rules.mkdir()
-    (rules / "trail.yml").write_text(
-        "title: Trail deleted\nid: 3f8d2a1e-9d3b-4a53-8c7e-6f0d8b1c2a40\nstatus: test\n"
-        "logsource:\n  product: aws\n  service: cloudtrail\n"
-        "detection:\n  selection:\n    eventName: DeleteTrail\n  condition: selection\n"
-        "level: high\n")
+    rules = trail_deleted_rule(tmp_path / "sigma")
     found = findings(MemoryStore.open(case), sigma=[rules])
     assert found is not None and _kept(case) == []

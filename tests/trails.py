@@ -137,3 +137,14 @@ def actor_of(store: MemoryStore, event_id: str) -> str | None:
     t = store.activity(["event_id", "actor"], pc.field("event_id") == event_id)
     assert t.num_rows == 1, event_id
     return t.column("actor")[0].as_py()
+
+
+def trail_deleted_rule(folder: Path) -> Path:
+    """``folder`` made, holding one Sigma rule (DeleteTrail, high); returns ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "trail.yml").write_text(
+        "title: Trail deleted\nid: 3f8d2a1e-9d3b-4a53-8c7e-6f0d8b1c2a40\nstatus: test\n"
+        "logsource:\n  product: aws\n  service: cloudtrail\n"
+        "detection:\n  selection:\n    eventName: DeleteTrail\n  condition: selection\n"
+        "level: high\n")
+    return folder

@@ -27,7 +27,7 @@ from graphtrail.queries.findings import RULES, SEVERITIES, findings
 from graphtrail.queries.library import server_side
 from graphtrail.words import plural
 
-__all__ = ["findings_cmd", "print_findings", "tuning"]
+__all__ = ["findings_cmd", "print_findings", "tuning", "sigma_for"]
 
 
 def findings_cmd(
@@ -72,20 +72,14 @@ def findings_cmd(
 
     lo, hi = time_bounds(since, until)
     cfg, orgs, community = tuning(config, case, org_accounts, aws_ip_ranges, sigma)
-    if community and on_server(backend):
-        if sigma:
-            raise fail("--sigma reads the case's events: use it with --backend embedded")
-        err_console.print(f"warning: the Sigma rules of {cfg.source} are not run with "
-                          f"--backend {backend} (they read the case's events)", highlight=False,
-                          markup=False)
-        community = None
+    if community and on_server(backend) and sigma:
+        raise fail("--sigma reads the case's events: use it with --backend embedded")
+    community = sigma_for(backend, cfg, community)
     known = set(RULES) | (community.ids if community else set())
     for r in rule or []:
         if r not in known:
             raise fail(f"--rule {r!r} is not a rule (graphtrail findings --list)"
                        f"{did_you_mean(r, known)}")
-    for w in community.warnings if community else []:
-        err_console.print(f"warning: {w}", highlight=False, markup=False)
     if on_server(backend):
         everything = _findings_on_server(case, lo, hi, rule, min_severity, cfg)
     else:
@@ -163,6 +157,19 @@ def tuning(config: Path | None, case: Path, org_file: Path | None, ranges_file: 
     except OSError as e:
         raise fail(f"{e.filename}: cannot read ({e.strerror})") from e
     return cfg, orgs, community
+
+
+def sigma_for(backend: str, cfg, community):
+    """The Sigma rules to run on ``backend`` (None on a server: they read the case's events,
+    said in a warning), their loading warnings printed."""
+    if community and on_server(backend):
+        err_console.print(f"warning: the Sigma rules of {cfg.source} are not run with "
+                          f"--backend {backend} (they read the case's events)", highlight=False,
+                          markup=False)
+        return None
+    for w in community.warnings if community else []:
+        err_console.print(f"warning: {w}", highlight=False, markup=False)
+    return community
 
 
 def _explain(found, ident: str, fmt: Format, source: str | None) -> None:

@@ -27,7 +27,6 @@ from graphtrail.cli.common import (
     SinceOpt,
     UntilOpt,
     fail,
-    on_server,
     open_store,
     output_file,
     pick_seed,
@@ -83,7 +82,7 @@ def report_cmd(
     findings, timeline and evidence, in one HTML file that opens offline. Its findings are
     tuned as `graphtrail findings` tunes them (the same graphtrail.toml)."""
     # here, not at the top: the report's modules import pandas, which `view` does not need
-    from graphtrail.cli.detect import tuning
+    from graphtrail.cli.detect import sigma_for, tuning
     from graphtrail.views.report import build_report
     from graphtrail.views.report.html import GRAPH_CONTEXT
 
@@ -96,13 +95,7 @@ def report_cmd(
     if store.case is None:  # the server holds the graph; the raw records stay in the case
         raise fail(f"--case {case}: report --backend neo4j reads the evidence (source files, "
                    "digests) from the case folder that was pushed; give it with --case")
-    if community and on_server(backend):
-        err_console.print(f"warning: the Sigma rules of {cfg.source} are not run with "
-                          f"--backend {backend} (they read the case's events)", highlight=False,
-                          markup=False)
-        community = None
-    for w in community.warnings if community else []:
-        err_console.print(f"warning: {w}", highlight=False, markup=False)
+    community = sigma_for(backend, cfg, community)
     try:
         report = build_report(store, seed, since=lo, until=hi, title=title, config=cfg,
                               org_accounts=orgs, sigma=community)
