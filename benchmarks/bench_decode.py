@@ -31,18 +31,19 @@ from __future__ import annotations
 import argparse
 import gc
 import io
-import json
 import os
 import sys
 import time
 from pathlib import Path
 
 os.environ.setdefault("POLARS_MAX_THREADS", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import msgspec  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.json as pj  # noqa: E402
+from bench_ingest import emit_result  # noqa: E402
 from isal import igzip  # noqa: E402
 
 from loaders.events import EventBatch  # noqa: E402
@@ -177,10 +178,7 @@ def main(argv: list[str] | None = None) -> int:
            "ratio_graphtrail_over": {k: round(best["graphtrail"] / v, 2)
                                      for k, v in best.items() if k != "graphtrail"},
            "events_read": events, "pyarrow": pa.__version__}
-    text = json.dumps(out, indent=2)
-    print(text)
-    if args.json:
-        args.json.write_text(text)
+    emit_result(out, args.json)
     return 0
 
 

@@ -57,6 +57,14 @@ def graphtrail_command() -> str:
     return str(beside) if beside.exists() else (shutil.which("graphtrail") or "graphtrail")
 
 
+def emit_result(result: dict, path: Path | None) -> None:
+    """A benchmark's result as JSON on stdout, and in ``path`` when given."""
+    text = json.dumps(result, indent=2)
+    print(text)
+    if path:
+        path.write_text(text)
+
+
 def run_measured(cmd: list[str], watch=None) -> tuple[float, int, str]:
     """Run ``cmd``; return (seconds, peak tree RSS bytes, stdout). ``watch(pid, tree_rss)``,
     if given, is called at every sample."""
@@ -177,9 +185,7 @@ def main() -> None:
         **{k: (round(v, 3) if isinstance(v, float) else v) for k, v in q.items()},
         "graph": summary.get("graph"),
     }
-    print(json.dumps(result, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2))
+    emit_result(result, args.json)
     shutil.rmtree(case.parent, ignore_errors=True)
 
 

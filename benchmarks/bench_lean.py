@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -44,6 +43,7 @@ from msgspec.structs import astuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench_ingest import emit_result  # noqa: E402
 from bench_scale import _trail_files, duckdb_baseline  # noqa: E402
 
 from graphtrail.model import EVIDENCE_CAP  # noqa: E402
@@ -203,10 +203,7 @@ def main(argv: list[str] | None = None) -> int:
                       "cpu_seconds": round(duck["cpu_seconds"], 2), "edges": duck["edges"],
                       "events_per_second": round(duck["events"] / duck["seconds"])},
            "lean": ours, "ratio_vs_duckdb": round(duck["seconds"] / ours["seconds"], 2)}
-    text = json.dumps(out, indent=2)
-    print(text)
-    if args.json:
-        args.json.write_text(text)
+    emit_result(out, args.json)
     return 0
 
 

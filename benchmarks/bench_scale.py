@@ -45,7 +45,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_ingest import graphtrail_command, run_measured  # noqa: E402  (a sibling script, not a package)
+from bench_ingest import emit_result, graphtrail_command, run_measured  # noqa: E402  (a sibling script, not a package)
 
 __all__ = ["duckdb_baseline", "main"]
 
@@ -338,10 +338,7 @@ def main(argv: list[str] | None = None) -> int:
         unknown = sorted(set(only) - set(QUESTIONS))
         if unknown:
             ap.error(f"--only: unknown questions {unknown}")
-        text = json.dumps(questions_side_by_side(args.trail, args.before, args.repeat, only), indent=2)
-        print(text)
-        if args.json:
-            args.json.write_text(text)
+        emit_result(questions_side_by_side(args.trail, args.before, args.repeat, only), args.json)
         return 0
     files = _trail_files(args.trail)
     work = Path(tempfile.mkdtemp(prefix="gt-scale-"))
@@ -395,10 +392,7 @@ def main(argv: list[str] | None = None) -> int:
             result["graphtrail_ingest_before"] = before
         if not args.no_questions:
             result["questions"] = question_times(case, work)
-        text = json.dumps(result, indent=2)
-        print(text)
-        if args.json:
-            args.json.write_text(text)
+        emit_result(result, args.json)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0
