@@ -209,7 +209,7 @@ class MemoryStore:
         src, dst = cols["src"], cols["dst"]
         wanted = nodes if nodes is not None else set(src) | set(dst) if only_edge_nodes else set(info.keys())
         node, succ, pred = g._node, g._succ, g._pred
-        for nid in wanted:
+        for nid in sorted(wanted):  # a set's order changes with every process's hash seed
             if nid in info:
                 n = info[nid]
                 node[nid] = {"kind": n["kind"], "label": n["label"], "account": n["account"], **n["props"]}

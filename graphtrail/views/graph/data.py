@@ -41,7 +41,7 @@ from graphtrail.views.graph.style import (
 )
 from graphtrail.views.graph.tooltips import edge_head, edge_tip, node_head, node_tip
 
-__all__ = ["vis_data", "account_only_nodes", "force_iterations", "Layout"]
+__all__ = ["vis_data", "account_only_nodes", "force_iterations", "Layout", "canonical_order"]
 
 Layout = Literal["hierarchical", "force"]
 
@@ -104,6 +104,7 @@ def vis_data(
     """
     if layout not in ("hierarchical", "force"):
         raise ValueError(f"layout must be 'hierarchical' or 'force', not {layout!r}")
+    g = canonical_order(g)
     marked = set(highlight) & set(g.nodes)
     colours = account_colours(a for _, a in g.nodes(data="account") if isinstance(a, str))
     account_index = {a: i for i, a in enumerate(sorted(colours))}
@@ -128,6 +129,24 @@ def vis_data(
         "options": _options(groups, len(nodes), layout),
         "accounts": colours,
     }
+
+
+def canonical_order(g: nx.MultiDiGraph) -> nx.MultiDiGraph:
+    """``g`` with its nodes, and each node's relations, in the order of their ids: the same
+    drawing and the same page bytes for the same case, whatever order the graph was built
+    in (a subgraph of a set of nodes comes out in the set's order, which Python's hash seed
+    changes from one process to the next).
+
+    >>> g = nx.MultiDiGraph([("b", "a", "k"), ("a", "c", "k"), ("a", "b", "j")])
+    >>> list(canonical_order(g).nodes), list(canonical_order(g).edges(keys=True))
+    (['a', 'b', 'c'], [('a', 'b', 'j'), ('a', 'c', 'k'), ('b', 'a', 'k')])
+    """
+    out = g.__class__()
+    out.graph.update(g.graph)
+    out.add_nodes_from(sorted(g.nodes(data=True), key=lambda nd: str(nd[0])))
+    out.add_edges_from(sorted(g.edges(keys=True, data=True),
+                              key=lambda e: (str(e[0]), str(e[1]), str(e[2]))))
+    return out
 
 
 def _vis_node(node, attrs: dict, groups: dict[str, dict], colours: dict, account_index: dict,
