@@ -116,6 +116,18 @@ def scenario(tmp_path_factory):
     return MemoryStore(case), truth
 
 
+@pytest.fixture
+def demo_case_copy(scenario, tmp_path):
+    """A copy of the demo case, its own graph build (no findings kept yet)."""
+    from graphtrail.queries.findings.cache import FOLDER
+
+    store, _ = scenario
+    copy = tmp_path / "case"
+    shutil.copytree(store.case.path, copy, symlinks=True)
+    shutil.rmtree(MemoryStore.open(copy).case.graph_dir() / FOLDER, ignore_errors=True)
+    return copy
+
+
 @pytest.fixture(scope="session")
 def datasets_case(tmp_path_factory):
     """Every file of ../shared/datasets ingested (skipped when the folder is absent)."""

@@ -20,13 +20,8 @@ runner = cli_runner()
 
 
 @pytest.fixture
-def case(scenario, tmp_path):
-    """A copy of the demo case, its own graph build (nothing kept yet)."""
-    store, _ = scenario
-    copy = tmp_path / "case"
-    shutil.copytree(store.case.path, copy, symlinks=True)
-    shutil.rmtree(MemoryStore.open(copy).case.graph_dir() / FOLDER, ignore_errors=True)
-    return copy
+def case(demo_case_copy):
+    return demo_case_copy
 
 
 def _kept(case) -> list:

@@ -36,7 +36,7 @@ from graphtrail.queries.findings.cache import cache_key, code_digest, load_findi
 from graphtrail.queries.findings.config import Config
 
 __all__ = ["Finding", "Rule", "RULES", "rule", "findings", "Context", "lineage_path", "SEVERITIES",
-           "Hit", "fingerprint"]
+           "Hit", "fingerprint", "kept_as"]
 
 
 def findings(store, *, since: int | None = None, until: int | None = None,
@@ -57,12 +57,8 @@ def findings(store, *, since: int | None = None, until: int | None = None,
     from graphtrail.queries.findings import rules as _rules  # noqa: F401  (registers the catalogue)
 
     config = config or Config()
-    key = None if sigma is not None else cache_key({
-        "code": code_digest(), "since": since, "until": until,
-        "rules": sorted(rules) if rules else None, "thresholds": config.thresholds,
-        "severities": config.severities,
-        "org_accounts": sorted(set(org_accounts or ()) | config.org_accounts),
-        "aws_ranges": ranges_digest(aws_ranges)})
+    key = kept_as(since=since, until=until, rules=rules, config=config,
+                  org_accounts=org_accounts, aws_ranges=aws_ranges, sigma=sigma)
     found = load_findings(store, key) if key is not None else None
     if found is None:
         found = _run(store, since, until, rules, config, org_accounts, aws_ranges, progress, sigma)
@@ -80,16 +76,35 @@ def findings(store, *, since: int | None = None, until: int | None = None,
     return out
 
 
+def kept_as(*, since: int | None = None, until: int | None = None, rules: list[str] | None = None,
+            config: Config | None = None, org_accounts: set[str] | None = None,
+            aws_ranges: str | None = None, sigma=None, **_) -> str | None:
+    """The name the findings of these arguments of :func:`findings` are kept under; None
+    for a run that is not kept (one with Sigma rules)."""
+    if sigma is not None:
+        return None
+    config = config or Config()
+    return cache_key({
+        "code": code_digest(), "since": since, "until": until,
+        "rules": sorted(rules) if rules else None, "thresholds": config.thresholds,
+        "severities": config.severities,
+        "org_accounts": sorted(set(org_accounts or ()) | config.org_accounts),
+        "aws_ranges": ranges_digest(aws_ranges)})
+
+
 def _run(store, since, until, rules, config: Config, org_accounts, aws_ranges, progress,
          sigma) -> list[Finding]:
     """Every finding of the rules chosen (the catalogue's and ``sigma``'s), untriaged."""
+    from graphtrail.queries.findings.both_cores import can_share, run_on_both_cores
     from graphtrail.queries.findings.organization import organization_accounts
 
     ctx = Context(store, since, until, config, set(org_accounts or ()))
     ctx.org_accounts |= organization_accounts(ctx)
     ctx.aws_ranges_file = aws_ranges
-    out: list[Finding] = []
     chosen = _everything(ctx, rules, sigma)
+    if sigma is None and can_share(store):  # (Sigma rules are evaluated together, once)
+        return run_on_both_cores(store, chosen, config, progress)
+    out: list[Finding] = []
     for done, (r, hits) in enumerate(chosen, 1):
         if progress is not None:
             progress(done - 1, len(chosen))

@@ -36,7 +36,8 @@ import msgspec
 
 from graphtrail.queries.findings.base import Finding
 
-__all__ = ["cache_key", "load_findings", "save_findings", "code_digest", "FOLDER"]
+__all__ = ["cache_key", "load_findings", "save_findings", "code_digest", "FOLDER", "can_keep",
+           "is_kept"]
 
 FOLDER = "findings"
 _FIELDS = frozenset(f.name for f in fields(Finding))
@@ -54,6 +55,21 @@ def _folder(store) -> Path | None:
     if getattr(store, "backend", None) != "memory" or case is None:
         return None
     return case.graph_dir() / FOLDER
+
+
+def is_kept(store, key: str) -> bool:
+    """Findings are kept under ``key`` (readable or not)."""
+    folder = _folder(store)
+    return folder is not None and (folder / f"{key}.json").is_file()
+
+
+def can_keep(store) -> bool:
+    """The store keeps findings and its build's folder can be written."""
+    folder = _folder(store)
+    if folder is None:
+        return False
+    target = folder if folder.is_dir() else folder.parent
+    return os.access(target, os.W_OK | os.X_OK)
 
 
 def load_findings(store, key: str) -> list[Finding] | None:

@@ -26,6 +26,7 @@ from graphtrail.bulk import collector_resumed
 from graphtrail.queries.blast_radius import BlastRadius, blast_radius, lineage_of
 from graphtrail.queries.chains import Chain, chains, origin_of
 from graphtrail.queries.findings import SEVERITIES, Finding, findings
+from graphtrail.queries.findings.ahead import findings_ahead
 from graphtrail.queries.findings.config import Config
 from graphtrail.queries.seeds import Seed, seed_credentials
 from graphtrail.queries.timeline import timeline
@@ -170,6 +171,18 @@ def build_report(store: ViewStore, seed: Seed | str, *, since: int | None = None
     """
     if isinstance(seed, str):
         seed = Seed.of(None, seed)
+    tuning = {"since": since, "until": until, "config": config, "org_accounts": org_accounts,
+              "sigma": sigma}
+    # the catalogue runs on the other core while the seed's own sections are gathered
+    ahead = findings_ahead(store, **tuning)
+    try:
+        return _build(store, seed, since, until, title, config, tuning, ahead)
+    finally:
+        ahead.cancel()  # a seed not in the case: nothing to wait for (ended already: no-op)
+
+
+def _build(store, seed: Seed, since: int | None, until: int | None, title: str | None,
+           config: Config | None, tuning: dict, ahead) -> Report:
     start = seed_credentials(store, seed, since, until)
     creds, _ = lineage_of(store, start, since, until)
     blast = blast_radius(store, seed, since=since, until=until)
@@ -177,10 +190,15 @@ def build_report(store: ViewStore, seed: Seed | str, *, since: int | None = None
     found_chains = _chains(store, seed, lineage_sessions, since, until)
     calls = timeline(store, seed, since=since, until=until, lineage=True)
     lineage_events = set(blast.event_ids)
+    graph, highlight = lineage_graph(store, creds, since=since, until=until)
     # No call in the window, no finding about it (and the catalogue is not run on nothing).
-    with collector_resumed():  # the catalogue's pandas frames make cycles (graphtrail.bulk)
-        found = findings(store, since=since, until=until, config=config,
-                         org_accounts=org_accounts, sigma=sigma) if blast.calls else []
+    if blast.calls:
+        ahead.wait()
+        with collector_resumed():  # the catalogue's pandas frames make cycles (graphtrail.bulk)
+            found = findings(store, **tuning)
+    else:
+        ahead.cancel()
+        found = []
     involved = [f for f in found
                 if lineage_events.intersection(f.event_ids) or creds.keys() & set(f.actors)]
     related = [f for f in involved if not f.suppressed]
@@ -193,7 +211,6 @@ def build_report(store: ViewStore, seed: Seed | str, *, since: int | None = None
     calls = calls.assign(
         request=[evidence.requests.get(e, "") for e in calls["event_id"]],
         findings=[" ".join(dict.fromkeys(by_rule.get(e, []))) for e in calls["event_id"]])
-    graph, highlight = lineage_graph(store, creds, since=since, until=until)
     severities = [f.severity for f in related if f.severity in SEVERITIES]
     return Report(
         title=title or f"Incident report: {seed_words(seed)}",

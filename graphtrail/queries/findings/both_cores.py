@@ -1,0 +1,106 @@
+"""The catalogue's rules shared between this process and a forked one.
+
+At a million calls the catalogue costs seconds of one core, most of it a handful of rules
+each reading and grouping every call. When the store is an embedded case of at least
+``min_events`` events and the platform can ``fork``, :func:`run_on_both_cores` forks one
+worker once the shared work is done (the case opened, the organization's accounts found,
+the columns they read converted): the worker inherits all of it, and the two processes take
+the rules one at a time from a shared counter, the expensive ones first. Each finding is
+made by the process that ran its rule; the parent puts them back in catalogue order, so the
+answer is the one the serial loop gives, finding for finding.
+
+A rule that raises in the worker raises here, as it would have in the loop. A worker that
+dies (killed, out of memory) costs only time: the rules it had not handed back run here.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from graphtrail.queries.findings.base import Finding, Rule, finding_of
+
+__all__ = ["run_on_both_cores", "can_share", "SHARE_MIN_EVENTS", "FIRST"]
+
+SHARE_MIN_EVENTS = 100_000  # below this the whole catalogue takes well under a second
+# the rules that read and group every call, measured at 1M generated events: taken first,
+# so that neither process is left with one of them when the other has finished
+FIRST = ("GT-DISC-001", "GT-EXF-001", "GT-DISC-002", "GT-CRED-003", "GT-CRED-001",
+         "GT-DISC-003", "GT-INIT-001")
+
+_JOB: tuple | None = None  # what the forked worker inherits: set only around the fork
+
+
+def can_share(store, min_events: int | None = None) -> bool:
+    """Whether the rules over ``store`` are worth, and safe, sharing with a forked worker:
+    an embedded case (a server's driver is not to be shared across a fork) of at least
+    ``min_events`` events, on a platform with ``fork``, in a process allowed children."""
+    case = getattr(store, "case", None)
+    return (getattr(store, "backend", None) == "memory" and case is not None
+            and "fork" in multiprocessing.get_all_start_methods()
+            and not multiprocessing.current_process().daemon
+            and case.event_count() >= (SHARE_MIN_EVENTS if min_events is None else min_events))
+
+
+def run_on_both_cores(store, chosen: list[tuple[Rule, Callable]], config,
+                      progress: Callable[[int, int], None] | None) -> list[Finding]:
+    """The findings of ``chosen`` (rule, what gives its hits), in their order, the rules run
+    by this process and one forked worker."""
+    global _JOB
+    n = len(chosen)
+    order = sorted(range(n), key=lambda i: (chosen[i][0].id not in FIRST,
+                                            FIRST.index(chosen[i][0].id)
+                                            if chosen[i][0].id in FIRST else i))
+    mp = multiprocessing.get_context("fork")
+    claimed = mp.Value("i", 0, lock=True)  # the next position of ``order`` to run
+    finished = mp.RawValue("i", 0)  # rules run by either process (written under the same lock)
+    _JOB = (store, chosen, config, order, claimed, finished)
+    out: dict[int, list[Finding]] = {}
+    if progress is not None:
+        progress(0, n)
+    try:
+        with ProcessPoolExecutor(1, mp_context=mp) as pool:
+            theirs = pool.submit(_claim_rules)  # forks now: the worker holds _JOB
+            try:
+                out.update(_claim_rules(progress))
+            finally:
+                with claimed.get_lock():  # a rule failed here: the worker stops claiming
+                    claimed.value = n
+            try:
+                out.update(theirs.result())
+            except BrokenProcessPool:
+                pass  # what it had not handed back runs below
+    finally:
+        _JOB = None
+    for i in range(n):
+        if i not in out:
+            out[i] = _run_rule(store, chosen[i], config)
+    if progress is not None:
+        progress(n, n)
+    return [f for i in range(n) for f in out[i]]
+
+
+def _claim_rules(progress: Callable[[int, int], None] | None = None) -> dict[int, list[Finding]]:
+    """Run rules of the job until none is left unclaimed: {position in chosen: findings}."""
+    store, chosen, config, order, claimed, finished = _JOB
+    mine: dict[int, list[Finding]] = {}
+    while True:
+        with claimed.get_lock():
+            at = claimed.value
+            if at >= len(order):
+                return mine
+            claimed.value = at + 1
+        i = order[at]
+        mine[i] = _run_rule(store, chosen[i], config)
+        with claimed.get_lock():
+            finished.value += 1
+            done = finished.value
+        if progress is not None and done < len(order):
+            progress(done, len(order))
+
+
+def _run_rule(store, pair: tuple[Rule, Callable], config) -> list[Finding]:
+    r, hits = pair
+    return [f for f in (finding_of(store, r, hit, config) for hit in hits()) if f is not None]
