@@ -50,6 +50,26 @@ def _tree_rss(pid: int) -> int:
     return total
 
 
+def _tree_pss(pid: int) -> int:
+    """Proportional set size of a process and its descendants (Linux /proc): a page two
+    processes share counts half in each, so forked workers are not counted twice."""
+    total, stack = 0, [pid]
+    while stack:
+        p = stack.pop()
+        try:
+            with open(f"/proc/{p}/smaps_rollup") as fh:
+                for line in fh:
+                    if line.startswith("Pss:"):
+                        total += int(line.split()[1]) * 1024
+                        break
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as fh:
+                    stack.extend(int(c) for c in fh.read().split())
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+    return total
+
+
 def graphtrail_command() -> str:
     """The ``graphtrail`` installed beside this interpreter (a venv's bin/ need not be on
     PATH), else the one on PATH."""
@@ -65,9 +85,11 @@ def emit_result(result: dict, path: Path | None) -> None:
         path.write_text(text)
 
 
-def run_measured(cmd: list[str], watch=None) -> tuple[float, int, str]:
+def run_measured(cmd: list[str], watch=None, pss: dict | None = None) -> tuple[float, int, str]:
     """Run ``cmd``; return (seconds, peak tree RSS bytes, stdout). ``watch(pid, tree_rss)``,
-    if given, is called at every sample."""
+    if given, is called at every sample. ``pss``, if given, gets ``peak``: the largest
+    proportional set size of the tree seen (read at every fifth sample, and whenever the
+    RSS reaches a new peak: the kernel walks the page tables to say it)."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak = 0
@@ -75,8 +97,12 @@ def run_measured(cmd: list[str], watch=None) -> tuple[float, int, str]:
 
     def sample() -> None:
         nonlocal peak
+        n = 0
         while not done.is_set():
             rss = _tree_rss(proc.pid)
+            if pss is not None and (rss > peak or n % 5 == 0):
+                pss["peak"] = max(pss.get("peak", 0), _tree_pss(proc.pid))
+            n += 1
             peak = max(peak, rss)
             if watch is not None:
                 watch(proc.pid, rss)

@@ -25,7 +25,7 @@ Usage::
     python benchmarks/bench_scale.py /tmp/trail [--threads 2] [--json out.json]
     # the questions only, on a case already ingested, before and after a change:
     git archive HEAD~1 graphtrail loaders | tar -x -C /tmp/before
-    python benchmarks/bench_scale.py /tmp/case --questions-only --before /tmp/before
+    python benchmarks/bench_scale.py /tmp/case --questions-only --before /tmp/before [--rounds 3]
 
 ``duckdb`` is a dependency of graphtrail (the ``--follow`` engine). DuckDB versions differ
 several-fold on these files (2.0.1 spends 4.5x the CPU of 1.1.0 reading them): quote the
@@ -50,12 +50,13 @@ from bench_ingest import emit_result, graphtrail_command, run_measured  # noqa: 
 __all__ = ["duckdb_baseline", "main"]
 
 
-def measured(cmd: list[str]) -> tuple[float, float, int, str]:
+def measured(cmd: list[str], pss: dict | None = None) -> tuple[float, float, int, str]:
     """Run ``cmd``: (wall seconds, CPU seconds of it and every process it waited for, peak
     tree RSS bytes, stdout). On a machine shared with other jobs the wall time follows the
-    load; the CPU time much less so."""
+    load; the CPU time much less so. ``pss`` gets the peak proportional set size
+    (:func:`bench_ingest.run_measured`)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    seconds, peak, out = run_measured(cmd)
+    seconds, peak, out = run_measured(cmd, pss=pss)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return seconds, cpu, peak, out
@@ -214,16 +215,19 @@ print(max(keys, key=lambda c: c["counts"])["values"][4:])
 
 
 def _timed(cmd: list[str], repeat: int = 1, before=None) -> dict:
-    best, best_cpu, peak = None, None, 0
+    """Best of ``repeat`` runs; the memory peaks of all of them: the tree's summed RSS
+    (pages a forked worker shares with its parent counted in each) and its PSS (counted
+    once)."""
+    best, best_cpu, peak, pss = None, None, 0, {}
     for _ in range(repeat):
         if before is not None:
             before()
-        seconds, cpu, rss, _ = measured(cmd)
+        seconds, cpu, rss, _ = measured(cmd, pss=pss)
         best = seconds if best is None else min(best, seconds)
         best_cpu = cpu if best_cpu is None else min(best_cpu, cpu)
         peak = max(peak, rss)
     return {"seconds": round(best, 3), "cpu_seconds": round(best_cpu, 3),
-            "peak_rss_mb": round(peak / 2**20)}
+            "peak_rss_mb": round(peak / 2**20), "peak_pss_mb": round(pss.get("peak", 0) / 2**20)}
 
 
 # ``findings`` and ``report`` with nothing kept (graphtrail/queries/findings/cache.py), then
@@ -266,10 +270,14 @@ def question_times(case: Path, out: Path, gt: list[str] | None = None, repeat: i
 
 
 def questions_side_by_side(case: Path, before: Path | None, repeat: int = 1,
-                           only: tuple[str, ...] = QUESTIONS) -> dict:
+                           only: tuple[str, ...] = QUESTIONS, rounds: int = 1) -> dict:
     """Time the questions on an existing case, without ingesting; with ``before`` (another
     source tree) also with that graphtrail, in the same run, each on its own copy of the
-    case whose graph that graphtrail built (untimed) first: graph formats may differ."""
+    case whose graph that graphtrail built (untimed) first: graph formats may differ.
+
+    ``rounds``: the trees alternated that many times (before, after, before, after...), so
+    that a change of the machine's speed during the run falls on both; each tree's figures
+    are the best of its rounds, and ``rounds`` lists every round's."""
     work = Path(tempfile.mkdtemp(prefix="gt-questions-"))
     try:
         result = {"case": str(case), "load_average_start": os.getloadavg()[0]}
@@ -281,12 +289,28 @@ def questions_side_by_side(case: Path, before: Path | None, repeat: int = 1,
             shutil.copytree(case, copy, symlinks=True)
             subprocess.run([*gt, "case", "rebuild", "--case", str(copy)], check=True,
                            capture_output=True)
-            result[name] = question_times(copy, work, gt, repeat, only)
-            shutil.rmtree(copy, ignore_errors=True)
+        every = []
+        for _ in range(rounds):
+            every.append({name: question_times(work / name, work, gt, repeat, only)
+                          for name, gt in trees.items()})
+        for name in trees:
+            result[name] = _best_of([r[name] for r in every])
+        if rounds > 1:
+            result["rounds"] = every
         result["load_average_end"] = os.getloadavg()[0]
         return result
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _best_of(runs: list[dict]) -> dict:
+    """Per question: the least seconds and CPU seconds of ``runs``, the largest memory."""
+    out = dict(runs[0])
+    for q, first in runs[0].items():
+        if isinstance(first, dict):
+            out[q] = {k: (max if k.startswith("peak") else min)(r[q][k] for r in runs)
+                      for k in first}
+    return out
 
 
 def _from_tree(src: Path) -> list[str]:
@@ -328,6 +352,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=1, help="questions: best of this many runs")
     ap.add_argument("--only", default=",".join(QUESTIONS),
                     help=f"questions to time, comma-separated (of {', '.join(QUESTIONS)})")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="--questions-only: alternate the two trees this many times")
     ap.add_argument("--before", type=Path, default=None,
                     help="also time the ingest of another source tree of graphtrail (say, "
                          "`git archive HEAD~1 graphtrail loaders | tar -x -C /tmp/before`) in the same run")
@@ -338,7 +364,8 @@ def main(argv: list[str] | None = None) -> int:
         unknown = sorted(set(only) - set(QUESTIONS))
         if unknown:
             ap.error(f"--only: unknown questions {unknown}")
-        emit_result(questions_side_by_side(args.trail, args.before, args.repeat, only), args.json)
+        emit_result(questions_side_by_side(args.trail, args.before, args.repeat, only, args.rounds),
+                    args.json)
         return 0
     files = _trail_files(args.trail)
     work = Path(tempfile.mkdtemp(prefix="gt-scale-"))
