@@ -33,33 +33,24 @@ from pathlib import Path
 
 def _tree_rss(pid: int) -> int:
     """Resident bytes of a process and all its descendants (Linux /proc)."""
-    total, stack = 0, [pid]
-    while stack:
-        p = stack.pop()
-        try:
-            with open(f"/proc/{p}/status") as fh:
-                for line in fh:
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1]) * 1024
-                        break
-            for task in os.listdir(f"/proc/{p}/task"):
-                with open(f"/proc/{p}/task/{task}/children") as fh:
-                    stack.extend(int(c) for c in fh.read().split())
-        except (FileNotFoundError, ProcessLookupError, PermissionError):
-            continue
-    return total
+    return _tree_sum(pid, "status", "VmRSS:")
 
 
 def _tree_pss(pid: int) -> int:
     """Proportional set size of a process and its descendants (Linux /proc): a page two
     processes share counts half in each, so forked workers are not counted twice."""
+    return _tree_sum(pid, "smaps_rollup", "Pss:")
+
+
+def _tree_sum(pid: int, name: str, field: str) -> int:
+    """The kB figure ``field`` of ``/proc/<pid>/<name>``, added up over the process tree, in bytes."""
     total, stack = 0, [pid]
     while stack:
         p = stack.pop()
         try:
-            with open(f"/proc/{p}/smaps_rollup") as fh:
+            with open(f"/proc/{p}/{name}") as fh:
                 for line in fh:
-                    if line.startswith("Pss:"):
+                    if line.startswith(field):
                         total += int(line.split()[1]) * 1024
                         break
             for task in os.listdir(f"/proc/{p}/task"):
