@@ -102,7 +102,7 @@ def _run(store, since, until, rules, config: Config, org_accounts, aws_ranges, p
     ctx.org_accounts |= organization_accounts(ctx)
     ctx.aws_ranges_file = aws_ranges
     chosen = _everything(ctx, rules, sigma)
-    if sigma is None and can_share(store):  # (Sigma rules are evaluated together, once)
+    if sigma is None and len(chosen) > 1 and can_share(store):  # (Sigma rules: together, once)
         return run_on_both_cores(store, chosen, config, progress)
     out: list[Finding] = []
     for done, (r, hits) in enumerate(chosen, 1):

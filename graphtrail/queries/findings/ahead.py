@@ -10,8 +10,9 @@ out of memory, the folder not writable after all) the caller's call computes the
 the answer is the one a single process gives.
 
 Nothing is forked when it cannot help: findings already kept, a run that is not kept (Sigma
-rules, a Neo4j store), a folder that cannot be written, no ``fork`` on the platform, or a
-case smaller than ``min_events`` (the fork would cost more than it saves).
+rules, a Neo4j store), a folder that cannot be written, no ``fork`` on the platform, a
+case smaller than ``min_events`` (the fork would cost more than it saves), or too little
+memory free for a second copy of the process (``both_cores.room_to_fork``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import multiprocessing
 import signal
 
 from graphtrail.queries.findings import findings, kept_as
+from graphtrail.queries.findings.both_cores import room_to_fork
 from graphtrail.queries.findings.cache import can_keep, is_kept
 
 __all__ = ["findings_ahead", "Ahead", "AHEAD_MIN_EVENTS"]
@@ -52,7 +54,8 @@ def findings_ahead(store, *, min_events: int | None = None, **kwargs) -> Ahead:
     key = kept_as(**kwargs)
     if (key is None or "fork" not in multiprocessing.get_all_start_methods()
             or not can_keep(store) or is_kept(store, key)
-            or store.case.event_count() < (AHEAD_MIN_EVENTS if min_events is None else min_events)):
+            or store.case.event_count() < (AHEAD_MIN_EVENTS if min_events is None else min_events)
+            or not room_to_fork()):
         return Ahead()
     kwargs.pop("progress", None)  # the caller's progress is not the child's to report
     child = multiprocessing.get_context("fork").Process(

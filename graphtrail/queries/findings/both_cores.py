@@ -22,7 +22,7 @@ from concurrent.futures.process import BrokenProcessPool
 
 from graphtrail.queries.findings.base import Finding, Rule, finding_of
 
-__all__ = ["run_on_both_cores", "can_share", "SHARE_MIN_EVENTS", "FIRST"]
+__all__ = ["run_on_both_cores", "can_share", "room_to_fork", "SHARE_MIN_EVENTS", "FIRST"]
 
 SHARE_MIN_EVENTS = 100_000  # below this the whole catalogue takes well under a second
 # the rules that read and group every call, measured at 1M generated events: taken first,
@@ -36,12 +36,45 @@ _JOB: tuple | None = None  # what the forked worker inherits: set only around th
 def can_share(store, min_events: int | None = None) -> bool:
     """Whether the rules over ``store`` are worth, and safe, sharing with a forked worker:
     an embedded case (a server's driver is not to be shared across a fork) of at least
-    ``min_events`` events, on a platform with ``fork``, in a process allowed children."""
+    ``min_events`` events, on a platform with ``fork``, in a process allowed children, with
+    the memory free for a second copy of this process (:func:`room_to_fork`)."""
     case = getattr(store, "case", None)
     return (getattr(store, "backend", None) == "memory" and case is not None
             and "fork" in multiprocessing.get_all_start_methods()
             and not multiprocessing.current_process().daemon
-            and case.event_count() >= (SHARE_MIN_EVENTS if min_events is None else min_events))
+            and case.event_count() >= (SHARE_MIN_EVENTS if min_events is None else min_events)
+            and room_to_fork())
+
+
+def room_to_fork(meminfo: str = "/proc/meminfo", status: str = "/proc/self/status") -> bool:
+    r"""Whether the memory the kernel says is available holds twice what this process has
+    resident: a forked worker shares the parent's pages only until either writes to them,
+    and its own frames come on top. Where the kernel does not say (not Linux), yes.
+
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (d / "m").write_text("MemTotal: 8000 kB\nMemAvailable:  3000 kB\n")
+    >>> _ = (d / "s").write_text("Name: x\nVmRSS:  1000 kB\n")
+    >>> room_to_fork(d / "m", d / "s"), room_to_fork(d / "m", d / "nothing")
+    (True, True)
+    >>> _ = (d / "s").write_text("VmRSS:  2000 kB\n")
+    >>> room_to_fork(d / "m", d / "s")
+    False
+    """
+    try:
+        available = _kb(meminfo, "MemAvailable:")
+        resident = _kb(status, "VmRSS:")
+    except (OSError, ValueError):
+        return True
+    return available >= 2 * resident
+
+
+def _kb(path, field: str) -> int:
+    with open(path, encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith(field):
+                return int(line.split()[1])
+    raise ValueError(f"{path}: no {field}")
 
 
 def run_on_both_cores(store, chosen: list[tuple[Rule, Callable]], config,
