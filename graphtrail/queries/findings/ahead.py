@@ -12,7 +12,7 @@ the answer is the one a single process gives.
 Nothing is forked when it cannot help: findings already kept, a run that is not kept (Sigma
 rules, a Neo4j store), a folder that cannot be written, no ``fork`` on the platform, a
 case smaller than ``min_events`` (the fork would cost more than it saves), or too little
-memory free for a second copy of the process (``both_cores.room_to_fork``).
+memory free for a run with a fork (``both_cores.room_to_fork``).
 """
 
 from __future__ import annotations
@@ -53,9 +53,10 @@ def findings_ahead(store, *, min_events: int | None = None, **kwargs) -> Ahead:
     cannot help (module docstring)."""
     key = kept_as(**kwargs)
     if (key is None or "fork" not in multiprocessing.get_all_start_methods()
-            or not can_keep(store) or is_kept(store, key)
-            or store.case.event_count() < (AHEAD_MIN_EVENTS if min_events is None else min_events)
-            or not room_to_fork()):
+            or not can_keep(store) or is_kept(store, key)):
+        return Ahead()
+    events = store.case.event_count()
+    if events < (AHEAD_MIN_EVENTS if min_events is None else min_events) or not room_to_fork(events):
         return Ahead()
     kwargs.pop("progress", None)  # the caller's progress is not the child's to report
     child = multiprocessing.get_context("fork").Process(
