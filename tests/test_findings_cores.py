@@ -104,6 +104,27 @@ def test_a_worker_that_dies_costs_only_time(case, tmp_path):
     assert _dicts(shared) == _serial(MemoryStore.open(case))
 
 
+def test_a_worker_killed_holding_the_counter_costs_only_time(case, monkeypatch):
+    monkeypatch.setattr(both_cores, "LOCK_SECONDS", 0.5)
+    store = MemoryStore.open(case)
+    me = os.getpid()
+
+    def grabbing(hits):
+        def run():
+            if os.getpid() != me:  # the worker takes the counter's lock and dies with it
+                both_cores._JOB[4].get_lock().acquire()
+                os.kill(os.getpid(), signal.SIGKILL)
+            time.sleep(0.05)
+            return hits()
+        return run
+
+    started = time.monotonic()
+    shared = both_cores.run_on_both_cores(
+        store, [(r, grabbing(h)) for r, h in _chosen(store)], Config(), None)
+    assert time.monotonic() - started < 20
+    assert _dicts(shared) == _serial(MemoryStore.open(case))
+
+
 def test_a_rule_that_fails_in_the_worker_fails_the_run(case):
     store = MemoryStore.open(case)
     me = os.getpid()

@@ -31,6 +31,7 @@ SHARE_MIN_EVENTS = 100_000  # below this the whole catalogue takes well under a 
 FIRST = ("GT-DISC-001", "GT-EXF-001", "GT-DISC-002", "GT-CRED-003", "GT-CRED-001",
          "GT-DISC-003", "GT-INIT-001")
 
+LOCK_SECONDS = 30.0  # the longest wait for the shared counter (see _lock)
 _JOB: tuple | None = None  # what the forked worker inherits: set only around the fork
 
 
@@ -113,8 +114,9 @@ def run_on_both_cores(store, chosen: list[tuple[Rule, Callable]], config,
             try:
                 out.update(_claim_rules(progress))
             finally:
-                with claimed.get_lock():  # a rule failed here: the worker stops claiming
+                if _lock(claimed):  # a rule failed here: the worker stops claiming
                     claimed.value = n
+                    claimed.get_lock().release()
             try:
                 out.update(theirs.result())
             except BrokenProcessPool:
@@ -134,18 +136,27 @@ def _claim_rules(progress: Callable[[int, int], None] | None = None) -> dict[int
     store, chosen, config, order, claimed, finished = _JOB
     mine: dict[int, list[Finding]] = {}
     while True:
-        with claimed.get_lock():
-            at = claimed.value
-            if at >= len(order):
-                return mine
-            claimed.value = at + 1
+        if not _lock(claimed):
+            return mine  # the other process died holding the counter: the rest run after
+        at = claimed.value
+        claimed.value = at + 1
+        claimed.get_lock().release()
+        if at >= len(order):
+            return mine
         i = order[at]
         mine[i] = _run_rule(store, chosen[i], config)
-        with claimed.get_lock():
+        if _lock(claimed):
             finished.value += 1
             done = finished.value
-        if progress is not None and done < len(order):
-            progress(done, len(order))
+            claimed.get_lock().release()
+            if progress is not None and done < len(order):
+                progress(done, len(order))
+
+
+def _lock(counter) -> bool:
+    """Take the counter's lock; False if it is not free within :data:`LOCK_SECONDS` (it is
+    held for an increment: only a process killed while holding it keeps it that long)."""
+    return counter.get_lock().acquire(timeout=LOCK_SECONDS)
 
 
 def _run_rule(store, pair: tuple[Rule, Callable], config) -> list[Finding]:
