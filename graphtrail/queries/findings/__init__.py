@@ -103,6 +103,7 @@ def _run(store, since, until, rules, config: Config, org_accounts, aws_ranges, p
     ctx.aws_ranges_file = aws_ranges
     chosen = _everything(ctx, rules, sigma)
     if sigma is None and len(chosen) > 1 and can_share(store):  # (Sigma rules: together, once)
+        ctx.warm()  # converted once, shared with the worker
         return run_on_both_cores(store, chosen, config, progress)
     out: list[Finding] = []
     for done, (r, hits) in enumerate(chosen, 1):
