@@ -14,7 +14,7 @@ import pytest
 from graphtrail.queries.findings import _everything, _run, both_cores, findings, kept_as
 from graphtrail.queries.findings import rules as _catalogue  # noqa: F401  (registers the rules)
 from graphtrail.queries.findings.ahead import findings_ahead
-from graphtrail.queries.findings.base import Context
+from graphtrail.queries.findings.base import RULES, Context, Rule
 from graphtrail.queries.findings.cache import FOLDER, is_kept
 from graphtrail.queries.findings.config import Config
 from graphtrail.queries.findings.organization import organization_accounts
@@ -173,6 +173,20 @@ def test_the_report_is_the_same_with_the_findings_run_ahead(case, scenario, tmp_
     assert _dicts(ahead.findings) == _dicts(alone.findings) and ahead.findings
     assert ahead.severity == alone.severity
     assert list(ahead.timeline["event_id"]) == list(alone.timeline["event_id"])
+
+
+def test_ctrl_c_ends_the_run_ahead_quietly(case, monkeypatch, capfd):
+    """Ctrl-C reaches the whole process group: the process ahead ends with 130 and prints
+    nothing (the caller reports the interruption), not a traceback of its own."""
+    def interrupted(ctx):
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(RULES, "GT-TEST-INT", Rule("GT-TEST-INT", "interrupted", "low", "Test",
+                                                   "T0000", "", interrupted))
+    ahead = findings_ahead(MemoryStore.open(case), min_events=0)
+    ahead.wait()
+    assert ahead.child.exitcode == 130
+    assert capfd.readouterr().err == ""
 
 
 def test_a_cancelled_run_ahead_leaves_nothing(case, scenario, monkeypatch):

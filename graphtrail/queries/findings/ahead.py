@@ -73,8 +73,11 @@ def _keep(store, kwargs: dict) -> None:
     # terminate() (a cancel, or the caller's exit) ends it through its finally blocks: the
     # temporary file of a half-written keep is removed
     signal.signal(signal.SIGTERM, _exit)
-    with collector_resumed():  # as the caller would run them (graphtrail.bulk)
-        findings(store, **kwargs)
+    try:
+        with collector_resumed():  # as the caller would run them (graphtrail.bulk)
+            findings(store, **kwargs)
+    except KeyboardInterrupt:  # Ctrl-C reaches the whole group: the caller says so, not here
+        raise SystemExit(128 + signal.SIGINT) from None
 
 
 def _exit(signum, frame) -> None:
