@@ -42,6 +42,15 @@ def _chosen(store):
     return chosen
 
 
+def _until(path, seconds: float = 60.0) -> None:
+    """Wait for the worker to have reached ``path`` (it takes a rule as soon as it is
+    forked; without the wait a fast parent could run them all first)."""
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        assert time.monotonic() < deadline, f"the worker never took a rule ({path.name})"
+        time.sleep(0.01)
+
+
 def _serial(store):
     return _dicts(_run(store, None, None, None, Config(), None, None, None, None))
 
@@ -69,9 +78,14 @@ def test_both_processes_run_rules(case, tmp_path):
     marks = tmp_path / "pids"
     marks.mkdir()
 
+    me, started = os.getpid(), tmp_path / "worker started"
+
     def slow(i, hits):
         def run():
-            time.sleep(0.05)  # long enough that the worker, forked after the start, gets some
+            if os.getpid() == me:
+                _until(started)  # the worker takes one before this process goes on
+            else:
+                started.touch()
             (marks / f"{i}-{os.getpid()}").touch()
             return hits()
         return run
@@ -94,7 +108,7 @@ def test_a_worker_that_dies_costs_only_time(case, tmp_path):
             if os.getpid() != me:  # in the worker: killed at its first rule
                 died.touch()
                 os.kill(os.getpid(), signal.SIGKILL)
-            time.sleep(0.05)
+            _until(died)
             return hits()
         return run
 
@@ -104,17 +118,18 @@ def test_a_worker_that_dies_costs_only_time(case, tmp_path):
     assert _dicts(shared) == _serial(MemoryStore.open(case))
 
 
-def test_a_worker_killed_holding_the_counter_costs_only_time(case, monkeypatch):
+def test_a_worker_killed_holding_the_counter_costs_only_time(case, monkeypatch, tmp_path):
     monkeypatch.setattr(both_cores, "LOCK_SECONDS", 0.5)
     store = MemoryStore.open(case)
-    me = os.getpid()
+    me, died = os.getpid(), tmp_path / "died"
 
     def grabbing(hits):
         def run():
             if os.getpid() != me:  # the worker takes the counter's lock and dies with it
                 both_cores._JOB[4].get_lock().acquire()
+                died.touch()
                 os.kill(os.getpid(), signal.SIGKILL)
-            time.sleep(0.05)
+            _until(died)
             return hits()
         return run
 
@@ -125,15 +140,16 @@ def test_a_worker_killed_holding_the_counter_costs_only_time(case, monkeypatch):
     assert _dicts(shared) == _serial(MemoryStore.open(case))
 
 
-def test_a_rule_that_fails_in_the_worker_fails_the_run(case):
+def test_a_rule_that_fails_in_the_worker_fails_the_run(case, tmp_path):
     store = MemoryStore.open(case)
-    me = os.getpid()
+    me, failed = os.getpid(), tmp_path / "failed"
 
     def failing(hits):
         def run():
             if os.getpid() != me:
+                failed.touch()
                 raise ValueError("a rule's own error")
-            time.sleep(0.05)
+            _until(failed)
             return hits()
         return run
 
