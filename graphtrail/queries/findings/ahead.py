@@ -10,9 +10,10 @@ out of memory, the folder not writable after all) the caller's call computes the
 the answer is the one a single process gives.
 
 Nothing is forked when it cannot help: findings already kept, a run that is not kept (Sigma
-rules, a Neo4j store), a folder that cannot be written, no ``fork`` on the platform, a
-case smaller than ``min_events`` (the fork would cost more than it saves), or too little
-memory free for a run with a fork (``both_cores.room_to_fork``).
+rules, a Neo4j store), a folder that cannot be written, or what ``both_cores.can_fork``
+refuses: no ``fork`` on the platform, a caller that may not have children (a daemon
+process), a case smaller than ``min_events`` (the fork would cost more than it saves), too
+little memory free for a run with a fork.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import multiprocessing
 import signal
 
 from graphtrail.queries.findings import findings, kept_as
-from graphtrail.queries.findings.both_cores import room_to_fork
+from graphtrail.queries.findings.both_cores import can_fork
 from graphtrail.queries.findings.cache import can_keep, is_kept
 
 __all__ = ["findings_ahead", "Ahead", "AHEAD_MIN_EVENTS"]
@@ -52,11 +53,8 @@ def findings_ahead(store, *, min_events: int | None = None, **kwargs) -> Ahead:
     before asking ``findings`` with the same arguments. Nothing is started when forking
     cannot help (module docstring)."""
     key = kept_as(**kwargs)
-    if (key is None or "fork" not in multiprocessing.get_all_start_methods()
-            or not can_keep(store) or is_kept(store, key)):
-        return Ahead()
-    events = store.case.event_count()
-    if events < (AHEAD_MIN_EVENTS if min_events is None else min_events) or not room_to_fork(events):
+    if (key is None or not can_keep(store) or is_kept(store, key)
+            or not can_fork(store, AHEAD_MIN_EVENTS if min_events is None else min_events)):
         return Ahead()
     kwargs.pop("progress", None)  # the caller's progress is not the child's to report
     child = multiprocessing.get_context("fork").Process(

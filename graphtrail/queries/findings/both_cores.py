@@ -22,7 +22,7 @@ from concurrent.futures.process import BrokenProcessPool
 
 from graphtrail.queries.findings.base import Finding, Rule, finding_of
 
-__all__ = ["run_on_both_cores", "can_share", "room_to_fork", "SHARE_MIN_EVENTS", "FIRST",
+__all__ = ["run_on_both_cores", "can_share", "can_fork", "room_to_fork", "SHARE_MIN_EVENTS", "FIRST",
            "FORK_BYTES_PER_EVENT"]
 
 SHARE_MIN_EVENTS = 100_000  # below this the whole catalogue takes well under a second
@@ -36,17 +36,23 @@ _JOB: tuple | None = None  # what the forked worker inherits: set only around th
 
 
 def can_share(store, min_events: int | None = None) -> bool:
-    """Whether the rules over ``store`` are worth, and safe, sharing with a forked worker:
-    an embedded case (a server's driver is not to be shared across a fork) of at least
-    ``min_events`` events, on a platform with ``fork``, in a process allowed children, with
-    the memory free for the run with a fork (:func:`room_to_fork`)."""
+    """Whether the rules over ``store`` are worth, and safe, sharing with a forked worker
+    (:func:`can_fork`, from :data:`SHARE_MIN_EVENTS` events unless ``min_events``)."""
+    return can_fork(store, SHARE_MIN_EVENTS if min_events is None else min_events)
+
+
+def can_fork(store, min_events: int) -> bool:
+    """Whether forking a copy of this process to run findings over ``store`` is safe and
+    worth it: an embedded case (a server's driver is not to be shared across a fork) of at
+    least ``min_events`` events, on a platform with ``fork``, in a process allowed children,
+    with the memory free for the run with a fork (:func:`room_to_fork`)."""
     case = getattr(store, "case", None)
     if (getattr(store, "backend", None) != "memory" or case is None
             or "fork" not in multiprocessing.get_all_start_methods()
             or multiprocessing.current_process().daemon):
         return False
     events = case.event_count()
-    return events >= (SHARE_MIN_EVENTS if min_events is None else min_events) and room_to_fork(events)
+    return events >= min_events and room_to_fork(events)
 
 
 # What a findings run over a case of N events may still need, with a fork, beyond what the
