@@ -2,18 +2,17 @@
 
 Loading is lazy and proportional to what a question needs: the *lineage* graph (sessions,
 keys, principals and the edges that derive one credential from another) is small even
-for millions of calls, and is what blast radius and chains walk; the full graph (every
-resource and address) is loaded only for views.
+for millions of calls, and is what blast radius and chains walk (a
+:class:`~graphtrail.store.lineage.Lineage`, whose relations' data is made as it is read);
+the full graph (every resource and address) is loaded in networkx only for views.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-import msgspec
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -21,6 +20,7 @@ from graphtrail import ids
 from graphtrail.bulk import collector_paused
 from graphtrail.model import EdgeKind
 from graphtrail.store.case import Case
+from graphtrail.store.lineage import Lineage, edge_props, parse_props
 from graphtrail.store.protocol import CALL_SUMMARY_SCHEMA
 
 if TYPE_CHECKING:
@@ -150,9 +150,10 @@ class MemoryStore:
 
     # -- graphs --------------------------------------------------------------------------
     @cached_property
-    def lineage(self) -> nx.MultiDiGraph:
-        """Credentials and principals, and the edges that derive one from another."""
-        return self._graph(self.case.graph_table("lineage"), only_edge_nodes=True)
+    def lineage(self) -> Lineage:
+        """Credentials and principals, and the edges that derive one from another (read
+        as a networkx ``MultiDiGraph`` is, without networkx: :mod:`graphtrail.store.lineage`)."""
+        return Lineage(self.case.graph_table("lineage"), self.node_info)
 
     @cached_property
     def graph(self) -> nx.MultiDiGraph:
@@ -227,7 +228,7 @@ class MemoryStore:
             d = {"kind": k, "first_seen": first[i], "last_seen": last[i], "count": counts[i],
                  "event_ids": evids[i] or [], "event_names": names[i] or []}
             if props[i]:
-                d.update(_props(props[i], parsed))
+                d.update(edge_props(props[i], parsed))
             keyed = succ[u].get(v)
             if keyed is None:
                 keyed = succ[u][v] = pred[v][u] = {}
@@ -250,25 +251,6 @@ class MemoryStore:
                 for row in zip(*(cols[c] for c in names), strict=True)}
 
 
-def _props(text: str, parsed: dict[str, tuple[dict, bool]]) -> dict:
-    """An edge's JSON props, parsed once per distinct text; parsed afresh for each edge when
-    they hold lists or dicts, so that no two edges share a mutable value."""
-    hit = parsed.get(text)
-    if hit is None:
-        value = _json(text)
-        hit = parsed[text] = (value, any(isinstance(v, list | dict) for v in value.values()))
-    return _json(text) if hit[1] else hit[0]
-
-
-def _json(text: str):
-    """Stored props, parsed (msgspec: a fifth of the time of ``json``, which still reads what
-    only it accepts, such as ``NaN``)."""
-    try:
-        return msgspec.json.decode(text)
-    except msgspec.DecodeError:
-        return json.loads(text)
-
-
 class _NodeInfo(dict):
     """A dict of node rows whose JSON props are parsed lazily (most are never read)."""
 
@@ -283,7 +265,7 @@ class _NodeInfo(dict):
     def __missing__(self, nid: str) -> dict:
         kind, label, acct, props = self._raw[nid]
         row = {"id": nid, "kind": kind, "label": label, "account": acct,
-               "props": _json(props) if props else {}}
+               "props": parse_props(props) if props else {}}
         self[nid] = row
         return row
 

@@ -14,6 +14,8 @@ import pyarrow as pa
 if TYPE_CHECKING:  # the graphs' type only: a question that walks no graph (chains) never imports it
     import networkx as nx
 
+    from graphtrail.store.lineage import Lineage
+
 __all__ = ["GraphStore", "ViewStore", "CALL_SUMMARY_SCHEMA"]
 
 CALL_SUMMARY_SCHEMA = pa.schema([
@@ -28,8 +30,12 @@ class GraphStore(Protocol):
     backend: str
 
     @property
-    def lineage(self) -> nx.MultiDiGraph:
-        """Credentials, principals and the edges deriving one from another (LINEAGE_EDGES)."""
+    def lineage(self) -> nx.MultiDiGraph | Lineage:
+        """Credentials, principals and the edges deriving one from another (LINEAGE_EDGES).
+
+        Read only as a ``MultiDiGraph`` is: ``n in g``, ``g.nodes[n]``, ``out_edges``,
+        ``in_edges``, ``edges``, ``successors``, ``predecessors`` (what
+        :class:`graphtrail.store.lineage.Lineage` answers)."""
 
     @property
     def session_info(self) -> Mapping[str, dict]:
