@@ -232,8 +232,9 @@ def _timed(cmd: list[str], repeat: int = 1, before=None) -> dict:
 
 # ``findings`` and ``report`` with nothing kept (graphtrail/queries/findings/cache.py), then
 # ``findings_kept`` and ``report_kept``: asked again, the findings of the first run read back
+# ``*_table``: the same answer printed as the terminal table (the default format), to a pipe
 QUESTIONS = ("help", "findings", "report", "findings_kept", "report_kept", "view",
-             "blast_radius", "chains")
+             "blast_radius", "chains", "chains_table", "timeline", "timeline_table", "keys_table")
 
 
 def question_times(case: Path, out: Path, gt: list[str] | None = None, repeat: int = 1,
@@ -250,6 +251,10 @@ def question_times(case: Path, out: Path, gt: list[str] | None = None, repeat: i
         "view": ([*gt, "view", *c, "--out", str(out / "g.html")], repeat),
         "blast_radius": ([*gt, "blast-radius", "--access-key", key, *c, "--format", "json"], repeat),
         "chains": ([*gt, "chains", *c, "--format", "json"], repeat),
+        "chains_table": ([*gt, "chains", *c], repeat),
+        "timeline": ([*gt, "timeline", "--access-key", key, "--lineage", *c, "--format", "json"], repeat),
+        "timeline_table": ([*gt, "timeline", "--access-key", key, "--lineage", *c], repeat),
+        "keys_table": ([*gt, "keys", *c], repeat),
     }
     commands["findings_kept"] = commands["findings"]
     commands["report_kept"] = commands["report"]

@@ -6,6 +6,7 @@ from functools import partial
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
 from graphtrail.bulk import collector_paused
 from graphtrail.cli.common import (
@@ -198,19 +199,28 @@ def chains_cmd(
 
 
 def print_chains(found) -> None:
-    escape = markup_text
+    """The chains, a line each for the origin and every hop (never broken: a line holds
+    its eventID whole, for grep), printed a thousand lines at a time from Text built
+    without markup: a rich print a line took 5.7 s for the 6,700 chains of a million events."""
     if not found:
         console.print("no chains")
+    lines: list[Text] = []
     for i, c in enumerate(found, 1):
-        tag = " [yellow]cross-account[/]" if c.cross_account else ""
-        console.print(f"[bold]chain {i}[/] ({plural(len(c.hops), 'hop')}){tag}", markup=True)
-        console.print("  " + escape(c.path[0]), highlight=False)
+        head = Text.assemble((f"chain {i}", "bold"), f" ({plural(len(c.hops), 'hop')})")
+        if c.cross_account:
+            head.append(" cross-account", style="yellow")
+        lines += [head, Text("  " + terminal_text(c.path[0]))]
         for h in c.hops:
-            key = f" key {escape(h['access_key_id'])}" if h.get("access_key_id") else ""
-            across = " -> ".join(escape(said(h.get(a))) for a in ("from_account", "to_account"))
-            console.print(f"  -> {escape(h['to'])}  [dim]{said(h.get('time'))}{key} "
-                          f"event {escape(said(h.get('event_id')))} accounts {across}[/]",
-                          highlight=False)
+            key = f" key {terminal_text(h['access_key_id'])}" if h.get("access_key_id") else ""
+            across = " -> ".join(terminal_text(said(h.get(a))) for a in ("from_account", "to_account"))
+            lines.append(Text.assemble(f"  -> {terminal_text(h['to'])}  ", (
+                f"{said(h.get('time'))}{key} event {terminal_text(said(h.get('event_id')))} accounts {across}",
+                "dim")))
+        if len(lines) >= 1000:
+            console.print(Text("\n").join(lines), soft_wrap=True)
+            lines.clear()
+    if lines:
+        console.print(Text("\n").join(lines), soft_wrap=True)
 
 
 def timeline_cmd(

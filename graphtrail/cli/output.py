@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from graphtrail.cli.table import RICH_ROWS, print_table
 from graphtrail.safe_text import csv_cell, markup_text, terminal_text
 
 __all__ = ["Format", "emit_json", "emit_rows", "console", "err_console", "jsonable", "cell",
@@ -143,6 +144,10 @@ def emit_rows(rows: list[dict], fmt: Format, *, title: str | None = None,
         for r in rows:
             w.writerow({k: csv_cell(cell(r.get(k)), raw=csv_raw()) for k in cols})
         sys.stdout.write(buf.getvalue())
+    elif len(rows) > RICH_ROWS:  # the same box, drawn from plain strings (graphtrail.cli.table)
+        print_table(console, [terminal_text(c) for c in cols],
+                    [[terminal_text(cell(r.get(c))) for c in cols] for r in rows],
+                    title=terminal_text(title) if title else None, no_wrap=no_wrap)
     else:
         t = Table(title=markup_text(title) if title else None, show_lines=False,
                   header_style="bold")
