@@ -84,12 +84,14 @@ def _build(case: Case, progress: Callable[[int, int], None] | None = None) -> di
         read = _counted(case.event_batches, tally)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="calls-by-actor") as pool:
         by_actor: list[Future] = []
+        roots: dict[str, str] = {}
 
-        def activity_written(rows: int) -> None:
+        def activity_written(rows: int, session_roots: dict[str, str]) -> None:
+            roots.update(session_roots)
             # Clustered alongside the nodes and edges only when its sort is one slice:
             # beyond, its slices and the edges' strings together would hold the peak.
             if rows <= SORT_ROWS:
-                by_actor.append(pool.submit(case.write_calls_by_actor, work, clustered))
+                by_actor.append(pool.submit(case.write_calls_by_actor, work, clustered, roots))
 
         facts = build_graph(read, work / "activity.parquet", activity_written=activity_written)
         lineage: list[pa.Table] = []
@@ -106,7 +108,7 @@ def _build(case: Case, progress: Callable[[int, int], None] | None = None) -> di
     for f in by_actor:
         f.result()
     if not by_actor:  # more calls than one slice: clustered now, the edges' memory freed
-        case.write_calls_by_actor(work, clustered)
+        case.write_calls_by_actor(work, clustered, roots)
     tally.finish()
     meta = {"seconds": seconds, "nodes": facts.nodes.num_rows,
             "edges": edge_rows, "sessions": facts.sessions.num_rows,

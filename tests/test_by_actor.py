@@ -48,7 +48,31 @@ def test_every_call_is_in_the_clustered_table_once_with_its_row(scenario):
         assert back.column(col).cast(activity.schema.field(col).type).to_pylist() == \
             activity.column(col).to_pylist(), col
     actors = [a for a in clustered.column("actor").to_pylist() if a is not None]
-    assert actors == sorted(actors)  # sorted: a credential's calls sit together
+    roots = _roots(store)
+    assert any(roots[s] != s for s in roots)  # sessions issued by a key or a principal
+    # a lineage's calls sit together: sorted by (the credential it starts from, the actor)
+    assert actors == sorted(actors, key=lambda a: (roots.get(a, a), a))
+    _index_says_where_each_actor_is(path)
+
+
+def _index_says_where_each_actor_is(path) -> None:
+    ix = pq.read_table(by_actor.index_of(path)).to_pylist()
+    groups = pq.ParquetFile(path)
+    where = {}
+    for g in range(groups.num_row_groups):
+        for a in set(groups.read_row_group(g, ["actor"]).column("actor").to_pylist()) - {None}:
+            where.setdefault(a, []).append(g)
+    assert {r["actor"]: (r["first"], r["last"]) for r in ix} == {a: (min(g), max(g)) for a, g in where.items()}
+    assert all(max(g) - min(g) + 1 == len(g) for g in where.values())  # an actor's groups: in a row
+
+
+def _roots(store: MemoryStore) -> dict[str, str]:
+    from types import SimpleNamespace
+
+    from loaders.facts.build import session_roots
+
+    rows = store.sessions.select(["session", "issuer"]).to_pylist()
+    return session_roots([SimpleNamespace(**r) for r in rows])
 
 
 def test_calls_of_actors_are_those_of_the_activity_table(scenario):
@@ -106,9 +130,43 @@ def test_many_slices_write_what_one_slice_writes(scenario, tmp_path, monkeypatch
     n = by_actor.write_by_actor(activity, many, Case.GRAPH_DICTIONARY_COLUMNS)
     assert n > 3 * 37  # several slices, several flushes each
     assert pq.read_table(many).to_pylist() == pq.read_table(one).to_pylist()
-    assert [p.name for p in many.parent.iterdir()] == ["clustered.parquet"]
+    for path in (one, many):
+        _index_says_where_each_actor_is(path)
+    assert sorted(p.name for p in many.parent.iterdir()) == ["clustered.index.parquet", "clustered.parquet"]
     back = pq.read_table(many, columns=[by_actor.SEQ]).column(by_actor.SEQ).to_pylist()
     assert sorted(back) == list(range(n))
+
+
+@pytest.mark.parametrize("slice_rows", [None, 41], ids=["one slice", "spilled"])
+def test_a_lineage_reads_few_row_groups_and_the_same_calls(scenario, tmp_path, monkeypatch, slice_rows):
+    """Clustered by the credential a lineage starts from, the leaked key's lineage sits in
+    fewer row groups than sorted by actor alone, and every way of choosing the row groups
+    (the index, the statistics of a build without one) reads the calls the activity table
+    holds."""
+    from graphtrail.queries.blast_radius import lineage_of
+
+    store, truth = scenario
+    monkeypatch.setattr(by_actor, "ROWS_PER_GROUP", 16)
+    if slice_rows:
+        monkeypatch.setattr(by_actor, "SORT_ROWS", slice_rows)
+    activity = store.case.graph_dir() / "activity.parquet"
+    creds, _ = lineage_of(store, {f"key:{truth.leaked_key}"})
+    lineage = sorted(creds)
+    assert len(lineage) > 3
+    groups = {}
+    for name, clusters in (("by_actor", None), ("by_root", _roots(store))):
+        out = tmp_path / name / "calls.parquet"
+        out.parent.mkdir()
+        by_actor.write_by_actor(activity, out, Case.GRAPH_DICTIONARY_COLUMNS, clusters=clusters)
+        groups[name] = by_actor._indexed_groups(by_actor.index_of(out), lineage)
+        want = _from_activity(store, lineage, COLUMNS)
+        for indexed in (True, False):
+            if not indexed:
+                by_actor.index_of(out).unlink()
+            got = by_actor.read_by_actor(out, lineage, COLUMNS)
+            got = got.sort_by([("time", "ascending"), ("event_id", "ascending"), (by_actor.SEQ, "ascending")])
+            assert got.select(COLUMNS).to_pylist() == want.to_pylist(), (name, indexed)
+    assert len(groups["by_root"]) < len(groups["by_actor"])
 
 
 def test_spilled_dictionary_columns_come_back_as_they_were():

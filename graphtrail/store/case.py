@@ -32,7 +32,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -388,14 +388,16 @@ class Case:
                 del part
         return rows
 
-    def write_calls_by_actor(self, workdir: Path,
-                             progress: Callable[[int], None] | None = None) -> int:
+    def write_calls_by_actor(self, workdir: Path, progress: Callable[[int], None] | None = None,
+                             roots: Mapping[str, str] | None = None) -> int:
         """Write the build's calls clustered by actor (:mod:`graphtrail.store.by_actor`),
         from its ``activity.parquet``; :meth:`commit_graph` writes them if this was not
         called. Safe in a thread of its own while the rest of the build is written.
-        ``progress(calls)``: told of the calls as they are written. Returns the calls written."""
+        ``progress(calls)``: told of the calls as they are written; ``roots``: session ->
+        the credential its lineage starts from (a lineage's calls together). Returns the
+        calls written."""
         return write_by_actor(workdir / "activity.parquet", workdir / f"{BY_ACTOR}.parquet",
-                              self.GRAPH_DICTIONARY_COLUMNS, progress)
+                              self.GRAPH_DICTIONARY_COLUMNS, progress, roots)
 
     def commit_graph(self, workdir: Path, tables: dict[str, pa.Table], meta: dict) -> None:
         """Write ``tables`` next to what the builder already wrote, then swap atomically."""

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import gc
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,7 +48,8 @@ from loaders.facts.registry import HANDLERS, Call
 from loaders.facts.resources import resource_ids
 from loaders.schema import json_object as _dec
 
-__all__ = ["GraphFacts", "build_graph", "EVENT_INPUT_COLUMNS", "ACTIVITY_COLUMNS", "session_schema"]
+__all__ = ["GraphFacts", "build_graph", "session_roots", "EVENT_INPUT_COLUMNS", "ACTIVITY_COLUMNS",
+           "session_schema"]
 
 EVENT_INPUT_COLUMNS = (  # what the builder reads from the events table
     "event_id", "time", "event_source", "event_name", "error_code", "account_id",
@@ -120,13 +121,14 @@ _LIGHT = [c for c in EVENT_INPUT_COLUMNS if c not in ("resources", "additional_e
 
 
 def build_graph(read_batches: BatchReader, activity_path: str | Path, *,
-                activity_written: Callable[[int], None] | None = None) -> GraphFacts:
+                activity_written: Callable[[int, dict[str, str]], None] | None = None) -> GraphFacts:
     """Build the identity graph from the events ``read_batches(columns)`` yields.
 
     Two passes over the events, batch by batch; the per-call activity table is written to
     ``activity_path`` as it is made, so memory is bounded by the graph, not the events.
-    ``activity_written(rows)``, if given, is called once that file is complete, while the
-    nodes and edges are still to be made (to start what reads it alongside).
+    ``activity_written(rows, roots)``, if given, is called once that file is complete, while
+    the nodes and edges are still to be made (to start what reads it alongside); ``roots``
+    maps each session to the credential its lineage starts from (:func:`session_roots`).
     """
     was = gc.isenabled()
     gc.disable()
@@ -142,7 +144,7 @@ def build_graph(read_batches: BatchReader, activity_path: str | Path, *,
         fold = EdgeFold()
         rows = _second_pass(read_batches, linker, activity_path, g, fold, console, sides)
         if activity_written is not None:
-            activity_written(rows)
+            activity_written(rows, session_roots(linker.sessions.values()))
         _replayed_sessions(sides, linker.sessions)
         _session_facts(linker, g)
         _actor_nodes(linker.sessions, g)
@@ -160,6 +162,30 @@ def build_graph(read_batches: BatchReader, activity_path: str | Path, *,
     finally:
         if was:
             gc.enable()
+
+
+def session_roots(sessions: Iterable[Issuance]) -> dict[str, str]:
+    """Each session -> the credential its lineage starts from: its issuer's root, up the
+    chain of sessions to a key, a principal or an identity provider (a session with no
+    issuer is its own root).
+
+    >>> from types import SimpleNamespace as S
+    >>> session_roots([S(session="s:1", issuer="key:A"), S(session="s:2", issuer="s:1"),
+    ...                S(session="s:3", issuer=None)])
+    {'s:1': 'key:A', 's:2': 'key:A', 's:3': 's:3'}
+    """
+    issuer = {s.session: s.issuer for s in sessions}
+    roots: dict[str, str] = {}
+    for sid in issuer:
+        path, cur = [], sid
+        while cur not in roots and issuer.get(cur) and cur not in path:
+            path.append(cur)
+            cur = issuer[cur]
+        root = roots.get(cur, cur)
+        for p in path:
+            roots[p] = root
+        roots.setdefault(sid, root)
+    return {sid: roots[sid] for sid in issuer}
 
 
 def _second_pass(read_batches: BatchReader, linker: Linker, activity_path: str | Path,
