@@ -24,6 +24,7 @@ build, never a half-written one, and a reader that opened the previous build kee
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -360,9 +361,18 @@ class Case:
         return self._graph_dir
 
     def graph_is_current(self) -> bool:
-        """True when the stored graph was built from the events the case holds now."""
+        """True when the stored graph was built from the events the case holds now: the
+        same generation, or the same event and Insights parts (an ingest that read only
+        files the case holds, or added no event, leaves the graph as it was)."""
         m = self.graph_meta()
-        return m.get("generation") == self.generation and m.get("graph_format") == GRAPH_FORMAT
+        if m.get("graph_format") != GRAPH_FORMAT:
+            return False
+        return m.get("generation") == self.generation or m.get("contents") == self._contents()
+
+    def _contents(self) -> str:
+        """What a graph is built from, hashed: the event and Insights parts, in order."""
+        parts = json.dumps([self.state["events"], self.state["insights"]]).encode()
+        return hashlib.sha256(parts).hexdigest()
 
     def has_graph(self) -> bool:
         """True when a complete graph of this graphtrail's format is stored (maybe older)."""
@@ -410,7 +420,8 @@ class Case:
         if missing:
             raise CaseError(f"{workdir}: graph tables missing: {missing}")
         (workdir / "meta.json").write_text(json.dumps(
-            {"generation": self.generation, "graph_format": GRAPH_FORMAT, "built": _now(), **meta},
+            {"generation": self.generation, "graph_format": GRAPH_FORMAT, "built": _now(),
+             "contents": self._contents(), **meta},
             indent=1, default=str))
         built = self.path / f".graph-{self.generation}-{uuid.uuid4().hex[:12]}"
         os.rename(workdir, built)
