@@ -76,7 +76,7 @@ def _rule(left: str, line: str, cross: str, right: str, widths: list[int]) -> st
 
 
 def _pad(text: str, width: int) -> str:
-    return text + " " * (width - cell_len(text))
+    return text.ljust(width) if text.isascii() else text + " " * (width - cell_len(text))
 
 
 def _widths(cols: list[str], rows: list[list[str]], no_wrap: frozenset[str], room: int) -> list[int]:
@@ -119,20 +119,23 @@ def _line_cells(row: list[str], widths: list[int], wrap: list[bool]) -> Iterator
 
 
 def _cell_lines(text: str, width: int) -> list[str]:
-    """``text`` in lines of at most ``width`` cells: broken at spaces, a longer word folded."""
-    if (len(text) if text.isascii() else cell_len(text)) <= width:
+    """``text`` in lines of at most ``width`` cells: broken at spaces, a longer word folded
+    (text of one cell a character, the most of it, measured by ``len``)."""
+    plain = text.isascii()
+    size = len if plain else cell_len
+    if size(text) <= width:
         return [text]
     lines: list[str] = []
     cur = ""
     for word in text.split(" "):
         cand = f"{cur} {word}" if cur else word
-        if cell_len(cand) <= width:
+        if size(cand) <= width:
             cur = cand
             continue
         if cur:
             lines.append(cur)
-        while cell_len(word) > width:
-            head = chop_cells(word, width)[0]
+        while size(word) > width:
+            head = word[:width] if plain else chop_cells(word, width)[0]
             lines.append(head)
             word = word[len(head):]
         cur = word
