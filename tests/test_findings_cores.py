@@ -189,6 +189,9 @@ def test_the_report_is_the_same_with_the_findings_run_ahead(case, scenario, tmp_
     assert _dicts(ahead.findings) == _dicts(alone.findings) and ahead.findings
     assert ahead.severity == alone.severity
     assert list(ahead.timeline["event_id"]) == list(alone.timeline["event_id"])
+    assert ahead.evidence == alone.evidence and ahead.files == alone.files
+    assert ahead.missing == alone.missing
+    assert list(ahead.timeline["request"]) == list(alone.timeline["request"])
 
 
 def test_ctrl_c_ends_the_run_ahead_quietly(case, monkeypatch, capfd):
