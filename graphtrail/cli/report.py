@@ -27,16 +27,19 @@ from graphtrail.cli.common import (
     SinceOpt,
     UntilOpt,
     fail,
+    on_server,
     open_store,
     output_file,
     pick_seed,
+    skip_pandas_probe,
     time_bounds,
 )
 from graphtrail.cli.output import console, err_console
 from graphtrail.queries.seeds import Seed, SeedError
 from graphtrail.views.graph.aggregate import relation_count
+from graphtrail.views.graph.case_view import reduced_case
 from graphtrail.views.graph.focus import focus_graph
-from graphtrail.views.graph.html import render_graph
+from graphtrail.views.graph.html import render_case_view, render_graph
 from graphtrail.views.graph.png import PngError, screenshot, write_graph_png
 
 if TYPE_CHECKING:
@@ -139,18 +142,29 @@ def view_cmd(
     output_file(png, "--png")
     seed = Seed.of(None, focus) if focus else None
     store = open_store(case, backend, seed=seed)
-    try:
-        g, highlight = focus_graph(store, seed, depth=depth, since=lo, until=hi, account=account)
-    except SeedError as exc:
-        raise fail(str(exc)) from exc
+    whole = seed is None and lo is None and hi is None and account is None
+    if whole and not on_server(backend):
+        skip_pandas_probe()  # a page from the tables makes no frame
+    # the whole case cut down on its tables, when that gives the same page (case_view.py)
+    reduced = reduced_case(store, max_nodes) if whole else None
+    if reduced is None:
+        try:
+            g, highlight = focus_graph(store, seed, depth=depth, since=lo, until=hi, account=account)
+        except SeedError as exc:
+            raise fail(str(exc)) from exc
     out = out or Path("graphtrail-graph.html")
     heading = title or (f"graphtrail: {_seed_words(seed)}" if seed else "graphtrail: case graph")
     out.parent.mkdir(parents=True, exist_ok=True)
-    render_graph(g, out, highlight=highlight, title=heading, max_nodes=max_nodes,
-                 layout=layout.value)
-    drawn = "" if g.number_of_nodes() <= max_nodes else f", summarised to {max_nodes:,} at most"
-    console.print(f"view: {out} ({g.number_of_nodes():,} nodes, {relation_count(g):,} "
-                  f"relations{drawn})", highlight=False, markup=False, soft_wrap=True)
+    if reduced is not None:
+        render_case_view(reduced, out, title=heading, layout=layout.value)
+        nodes, relations = reduced.nodes, reduced.relations
+    else:
+        render_graph(g, out, highlight=highlight, title=heading, max_nodes=max_nodes,
+                     layout=layout.value)
+        nodes, relations = g.number_of_nodes(), relation_count(g)
+    drawn = "" if nodes <= max_nodes else f", summarised to {max_nodes:,} at most"
+    console.print(f"view: {out} ({nodes:,} nodes, {relations:,} relations{drawn})",
+                  highlight=False, markup=False, soft_wrap=True)
     if png is not None:
         _png(lambda: screenshot(out, png))
 

@@ -26,7 +26,7 @@ from graphtrail.store.protocol import CALL_SUMMARY_SCHEMA
 if TYPE_CHECKING:
     import networkx as nx
 
-__all__ = ["MemoryStore", "LINEAGE_EDGES", "lineage_edges"]
+__all__ = ["MemoryStore", "LINEAGE_EDGES", "lineage_edges", "drawn_node"]
 
 # Edges that carry one credential to another (or to what it acts as).
 LINEAGE_EDGES = frozenset({EdgeKind.ISSUED, EdgeKind.OF_ROLE, EdgeKind.OF_PRINCIPAL,
@@ -186,6 +186,15 @@ class MemoryStore:
         # as in the whole graph: nodes the case knows with their data, the others bare
         return self._graph(edges, only_edge_nodes=False, nodes={n for n in keep if n in info})
 
+    def graph_of(self, nodes: set[str]) -> nx.MultiDiGraph:
+        """``nodes`` (nodes of the case) and every relation among them, as in :attr:`graph`,
+        read from the edges table without building the whole graph."""
+        edges = self.edges
+        kept = pa.array(sorted(nodes), pa.string())
+        inside = pc.and_(pc.is_in(edges.column("src"), value_set=kept),
+                         pc.is_in(edges.column("dst"), value_set=kept))
+        return self._graph(edges.filter(inside), only_edge_nodes=False, nodes=set(nodes))
+
     def _graph(self, edges: pa.Table, *, only_edge_nodes: bool,
                nodes: set[str] | None = None) -> nx.MultiDiGraph:
         """The graph of ``edges`` (and every node of the case unless ``only_edge_nodes``).
@@ -212,8 +221,7 @@ class MemoryStore:
         node, succ, pred = g._node, g._succ, g._pred
         for nid in sorted(wanted):  # a set's order changes with every process's hash seed
             if nid in info:
-                n = info[nid]
-                node[nid] = {"kind": n["kind"], "label": n["label"], "account": n["account"], **n["props"]}
+                node[nid] = drawn_node(info[nid])
             else:
                 node[nid] = {"kind": "Resource", "label": nid, "account": None}
             succ[nid], pred[nid] = {}, {}
@@ -249,6 +257,12 @@ class MemoryStore:
         names = list(cols)
         return {row[0]: dict(zip(names, row, strict=True))
                 for row in zip(*(cols[c] for c in names), strict=True)}
+
+
+def drawn_node(n: dict) -> dict:
+    """A node's data in the case graph (:attr:`MemoryStore.graph`), from its
+    :attr:`MemoryStore.node_info` row."""
+    return {"kind": n["kind"], "label": n["label"], "account": n["account"], **n["props"]}
 
 
 class _NodeInfo(dict):

@@ -37,7 +37,7 @@ import networkx as nx
 from graphtrail.bulk import collector_paused
 from graphtrail.model import EVIDENCE_CAP, NodeKind
 
-__all__ = ["Reduction", "reduce_graph", "relation_count", "COLLAPSE_STAGES"]
+__all__ = ["Reduction", "reduce_graph", "relation_count", "cap_key", "COLLAPSE_STAGES"]
 
 # Collapsed in this order, each stage only if the graph is still too large.
 COLLAPSE_STAGES: tuple[tuple[str, ...], ...] = (
@@ -230,25 +230,26 @@ def _cap(
     g: nx.MultiDiGraph, max_nodes: int, keep: set[Hashable], reduction: Reduction
 ) -> nx.MultiDiGraph:
     degree = dict(g.degree())
-
-    def rank(node: Hashable) -> tuple:
-        attrs = g.nodes[node]
-        kind = attrs.get("kind")
-        return (
-            node in keep,
-            # A summary node stands for many: keep it like an identity.
-            _IDENTITY_RANK if attrs.get("aggregate") else _CAP_ORDER.get(kind, _IDENTITY_RANK),
-            # Accounts are containers: their IN_ACCOUNT degree says little.
-            degree[node] if kind != NodeKind.ACCOUNT.value else 0,
-            str(node),
-        )
-
-    ordered = sorted(g.nodes, key=rank, reverse=True)
+    ordered = sorted(g.nodes, key=lambda n: cap_key(n, g.nodes[n], degree[n], keep), reverse=True)
     kept = set(ordered[: max(max_nodes, len(keep & set(g.nodes)))])
     out = g.subgraph(kept).copy()
     reduction.omitted_nodes += g.number_of_nodes() - out.number_of_nodes()
     reduction.omitted_edges += relation_count(g) - relation_count(out)
     return out
+
+
+def cap_key(node: Hashable, attrs: dict, degree: int, keep: set[Hashable]) -> tuple:
+    """How much ``node`` tells, for the cap (the largest keys are kept): the nodes asked
+    for, then by kind, then by relations (``degree``), then by id."""
+    kind = attrs.get("kind")
+    return (
+        node in keep,
+        # A summary node stands for many: keep it like an identity.
+        _IDENTITY_RANK if attrs.get("aggregate") else _CAP_ORDER.get(kind, _IDENTITY_RANK),
+        # Accounts are containers: their IN_ACCOUNT degree says little.
+        degree if kind != NodeKind.ACCOUNT.value else 0,
+        str(node),
+    )
 
 
 def _fresh_id(g: nx.MultiDiGraph, wanted: str) -> str:

@@ -24,6 +24,7 @@ import html
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import networkx as nx
 
@@ -35,7 +36,10 @@ from graphtrail.views.graph.style import edge_style, node_style
 from graphtrail.views.graph.tooltips import iso_utc
 from graphtrail.views.html_page import html_page, inline_json, static_text, vis_network_assets
 
-__all__ = ["GraphFragment", "graph_fragment", "render_graph"]
+if TYPE_CHECKING:
+    from graphtrail.views.graph.case_view import ReducedCase
+
+__all__ = ["GraphFragment", "graph_fragment", "render_graph", "render_case_view"]
 
 _KIND_ORDER = {k.value: i for i, k in enumerate(NodeKind)}
 _EDGE_ORDER = {k.value: i for i, k in enumerate(EdgeKind)}
@@ -101,10 +105,26 @@ def render_graph(
         The HTML document.
     """
     view = graph_fragment(g, highlight=highlight, max_nodes=max_nodes, layout=layout)
+    return _page(view, _meta(g), title, out)
+
+
+def render_case_view(reduced: ReducedCase, out: Path | None = None, *,
+                     title: str = "graphtrail: identity graph",
+                     layout: Layout = "hierarchical") -> str:
+    """The page :func:`render_graph` makes of a whole case graph, from the reduction
+    :func:`~graphtrail.views.graph.case_view.reduced_case` made on the case's tables."""
+    keep: set[str] = set()
+    view = _fragment(reduced.drawn, reduced.reduction, keep, layout, "gt-graph")
+    meta = _meta_text(reduced.nodes, reduced.relations, reduced.accounts,
+                      reduced.first_seen, reduced.last_seen)
+    return _page(view, meta, title, out)
+
+
+def _page(view: GraphFragment, meta: str, title: str, out: Path | None) -> str:
     header = (
         '<header class="gt-header">'
         f"<h1>{html.escape(title)}</h1>"
-        f'<p class="gt-meta">{_meta(g)}</p>'
+        f'<p class="gt-meta">{meta}</p>'
         "</header>"
     )
     footer = (
@@ -145,6 +165,11 @@ def graph_fragment(
     """
     keep = set(highlight or ())
     drawn, reduction = reduce_graph(g, max_nodes, keep)
+    return _fragment(drawn, reduction, keep, layout, element_id)
+
+
+def _fragment(drawn: nx.MultiDiGraph, reduction: Reduction, keep: set, layout: Layout,
+              element_id: str) -> GraphFragment:
     data = vis_data(drawn, highlight=keep, layout=layout)
     data["container"] = element_id
     vis_js, vis_css = vis_network_assets()
@@ -189,10 +214,15 @@ def _account_toggle(g: nx.MultiDiGraph) -> str:
 def _meta(g: nx.MultiDiGraph) -> str:
     accounts = {a for _, a in g.nodes(data="account") if a}
     first, last = _evidence_span(g)
+    return _meta_text(g.number_of_nodes(), relation_count(g), len(accounts), first, last)
+
+
+def _meta_text(nodes: int, relations: int, accounts: int, first: int | None,
+               last: int | None) -> str:
     parts = [
-        f"{g.number_of_nodes():,} nodes",
-        f"{relation_count(g):,} relations",
-        f"{len(accounts):,} account{'s' if len(accounts) != 1 else ''}",
+        f"{nodes:,} nodes",
+        f"{relations:,} relations",
+        f"{accounts:,} account{'s' if accounts != 1 else ''}",
     ]
     if first is not None and last is not None:
         parts.append(f"evidence {iso_utc(first)} to {iso_utc(last)}")
