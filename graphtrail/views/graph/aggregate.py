@@ -163,7 +163,7 @@ def _collapse_alike(
     gone = {m for _, members in collapsing for m in members}
     # A copy of what stays (the same as copying all, then removing the members): the
     # members are most of a large case's nodes and edges.
-    out = g.subgraph([n for n in g if n not in gone]).copy()
+    out = _copy_of(g, [n for n in g if n not in gone])
     for (kind, _), members in collapsing:
         summary = _fresh_id(out, f"graphtrail:summary:{kind}:{reduction.summary_nodes}")
         _add_summary(out, g, summary, kind, members)
@@ -232,9 +232,29 @@ def _cap(
     degree = dict(g.degree())
     ordered = sorted(g.nodes, key=lambda n: cap_key(n, g.nodes[n], degree[n], keep), reverse=True)
     kept = set(ordered[: max(max_nodes, len(keep & set(g.nodes)))])
-    out = g.subgraph(kept).copy()
+    out = _copy_of(g, [n for n in g if n in kept])
     reduction.omitted_nodes += g.number_of_nodes() - out.number_of_nodes()
     reduction.omitted_edges += relation_count(g) - relation_count(out)
+    return out
+
+
+def _copy_of(g: nx.MultiDiGraph, nodes: list[Hashable]) -> nx.MultiDiGraph:
+    """``g.subgraph(nodes).copy()``, its nodes in the order of ``nodes``.
+
+    networkx walks a subgraph of fewer than half the nodes in the order of a set, which
+    the string hash seed changes from one process to the next. A later collapse met its
+    members in that order: the order of a summary's evidence, and which of two summaries
+    of one size was numbered first, changed from run to run.
+    """
+    inside = set(nodes)
+    out = g.__class__()
+    out.graph.update(g.graph)
+    out.add_nodes_from((n, g.nodes[n].copy()) for n in nodes)
+    if g.is_multigraph():
+        out.add_edges_from((u, v, k, d.copy()) for u in nodes for v, keyed in g.adj[u].items()
+                           if v in inside for k, d in keyed.items())
+    else:
+        out.add_edges_from((u, v, d.copy()) for u in nodes for v, d in g.adj[u].items() if v in inside)
     return out
 
 
