@@ -186,6 +186,13 @@ class MemoryStore:
         # as in the whole graph: nodes the case knows with their data, the others bare
         return self._graph(edges, only_edge_nodes=False, nodes={n for n in keep if n in info})
 
+    def drawn_nodes(self) -> tuple[list[str], list[dict]]:
+        """The nodes of :attr:`graph` the case knows, in the graph's order, and their data
+        there (for a drawing cut down on the tables: graphtrail.views.graph.case_view)."""
+        info = self.node_info
+        order = sorted(info.keys())  # _fill_graph's order
+        return order, [drawn_node(info[nid]) for nid in order]
+
     def graph_of(self, nodes: set[str]) -> nx.MultiDiGraph:
         """``nodes`` (nodes of the case) and every relation among them, as in :attr:`graph`,
         read from the edges table without building the whole graph."""

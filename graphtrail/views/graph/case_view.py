@@ -17,6 +17,7 @@ alike, say, takes that road.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 
@@ -26,8 +27,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from graphtrail.arrays import distinct
-from graphtrail.store.lineage import parse_props
-from graphtrail.store.memory import drawn_node
 from graphtrail.views.graph.aggregate import COLLAPSE_STAGES, Reduction, cap_key
 
 __all__ = ["ReducedCase", "reduced_case"]
@@ -68,12 +67,12 @@ def reduced_case(store, max_nodes: int, keep: Iterable[Hashable] = ()) -> Reduce
     ``store.graph``, without building ``store.graph``; None when this cannot be sure of
     giving exactly that (module docstring).
 
-    ``store``: a :class:`~graphtrail.store.memory.MemoryStore` (anything else: None).
+    ``store``: the embedded store, which offers besides the protocol its ``edges`` table,
+    ``drawn_nodes()`` and ``graph_of(nodes)`` (any other store: None).
     """
-    if getattr(type(store), "graph_of", None) is None:  # (on the class: reads nothing)
-        return None
-    info = store.node_info
-    order = sorted(info.keys())  # the whole graph's nodes (MemoryStore._fill_graph)
+    if any(getattr(type(store), m, None) is None for m in ("drawn_nodes", "graph_of", "edges")):
+        return None  # (asked of the class: nothing is read)
+    order, attrs = store.drawn_nodes()  # the whole graph's nodes, in its order
     n = len(order)
     if n <= max_nodes:
         return None  # drawn whole: the whole graph is needed
@@ -93,7 +92,6 @@ def reduced_case(store, max_nodes: int, keep: Iterable[Hashable] = ()) -> Reduce
     # one relation per (from, to, kind): add_edge merges a repeated one
     if len(distinct((s * n + d) * width + k)) != len(s):
         return None
-    attrs = [drawn_node(info[nid]) for nid in order]
     keep_set = set(keep)
     for stage in COLLAPSE_STAGES:
         candidate = np.array([a.get("kind") in stage and not a.get("aggregate") and nid not in keep_set
@@ -119,7 +117,7 @@ def _props_change_fields(props: pa.ChunkedArray) -> bool:
     """True when a relation's stored props hold a field the graph takes from its columns
     (each distinct text parsed once: a case's relations share a few dozen)."""
     for text in pc.unique(props).to_pylist():
-        if text and not _EDGE_FIELDS.isdisjoint(parse_props(text)):
+        if text and not _EDGE_FIELDS.isdisjoint(json.loads(text)):
             return True
     return False
 
