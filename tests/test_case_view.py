@@ -49,7 +49,7 @@ def test_a_case_drawn_whole_is_not_cut(trail_case):
 
 def test_alike_nodes_leave_the_cut_to_the_whole_graph(scenario):
     """The demo incident reads objects alike: summary nodes, which only the whole graph
-    draws; and a case whose relations were made alike on purpose."""
+    draws."""
     store, _ = scenario
     max_nodes = 20
     _, reduction = reduce_graph(store.graph, max_nodes)

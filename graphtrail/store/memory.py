@@ -26,7 +26,7 @@ from graphtrail.store.protocol import CALL_SUMMARY_SCHEMA
 if TYPE_CHECKING:
     import networkx as nx
 
-__all__ = ["MemoryStore", "LINEAGE_EDGES", "lineage_edges", "drawn_node"]
+__all__ = ["MemoryStore", "LINEAGE_EDGES", "lineage_edges"]
 
 # Edges that carry one credential to another (or to what it acts as).
 LINEAGE_EDGES = frozenset({EdgeKind.ISSUED, EdgeKind.OF_ROLE, EdgeKind.OF_PRINCIPAL,
@@ -179,28 +179,26 @@ class MemoryStore:
         touching = set(src.filter(touch).to_pylist()) | set(dst.filter(touch).to_pylist())
         info = self.node_info
         # a centre node is in the graph when the case knows it or a relation names it
-        keep = touching | {n for n in wanted.to_pylist() if n in info}
-        kept = pa.array(sorted(keep), pa.string())
-        inside = pc.and_(pc.is_in(src, value_set=kept), pc.is_in(dst, value_set=kept))
-        edges = self.edges.filter(inside)
-        # as in the whole graph: nodes the case knows with their data, the others bare
-        return self._graph(edges, only_edge_nodes=False, nodes={n for n in keep if n in info})
+        return self.graph_of(touching | {n for n in wanted.to_pylist() if n in info})
 
     def drawn_nodes(self) -> tuple[list[str], list[dict]]:
         """The nodes of :attr:`graph` the case knows, in the graph's order, and their data
         there (for a drawing cut down on the tables: graphtrail.views.graph.case_view)."""
         info = self.node_info
         order = sorted(info.keys())  # _fill_graph's order
-        return order, [drawn_node(info[nid]) for nid in order]
+        return order, [_drawn_node(info[nid]) for nid in order]
 
     def graph_of(self, nodes: set[str]) -> nx.MultiDiGraph:
-        """``nodes`` (nodes of the case) and every relation among them, as in :attr:`graph`,
-        read from the edges table without building the whole graph."""
+        """``nodes`` and every relation among them, as in :attr:`graph`, read from the edges
+        table without building the whole graph."""
         edges = self.edges
         kept = pa.array(sorted(nodes), pa.string())
         inside = pc.and_(pc.is_in(edges.column("src"), value_set=kept),
                          pc.is_in(edges.column("dst"), value_set=kept))
-        return self._graph(edges.filter(inside), only_edge_nodes=False, nodes=set(nodes))
+        # as in the whole graph: nodes the case knows with their data, the others bare
+        info = self.node_info
+        return self._graph(edges.filter(inside), only_edge_nodes=False,
+                           nodes={n for n in nodes if n in info})
 
     def _graph(self, edges: pa.Table, *, only_edge_nodes: bool,
                nodes: set[str] | None = None) -> nx.MultiDiGraph:
@@ -228,7 +226,7 @@ class MemoryStore:
         node, succ, pred = g._node, g._succ, g._pred
         for nid in sorted(wanted):  # a set's order changes with every process's hash seed
             if nid in info:
-                node[nid] = drawn_node(info[nid])
+                node[nid] = _drawn_node(info[nid])
             else:
                 node[nid] = {"kind": "Resource", "label": nid, "account": None}
             succ[nid], pred[nid] = {}, {}
@@ -266,7 +264,7 @@ class MemoryStore:
                 for row in zip(*(cols[c] for c in names), strict=True)}
 
 
-def drawn_node(n: dict) -> dict:
+def _drawn_node(n: dict) -> dict:
     """A node's data in the case graph (:attr:`MemoryStore.graph`), from its
     :attr:`MemoryStore.node_info` row."""
     return {"kind": n["kind"], "label": n["label"], "account": n["account"], **n["props"]}
