@@ -61,47 +61,69 @@ def by(df: pd.DataFrame, key: str, summary) -> list[Hit]:
 
 
 def bursts(df: pd.DataFrame, key: str, window: int, threshold: int, *, distinct: str | None = None,
-           summary, why: dict | None = None) -> list[Hit]:
+           summary, why: dict | None = None, codes: tuple[np.ndarray, list] | None = None,
+           rows: np.ndarray | None = None) -> list[Hit]:
     """Rows of ``key`` groups that have ``threshold`` calls (or distinct values) in ``window``.
 
     Linear in the calls: windows are found with a binary search per row, marked with a
     difference array, and distinct values counted with two pointers.
+
+    ``codes``: the ``key`` column as integer codes aligned with ``df``'s rows (-1: missing)
+    and the values they stand for (:meth:`Context.codes`), which spares hashing a million
+    strings; ``rows``: a boolean mask of the rows that count (the others as if filtered
+    out, without copying the frame). The hits are the same either way.
     """
     # positions, not frames: only the columns the windows read are filtered and put in
     # order; a hit's rows are taken from ``df`` at the end (copying every column of a
     # million calls, twice, cost more than the windows)
-    present = np.flatnonzero(df[key].notna().to_numpy())
+    all_keys = df[key].to_numpy()
+    if codes is None:
+        wanted = pd.notna(all_keys)
+    else:
+        wanted = codes[0] >= 0
+    if rows is not None:
+        wanted = wanted & rows
+    present = np.flatnonzero(wanted)
     if len(present) < threshold:
         return []
-    all_keys, all_times = df[key].to_numpy(), micros(df["time"])
-    # sorted by key, then time (stable), on integer codes: sorting a million strings costs seconds
-    codes, _ = pd.factorize(all_keys[present], sort=True)
-    order = present[np.lexsort((all_times[present], codes))]
-    times, keys = all_times[order], all_keys[order]
-    values = df[distinct].to_numpy()[order] if distinct else None
-    bounds = np.flatnonzero(keys[1:] != keys[:-1]) + 1
+    all_times = micros(df["time"])
+    # sorted by key, then time (stable), on integer codes ranked in the keys' order:
+    # sorting a million strings costs seconds
+    if codes is None:
+        ranks, _ = pd.factorize(all_keys[present], sort=True)
+    else:
+        values = codes[1]
+        rank_of = np.empty(len(values), dtype=np.int64)
+        rank_of[sorted(range(len(values)), key=values.__getitem__)] = np.arange(len(values))
+        ranks = rank_of[codes[0][present]]
+    perm = np.lexsort((all_times[present], ranks))
+    order, ranks = present[perm], ranks[perm]
+    times = all_times[order]
+    seen = df[distinct].to_numpy() if distinct else None
+    bounds = np.flatnonzero(ranks[1:] != ranks[:-1]) + 1
     starts = np.concatenate([[0], bounds])
-    stops = np.concatenate([bounds, [len(keys)]])
+    stops = np.concatenate([bounds, [len(order)]])
+    big = np.flatnonzero(stops - starts >= threshold)  # a smaller group never has enough
     hits = []
-    for s, e in zip(starts.tolist(), stops.tolist(), strict=True):
-        if e - s < threshold:
-            continue
+    for s, e in zip(starts[big].tolist(), stops[big].tolist(), strict=True):
         t = times[s:e]
         end = np.searchsorted(t, t + window, side="right")
         idx = np.arange(len(t))
         cand = np.flatnonzero(end - idx >= threshold)
-        if values is not None and len(cand):
-            if len(set(values[s:e].tolist())) < threshold:  # never enough distinct values
+        if seen is not None and len(cand):
+            values = seen[order[s:e]]
+            if len(set(values.tolist())) < threshold:  # never enough distinct values
                 continue
-            cand = _distinct_windows(values[s:e], end, cand, threshold)
+            cand = _distinct_windows(values, end, cand, threshold)
         if not len(cand):
             continue
         mark = np.zeros(len(t) + 1, dtype=np.int64)
         np.add.at(mark, cand, 1)
         np.add.at(mark, end[cand], -1)
         keep = np.cumsum(mark[:-1]) > 0
-        rows = df.iloc[order[s:e][keep]]
-        hits.append(Hit(rows, summary(keys[s], rows), key=(str(keys[s]),), why=dict(why or {})))
+        hit_rows = df.iloc[order[s:e][keep]]
+        k = all_keys[order[s]]
+        hits.append(Hit(hit_rows, summary(k, hit_rows), key=(str(k),), why=dict(why or {})))
     return hits
 
 

@@ -96,9 +96,10 @@ def enumeration_burst(ctx: Context) -> list[Hit]:
     codes, names = ctx.codes("event_name")
     reads = [i for i, n in enumerate(names) if isinstance(n, str)
              and n.startswith(("List", "Describe", "Get"))]
-    df = df[np.isin(codes, reads)]
     window, n = ctx.t("burst_window_minutes"), int(ctx.t("enum_burst"))
+    # the reads as a mask of the whole-case frame, not a copy of most of its rows
     return bursts(df, "actor", int(window * MINUTE), n, distinct="event_name",
+                  codes=ctx.codes("actor"), rows=np.isin(codes, reads),
                   summary=lambda k, g: f"{g['event_name'].nunique()} distinct calls by {k}",
                   why={"distinct_calls_threshold": n, "window_minutes": window})
 

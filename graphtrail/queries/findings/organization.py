@@ -24,7 +24,7 @@ def organization_accounts(ctx) -> set[str]:
         if isinstance(f, str):
             out.update(_LAYOUT.findall(f))
     org = ctx.calls(["CreateAccount", "InviteAccountToOrganization", "AcceptHandshake",
-                     "MoveAccount"])
+                     "MoveAccount"], ["detail"])
     for d in org["detail"]:
         if isinstance(d, str):
             out.update(_ACCOUNT.findall(d))
