@@ -13,7 +13,7 @@ import json
 import math
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from enum import Enum, StrEnum
@@ -128,22 +128,68 @@ def dumps_indented(obj: Any) -> str:
     return msgspec.json.format(json.dumps(obj, allow_nan=False), indent=2)
 
 
-def emit_rows(rows: list[dict], fmt: Format, *, title: str | None = None,
+def emit_json_streaming(obj: dict, key: str, rows: Iterable[dict]) -> None:
+    """Print what ``emit_json({**obj, key: list(rows)})`` prints, byte for byte, writing the
+    rows as they are made: an answer of millions of rows is never held whole, as objects or
+    as text. ``rows``: flat dicts of text, booleans, integers and None (anything else is
+    written by :func:`dumps_indented`, the same way, only slower).
+    """
+    import uuid
+
+    marker = f"\x00{uuid.uuid4().hex}\x00"  # no value of the answer can be it
+    text = dumps_indented(jsonable({**obj, key: marker}))
+    head, tail = text.split(f"{json.dumps(key)}: {json.dumps(marker)}", 1)
+    out = sys.stdout
+    out.write(f"{head}{json.dumps(key)}: ")
+    chunk: list[str] = []
+    written = False
+    for row in rows:
+        chunk.append(_row_text(row, "    "))
+        if len(chunk) >= 4096:
+            out.write(("[\n" if not written else ",\n") + ",\n".join(chunk))
+            written, chunk = True, []
+    if chunk:
+        out.write(("[\n" if not written else ",\n") + ",\n".join(chunk))
+        written = True
+    out.write(("\n  ]" if written else "[]") + tail + "\n")
+
+
+def _row_text(row: dict, pad: str) -> str:
+    """One flat dict as ``dumps_indented`` writes it inside a list at depth ``pad``."""
+    if not row:
+        return pad + "{}"
+    parts = []
+    for k, v in row.items():
+        t = type(v)
+        if t is str:
+            value = json.dumps(v)
+        elif t is bool:
+            value = "true" if v else "false"
+        elif t is int:
+            value = str(v)
+        elif v is None:
+            value = "null"
+        else:  # nested or unusual: the slow road, re-indented to its depth
+            value = dumps_indented(jsonable(v)).replace("\n", "\n" + pad + "  ")
+        parts.append(f"{pad}  {json.dumps(k if type(k) is str else str(k))}: {value}")
+    return pad + "{\n" + ",\n".join(parts) + "\n" + pad + "}"
+
+
+def emit_rows(rows: Iterable[dict], fmt: Format, *, title: str | None = None,
               columns: list[str] | None = None, no_wrap: frozenset[str] = frozenset()) -> None:
     """Print a list of flat dicts as a rich table, JSON array or CSV.
 
     ``no_wrap``: table columns kept on one line (short codes); the others wrap.
     """
+    if fmt == Format.csv and columns:  # written as made: ``rows`` may be a generator
+        _emit_csv(rows, columns)
+        return
+    rows = rows if isinstance(rows, list) else list(rows)
     cols = columns or (list(rows[0].keys()) if rows else [])
     if fmt == Format.json:
         emit_json(rows)
     elif fmt == Format.csv:
-        buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore")
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: csv_cell(cell(r.get(k)), raw=csv_raw()) for k in cols})
-        sys.stdout.write(buf.getvalue())
+        _emit_csv(rows, cols)
     elif len(rows) > RICH_ROWS:  # the same box, drawn from plain strings (graphtrail.cli.table)
         print_table(console, [terminal_text(c) for c in cols],
                     [[terminal_text(cell(r.get(c))) for c in cols] for r in rows],
@@ -157,6 +203,21 @@ def emit_rows(rows: list[dict], fmt: Format, *, title: str | None = None,
             # attacker-controlled text: never markup, never a control sequence
             t.add_row(*[Text(terminal_text(cell(r.get(c)))) for c in cols])
         console.print(t)
+
+
+def _emit_csv(rows: Iterable[dict], cols: list[str]) -> None:
+    """CSV of ``rows``, written a few thousand rows at a time."""
+    raw = csv_raw()
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=cols, extrasaction="ignore")
+    w.writeheader()
+    for n, r in enumerate(rows, 1):
+        w.writerow({k: csv_cell(cell(r.get(k)), raw=raw) for k in cols})
+        if not n % 4096:
+            sys.stdout.write(buf.getvalue())
+            buf.seek(0)
+            buf.truncate()
+    sys.stdout.write(buf.getvalue())
 
 
 def rate_column(unit: str, field: str | None = None):

@@ -15,7 +15,14 @@ from rich.markup import escape
 
 from graphtrail.cli.common import DEFAULT_CASE
 from graphtrail.cli.common import CaseOpt as CaseFolderOpt
-from graphtrail.cli.output import Format, console, emit_json, emit_rows, err_console
+from graphtrail.cli.output import (
+    Format,
+    console,
+    emit_json,
+    emit_json_streaming,
+    emit_rows,
+    err_console,
+)
 from graphtrail.integrity.digest import epoch
 from graphtrail.queries.coverage import Coverage, coverage_of_case, coverage_of_trail
 from graphtrail.queries.integrity import IntegrityReport, judge, merge, object_statuses
@@ -79,7 +86,9 @@ def verify_cmd(
         note = "no digest files found: log file validation was off, or the digests were not copied"
     if note:
         report.summary["note"] = note
-    cov = coverage_of_trail(evidences) if (with_coverage or case_obj) else None
+    # every hour of the span is listed only where it is printed: the JSON answer
+    cov = (coverage_of_trail(evidences, every_hour=with_coverage and fmt == Format.json)
+           if (with_coverage or case_obj) else None)
     if case_obj is not None:
         _record(case_obj, report, evidences, cov)
     _print_report(report, cov if with_coverage else None, fmt)
@@ -102,13 +111,14 @@ def coverage_cmd(
         if sources:
             session = _session(profile) if any(s.startswith("s3://") for s in sources) else None
             cov = coverage_of_trail([read_trail(open_copy(s, session), workers=workers,
-                                                data_events=True) for s in sources])
+                                                data_events=True) for s in sources],
+                                    every_hour=False)
         else:
             c = Case.open(case)
             columns = ["time", "recipient_account_id", "account_id", "region", "event_source",
                        "event_name", "event_category", "error_code", "event_id",
                        "request_parameters"]
-            cov = coverage_of_case(c.events(columns), load_integrity(c.path))
+            cov = coverage_of_case(c.events(columns), load_integrity(c.path), every_hour=False)
     except (CaseError, SourceError) as exc:
         raise _usage(str(exc)) from exc
     _print_coverage(cov, fmt)
@@ -256,11 +266,13 @@ def _finding_rows(report: IntegrityReport) -> list[dict]:
 
 
 def _print_coverage(cov: Coverage, fmt: Format) -> None:
+    # every account x region x hour: written as made (millions for a case of years)
     if fmt == Format.json:
-        emit_json(cov.as_dict())
+        emit_json_streaming(cov.as_dict(), "hours", cov.hours or cov.every_hour())
         return
     if fmt == Format.csv:
-        emit_rows(cov.hours, fmt, columns=["account", "region", "hour", "delivered", "evidence"])
+        emit_rows(cov.hours or cov.every_hour(), fmt,
+                  columns=["account", "region", "hour", "delivered", "evidence"])
         return
     span = cov.span
     s = cov.summary

@@ -13,16 +13,19 @@ Every row carries the eventIDs behind it.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import msgspec
 
 from graphtrail.families import EVENT_SELECTORS
 from graphtrail.integrity.digest import epoch
 from graphtrail.integrity.evidence import TRAIL_CHANGES, DataEvents, TrailChange, TrailEvidence
 
 __all__ = ["Coverage", "coverage", "coverage_of_trail", "coverage_of_case", "hour_of",
-           "selector_changes"]
+           "selector_changes", "bucket_names"]
 
 _HOUR = 3600
 
@@ -40,8 +43,26 @@ class Coverage:
     hours: list[dict] = field(default_factory=list)
     summary: dict = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # (hours delivered per account x region, first hour, last hour): what every_hour lists
+        self._delivered: tuple[dict, int, int] | None = None
+
     def as_dict(self) -> dict:
         return asdict(self)
+
+    def every_hour(self) -> Iterator[dict]:
+        """The rows of :attr:`hours` (every account x region x hour of the span), made one
+        at a time whether or not :attr:`hours` holds them: a case spanning years in many
+        accounts and regions has millions."""
+        if self._delivered is None:
+            return
+        seen, first, last = self._delivered
+        stamps = [hour_of(hour * _HOUR) for hour in range(first, last + 1)]
+        for (account, region), per in sorted(seen.items()):
+            for hour, stamp in zip(range(first, last + 1), stamps, strict=True):
+                how = per.get(hour)
+                yield {"account": account, "region": region, "hour": stamp, "delivered": bool(how),
+                       "evidence": ", ".join(sorted(how)) if how else ""}
 
 
 def hour_of(moment: float) -> str:
@@ -54,50 +75,58 @@ def hour_of(moment: float) -> str:
 
 
 def coverage(delivered: Iterable[tuple[str, str, float, str]], changes: Iterable[TrailChange],
-             data_events: Iterable[DataEvents] = ()) -> Coverage:
+             data_events: Iterable[DataEvents] = (), *, every_hour: bool = True) -> Coverage:
     """Coverage from ``delivered`` (account, region, epoch, how) and the trail changes.
 
     ``how`` says what proves the hour was logged (``log files``, ``digest``, ``events``).
+    ``every_hour``: list every account x region x hour of the span in ``hours`` (the
+    ``--format json`` and CSV answer); without it ``hours`` stays empty (``every_hour()``
+    makes its rows on demand) and the rest is the same. The unlogged windows and the
+    counts come from the hours delivered alone, so a case spanning years in many accounts
+    and regions (millions of account-region-hours) costs what it delivered, not what its
+    span holds.
 
     >>> c = coverage([("1", "r", 0.0, "log files"), ("1", "r", 7200.0, "log files")], [])
-    >>> c.summary["unlogged_hours"], c.unlogged[0]["from"]
-    (1, '1970-01-01T01:00:00Z')
+    >>> c.summary["unlogged_hours"], c.unlogged[0]["from"], len(c.hours)
+    (1, '1970-01-01T01:00:00Z', 3)
+    >>> coverage([("1", "r", 0.0, "log files"), ("1", "r", 7200.0, "log files")], [],
+    ...          every_hour=False).hours
+    []
     """
     seen: dict[tuple[str, str], dict[int, set[str]]] = {}
     for account, region, moment, how in delivered:
         hour = int(moment // _HOUR)
         seen.setdefault((account, region), {}).setdefault(hour, set()).add(how)
-    hours = [h for per in seen.values() for h in per]
     result = Coverage()
     changes = sorted(changes, key=lambda c: (c.time, c.event_id))
-    if hours:
-        first, last = min(hours), max(hours)
+    span_hours = delivered_hours = 0
+    if seen:
+        first = min(min(per) for per in seen.values())
+        last = max(max(per) for per in seen.values())
+        span_hours = len(seen) * (last - first + 1)
+        delivered_hours = sum(len(per) for per in seen.values())
         result.span = {"from": hour_of(first * _HOUR), "to": hour_of((last + 1) * _HOUR),
                        "accounts": sorted({a for a, _ in seen}),
                        "regions": sorted({r for _, r in seen})}
         for (account, region), per in sorted(seen.items()):
-            run = None
-            for hour in range(first, last + 1):
-                how = per.get(hour)
-                result.hours.append({"account": account, "region": region,
-                                     "hour": hour_of(hour * _HOUR), "delivered": bool(how),
-                                     "evidence": ", ".join(sorted(how)) if how else ""})
-                if how:
-                    run = None
-                elif run is None:
-                    run = {"account": account, "region": region, "from": hour_of(hour * _HOUR),
-                           "to": hour_of((hour + 1) * _HOUR), "hours": 1}
-                    result.unlogged.append(run)
-                else:
-                    run["to"], run["hours"] = hour_of((hour + 1) * _HOUR), run["hours"] + 1
+            before = first - 1  # the last hour delivered (or the hour before the span)
+            for hour in [*sorted(per), last + 1]:  # each gap between them is a window
+                if hour - before > 1:
+                    result.unlogged.append({"account": account, "region": region,
+                                            "from": hour_of((before + 1) * _HOUR),
+                                            "to": hour_of(hour * _HOUR), "hours": hour - before - 1})
+                before = hour
+        result._delivered = (seen, first, last)
+        if every_hour:
+            result.hours = list(result.every_hour())
     result.stopped = _stopped(changes)
     result.trail_changes = [_row(c) for c in changes
                             if c.event_name in ("DeleteTrail", "CreateTrail", "UpdateTrail")]
     result.selectors = selector_changes(changes)
     result.data_events = _data_rows(data_events, result.selectors)
     result.summary = {
-        "hours": len(result.hours),
-        "unlogged_hours": sum(1 for h in result.hours if not h["delivered"]),
+        "hours": span_hours,
+        "unlogged_hours": span_hours - delivered_hours,
         "stopped_windows": len(result.stopped),
         "trail_changes": len(result.trail_changes),
         "selector_reductions": sum(1 for s in result.selectors if s["reduced"]),
@@ -228,8 +257,9 @@ def parse_parameters(text: str | None) -> dict:
     return obj if isinstance(obj, dict) else {}
 
 
-def coverage_of_trail(evidences: Iterable[TrailEvidence]) -> Coverage:
-    """Coverage from trail copies read for verification (log files, digests, changes)."""
+def coverage_of_trail(evidences: Iterable[TrailEvidence], *, every_hour: bool = True) -> Coverage:
+    """Coverage from trail copies read for verification (log files, digests, changes);
+    ``every_hour`` as for :func:`coverage`."""
     delivered, changes, data = [], set(), {}
     for ev in evidences:
         for log in ev.logs.values():
@@ -246,23 +276,30 @@ def coverage_of_trail(evidences: Iterable[TrailEvidence]) -> Coverage:
             end = epoch(dg.end)
             if end is not None and not dg.backfill:
                 delivered.append((dg.account, dg.region, end - _HOUR / 2, "digest"))
-    return coverage(delivered, changes, data.values())
+    return coverage(delivered, changes, data.values(), every_hour=every_hour)
 
 
-def coverage_of_case(events, stored: dict | None = None) -> Coverage:
-    """Coverage from a case's events (an Arrow table) and its stored digest hours.
+def coverage_of_case(events, stored: dict | None = None, *, every_hour: bool = True) -> Coverage:
+    """Coverage from a case's events (an Arrow table) and its stored digest hours;
+    ``every_hour`` as for :func:`coverage`.
 
     ``events`` needs the columns time, recipient_account_id, account_id, region,
     event_source, event_name, event_category, error_code, event_id, request_parameters.
+    The hours with events are found in Arrow (one row a distinct account x region x hour,
+    not one a call), and the S3 data events are counted per bucket from integer times, only
+    the bucket name of their parameters decoded. A ``bucketName`` that is not text (hostile
+    input) names no bucket.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
 
     hours = pc.divide(pc.cast(events.column("time"), "int64"), 3_600_000_000)
     recipient = pc.coalesce(events.column("recipient_account_id"), events.column("account_id"))
+    logged = pa.table({"a": recipient, "r": events.column("region"), "h": hours})
+    logged = logged.filter(pc.is_valid(hours)).group_by(["a", "r", "h"], use_threads=False).aggregate([])
     seen = {(a or "", r or "", h * _HOUR) for a, r, h in zip(
-        recipient.to_pylist(), events.column("region").to_pylist(), hours.to_pylist(),
-        strict=True) if h is not None}
+        logged.column("a").to_pylist(), logged.column("r").to_pylist(),
+        logged.column("h").to_pylist(), strict=True)}
     delivered = [(a, r, float(h), "events") for a, r, h in seen]
     delivered += [tuple(row) for row in (stored or {}).get("delivered", ())]
     is_change = pc.and_(pc.equal(events.column("event_source"), "cloudtrail.amazonaws.com"),
@@ -276,18 +313,63 @@ def coverage_of_case(events, stored: dict | None = None) -> Coverage:
                                    row["region"] or "",
                                    str(params.get("name") or params.get("trailName") or ""),
                                    params))
-    data = {}
     is_data = pc.fill_null(pc.and_(pc.equal(events.column("event_category"), "Data"),
                                    pc.equal(events.column("event_source"), "s3.amazonaws.com")),
                            False)
-    for row in events.filter(is_data).select(
-            ["recipient_account_id", "time", "request_parameters"]).to_pylist():
-        bucket = parse_parameters(row["request_parameters"]).get("bucketName")
-        if bucket:
-            acct = row["recipient_account_id"] or ""
-            data.setdefault((acct, bucket), DataEvents(acct, "s3-bucket", bucket)).add(
-                _iso(row["time"]))
-    return coverage(delivered, changes, data.values())
+    reads = events.filter(is_data)
+    per_bucket: dict[tuple[str, str], list[int]] = {}  # (account, bucket) -> [calls, first, last]
+    for acct, bucket, t in zip(reads.column("recipient_account_id").to_pylist(),
+                               bucket_names(reads.column("request_parameters").to_pylist()),
+                               pc.cast(reads.column("time"), pa.int64()).to_pylist(), strict=True):
+        if bucket and isinstance(bucket, str):
+            seen_bucket = per_bucket.get(key := (acct or "", bucket))
+            if seen_bucket is None:
+                per_bucket[key] = [1, t, t]
+            else:
+                seen_bucket[0] += 1
+                seen_bucket[1] = min(seen_bucket[1], t)
+                seen_bucket[2] = max(seen_bucket[2], t)
+    data = [DataEvents(acct, "s3-bucket", bucket, n, _iso_micros(lo), _iso_micros(hi))
+            for (acct, bucket), (n, lo, hi) in per_bucket.items()]
+    return coverage(delivered, changes, data, every_hour=every_hour)
+
+
+class _Bucket(msgspec.Struct):
+    bucketName: Any = None  # noqa: N815  (the request parameter's name)
+
+
+_BUCKET = msgspec.json.Decoder(_Bucket)
+
+
+def bucket_names(texts: list[str | None]) -> list:
+    """``requestParameters.bucketName`` of each stored parameters text, as
+    :func:`parse_parameters` reads it (None where absent or unreadable).
+
+    msgspec reads only that field, a text at a time (never joined: a text is not trusted
+    to be one JSON value); a text it does not read the way :mod:`json` does (not an
+    object, NaN, a lone surrogate, a number out of range) goes to :func:`parse_parameters`.
+
+    >>> bucket_names(['{"bucketName": "logs", "key": "a"}', None, "[1]", '{"bucketName": "b", "n": NaN}'])
+    ['logs', None, None, 'b']
+    """
+    out = []
+    for text in texts:
+        if not text:
+            out.append(None)
+            continue
+        try:
+            out.append(_BUCKET.decode(text).bucketName)
+        except msgspec.DecodeError:
+            out.append(parse_parameters(text).get("bucketName"))
+    return out
+
+
+def _iso_micros(us: int) -> str:
+    """An epoch microsecond as :func:`_iso` writes its moment."""
+    return (_EPOCH + timedelta(microseconds=us)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _iso(moment) -> str:
