@@ -102,3 +102,54 @@ def test_bucket_names_read_as_json_reads_them():
              '{"bucket\\u004eame": "escaped"}', '{"bucketName": "x", "bucketName": "last"}',
              '{"bucketName": {"nested": 1}}', '{"other": 1}']
     assert bucket_names(texts) == [parse_parameters(t).get("bucketName") for t in texts]
+
+
+def _events(seed: int, n: int = 2000):
+    import pyarrow as pa
+
+    rng = random.Random(seed)
+    t0 = 1_700_000_000_000_000
+    names = ["GetObject", "StopLogging", "StartLogging", "PutEventSelectors", "ListBuckets"]
+    sources = {"GetObject": "s3.amazonaws.com", "ListBuckets": "s3.amazonaws.com"}
+    rows = []
+    for i in range(n):
+        name = rng.choice(names)
+        rows.append({
+            "time": t0 + rng.randint(0, 200) * 3_600_000_000 + rng.randint(0, 10**9),
+            "recipient_account_id": rng.choice(["111122223333", None, ""]),
+            "account_id": rng.choice(["444455556666", None]),
+            "region": rng.choice(["us-east-1", "eu-west-1", None]),
+            "event_source": sources.get(name, "cloudtrail.amazonaws.com"),
+            "event_name": name,
+            "event_category": "Data" if name == "GetObject" else "Management",
+            "error_code": rng.choice([None, None, None, "AccessDenied"]),
+            "event_id": f"e{i}",
+            "request_parameters": rng.choice([
+                json.dumps({"bucketName": rng.choice(["logs", "data", "x"]), "key": "k"}),
+                json.dumps({"name": f"trail-{rng.randint(0, 2)}"}), None, "[1]", '{"bucketName": 7}'])})
+    table = pa.Table.from_pylist(rows, schema=pa.schema([
+        ("time", pa.timestamp("us", tz="UTC")), *[(c, pa.string()) for c in (
+            "recipient_account_id", "account_id", "region", "event_source", "event_name",
+            "event_category", "error_code", "event_id", "request_parameters")]]))
+    return table
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_case_read_in_batches_gives_the_answer_of_the_whole_table(seed):
+    import pyarrow as pa
+
+    from graphtrail.queries.coverage import coverage_of_case
+
+    table = _events(seed)
+    whole = coverage_of_case(table).as_dict()
+    coded = table
+    for name in ("recipient_account_id", "region", "event_source", "event_name"):  # as a case reads them
+        i = coded.schema.get_field_index(name)
+        coded = coded.set_column(i, name, coded.column(i).dictionary_encode())
+    batches = coded.to_batches(max_chunksize=97)
+    assert len(batches) > 10
+    assert coverage_of_case(iter(batches)).as_dict() == whole
+    lean = coverage_of_case(iter(batches), every_hour=False)
+    assert {**lean.as_dict(), "hours": list(lean.every_hour())} == whole
+    assert whole["data_events"] and whole["stopped"]
+    assert isinstance(table, pa.Table)

@@ -118,7 +118,9 @@ def coverage_cmd(
             columns = ["time", "recipient_account_id", "account_id", "region", "event_source",
                        "event_name", "event_category", "error_code", "event_id",
                        "request_parameters"]
-            cov = coverage_of_case(c.events(columns), load_integrity(c.path), every_hour=False)
+            # a batch at a time: memory bounded by a batch, whatever the case holds
+            cov = coverage_of_case(c.event_batches(columns), load_integrity(c.path),
+                                   every_hour=False)
     except (CaseError, SourceError) as exc:
         raise _usage(str(exc)) from exc
     _print_coverage(cov, fmt)

@@ -280,16 +280,45 @@ def coverage_of_trail(evidences: Iterable[TrailEvidence], *, every_hour: bool = 
 
 
 def coverage_of_case(events, stored: dict | None = None, *, every_hour: bool = True) -> Coverage:
-    """Coverage from a case's events (an Arrow table) and its stored digest hours;
-    ``every_hour`` as for :func:`coverage`.
+    """Coverage from a case's events and its stored digest hours; ``every_hour`` as for
+    :func:`coverage`.
 
-    ``events`` needs the columns time, recipient_account_id, account_id, region,
-    event_source, event_name, event_category, error_code, event_id, request_parameters.
-    The hours with events are found in Arrow (one row a distinct account x region x hour,
-    not one a call), and the S3 data events are counted per bucket from integer times, only
-    the bucket name of their parameters decoded. A ``bucketName`` that is not text (hostile
-    input) names no bucket.
+    ``events``: an Arrow table, or an iterable of tables or record batches (a case's
+    :meth:`~graphtrail.store.case.Case.event_batches`: memory bounded by a batch, not the
+    events), with the columns time, recipient_account_id, account_id, region, event_source,
+    event_name, event_category, error_code, event_id, request_parameters. The hours with
+    events are found in Arrow (one row a distinct account x region x hour, not one a call),
+    and the S3 data events are counted per bucket from integer times, only the bucket name
+    of their parameters decoded. A ``bucketName`` that is not text (hostile input) names no
+    bucket.
     """
+    import pyarrow as pa
+
+    seen: set[tuple[str, str, int]] = set()
+    changes: list[TrailChange] = []
+    per_bucket: dict[tuple[str, str], list[int]] = {}  # (account, bucket) -> [calls, first, last]
+    for batch in ([events] if isinstance(events, pa.Table) else events):
+        _take_batch(_plain_table(batch), seen, changes, per_bucket)
+    delivered = [(a, r, float(h), "events") for a, r, h in seen]
+    delivered += [tuple(row) for row in (stored or {}).get("delivered", ())]
+    data = [DataEvents(acct, "s3-bucket", bucket, n, _iso_micros(lo), _iso_micros(hi))
+            for (acct, bucket), (n, lo, hi) in per_bucket.items()]
+    return coverage(delivered, changes, data, every_hour=every_hour)
+
+
+def _plain_table(batch):
+    """A table of ``batch`` with its dictionary columns as plain text."""
+    import pyarrow as pa
+
+    t = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
+    for i, f in enumerate(t.schema):
+        if pa.types.is_dictionary(f.type):
+            t = t.set_column(i, f.name, t.column(i).cast(f.type.value_type))
+    return t
+
+
+def _take_batch(events, seen: set, changes: list, per_bucket: dict) -> None:
+    """One batch of events into the hours seen, the trail changes and the buckets read."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -297,15 +326,12 @@ def coverage_of_case(events, stored: dict | None = None, *, every_hour: bool = T
     recipient = pc.coalesce(events.column("recipient_account_id"), events.column("account_id"))
     logged = pa.table({"a": recipient, "r": events.column("region"), "h": hours})
     logged = logged.filter(pc.is_valid(hours)).group_by(["a", "r", "h"], use_threads=False).aggregate([])
-    seen = {(a or "", r or "", h * _HOUR) for a, r, h in zip(
+    seen.update((a or "", r or "", h * _HOUR) for a, r, h in zip(
         logged.column("a").to_pylist(), logged.column("r").to_pylist(),
-        logged.column("h").to_pylist(), strict=True)}
-    delivered = [(a, r, float(h), "events") for a, r, h in seen]
-    delivered += [tuple(row) for row in (stored or {}).get("delivered", ())]
+        logged.column("h").to_pylist(), strict=True))
     is_change = pc.and_(pc.equal(events.column("event_source"), "cloudtrail.amazonaws.com"),
                         pc.is_in(events.column("event_name"), pa.array(sorted(TRAIL_CHANGES))))
     is_change = pc.and_(pc.fill_null(is_change, False), pc.is_null(events.column("error_code")))
-    changes = []
     for row in events.filter(is_change).to_pylist():
         params = parse_parameters(row["request_parameters"])
         changes.append(TrailChange(row["event_id"], row["event_name"], _iso(row["time"]),
@@ -317,7 +343,6 @@ def coverage_of_case(events, stored: dict | None = None, *, every_hour: bool = T
                                    pc.equal(events.column("event_source"), "s3.amazonaws.com")),
                            False)
     reads = events.filter(is_data)
-    per_bucket: dict[tuple[str, str], list[int]] = {}  # (account, bucket) -> [calls, first, last]
     for acct, bucket, t in zip(reads.column("recipient_account_id").to_pylist(),
                                bucket_names(reads.column("request_parameters").to_pylist()),
                                pc.cast(reads.column("time"), pa.int64()).to_pylist(), strict=True):
@@ -329,9 +354,6 @@ def coverage_of_case(events, stored: dict | None = None, *, every_hour: bool = T
                 seen_bucket[0] += 1
                 seen_bucket[1] = min(seen_bucket[1], t)
                 seen_bucket[2] = max(seen_bucket[2], t)
-    data = [DataEvents(acct, "s3-bucket", bucket, n, _iso_micros(lo), _iso_micros(hi))
-            for (acct, bucket), (n, lo, hi) in per_bucket.items()]
-    return coverage(delivered, changes, data, every_hour=every_hour)
 
 
 class _Bucket(msgspec.Struct):
