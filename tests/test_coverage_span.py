@@ -94,6 +94,13 @@ def test_the_streamed_json_is_the_json(seed, capsys):
     streamed = capsys.readouterr().out
     assert streamed == whole
     assert json.loads(streamed)["hours"] == json.loads(whole)["hours"]
+    # nested, as `verify --coverage` prints it: the rows two levels down
+    outer = {"valid": True, "coverage": obj, "after": [1]}
+    emit_json({**outer, "coverage": {**obj, "hours": rows}})
+    whole = capsys.readouterr().out
+    emit_json_streaming(outer, ("coverage", "hours"), iter(rows))
+    assert capsys.readouterr().out == whole
+    assert outer["coverage"]["hours"] == []  # the caller's object is left as it was
 
 
 def test_bucket_names_read_as_json_reads_them():

@@ -128,30 +128,39 @@ def dumps_indented(obj: Any) -> str:
     return msgspec.json.format(json.dumps(obj, allow_nan=False), indent=2)
 
 
-def emit_json_streaming(obj: dict, key: str, rows: Iterable[dict]) -> None:
-    """Print what ``emit_json({**obj, key: list(rows)})`` prints, byte for byte, writing the
-    rows as they are made: an answer of millions of rows is never held whole, as objects or
-    as text. ``rows``: flat dicts of text, booleans, integers and None (anything else is
-    written by :func:`dumps_indented`, the same way, only slower).
+def emit_json_streaming(obj: dict, path: str | tuple[str, ...], rows: Iterable[dict]) -> None:
+    """Print what ``emit_json`` prints of ``obj`` with the list ``rows`` at ``path`` (a key,
+    or the keys down to it: ``("coverage", "hours")``), byte for byte, writing the rows as
+    they are made: an answer of millions of rows is never held whole, as objects or as text.
+    ``rows``: flat dicts of text, booleans, integers and None (anything else is written by
+    :func:`dumps_indented`, the same way, only slower).
     """
     import uuid
 
+    keys = (path,) if isinstance(path, str) else tuple(path)
     marker = f"\x00{uuid.uuid4().hex}\x00"  # no value of the answer can be it
-    text = dumps_indented(jsonable({**obj, key: marker}))
-    head, tail = text.split(f"{json.dumps(key)}: {json.dumps(marker)}", 1)
+    whole = inner = dict(obj)
+    for k in keys[:-1]:
+        inner[k] = dict(inner[k])
+        inner = inner[k]
+    inner[keys[-1]] = marker
+    text = dumps_indented(jsonable(whole))
+    key = json.dumps(keys[-1])
+    head, tail = text.split(f"{key}: {json.dumps(marker)}", 1)
+    pad = "  " * len(keys)  # the list's own indentation; its rows one step further
     out = sys.stdout
-    out.write(f"{head}{json.dumps(key)}: ")
+    out.write(f"{head}{key}: ")
     chunk: list[str] = []
     written = False
     for row in rows:
-        chunk.append(_row_text(row, "    "))
+        chunk.append(_row_text(row, pad + "  "))
         if len(chunk) >= 4096:
             out.write(("[\n" if not written else ",\n") + ",\n".join(chunk))
             written, chunk = True, []
     if chunk:
         out.write(("[\n" if not written else ",\n") + ",\n".join(chunk))
         written = True
-    out.write(("\n  ]" if written else "[]") + tail + "\n")
+    out.write((f"\n{pad}]" if written else "[]") + tail + "\n")
 
 
 def _row_text(row: dict, pad: str) -> str:

@@ -86,9 +86,7 @@ def verify_cmd(
         note = "no digest files found: log file validation was off, or the digests were not copied"
     if note:
         report.summary["note"] = note
-    # every hour of the span is listed only where it is printed: the JSON answer
-    cov = (coverage_of_trail(evidences, every_hour=with_coverage and fmt == Format.json)
-           if (with_coverage or case_obj) else None)
+    cov = coverage_of_trail(evidences, every_hour=False) if (with_coverage or case_obj) else None
     if case_obj is not None:
         _record(case_obj, report, evidences, cov)
     _print_report(report, cov if with_coverage else None, fmt)
@@ -220,9 +218,11 @@ def _usage(message: str) -> typer.Exit:
 def _print_report(report: IntegrityReport, cov: Coverage | None, fmt: Format) -> None:
     if fmt == Format.json:
         out = report.as_dict()
-        if cov is not None:
+        if cov is None:
+            emit_json(out)
+        else:  # every account x region x hour of the span, written as made
             out["coverage"] = cov.as_dict()
-        emit_json(out)
+            emit_json_streaming(out, ("coverage", "hours"), cov.hours or cov.every_hour())
         return
     if fmt == Format.csv:
         emit_rows(_finding_rows(report), fmt, columns=_CSV_COLUMNS)
