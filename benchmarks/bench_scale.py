@@ -235,7 +235,8 @@ def _timed(cmd: list[str], repeat: int = 1, before=None) -> dict:
 # ``findings_kept`` and ``report_kept``: asked again, the findings of the first run read back
 # ``*_table``: the same answer printed as the terminal table (the default format), to a pipe
 QUESTIONS = ("help", "findings", "report", "findings_kept", "report_kept", "view",
-             "blast_radius", "chains", "chains_table", "timeline", "timeline_table", "keys_table")
+             "blast_radius", "chains", "chains_table", "timeline", "timeline_table", "keys_table",
+             "coverage", "coverage_json")
 
 
 def question_times(case: Path, out: Path, gt: list[str] | None = None, repeat: int = 1,
@@ -256,6 +257,8 @@ def question_times(case: Path, out: Path, gt: list[str] | None = None, repeat: i
         "timeline": ([*gt, "timeline", "--access-key", key, "--lineage", *c, "--format", "json"], repeat),
         "timeline_table": ([*gt, "timeline", "--access-key", key, "--lineage", *c], repeat),
         "keys_table": ([*gt, "keys", *c], repeat),
+        "coverage": ([*gt, "coverage", *c], repeat),
+        "coverage_json": ([*gt, "coverage", *c, "--format", "json"], repeat),
     }
     commands["findings_kept"] = commands["findings"]
     commands["report_kept"] = commands["report"]
