@@ -273,6 +273,35 @@ def test_case_info_numbers(tmp_path):
     assert info["generation"] == 1
 
 
+def test_case_info_read_in_batches_is_the_whole_tables(tmp_path):
+    """``info`` reads the events a batch at a time, their text as dictionaries: the same
+    answer as the whole table, with calls missing their source, region and accounts."""
+    import pyarrow.compute as pc
+
+    logs = tmp_path / "logs"
+    lost = S.iam_user_call("DescribeInstances", "ec2.amazonaws.com", n=3601, region="eu-west-1")
+    for field in ("eventSource", "awsRegion", "recipientAccountId"):
+        lost.pop(field, None)
+    lost["userIdentity"].pop("accountId", None)
+    S.write(logs / "a.json.gz", S.gz(S.s3_delivery(STORY)))
+    S.write(tmp_path / "later" / "b.jsonl", S.json_lines([lost]))
+    S.ingest_into(tmp_path / "case", logs)
+    _, case = S.ingest_into(tmp_path / "case", tmp_path / "later")  # a second part
+    assert len(case.event_parts()) == 2
+    t = case.events(["time", "account_id", "recipient_account_id", "region", "event_source"])
+    info = case.info()
+    assert info["events"] == t.num_rows == len(STORY) + 1
+    accounts = set(pc.unique(t.column("recipient_account_id")).to_pylist())
+    accounts |= set(pc.unique(t.column("account_id")).to_pylist())
+    assert info["accounts"] == sorted(a for a in accounts if a)
+    assert info["regions"] == sorted(r for r in pc.unique(t.column("region")).to_pylist() if r)
+    assert None in pc.unique(t.column("event_source")).to_pylist()  # a missing source counts
+    assert info["event_sources"] == len(pc.unique(t.column("event_source")))
+    lo, hi = pc.min_max(t.column("time")).values()
+    assert (info["first_event"], info["last_event"]) == tuple(
+        v.as_py().strftime("%Y-%m-%dT%H:%M:%SZ") for v in (lo, hi))
+
+
 def test_events_read_back_with_pandas(tmp_path):
     _, case = S.ingest_into(tmp_path / "case", S.write(tmp_path / "a.json", S.s3_delivery(STORY)))
     df = case.events_df(["event_name", "issued_key"])

@@ -311,12 +311,26 @@ class Case:
         return KeyIndex(np.load(self.path / name))
 
     def info(self) -> dict:
-        """What the case holds: events, time range, accounts, regions, files."""
-        t = self.events(["time", "account_id", "recipient_account_id", "region", "event_source"])
+        """What the case holds: events, time range, accounts, regions, files.
+
+        The events are read a batch at a time (their text as dictionaries): memory bounded
+        by a batch, not by the events."""
+        events, lo, hi = 0, None, None
+        seen: dict[str, set] = {c: set() for c in ("account_id", "recipient_account_id", "region",
+                                                   "event_source")}
+        for batch in self.event_batches(["time", *seen]):
+            if not batch.num_rows:
+                continue
+            events += batch.num_rows
+            first, last = (v.as_py() for v in pc.min_max(batch.column("time")).values())
+            lo = first if lo is None or (first is not None and first < lo) else lo
+            hi = last if hi is None or (last is not None and last > hi) else hi
+            for name, values in seen.items():
+                values.update(_distinct_values(batch.column(name)))
         man = self.manifest()
         info = {
             "case": str(self.path),
-            "events": t.num_rows,
+            "events": events,
             "insights": self.insights().num_rows,
             "first_event": None,
             "last_event": None,
@@ -334,15 +348,13 @@ class Case:
             "integrity": integrity_line(load_integrity(self.path), man),
             "linking_gaps": [gap_sentence(g) for g in self.linking_gaps(man)],
         }
-        if t.num_rows:
-            lo, hi = pc.min_max(t.column("time")).values()
-            info["first_event"] = _iso_z(lo.as_py())
-            info["last_event"] = _iso_z(hi.as_py())
-            accts = set(pc.unique(t.column("recipient_account_id")).to_pylist())
-            accts |= set(pc.unique(t.column("account_id")).to_pylist())
+        if events:
+            info["first_event"] = _iso_z(lo)
+            info["last_event"] = _iso_z(hi)
+            accts = seen["recipient_account_id"] | seen["account_id"]
             info["accounts"] = sorted(a for a in accts if a)
-            info["regions"] = sorted(r for r in pc.unique(t.column("region")).to_pylist() if r)
-            info["event_sources"] = len(pc.unique(t.column("event_source")))
+            info["regions"] = sorted(r for r in seen["region"] if r)
+            info["event_sources"] = len(seen["event_source"])  # a missing one counts, as before
         return info
 
     # -- the graph -------------------------------------------------------------------
@@ -705,6 +717,16 @@ class IngestSession:
             pq.write_table(table.filter(pa.array(keep)), dest, **event_parquet_options())
             self.events.append(name)
         return len(new_rows), n - len(new_rows), per_file
+
+
+def _distinct_values(col) -> set:
+    """The distinct values of a column (None among them where one is missing); a dictionary
+    column's from the codes its rows use, without decoding every row."""
+    if pa.types.is_dictionary(col.type):
+        idx = col.indices
+        found = set(col.dictionary.take(pc.unique(idx.drop_null())).to_pylist())
+        return found | {None} if idx.null_count else found
+    return set(pc.unique(col).to_pylist())
 
 
 def _decode_dictionaries(table: pa.Table) -> pa.Table:
