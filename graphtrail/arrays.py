@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["distinct"]
+__all__ = ["distinct", "plain_text"]
 
 
 def distinct(a: np.ndarray) -> np.ndarray:
@@ -30,3 +30,15 @@ def distinct(a: np.ndarray) -> np.ndarray:
     keep[0] = True
     np.not_equal(s[1:], s[:-1], out=keep[1:])
     return s[keep]
+
+
+def plain_text(table):
+    """``table`` (an Arrow table or record batch) as a table whose dictionary columns are
+    their plain values again (callers see one type whichever way a column was read)."""
+    import pyarrow as pa  # only for the callers that hold Arrow data
+
+    t = table if isinstance(table, pa.Table) else pa.Table.from_batches([table])
+    for i, f in enumerate(t.schema):
+        if pa.types.is_dictionary(f.type):
+            t = t.set_column(i, f.name, t.column(i).cast(f.type.value_type))
+    return t

@@ -20,6 +20,7 @@ from typing import Any
 
 import msgspec
 
+from graphtrail.arrays import plain_text
 from graphtrail.families import EVENT_SELECTORS
 from graphtrail.integrity.digest import epoch
 from graphtrail.integrity.evidence import TRAIL_CHANGES, DataEvents, TrailChange, TrailEvidence
@@ -298,23 +299,12 @@ def coverage_of_case(events, stored: dict | None = None, *, every_hour: bool = T
     changes: list[TrailChange] = []
     per_bucket: dict[tuple[str, str], list[int]] = {}  # (account, bucket) -> [calls, first, last]
     for batch in ([events] if isinstance(events, pa.Table) else events):
-        _take_batch(_plain_table(batch), seen, changes, per_bucket)
+        _take_batch(plain_text(batch), seen, changes, per_bucket)
     delivered = [(a, r, float(h), "events") for a, r, h in seen]
     delivered += [tuple(row) for row in (stored or {}).get("delivered", ())]
     data = [DataEvents(acct, "s3-bucket", bucket, n, _iso_micros(lo), _iso_micros(hi))
             for (acct, bucket), (n, lo, hi) in per_bucket.items()]
     return coverage(delivered, changes, data, every_hour=every_hour)
-
-
-def _plain_table(batch):
-    """A table of ``batch`` with its dictionary columns as plain text."""
-    import pyarrow as pa
-
-    t = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
-    for i, f in enumerate(t.schema):
-        if pa.types.is_dictionary(f.type):
-            t = t.set_column(i, f.name, t.column(i).cast(f.type.value_type))
-    return t
 
 
 def _take_batch(events, seen: set, changes: list, per_bucket: dict) -> None:
@@ -388,7 +378,7 @@ def bucket_names(texts: list[str | None]) -> list:
 
 def _iso_micros(us: int) -> str:
     """An epoch microsecond as :func:`_iso` writes its moment."""
-    return (_EPOCH + timedelta(microseconds=us)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _iso(_EPOCH + timedelta(microseconds=us))
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from graphtrail.arrays import distinct
+from graphtrail.arrays import distinct, plain_text
 from graphtrail.background import WriteBehind
 
 __all__ = ["BY_ACTOR", "SEQ", "index_of", "write_by_actor", "read_by_actor", "LEFT_OUT"]
@@ -403,9 +403,7 @@ def read_by_actor(path: Path, actors: Iterable[str], columns: list[str]) -> pa.T
     if pa.types.is_dictionary(actor.type):
         actor = actor.cast(actor.type.value_type)
     t = t.filter(pc.is_in(actor, value_set=pa.array(wanted, pa.string())))
-    for i, f in enumerate(t.schema):  # stored as dictionaries: the activity table's strings
-        if pa.types.is_dictionary(f.type):
-            t = t.set_column(i, f.name, t.column(i).cast(f.type.value_type))
+    t = plain_text(t)  # stored as dictionaries: the activity table's strings
     return t.select(list(dict.fromkeys([*columns, SEQ])))
 
 

@@ -43,6 +43,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from graphtrail.arrays import plain_text
 from graphtrail.background import WriteBehind
 from graphtrail.model import event_schema, insight_schema
 from graphtrail.schema import event_parquet_options
@@ -315,16 +316,14 @@ class Case:
 
         The events are read a batch at a time (their text as dictionaries): memory bounded
         by a batch, not by the events."""
-        events, lo, hi = 0, None, None
+        events, spans = 0, []
         seen: dict[str, set] = {c: set() for c in ("account_id", "recipient_account_id", "region",
                                                    "event_source")}
         for batch in self.event_batches(["time", *seen]):
             if not batch.num_rows:
                 continue
             events += batch.num_rows
-            first, last = (v.as_py() for v in pc.min_max(batch.column("time")).values())
-            lo = first if lo is None or (first is not None and first < lo) else lo
-            hi = last if hi is None or (last is not None and last > hi) else hi
+            spans.append([v.as_py() for v in pc.min_max(batch.column("time")).values()])
             for name, values in seen.items():
                 values.update(_distinct_values(batch.column(name)))
         man = self.manifest()
@@ -349,8 +348,8 @@ class Case:
             "linking_gaps": [gap_sentence(g) for g in self.linking_gaps(man)],
         }
         if events:
-            info["first_event"] = _iso_z(lo)
-            info["last_event"] = _iso_z(hi)
+            info["first_event"] = _iso_z(min(lo for lo, _ in spans))
+            info["last_event"] = _iso_z(max(hi for _, hi in spans))
             accts = seen["recipient_account_id"] | seen["account_id"]
             info["accounts"] = sorted(a for a in accts if a)
             info["regions"] = sorted(r for r in seen["region"] if r)
@@ -474,7 +473,7 @@ class Case:
             fmt = ds.ParquetFileFormat(read_options=ds.ParquetReadOptions(
                 dictionary_columns=self.GRAPH_DICTIONARY_COLUMNS))
             table = ds.dataset(str(path), format=fmt).to_table(columns=cols, filter=filter)
-        return _decode_dictionaries(table) if decode else table
+        return plain_text(table) if decode else table
 
     def calls_of(self, actors: Iterable[str], columns: list[str]) -> pa.Table | None:
         """The calls of ``actors`` (``columns``, and ``seq``: their order in the activity
@@ -727,14 +726,6 @@ def _distinct_values(col) -> set:
         found = set(col.dictionary.take(pc.unique(idx.drop_null())).to_pylist())
         return found | {None} if idx.null_count else found
     return set(pc.unique(col).to_pylist())
-
-
-def _decode_dictionaries(table: pa.Table) -> pa.Table:
-    """Dictionary columns back to plain strings (callers see one type either way)."""
-    for i, f in enumerate(table.schema):
-        if pa.types.is_dictionary(f.type):
-            table = table.set_column(i, f.name, table.column(i).cast(f.type.value_type))
-    return table
 
 
 def _now() -> str:
