@@ -41,7 +41,7 @@ __all__ = ["BY_ACTOR", "SEQ", "index_of", "write_by_actor", "read_by_actor", "LE
 BY_ACTOR = "activity_by_actor"  # the graph table's name
 SEQ = "seq"  # the call's row in activity.parquet
 LEFT_OUT = frozenset({"detail"})  # request parameters: read by detections over every call
-ROWS_PER_GROUP = 2048  # a credential's calls in a few groups; the footer stays small
+ROWS_PER_GROUP = 8192  # a credential's calls in a few groups; the footer stays small
 SORT_ROWS = 1_000_000  # calls put in order in memory at once
 SPILL_ROWS = 262_144  # calls dealt to the slices before their pieces are written out
 _SPILL = pa.ipc.IpcWriteOptions(compression="lz4")

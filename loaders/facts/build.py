@@ -203,7 +203,9 @@ def _second_pass(read_batches: BatchReader, linker: Linker, activity_path: str |
             yield batch, _activity_batch(batch, linker)
 
     rows = 0
-    with pq.ParquetWriter(str(activity_path), _activity_schema(), compression="zstd") as writer, \
+    schema = _activity_schema()
+    with pq.ParquetWriter(str(activity_path), schema, compression="zstd",
+                          use_dictionary=_repeated(schema)) as writer, \
             WriteBehind(writer.write_table, depth=1) as behind:
         for batch, act in prefetch(named()):
             behind.put(act)
@@ -221,6 +223,16 @@ def _second_pass(read_batches: BatchReader, linker: Linker, activity_path: str |
 
 def _activity_schema() -> pa.Schema:
     return call_schema()
+
+
+# Columns of the calls table that hold a value per call: a Parquet dictionary of them is
+# built, found too large and dropped in every row group (0.2-0.3 s of CPU at 1M calls).
+_ONE_PER_CALL = frozenset({"event_id", "time", "detail", "shared_event_id"})
+
+
+def _repeated(schema: pa.Schema) -> list[str]:
+    """The columns whose values repeat from call to call: written as Parquet dictionaries."""
+    return [f.name for f in schema if f.name not in _ONE_PER_CALL]
 
 
 def _activity_batch(batch: pa.RecordBatch, linker: Linker) -> pa.Table:
