@@ -1,0 +1,88 @@
+"""The graph build (``graphtrail case rebuild``) of one case, before and after, alternated.
+
+Each code tree (this checkout, and ``--before`` trees: ``git archive <commit> graphtrail
+loaders cypher | tar -x -C /tmp/before``) rebuilds the graph of its own copy of the case, in
+a process of its own, ``--rounds`` times, the trees alternated so a noisy machine weighs
+on each alike. Each run gives the wall seconds and the CPU seconds (user and system) of the
+process; the graph tables each tree wrote are compared with the first
+tree's (the calls by actor with their dictionaries decoded).
+
+Usage::
+
+    python benchmarks/bench_rebuild.py /tmp/case --before /tmp/before [--rounds 3] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+__all__ = ["main"]
+
+HERE = Path(__file__).resolve().parent.parent
+
+
+def rebuild(tree: Path, case: Path) -> dict:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    # run from a folder outside both trees, the tree under test first on the path
+    subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
+                    "sys.argv = ['graphtrail', 'case', 'rebuild', '--case', sys.argv[2]]; "
+                    "from graphtrail.cli.main import app; app()", str(tree), str(case)],
+                   check=True, capture_output=True, cwd=tempfile.gettempdir())
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {"wall_seconds": round(wall, 2),
+            "cpu_seconds": round(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime, 2)}
+
+
+def same_graph(a: Path, b: Path) -> bool:
+    """The same graph tables, row for row (dictionary columns compared by their values)."""
+    import pyarrow.parquet as pq
+
+    from graphtrail.arrays import plain_text
+
+    names = sorted(p.name for p in (a / "graph").glob("*.parquet") if ".index." not in p.name)
+    if names != sorted(p.name for p in (b / "graph").glob("*.parquet") if ".index." not in p.name):
+        return False
+    return all(plain_text(pq.read_table(a / "graph" / n)).equals(plain_text(pq.read_table(b / "graph" / n)))
+               for n in names)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("case", type=Path, help="a case folder (copied for each tree, not changed)")
+    ap.add_argument("--before", type=Path, action="append", default=[], help="another tree")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args(argv)
+    trees = [HERE, *args.before]
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-rebuild-") as tmp:
+        copies = {}
+        for i, tree in enumerate(trees):
+            copies[tree] = Path(tmp) / f"case{i}"
+            shutil.copytree(args.case, copies[tree], symlinks=True)
+        for r in range(1, args.rounds + 1):
+            for tree in (trees if r % 2 else trees[::-1]):
+                row = {"tree": str(tree), "round": r, **rebuild(tree, copies[tree])}
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+        same = {str(t): same_graph(copies[HERE], copies[t]) for t in trees[1:]}
+    out = {"case": str(args.case), "rounds": rows, "same_graph_as_this_tree": same}
+    text = json.dumps(out, indent=2)
+    if args.json:
+        args.json.write_text(text + "\n", encoding="utf-8")
+    print(text)
+    return 0 if all(same.values()) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
