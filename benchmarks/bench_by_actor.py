@@ -27,6 +27,7 @@ from pathlib import Path
 __all__ = ["main"]
 
 HERE = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(HERE))  # this checkout's graphtrail (plain_text), not an installed one
 
 _CODE = """
 import json, resource, sys, time
@@ -80,13 +81,9 @@ def run(tree: Path, activity: Path, out: Path, sort_rows: int = 0, what: str = "
 
 def same_rows(a: Path, b: Path) -> bool:
     """The same rows in the same order (dictionaries compared by their values)."""
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    def plain(batch: pa.RecordBatch) -> pa.RecordBatch:
-        cols = [c.cast(c.type.value_type) if pa.types.is_dictionary(c.type) else c
-                for c in batch.columns]
-        return pa.RecordBatch.from_arrays(cols, names=batch.schema.names)
+    from graphtrail.arrays import plain_text
 
     fa, fb = pq.ParquetFile(a), pq.ParquetFile(b)
     if fa.metadata.num_rows != fb.metadata.num_rows:
@@ -98,10 +95,10 @@ def same_rows(a: Path, b: Path) -> bool:
     while True:
         if wa is None or not wa.num_rows:
             x = next(ra, None)
-            wa = None if x is None else pa.Table.from_batches([plain(x)])
+            wa = None if x is None else plain_text(x)
         if wb is None or not wb.num_rows:
             y = next(rb, None)
-            wb = None if y is None else pa.Table.from_batches([plain(y)])
+            wb = None if y is None else plain_text(y)
         if wa is None or wb is None:
             return wa is None and wb is None
         n = min(wa.num_rows, wb.num_rows)

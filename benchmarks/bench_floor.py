@@ -90,6 +90,8 @@ def fold_columns(paths: list[str]) -> int:
     ordered = key[order]
     starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
     sizes = np.diff(np.r_[starts, n])
+    # each edge's first and last seen, evidence and addresses: made (that is the cost
+    # timed), not kept; only how many edges is returned
     np.minimum.reduceat(when[order], starts)
     np.maximum.reduceat(when[order], starts)
     group = np.repeat(np.arange(len(starts)), sizes)

@@ -27,6 +27,8 @@ from pathlib import Path
 __all__ = ["main"]
 
 HERE = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_by_actor import same_rows  # noqa: E402  (a sibling script, not a package)
 
 
 def rebuild(tree: Path, case: Path) -> dict:
@@ -45,15 +47,10 @@ def rebuild(tree: Path, case: Path) -> dict:
 
 def same_graph(a: Path, b: Path) -> bool:
     """The same graph tables, row for row (dictionary columns compared by their values)."""
-    import pyarrow.parquet as pq
-
-    from graphtrail.arrays import plain_text
-
     names = sorted(p.name for p in (a / "graph").glob("*.parquet") if ".index." not in p.name)
     if names != sorted(p.name for p in (b / "graph").glob("*.parquet") if ".index." not in p.name):
         return False
-    return all(plain_text(pq.read_table(a / "graph" / n)).equals(plain_text(pq.read_table(b / "graph" / n)))
-               for n in names)
+    return all(same_rows(a / "graph" / n, b / "graph" / n) for n in names)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -235,8 +235,10 @@ class EventBatch:
             self._convert()
 
     def _convert(self) -> None:
-        """The pending records -> one table in :attr:`converted`; a file's records always
-        land in one table (conversion runs between files), so its problems keep their order."""
+        """The pending records -> one table in :attr:`converted` (conversion runs between
+        files: a file's records land in one table). Their fields are bounded and their
+        times checked by :meth:`to_table`, once for the part, in row order: each file's
+        problems keep their order."""
         self.converted.append(self._columns())
         self.done += len(self.records)
         self.records, self.sources, self.indexes = [], [], []
