@@ -4,7 +4,10 @@ moto's Athena never pages its results and never fails a query, so the tests star
 ``http.server`` on loopback instead: it speaks Athena's JSON 1.1 protocol
 (``X-Amz-Target: AmazonAthena.<Operation>``) for ``StartQueryExecution``,
 ``GetQueryExecution``, ``GetQueryResults`` and ``StopQueryExecution``, in the shapes of
-the Athena API reference. Each query walks the states the test scripts for it, one state a
+the Athena API reference; and the same operations over REST JSON (``POST
+/query-executions``, ``GET /query-executions/<id>[/results]``, ``POST
+/query-executions/<id>/stop``), the protocol botocore 1.44.18 speaks to Athena (the declared
+minimum, 1.34, speaks JSON 1.1). Each query walks the states the test scripts for it, one state a
 poll (``QUEUED``, ``RUNNING``, then ``SUCCEEDED``, ``FAILED`` with its reason, or
 ``CANCELLED``); a succeeded query's rows are paged ``page_size`` at a time (or fewer when
 the caller's ``MaxResults`` asks so), the header row first on the first page as Athena
@@ -23,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
 
 TARGET = "AmazonAthena."
 JSON_11 = "application/x-amz-json-1.1"
@@ -176,20 +180,54 @@ class FakeAthena:
         return 200, {}
 
 
+def _rest(method: str, path: str, body: dict) -> tuple[str, dict] | None:
+    """A REST JSON request -> (operation, the request as JSON 1.1 would carry it)."""
+    url = urlsplit(path)
+    parts = [unquote(p) for p in url.path.strip("/").split("/")]
+    query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+    if "MaxResults" in query:
+        query["MaxResults"] = int(query["MaxResults"])
+    if parts[0] != "query-executions":
+        return None
+    if method == "POST" and len(parts) == 1:
+        return "StartQueryExecution", body
+    if len(parts) < 2:
+        return None
+    found = {"QueryExecutionId": parts[1], **query}
+    if method == "GET" and len(parts) == 2:
+        return "GetQueryExecution", found
+    if method == "GET" and parts[2:] == ["results"]:
+        return "GetQueryResults", found
+    if method == "POST" and parts[2:] == ["stop"]:
+        return "StopQueryExecution", found
+    return None
+
+
 def _handler(fake: FakeAthena) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            self._answer("POST")
+
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            self._answer("GET")
+
+        def _answer(self, method: str) -> None:
             raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             target = self.headers.get("X-Amz-Target", "")
+            kind = JSON_11
             if target.startswith(TARGET) and self.headers.get("Content-Type") == JSON_11:
                 status, answer = fake.answer(target.removeprefix(TARGET),
                                              json.loads(raw or b"{}"))
+            elif (rest := _rest(method, self.path, json.loads(raw or b"{}"))) is not None:
+                kind = "application/json"
+                status, answer = fake.answer(*rest)
             else:
                 status, answer = 400, {"__type": "UnknownOperationException",
-                                       "Message": f"not an Athena request: {target!r}"}
+                                       "Message": f"not an Athena request: {method} "
+                                                  f"{self.path} {target!r}"}
             body = json.dumps(answer).encode()
             self.send_response(status)
-            self.send_header("Content-Type", JSON_11)
+            self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(body)))
             self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
             self.end_headers()

@@ -17,14 +17,15 @@ from pathlib import Path
 import boto3
 import duckdb
 import pytest
-import requests
 import sqlglot
 
 from loaders.engines.athena import AthenaEngine
 from loaders.engines.duckdb import DuckDBEngine
 from loaders.engines.query import lineage_query
 from loaders.follow.lineage import FollowSet, grow
-from tests.conftest import moto_s3
+from tests.athena_server import FakeAthena, Script, Table
+from tests.athena_server import athena_server as serve_athena
+from tests.conftest import fake_aws_env
 from tests.test_follow import _moment, answer, follow_case, identities  # noqa: F401
 from tests.test_sources_api import fake, server  # noqa: F401 (the local CloudTrail API)
 
@@ -213,22 +214,22 @@ def athena_text(v) -> str | None:
     return str(v)
 
 
-def canned(records: list[dict]) -> dict:
+def canned(records: list[dict]) -> Table:
+    """The records as the documented table's rows, rendered as Athena renders them."""
     rows = [documented_row(r) for r in records]
     names = list(rows[0])
-    header = {"Data": [{"VarCharValue": n} for n in names]}
-    data = [{"Data": [{"VarCharValue": athena_text(row[n])} if row[n] is not None else {}
-                      for n in names]} for row in rows]
-    return {"rows": [header, *data],
-            "column_info": [{"Name": n, "Type": "varchar", "Label": n} for n in names]}
+    return Table(names, [[athena_text(row[n]) if row[n] is not None else None for n in names]
+                         for row in rows])
 
 
 @pytest.fixture
-def athena_server():
-    with moto_s3() as url:
-        requests.post(f"{url}/moto-api/reset")  # moto's state is the process's: start clean
-        boto3.client("s3", region_name="us-east-1").create_bucket(Bucket="athena-results")
-        yield url
+def fake_athena(monkeypatch):
+    """Athena's API over real HTTP (tests/athena_server.py: both protocols botocore speaks
+    to it; moto's Athena answers only the older one), boto3 pointed at it."""
+    athena = FakeAthena()
+    with serve_athena(athena) as url:
+        fake_aws_env(monkeypatch, url)
+        yield athena
 
 
 def _engine(**kw) -> AthenaEngine:
@@ -237,12 +238,11 @@ def _engine(**kw) -> AthenaEngine:
                         output="s3://athena-results/follow/", poll_interval=0, **kw)
 
 
-def test_athena_flow_start_poll_page_and_records(incident_logs, athena_server):
+def test_athena_flow_start_poll_page_and_records(incident_logs, fake_athena):
     _, truth, logs = incident_logs
     mine = [r for r in raw_records(logs)
             if (r.get("userIdentity") or {}).get("accessKeyId") == truth.leaked_key]
-    assert requests.post(f"{athena_server}/moto-api/static/athena/query-results",
-                         json={"region": "us-east-1", "results": [canned(mine)]}).status_code == 201
+    fake_athena.scripts = [Script(table=canned(mine))]
     from datetime import UTC, datetime
     result = _engine().run(FollowSet.of(keys=[truth.leaked_key]),
                            datetime(2024, 6, 12, tzinfo=UTC), datetime(2024, 6, 13, tzinfo=UTC))

@@ -21,7 +21,6 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-import requests
 import sqlglot
 from typer.testing import CliRunner
 
@@ -34,8 +33,9 @@ from loaders.engines.query import lineage_query
 from loaders.engines.select import engine_for
 from loaders.follow.lineage import FollowSet, grow
 from loaders.sources.base import SourceError
+from tests.athena_server import Script, Table
 from tests.test_follow import answer, follow_case
-from tests.test_follow_engines import athena_server, athena_text  # noqa: F401 (local AWS)
+from tests.test_follow_engines import athena_text, fake_athena  # noqa: F401 (local AWS)
 from tests.test_inputs_securitylake import lake_folders
 
 
@@ -168,7 +168,7 @@ def test_ocsf_beside_other_parquet_is_refused(lake, tmp_path):
         engine_for([str(folder), str(tmp_path)])
 
 
-def test_athena_over_security_lake_table_asks_ocsf_and_reads_its_rows(lake, athena_server):  # noqa: F811
+def test_athena_over_security_lake_table_asks_ocsf_and_reads_its_rows(lake, fake_athena):  # noqa: F811
     """Athena's API flow against the local server: the table's name makes it OCSF; the rows,
     rendered as Athena renders OCSF structs, come back as the records the Parquet holds."""
     truth, folder, _, _ = lake
@@ -176,13 +176,9 @@ def test_athena_over_security_lake_table_asks_ocsf_and_reads_its_rows(lake, athe
     mine = [r for r in table.to_pylist()
             if ((r.get("actor") or {}).get("user") or {}).get("credential_uid") == truth.leaked_key]
     names = [n for n in table.column_names if n != "time_dt"]
-    header = {"Data": [{"VarCharValue": n} for n in names]}
-    data = [{"Data": [{"VarCharValue": athena_text(_rendered(r[n]))} if r[n] is not None else {}
-                      for n in names]} for r in mine]
-    canned = {"rows": [header, *data],
-              "column_info": [{"Name": n, "Type": "varchar", "Label": n} for n in names]}
-    assert requests.post(f"{athena_server}/moto-api/static/athena/query-results",
-                         json={"region": "us-east-1", "results": [canned]}).status_code == 201
+    fake_athena.scripts = [Script(table=Table(names, [
+        [athena_text(_rendered(r[n])) if r[n] is not None else None for n in names]
+        for r in mine]))]
     engine = AthenaEngine.of_uri(
         "athena://primary/amazon_security_lake_glue_db_us_east_1."
         "amazon_security_lake_table_us_east_1_cloud_trail_mgmt_2_0",
