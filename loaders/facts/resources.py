@@ -65,15 +65,24 @@ def resource_ids(ev: pa.Table) -> pa.Array:
     def col(name: str) -> pa.Array:
         return ev.column(name).combine_chunks().cast(pa.string())
 
-    res, rp, src = col("resources"), col("request_parameters"), col("event_source")
-    acct = pc.coalesce(col("recipient_account_id"), col("account_id"), pa.scalar("unknown"))
-    svc = pc.coalesce(pc.replace_substring(src, ".amazonaws.com", ""), pa.scalar("aws"))
-
+    res, rp = col("resources"), col("request_parameters")
     arn = pc.struct_field(pc.extract_regex(res, _ARN_RE), [0])
     # S3 objects count against their bucket.
-    arn = pc.if_else(pc.fill_null(pc.starts_with(arn, "arn:aws:s3:::"), False),
-                     pc.replace_substring_regex(arn, r"^(arn:aws:s3:::[^/]+)/.*$", r"\1"), arn)
-    key, value = _first_resource_parameter(rp)
+    obj = pc.fill_null(pc.starts_with(arn, "arn:aws:s3:::"), False)
+    if pc.any(obj).as_py():
+        arn = pc.replace_with_mask(arn, obj, pc.replace_substring_regex(
+            arn.filter(obj), r"^(arn:aws:s3:::[^/]+)/.*$", r"\1"))
+    # The rest is made for the calls without an ARN only (a third of them have one), each
+    # string built once for the rows that take it, not for every row and then chosen.
+    rest = pc.is_null(arn)
+    if not pc.any(rest).as_py():
+        return arn
+    sub = ev.select(["recipient_account_id", "account_id", "event_source"]).filter(rest)
+    acct = pc.coalesce(_text(sub, "recipient_account_id"), _text(sub, "account_id"),
+                       pa.scalar("unknown"))
+    svc = pc.coalesce(pc.replace_substring(_text(sub, "event_source"), ".amazonaws.com", ""),
+                      pa.scalar("aws"))
+    key, value = _first_resource_parameter(rp.filter(rest))
     s3 = pc.binary_join_element_wise("arn:aws:s3:::", value, "")
     iam = pc.binary_join_element_wise("arn:aws:iam::", acct, ":",
                                       pc.if_else(pc.equal(key, "roleName"), pa.scalar("role/"),
@@ -83,6 +92,9 @@ def resource_ids(ev: pa.Table) -> pa.Array:
     param = pc.case_when(pc.make_struct(pc.equal(key, "bucketName"),
                                         pc.is_in(key, pa.array(["roleName", "userName"]))),
                          s3, iam, local)
-    out = pc.coalesce(arn, param)
     whole = pc.binary_join_element_wise(svc, acct, "*", ":")
-    return pc.coalesce(out, whole)
+    return pc.replace_with_mask(arn, rest, pc.coalesce(param, whole))
+
+
+def _text(t: pa.Table, name: str) -> pa.Array:
+    return t.column(name).combine_chunks().cast(pa.string())
