@@ -53,6 +53,32 @@ def same_graph(a: Path, b: Path) -> bool:
     return all(same_rows(a / "graph" / n, b / "graph" / n) for n in names)
 
 
+def alternated(trees: list[Path], rounds: int, run, cases: dict[Path, Path],
+               first: str = "after") -> dict:
+    """``run(tree, case)`` for every tree, ``rounds`` times, the trees alternated (this tree
+    first in odd rounds, or ``first="before"``: the others first), each on its own case; every
+    run printed as a JSON line. Returns the rows and whether each other tree's graph tables
+    are this tree's."""
+    rows = []
+    for r in range(1, rounds + 1):
+        order = trees if (r % 2) == (first == "after") else trees[::-1]
+        for tree in order:
+            row = {"tree": str(tree), "round": r, **run(tree, cases[tree])}
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    return {"rounds": rows,
+            "same_graph_as_this_tree": {str(t): same_graph(cases[HERE], cases[t]) for t in trees[1:]}}
+
+
+def emit(out: dict, path: Path | None) -> int:
+    """Print ``out`` (and write it to ``path``); 0 when every tree built the same graph."""
+    text = json.dumps(out, indent=2)
+    if path:
+        path.write_text(text + "\n", encoding="utf-8")
+    print(text)
+    return 0 if all(out["same_graph_as_this_tree"].values()) else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("case", type=Path, help="a case folder (copied for each tree, not changed)")
@@ -61,24 +87,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args(argv)
     trees = [HERE, *args.before]
-    rows = []
     with tempfile.TemporaryDirectory(prefix="bench-rebuild-") as tmp:
         copies = {}
         for i, tree in enumerate(trees):
             copies[tree] = Path(tmp) / f"case{i}"
             shutil.copytree(args.case, copies[tree], symlinks=True)
-        for r in range(1, args.rounds + 1):
-            for tree in (trees if r % 2 else trees[::-1]):
-                row = {"tree": str(tree), "round": r, **rebuild(tree, copies[tree])}
-                rows.append(row)
-                print(json.dumps(row), flush=True)
-        same = {str(t): same_graph(copies[HERE], copies[t]) for t in trees[1:]}
-    out = {"case": str(args.case), "rounds": rows, "same_graph_as_this_tree": same}
-    text = json.dumps(out, indent=2)
-    if args.json:
-        args.json.write_text(text + "\n", encoding="utf-8")
-    print(text)
-    return 0 if all(same.values()) else 1
+        found = alternated(trees, args.rounds, rebuild, copies)
+    return emit({"case": str(args.case), **found}, args.json)
 
 
 if __name__ == "__main__":

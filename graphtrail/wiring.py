@@ -50,7 +50,9 @@ def link_case(case: Case, summary: IngestSummary,
         summary.graph = {k: meta[k] for k in ("nodes", "edges", "sessions", "seconds")}
 
 
-GRAPH_PASSES = 2  # the build reads the events twice: who issued what, then every call
+# Two passes over the events: who issued what (from the facts the ingest kept beside each
+# part, or read from the part), then every call.
+GRAPH_PASSES = 2
 GRAPH_STAGES = GRAPH_PASSES + 1  # and writes the calls clustered by actor
 
 
@@ -93,7 +95,8 @@ def _build(case: Case, progress: Callable[[int, int], None] | None = None) -> di
             if rows <= SORT_ROWS:
                 by_actor.append(pool.submit(case.write_calls_by_actor, work, clustered, roots))
 
-        facts = build_graph(read, work / "activity.parquet", activity_written=activity_written)
+        facts = build_graph(read, work / "activity.parquet", activity_written=activity_written,
+                            first_pass=_first_pass(case, tally))
         lineage: list[pa.Table] = []
 
         def edges() -> Iterator[pa.Table]:  # written a slice at a time; the lineage kept aside
@@ -167,6 +170,25 @@ class _Tally:
     def finish(self) -> None:
         if self.progress is not None:
             self.progress(self.total, self.total)
+
+
+def _first_pass(case: Case, tally: _Tally) -> Iterator:
+    """The first pass's facts of every events part, in the case's order: kept beside the
+    part by the ingest that wrote it, or made now from the part's events (a part of an
+    older case, or one whose duplicates were dropped)."""
+    from loaders.facts.aggregate import rebatch
+    from loaders.facts.observed import FIRST_PASS_COLUMNS, facts_schema, first_pass_facts, rows_of
+
+    schema = facts_schema()
+    for part in case.event_parts():
+        facts = case.linking_facts(part)
+        if facts is not None and facts.schema.equals(schema):
+            tally(rows_of(facts))
+            yield facts
+            continue
+        for batch in rebatch(case.event_batches(FIRST_PASS_COLUMNS, parts=[part])):
+            tally(batch.num_rows)
+            yield first_pass_facts(batch)
 
 
 def _counted(read_batches, tally: _Tally):

@@ -37,6 +37,7 @@ from graphtrail.ids import iso
 from graphtrail.schema import event_parquet_options
 from loaders.bounded import read_bounded
 from loaders.events import EventBatch, event_keys
+from loaders.facts.observed import first_pass_facts
 from loaders.limits import Limits
 from loaders.records import split_records
 from loaders.securitylake import PARQUET_MAGIC, LinkingGaps, NotOcsf, read_ocsf
@@ -80,6 +81,8 @@ class PartResult:
     insights_path: str | None
     keys: np.ndarray  # (n, 2) uint64, one row per event in the part
     reports: list[ObjectReport]
+    # the graph build's first-pass facts of the part (loaders.facts.observed), beside it
+    linking_path: str | None = None
 
 
 def _read_object(obj: SourceObject, raw: bytes | None, known: frozenset[str],
@@ -258,19 +261,23 @@ def read_task(task: list[tuple[SourceObject, bytes | None]], staging: str,
                 rep.events -= bad
             _name_problems(rep, batch.problems_by_file.get(rep.uri, []))
         _time_ranges(table, reports)
-        events_path = insights_path = None
+        events_path = insights_path = linking_path = None
         keys = np.empty((0, 2), dtype=np.uint64)
         if table.num_rows:
-            events_path = os.path.join(staging, f"events-{uuid.uuid4().hex}.parquet")
+            name = f"events-{uuid.uuid4().hex}.parquet"
+            events_path = os.path.join(staging, name)
             pq.write_table(table, events_path, **event_parquet_options())
             keys = event_keys(table)
+            # made here, from the columns in hand: the build need not read the part back
+            linking_path = os.path.join(staging, f"linking-{name}")
+            pq.write_table(first_pass_facts(table), linking_path, compression="zstd")
         ins = batch.insights_table()
         for rep in reports:  # insights details cut to the field limit
             _name_problems(rep, batch.problems_by_file.pop(rep.uri, []))
         if ins.num_rows:
             insights_path = os.path.join(staging, f"insights-{uuid.uuid4().hex}.parquet")
             pq.write_table(ins, insights_path, compression="zstd")
-        return PartResult(events_path, insights_path, keys, reports)
+        return PartResult(events_path, insights_path, keys, reports, linking_path)
     finally:
         gc.enable()
 

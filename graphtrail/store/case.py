@@ -9,6 +9,8 @@ Layout of a case folder::
     eventkeys-<gen>.npy    sorted dedup keys of every event held
     events/*.parquet       normalized events (graphtrail.model.EVENT_COLUMNS)
     insights/*.parquet     CloudTrail Insights events, kept apart from API calls
+    linking/*.parquet      beside each events part (same name) what the graph build's first
+                           pass keeps of it (loaders.facts.observed); optional, derived
     graph -> .graph-<id>/  nodes and edges built from the events (see graphtrail.store.facts):
                            a link to the last complete build, swapped atomically
 
@@ -58,6 +60,7 @@ DEFAULT_CASE = Path("graphtrail-case")  # where a case lives when nobody says
 CASE_ENV = "GRAPHTRAIL_CASE"  # ... and the variable that says it
 
 FORMAT = 1
+LINKING = "linking"  # the first pass's facts of each events part, by the part's name
 SOURCES = "kept-sources"  # copies of the sources read (ingest --keep-sources), by SHA-256
 _SHA256_NAME = re.compile(r"[0-9a-f]{64}")
 GRAPH_FORMAT = 8  # bump when the graph tables change: older graphs are rebuilt, not misread
@@ -247,16 +250,29 @@ class Case:
                                           schema=schema))
         return pa.concat_tables(found) if found else schema.empty_table()
 
-    def event_batches(self, columns: Iterable[str], batch_size: int = 65_536):
-        """Stream the events in record batches (repetitive text columns dictionary-encoded).
+    def event_batches(self, columns: Iterable[str], batch_size: int = 65_536,
+                      parts: Iterable[Path] | None = None):
+        """Stream the events in record batches (repetitive text columns dictionary-encoded),
+        of every part or of ``parts``.
 
         One part file at a time, no read-ahead: memory stays bounded by a batch, not the case.
         """
         cols = list(columns)
-        for part in self.event_parts():
+        for part in self.event_parts() if parts is None else parts:
             pf = pq.ParquetFile(part, read_dictionary=sorted(_DICTIONARY_COLUMNS & set(cols)),
                                 pre_buffer=False)
             yield from pf.iter_batches(batch_size=batch_size, columns=cols, use_threads=False)
+
+    def linking_facts(self, part: Path) -> pa.Table | None:
+        """What the graph build's first pass keeps of one events part, as the ingest that
+        wrote the part left it beside it (:data:`LINKING`; see
+        :mod:`loaders.facts.observed`); None when there is none, or it cannot be read (the
+        build then reads the part itself)."""
+        path = self.path / LINKING / part.name
+        try:
+            return pq.read_table(path)
+        except (OSError, pa.ArrowException):
+            return None
 
     def events_df(self, columns: Iterable[str] | None = None, filter=None):
         """The events as a pandas DataFrame."""
@@ -554,7 +570,8 @@ class Case:
 
     def _collect_garbage(self) -> None:
         """Remove what an interrupted ingest left: uncommitted parts and staging files."""
-        keep = {"events": set(self.state["events"]), "insights": set(self.state["insights"])}
+        keep = {"events": set(self.state["events"]), "insights": set(self.state["insights"]),
+                LINKING: set(self.state["events"])}
         for sub, names in keep.items():
             for p in (self.path / sub).glob("*.parquet"):
                 if p.name not in names:
@@ -696,10 +713,16 @@ class IngestSession:
         new_rows = self.keys.add_new(keys)
         name = Path(part.events_path).name
         dest = self.case.path / "events" / name
+        linking = getattr(part, "linking_path", None)
         if len(new_rows) == n:
+            if linking:  # the first pass's facts of the part, beside it (before it is listed)
+                (self.case.path / LINKING).mkdir(exist_ok=True)
+                os.replace(linking, self.case.path / LINKING / name)
             os.replace(part.events_path, dest)
             self.events.append(name)
             return n, 0, {}
+        if linking:  # made from rows some of which are dropped here: the build reads the part
+            os.unlink(linking)
         table = pq.read_table(part.events_path)
         os.unlink(part.events_path)
         import numpy as np

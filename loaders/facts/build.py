@@ -2,8 +2,10 @@
 
 :func:`build_graph` runs after loading, over every event of a case:
 
-1. :func:`loaders.facts.credentials.link_credentials` names the actor of every call (a
-   session, a long-term key, or a principal acting without a key) and every session.
+1. :class:`loaders.facts.credentials.Linker` names the actor of every call (a session, a
+   long-term key, or a principal acting without a key) and every session: first from what
+   its first pass keeps of each part (:mod:`loaders.facts.observed`, made by the ingest
+   workers), then call by call in the second pass.
 2. Session facts: ``ISSUED`` (issuer -> session, evidence: every copy of the STS call),
    ``OF_ROLE`` / ``OF_PRINCIPAL``, failed AssumeRole as ``ATTEMPTED`` (never a hop).
 3. Family facts from the registry (:mod:`loaders.facts.registry`): CREATED, CHANGED,
@@ -44,6 +46,7 @@ from graphtrail.times import micros
 from loaders.facts import iam  # noqa: F401  (registers its handlers)
 from loaders.facts.aggregate import BATCH_ROWS, EdgeFold, prefetch, rebatch, trim_heap
 from loaders.facts.credentials import STS_ISSUING, Issuance, Linker
+from loaders.facts.observed import FIRST_PASS_COLUMNS, first_pass_facts
 from loaders.facts.registry import HANDLERS, Call
 from loaders.facts.resources import resource_ids
 from loaders.schema import json_object as _dec
@@ -117,25 +120,31 @@ class _Graph:
 
 
 BatchReader = Callable[[list[str]], Iterator[pa.RecordBatch]]
-_LIGHT = [c for c in EVENT_INPUT_COLUMNS if c not in ("resources", "additional_event_data")]
 
 
 def build_graph(read_batches: BatchReader, activity_path: str | Path, *,
-                activity_written: Callable[[int, dict[str, str]], None] | None = None) -> GraphFacts:
+                activity_written: Callable[[int, dict[str, str]], None] | None = None,
+                first_pass: Iterable[pa.Table] | None = None) -> GraphFacts:
     """Build the identity graph from the events ``read_batches(columns)`` yields.
 
     Two passes over the events, batch by batch; the per-call activity table is written to
     ``activity_path`` as it is made, so memory is bounded by the graph, not the events.
-    ``activity_written(rows, roots)``, if given, is called once that file is complete, while
-    the nodes and edges are still to be made (to start what reads it alongside); ``roots``
-    maps each session to the credential its lineage starts from (:func:`session_roots`).
+    ``first_pass``: what the first pass keeps of the events, part by part in their order
+    (:func:`loaders.facts.observed.first_pass_facts`), when the caller has it; made from
+    ``read_batches`` otherwise. ``activity_written(rows, roots)``, if given, is called once
+    that file is complete, while the nodes and edges are still to be made (to start what
+    reads it alongside); ``roots`` maps each session to the credential its lineage starts
+    from (:func:`session_roots`).
     """
     was = gc.isenabled()
     gc.disable()
     try:
         linker = Linker()
-        for batch in prefetch(rebatch(read_batches(_LIGHT))):
-            linker.observe(batch)
+        if first_pass is None:
+            first_pass = (first_pass_facts(b)
+                          for b in rebatch(read_batches(list(FIRST_PASS_COLUMNS))))
+        for facts in prefetch(iter(first_pass)):
+            linker.absorb(facts)
             pa.default_memory_pool().release_unused()
         linker.resolve()
         console = pa.array(sorted(s.session for s in linker.sessions.values() if s.console), pa.string())

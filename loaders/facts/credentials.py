@@ -46,7 +46,8 @@ from graphtrail.times import micros
 from loaders.facts.origins import PORTAL_EVENTS, origin_of_issue, tie_identity_center
 from loaders.schema import json_object as _dec
 
-__all__ = ["Issuance", "Linker", "signatures", "STS_ISSUING", "STS_COLUMNS"]
+__all__ = ["Issuance", "Linker", "signatures", "STS_ISSUING", "STS_COLUMNS", "STS_NAMES",
+           "PORTAL_NAMES", "PORTAL_COLUMNS", "CONSOLE_COLUMNS", "SIG_COLUMNS"]
 
 STS_ISSUING = families.STS_ISSUING.events
 _SECOND = 1_000_000
@@ -106,7 +107,7 @@ class Identity:
 
 
 # the event columns of a signature, in its order
-_SIG_COLUMNS = tuple(f.name for f in fields(Identity))
+SIG_COLUMNS = tuple(f.name for f in fields(Identity))
 
 
 @dataclass
@@ -153,20 +154,21 @@ class Issuance:
         return principal == self.principal
 
 
-_STS_NAMES = pa.array(sorted(STS_ISSUING))
-_PORTAL_NAMES = pa.array(sorted(PORTAL_EVENTS))
+STS_NAMES = pa.array(sorted(STS_ISSUING))
+PORTAL_NAMES = pa.array(sorted(PORTAL_EVENTS))
 STS_COLUMNS = ("event_id", "time", "event_name", "error_code", "request_parameters",
                "response_elements", "issued_key", "issued_expiration", "recipient_account_id",
                "account_id", "identity_arn", "identity_type", "user_name", "principal_id",
                "web_id_provider", "source_identity", "invoked_by")
-_PORTAL_COLUMNS = ("event_id", "time", "event_name", "request_parameters", "on_behalf_of",
-                   "user_name", "recipient_account_id")
+PORTAL_COLUMNS = ("event_id", "time", "event_name", "request_parameters", "on_behalf_of",
+                  "user_name", "recipient_account_id")
+CONSOLE_COLUMNS = ("event_id", "time", "identity_arn")
 
 
 def signatures(batch: pa.Table | pa.RecordBatch) -> pa.Array:
     """The identity signature of each call: every identity field that can tell actors apart."""
     parts = []
-    for c in _SIG_COLUMNS:
+    for c in SIG_COLUMNS:
         col = batch.column(c)
         if pa.types.is_timestamp(col.type):
             col = col.cast(pa.int64()).cast(pa.string())
@@ -203,37 +205,29 @@ class Linker:
         self.by_identity: dict[tuple[str, str | None], list[Issuance]] = {}
 
     # -- pass one ------------------------------------------------------------------
-    def observe(self, batch: pa.Table) -> None:
-        sig = signatures(batch)
-        t = pa.table({"sig": sig, "time": batch.column("time").cast(pa.int64())})
-        agg = t.group_by("sig", use_threads=False).aggregate([("time", "min"), ("time", "max")])
+    def absorb(self, facts: pa.Table) -> None:
+        """Take pass one's facts of a batch or a part
+        (:func:`loaders.facts.observed.first_pass_facts`); batches and parts absorbed in
+        the case's order, whoever made their facts, leave the same linker."""
+        kind = facts.column("kind")
+        spans_ = facts.filter(pc.equal(kind, "span"))
         spans = self.spans
-        for k, lo, hi in zip(agg.column("sig").to_pylist(), agg.column("time_min").to_pylist(),
-                             agg.column("time_max").to_pylist(), strict=True):
+        for k, lo, hi in zip(spans_.column("sig").to_pylist(), spans_.column("lo").to_pylist(),
+                             spans_.column("hi").to_pylist(), strict=True):
             cur = spans.get(k)
             if cur is None:
                 spans[k] = [lo, hi]
             else:
                 cur[0] = min(cur[0], lo)
                 cur[1] = max(cur[1], hi)
-        names = batch.column("event_name")
-        if pa.types.is_dictionary(names.type):
-            names = names.cast(pa.string())
-        sts = pc.fill_null(pc.is_in(names, _STS_NAMES), False)
-        if pc.any(sts).as_py():
-            sub = batch.filter(sts).select(list(STS_COLUMNS)).to_pylist()
-            for row, s in zip(sub, sig.filter(sts).to_pylist(), strict=True):
-                row["sig"] = s
-                self.sts_rows.append(row)
-        login = pc.fill_null(pc.and_(pc.equal(names, "ConsoleLogin"),
-                                     pc.is_null(batch.column("error_code"))), False)
-        if pc.any(login).as_py():
-            self.console_rows.extend(batch.filter(login).select(
-                ["event_id", "time", "identity_arn"]).to_pylist())
-        portal = pc.fill_null(pc.and_(pc.is_in(names, _PORTAL_NAMES),
-                                      pc.is_null(batch.column("error_code"))), False)
-        if pc.any(portal).as_py():
-            self.portal_rows.extend(batch.filter(portal).select(list(_PORTAL_COLUMNS)).to_pylist())
+        if spans_.num_rows == facts.num_rows:
+            return
+        for what, cols, into in (("sts", (*STS_COLUMNS, "sig"), self.sts_rows),
+                                 ("console", CONSOLE_COLUMNS, self.console_rows),
+                                 ("portal", PORTAL_COLUMNS, self.portal_rows)):
+            rows = facts.filter(pc.equal(kind, what))
+            if rows.num_rows:
+                into.extend(rows.select(list(cols)).to_pylist())
 
     # -- between the passes -----------------------------------------------------------
     def resolve(self) -> None:
