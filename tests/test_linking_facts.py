@@ -123,3 +123,22 @@ def test_facts_of_parts_no_longer_in_the_case_are_removed(tmp_path):
     assert not stray.exists()
     assert sorted(p.name for p in (case.path / LINKING).glob("*.parquet")) == \
         sorted(p.name for p in Case.open(case.path).event_parts())
+
+
+def test_a_failed_console_sign_in_is_named_by_its_response_alone(tmp_path):
+    """A failed ConsoleLogin logs no errorCode, only ``ConsoleLogin: Failure`` in its
+    response; another call whose response says "Failure" is not a failed sign-in, and a
+    sign-in that failed with an errorCode keeps it."""
+    def login(n, outcome, **extra):
+        return S.iam_user_call("ConsoleLogin", "signin.amazonaws.com", n=n,
+                               responseElements={"ConsoleLogin": outcome}, **extra)
+    records = [login(1, "Failure"), login(2, "Success"),
+               S.iam_user_call("GetObject", n=3, responseElements={"Status": "Failure"}),
+               login(4, "Failure", errorCode="AccessDenied")]
+    _, case = S.ingest_into(tmp_path / "case", S.write(tmp_path / "a.json", S.s3_delivery(records)))
+    build_case_graph(case)
+    calls = pq.read_table(case.path / "graph" / "activity.parquet",
+                          columns=["event_id", "error_code"]).to_pylist()
+    assert {c["event_id"]: c["error_code"] for c in calls} == {
+        S.event_id(1): "ConsoleLoginFailure", S.event_id(2): None, S.event_id(3): None,
+        S.event_id(4): "AccessDenied"}

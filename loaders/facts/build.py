@@ -254,8 +254,13 @@ def _activity_batch(batch: pa.RecordBatch, linker: Linker) -> pa.Table:
     detail = pc.if_else(pc.fill_null(pc.is_in(names, _DETAIL), False),
                         t.column("request_parameters"),
                         pc.if_else(extra, t.column("additional_event_data"), pa.scalar(None, pa.string())))
-    # A failed console sign-in logs no errorCode, only responseElements.ConsoleLogin=Failure.
-    failed_login = pc.and_(login, pc.fill_null(pc.match_substring(t.column("response_elements"), "Failure"), False))
+    # A failed console sign-in logs no errorCode, only responseElements.ConsoleLogin=Failure
+    # (the responses of the sign-ins only are searched, not every call's).
+    failed_login = login = _flat(login)
+    if pc.any(login).as_py():
+        failure = pc.fill_null(pc.match_substring(
+            _flat(t.column("response_elements")).filter(login), "Failure"), False)
+        failed_login = pc.replace_with_mask(login, login, failure)
     error = pc.if_else(pc.and_(failed_login, pc.is_null(_plain(t.column("error_code")))),
                        pa.scalar("ConsoleLoginFailure"), _plain(t.column("error_code")))
     cols = {"actor": actor, "actor_kind": kind, "resource": resource_ids(t), "detail": detail,
@@ -352,19 +357,24 @@ def _activity_edges(act: pa.Table, handled: pa.Array, g: _Graph, fold: EdgeFold,
     ok = pc.is_null(act.column("error_code"))
     names = act.column("event_name")
     sts = pc.fill_null(pc.is_in(names, pa.array(sorted(STS_ISSUING))), False)
-    base = act.select(["actor", "resource", "time", "event_id", "event_name", "source_ip"])
-    base = base.append_column("row", pa.array(np.arange(first_row, first_row + act.num_rows)))
-    fold.add(base.filter(pc.and_(pc.and_(has_actor, ok), pc.invert(handled))),
+    # only the columns each fold reads are filtered, not every column of the calls
+    row = pa.array(np.arange(first_row, first_row + act.num_rows))
+    calls = act.select(["actor", "resource", "time", "event_id", "event_name"]).append_column("row", row)
+    fold.add(calls.filter(pc.and_(pc.and_(has_actor, ok), pc.invert(handled))),
              "actor", "resource", EdgeKind.ACTED_ON)
     # failed AssumeRole* are ATTEMPTED edges to the role (see _session_facts)
-    fold.add(base.filter(pc.and_(pc.and_(has_actor, pc.invert(ok)), pc.invert(sts))),
+    fold.add(calls.filter(pc.and_(pc.and_(has_actor, pc.invert(ok)), pc.invert(sts))),
              "actor", "resource", EdgeKind.ATTEMPTED)
     ip_ok = pc.fill_null(pc.match_substring_regex(act.column("source_ip"), _IP_RE), False)
-    ips = base.filter(pc.and_(has_actor, ip_ok))
-    ips = ips.set_column(ips.schema.get_field_index("source_ip"), "source_ip",
+    ips = act.select(["actor", "source_ip", "time", "event_id", "event_name"]).append_column("row", row)
+    ips = ips.filter(pc.and_(has_actor, ip_ok))
+    # grouped as node ids, call by call: grouped bare, Arrow lists the same edges in another
+    # order (measured), and the edges table's order is part of the answer
+    ips = ips.set_column(1, "source_ip",
                          pc.binary_join_element_wise(ids.IdPrefix.IP.mark, ips.column("source_ip"), ""))
     fold.add(ips, "actor", "source_ip", EdgeKind.FROM_IP)
-    keyed = act.filter(pc.fill_null(pc.starts_with(act.column("actor"), ids.IdPrefix.KEY.mark), False))
+    keyed = act.select(["actor", "identity_arn", "time", "event_id"])
+    keyed = keyed.filter(pc.fill_null(pc.starts_with(keyed.column("actor"), ids.IdPrefix.KEY.mark), False))
     if keyed.num_rows:  # HAS_KEY: the user (or root) a long-term key belongs to
         agg = keyed.group_by(["actor", "identity_arn"], use_threads=False).aggregate(
             [("time", "min"), ("time", "max"), ("event_id", "count"), ("event_id", "first")])
@@ -426,7 +436,8 @@ def _console_sides(act: pa.Table, console: pa.Array, sides: dict) -> None:
     """Per console session: each (address, user agent) it was used from, with its span."""
     if not len(console):
         return
-    t = act.filter(pc.fill_null(pc.is_in(act.column("actor"), console), False))
+    t = act.select(["actor", "source_ip", "user_agent", "time", "event_id"])
+    t = t.filter(pc.fill_null(pc.is_in(t.column("actor"), console), False))
     if not t.num_rows:
         return
     # "first" in order of time (then id), not of arrival: the side's earliest call
@@ -495,7 +506,9 @@ def _internal_agent(ua: str | None) -> bool:
 
 def _actor_stats(act: pa.Table, g: _Graph) -> None:
     """When each actor was active, how often, with which user agents."""
-    t = act.filter(pc.is_valid(act.column("actor")))
+    t = act.select(["actor", "actor_kind", "time", "event_id", "user_agent", "account_id",
+                    "recipient_account_id"])
+    t = t.filter(pc.is_valid(t.column("actor")))
     if not t.num_rows:
         return
     agg = t.group_by(["actor", "actor_kind"], use_threads=False).aggregate([
