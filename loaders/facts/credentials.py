@@ -47,7 +47,7 @@ from loaders.facts.origins import PORTAL_EVENTS, origin_of_issue, tie_identity_c
 from loaders.schema import json_object as _dec
 
 __all__ = ["Issuance", "Linker", "signatures", "STS_ISSUING", "STS_COLUMNS", "STS_NAMES",
-           "PORTAL_NAMES", "PORTAL_COLUMNS", "CONSOLE_COLUMNS", "SIG_COLUMNS"]
+           "PORTAL_NAMES", "PORTAL_COLUMNS", "CONSOLE_COLUMNS", "SIG_COLUMNS", "FACT_KINDS"]
 
 STS_ISSUING = families.STS_ISSUING.events
 _SECOND = 1_000_000
@@ -163,6 +163,9 @@ STS_COLUMNS = ("event_id", "time", "event_name", "error_code", "request_paramete
 PORTAL_COLUMNS = ("event_id", "time", "event_name", "request_parameters", "on_behalf_of",
                   "user_name", "recipient_account_id")
 CONSOLE_COLUMNS = ("event_id", "time", "identity_arn")
+# the kinds of row of pass one's facts (loaders.facts.observed): a signature's span, then
+# the rows of the calls pass one keeps whole
+SPAN, STS, CONSOLE, PORTAL = FACT_KINDS = ("span", "sts", "console", "portal")
 
 
 def signatures(batch: pa.Table | pa.RecordBatch) -> pa.Array:
@@ -210,7 +213,7 @@ class Linker:
         (:func:`loaders.facts.observed.first_pass_facts`); batches and parts absorbed in
         the case's order, whoever made their facts, leave the same linker."""
         kind = facts.column("kind")
-        spans_ = facts.filter(pc.equal(kind, "span"))
+        spans_ = facts.filter(pc.equal(kind, SPAN))
         spans = self.spans
         for k, lo, hi in zip(spans_.column("sig").to_pylist(), spans_.column("lo").to_pylist(),
                              spans_.column("hi").to_pylist(), strict=True):
@@ -222,9 +225,9 @@ class Linker:
                 cur[1] = max(cur[1], hi)
         if spans_.num_rows == facts.num_rows:
             return
-        for what, cols, into in (("sts", (*STS_COLUMNS, "sig"), self.sts_rows),
-                                 ("console", CONSOLE_COLUMNS, self.console_rows),
-                                 ("portal", PORTAL_COLUMNS, self.portal_rows)):
+        for what, cols, into in ((STS, (*STS_COLUMNS, "sig"), self.sts_rows),
+                                 (CONSOLE, CONSOLE_COLUMNS, self.console_rows),
+                                 (PORTAL, PORTAL_COLUMNS, self.portal_rows)):
             rows = facts.filter(pc.equal(kind, what))
             if rows.num_rows:
                 into.extend(rows.select(list(cols)).to_pylist())

@@ -26,10 +26,15 @@ import pyarrow.compute as pc
 
 from graphtrail.model import event_schema
 from loaders.facts.credentials import (
+    CONSOLE,
     CONSOLE_COLUMNS,
+    FACT_KINDS,
+    PORTAL,
     PORTAL_COLUMNS,
     PORTAL_NAMES,
     SIG_COLUMNS,
+    SPAN,
+    STS,
     STS_COLUMNS,
     STS_NAMES,
     signatures,
@@ -37,8 +42,6 @@ from loaders.facts.credentials import (
 
 __all__ = ["first_pass_facts", "FACT_KINDS", "FIRST_PASS_COLUMNS", "facts_schema", "rows_of"]
 
-# the kinds of row: a signature's span, then the rows of the calls pass one keeps whole
-SPAN, STS, CONSOLE, PORTAL = FACT_KINDS = ("span", "sts", "console", "portal")
 _ROW_COLUMNS = tuple(dict.fromkeys((*STS_COLUMNS, *CONSOLE_COLUMNS, *PORTAL_COLUMNS)))
 
 
