@@ -4,7 +4,7 @@ Each tree (this checkout, and ``--before`` trees: ``git archive <commit> graphtr
 cypher | tar -x -C /tmp/before``) ingests the trail into a new case, in a process of its
 own, ``--rounds`` times, the trees alternated (before, after, after, before...) so a noisy
 machine weighs on each alike. Each run gives the wall seconds, the CPU seconds of the
-process and its workers (user and system), and the load and graph-build seconds the ingest
+process and its workers (user and system; the system part and the page faults apart), and the load and graph-build seconds the ingest
 printed; the graph tables of each tree's last case are compared with this tree's.
 
 Usage::
@@ -46,6 +46,8 @@ def ingest(tree: Path, trail: Path, case: Path, workers: int) -> dict:
     summary = json.loads(done.stdout)
     return {"wall_seconds": round(wall, 2),
             "cpu_seconds": round(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime, 2),
+            "system_seconds": round(after.ru_stime - before.ru_stime, 2),
+            "page_faults": after.ru_minflt - before.ru_minflt,
             "load_seconds": round(summary["seconds"], 2),
             "graph_seconds": summary.get("graph", {}).get("seconds"),
             "events": summary["events_added"]}
