@@ -1,19 +1,20 @@
-"""Work that runs behind the caller in a thread: a file written while the next part is made.
+"""Work that runs beside the caller in a thread: a file written while the next part is
+made (:class:`WriteBehind`), the next part made while this one is used (:func:`prefetch`).
 
 The graph build is one Python thread that mostly waits on Arrow and Parquet, which release
-the GIL while they encode and compress; handing the writes to a second thread lets the
-second core do them.
+the GIL while they decode, encode and compress; handing the reads and writes to a second
+thread lets the second core do them.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import Generic, TypeVar
 
-__all__ = ["WriteBehind"]
+__all__ = ["WriteBehind", "prefetch"]
 
 T = TypeVar("T")
 _CLOSE = object()
@@ -91,3 +92,48 @@ class WriteBehind(Generic[T]):
             self.close()
         except BaseException:  # noqa: S110 - the caller's error is the one raised
             pass
+
+
+def prefetch(batches: Iterator[T], depth: int = 1) -> Iterator[T]:
+    """Read the next batch in a thread while this one is processed (Parquet decoding and
+    Arrow compute release the GIL); ``depth`` batches ahead at most, so memory stays bounded.
+
+    The reader starts a batch only once the one ``depth`` ahead of it has been taken: it
+    never holds one more, finished, while waiting to hand it over.
+    """
+    q: queue.Queue = queue.Queue()
+    ahead = threading.Semaphore(depth)
+    done = object()
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            it = iter(batches)
+            while True:
+                while not ahead.acquire(timeout=0.1):
+                    if stop.is_set():
+                        return
+                if stop.is_set():
+                    return
+                b = next(it, done)
+                q.put(b)
+                if b is done:
+                    return
+                del b
+        except BaseException as exc:  # surfaced in the consumer
+            q.put(exc)
+
+    t = threading.Thread(target=produce, daemon=True)
+    t.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            ahead.release()  # the reader may start the next one while this is processed
+            yield item
+            del item
+    finally:
+        stop.set()

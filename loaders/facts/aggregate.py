@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import queue
-import threading
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -20,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from graphtrail.arrays import distinct
+from graphtrail.background import prefetch
 from graphtrail.model import EVIDENCE_CAP, EdgeKind, edge_schema
 
 __all__ = ["BATCH_ROWS", "EDGE_SLICE", "PARTIALS_BYTES", "prefetch", "rebatch", "Codes", "EdgeFold", "trim_heap"]
@@ -49,51 +48,6 @@ def _libc():
 
 
 _LIBC = _libc()
-
-
-def prefetch(batches: Iterator[pa.Table], depth: int = 1) -> Iterator[pa.Table]:
-    """Read the next batch in a thread while this one is processed (Parquet decoding and
-    Arrow compute release the GIL); ``depth`` batches ahead at most, so memory stays bounded.
-
-    The reader starts a batch only once the one ``depth`` ahead of it has been taken: it
-    never holds one more, finished, while waiting to hand it over.
-    """
-    q: queue.Queue = queue.Queue()
-    ahead = threading.Semaphore(depth)
-    done = object()
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            it = iter(batches)
-            while True:
-                while not ahead.acquire(timeout=0.1):
-                    if stop.is_set():
-                        return
-                if stop.is_set():
-                    return
-                b = next(it, done)
-                q.put(b)
-                if b is done:
-                    return
-                del b
-        except BaseException as exc:  # surfaced in the consumer
-            q.put(exc)
-
-    t = threading.Thread(target=produce, daemon=True)
-    t.start()
-    try:
-        while True:
-            item = q.get()
-            if item is done:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            ahead.release()  # the reader may start the next one while this is processed
-            yield item
-            del item
-    finally:
-        stop.set()
 
 
 def rebatch(batches: Iterator[pa.RecordBatch], rows: int = BATCH_ROWS) -> Iterator[pa.Table]:
