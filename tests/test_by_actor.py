@@ -311,3 +311,48 @@ def test_actor_order_is_the_order_of_the_strings(tmp_path):
     for dictionary in ([], ["actor"]):
         pf = pq.ParquetFile(path, read_dictionary=dictionary)
         assert by_actor._actor_order(pf).to_pylist() == expected.to_pylist()
+
+
+def test_a_failed_write_beyond_one_slice_leaves_no_spill_file(scenario, tmp_path, monkeypatch):
+    """Beyond one slice, the next slice is read back while one is written: a write that
+    fails (here its progress report) is raised as it was, and the spill files go with it."""
+    store, _ = scenario
+    monkeypatch.setattr(by_actor, "ROWS_PER_GROUP", 11)
+    monkeypatch.setattr(by_actor, "SORT_ROWS", 43)
+    out = tmp_path / "failing" / "calls.parquet"
+    out.parent.mkdir()
+    written = []
+
+    def fail(rows):
+        written.append(rows)
+        if len(written) == 9:  # in the third slice of 43 calls (row groups of 11)
+            raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        by_actor.write_by_actor(store.case.graph_dir() / "activity.parquet", out,
+                                Case.GRAPH_DICTIONARY_COLUMNS, progress=fail, clusters=_roots(store))
+    assert sum(written) < pq.read_metadata(store.case.graph_dir() / "activity.parquet").num_rows
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".by-actor-spill-")]
+
+
+def test_a_build_beyond_one_slice_clusters_the_calls_one_slice_clusters(scenario, tmp_path, monkeypatch):
+    """A graph build whose calls are more than one slice clusters them after its edges,
+    through spill files: the clustered table is the one a build within one slice writes,
+    and no spill folder is left in the graph."""
+    from graphtrail.wiring import build_case_graph
+
+    store, _ = scenario
+    built = {}
+    for name, slice_rows in (("one", None), ("many", 29)):
+        if slice_rows is not None:
+            monkeypatch.setattr(by_actor, "SORT_ROWS", slice_rows)
+            monkeypatch.setattr(by_actor, "SPILL_ROWS", 100)
+        shutil.copytree(store.case.path, tmp_path / name, symlinks=True)
+        case = Case.open(tmp_path / name)
+        build_case_graph(case)
+        built[name] = case.graph_dir()
+    assert pq.read_metadata(built["many"] / "activity.parquet").num_rows > 10 * 29
+    table = f"{by_actor.BY_ACTOR}.parquet"
+    assert pq.read_table(built["many"] / table).to_pylist() == pq.read_table(built["one"] / table).to_pylist()
+    _index_says_where_each_actor_is(built["many"] / table)  # its row groups end with each slice
+    assert not [p for p in built["many"].iterdir() if p.name.startswith(".by-actor-spill-")]

@@ -34,7 +34,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from graphtrail.arrays import distinct, plain_text
-from graphtrail.background import WriteBehind
+from graphtrail.background import WriteBehind, prefetch
 
 __all__ = ["BY_ACTOR", "SEQ", "index_of", "write_by_actor", "read_by_actor", "LEFT_OUT"]
 
@@ -70,9 +70,17 @@ def write_by_actor(activity: Path, out: Path, dictionary_columns: Iterable[str] 
     n = pf.metadata.num_rows
     key = _order_key(clusters or {})
     if n <= SORT_ROWS:
-        slices: Iterable[pa.Table] = [_gather(pf, columns, _actor_order(pf, key))]
+        _write_slices([_gather(pf, columns, _actor_order(pf, key))], out, progress)
     else:  # one pass over the calls, whatever their number (a pass per slice was quadratic)
-        slices = _spilled(pf, columns, out.parent, key)
+        with _deal(pf, columns, out.parent, key) as dealt:
+            _write_slices(dealt.slices(), out, progress)
+    return n
+
+
+def _write_slices(slices: Iterable[pa.Table], out: Path,
+                  progress: Callable[[int], None] | None) -> None:
+    """The slices, in order, into ``out`` in row groups of :data:`ROWS_PER_GROUP`; the
+    index beside it."""
     writer = None
     index = _Index()
     try:
@@ -83,7 +91,7 @@ def write_by_actor(activity: Path, out: Path, dictionary_columns: Iterable[str] 
                 writer = pq.ParquetWriter(out, part.schema, compression="zstd",
                                           write_statistics=["actor"], use_dictionary=repeated)
             # each row group compressed behind the making of the next; drained before the
-            # next slice is gathered, so no more than one slice is held
+            # next slice is taken
             with WriteBehind(writer.write_table, depth=2) as behind:
                 for start in range(0, part.num_rows, ROWS_PER_GROUP):
                     group = _compact(part.slice(start, ROWS_PER_GROUP))
@@ -95,11 +103,7 @@ def write_by_actor(activity: Path, out: Path, dictionary_columns: Iterable[str] 
     finally:
         if writer is not None:
             writer.close()
-        close = getattr(slices, "close", None)
-        if close is not None:
-            close()  # the spill files removed now, on an error too
     pq.write_table(index.table(), index_of(out), compression="zstd")
-    return n
 
 
 def index_of(path: Path) -> Path:
@@ -244,14 +248,13 @@ def _codes(actor: pa.ChunkedArray) -> tuple[list, object]:
     return values, idx.to_numpy(zero_copy_only=False).astype("int64")
 
 
-def _spilled(pf: pq.ParquetFile, columns: list[str], folder: Path,
-             key: Callable[[str], tuple] = lambda a: ("", a)) -> Iterator[pa.Table]:
-    """The rows of ``pf`` in (actor, row) order, ``seq`` added, :data:`SORT_ROWS` at a
-    time, reading ``pf`` once (and its actor column once before): each row group's rows
-    are dealt to the slice of the order they belong to, in a spill file of that slice
-    (``folder``), then each slice is read back alone and put in order. Memory: the
+def _deal(pf: pq.ParquetFile, columns: list[str], folder: Path,
+          key: Callable[[str], tuple] = lambda a: ("", a)) -> _Dealt:
+    """The rows of ``pf`` dealt to the slices of the (actor, row) order, :data:`SORT_ROWS`
+    a slice, reading ``pf`` once (and its actor column once before): each row group's rows
+    go to the spill file of their slice (``folder``), with their place in it. Memory: the
     distinct actors, :data:`SPILL_ROWS` calls dealt (and the row groups they came from),
-    then one slice, whatever the number of calls.
+    whatever the number of calls. The next row group is read while one is dealt.
 
     Dictionary columns go to the spill files as integer codes into one dictionary per
     column for the whole file (:class:`_Dictionaries`): dealt as they are read, each piece
@@ -263,9 +266,8 @@ def _spilled(pf: pq.ParquetFile, columns: list[str], folder: Path,
 
     n = pf.metadata.num_rows
     places = _Places(pf, key)
-    slices = -(-n // SORT_ROWS)
-    spill = Path(tempfile.mkdtemp(prefix=".by-actor-spill-", dir=folder))
-    dictionaries = _Dictionaries(pf.schema_arrow, columns)
+    dealt = _Dealt(Path(tempfile.mkdtemp(prefix=".by-actor-spill-", dir=folder)),
+                  _Dictionaries(pf.schema_arrow, columns), -(-n // SORT_ROWS))
     try:
         writers: dict[int, pa.ipc.RecordBatchStreamWriter] = {}
         pending: dict[int, list[pa.Table]] = {}
@@ -274,15 +276,15 @@ def _spilled(pf: pq.ParquetFile, columns: list[str], folder: Path,
         def flush(s: int) -> None:
             t = pa.concat_tables(pending.pop(s))
             if s not in writers:  # Arrow's own stream
-                writers[s] = pa.ipc.new_stream(spill / f"{s}.arrows", t.schema, options=_SPILL)
+                writers[s] = pa.ipc.new_stream(dealt.path(s), t.schema, options=_SPILL)
             writers[s].write_table(t)
 
         start = 0
-        for i in range(pf.num_row_groups):
-            t = pf.read_row_group(i, columns, use_threads=True)
+        groups = (pf.read_row_group(i, columns, use_threads=True) for i in range(pf.num_row_groups))
+        for t in prefetch(groups):
             rows = t.num_rows
             place = places.of(t.column("actor"))
-            t = dictionaries.encode(t)
+            t = dealt.dictionaries.encode(t)
             t = t.append_column(SEQ, pa.array(np.arange(start, start + rows, dtype=np.int64)))
             t = t.append_column(_PLACE, pa.array((place % SORT_ROWS).astype(np.int32)))
             which = place // SORT_ROWS
@@ -290,7 +292,7 @@ def _spilled(pf: pq.ParquetFile, columns: list[str], folder: Path,
             t = t.take(pa.array(by))
             ranks = which[by]
             present = distinct(ranks)
-            bounds = np.searchsorted(ranks, np.append(present, slices))
+            bounds = np.searchsorted(ranks, np.append(present, dealt.count))
             for s, lo, hi in zip(present.tolist(), bounds[:-1].tolist(), bounds[1:].tolist(),
                                  strict=True):
                 pending.setdefault(s, []).append(t.slice(lo, hi - lo))
@@ -305,19 +307,50 @@ def _spilled(pf: pq.ParquetFile, columns: list[str], folder: Path,
             flush(s)
         for w in writers.values():
             w.close()
-        del places
-        for s in range(slices):
-            path = spill / f"{s}.arrows"
-            with pa.ipc.open_stream(path) as reader:
-                t = reader.read_all()
-            path.unlink()
-            place = t.column(_PLACE).to_numpy()
-            at = np.empty(len(place), dtype=np.int64)
-            at[place] = np.arange(len(place), dtype=np.int64)
-            yield dictionaries.decode(t.drop_columns([_PLACE]).take(pa.array(at)))
-            del t
-    finally:
-        shutil.rmtree(spill, ignore_errors=True)
+    except BaseException:
+        dealt.close()
+        raise
+    return dealt
+
+
+class _Dealt:
+    """The calls of an activity table dealt to the slices of their order, in spill files
+    (:func:`_deal`); :meth:`slices` reads them back in order. Closing (or leaving it as a
+    context) removes the files."""
+
+    def __init__(self, folder: Path, dictionaries: _Dictionaries, count: int) -> None:
+        self.folder = folder
+        self.dictionaries = dictionaries
+        self.count = count  # slices
+
+    def path(self, s: int) -> Path:
+        return self.folder / f"{s}.arrows"
+
+    def slices(self) -> Iterator[pa.Table]:
+        """Each slice put in order, ``seq`` added, one after the other; the next one is read
+        and put in order while this one is written (two slices held, not the calls)."""
+        return prefetch(self._ordered(s) for s in range(self.count))
+
+    def _ordered(self, s: int) -> pa.Table:
+        import numpy as np
+
+        path = self.path(s)
+        with pa.ipc.open_stream(path) as reader:
+            t = reader.read_all()
+        path.unlink()
+        place = t.column(_PLACE).to_numpy()
+        at = np.empty(len(place), dtype=np.int64)
+        at[place] = np.arange(len(place), dtype=np.int64)
+        return self.dictionaries.decode(t.drop_columns([_PLACE]).take(pa.array(at)))
+
+    def close(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def __enter__(self) -> _Dealt:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class _Dictionaries:
