@@ -22,12 +22,20 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 import msgspec
 
 from loaders import cloudwatch
-from loaders.schema import Record, S3Delivery, record_from_dict
+from loaders.schema import (
+    Record,
+    S3Delivery,
+    UserIdentity,
+    identity,
+    record_from_dict,
+    typed_identity,
+)
 
 __all__ = ["SplitResult", "split_records", "unwrap"]
 
@@ -170,16 +178,26 @@ def _plain(records: list[Record], data: bytes) -> bool:
     for r in records:
         if r.eventName is None and r.eventSource is None:
             return False
-        if _incomplete(r):
+        if _moved_out(r):
             return False
-    return True
+    # each distinct identity block once (a session's calls share one)
+    return all(map(_plain_identity, set(map(bytes, map(_IDENTITY_OF, records)))))
 
 
-def _incomplete(r: Record) -> bool:
-    """A record missing what a shipper moves out, or whose identity keys were lower-cased."""
-    if r.eventTime is None or r.sourceIPAddress is None or r.userAgent is None:
-        return True  # moved out by a shipper (@timestamp, network.client.ip, http.useragent)
-    ui = r.userIdentity
+_IDENTITY_OF = attrgetter("userIdentity")
+
+
+def _moved_out(r: Record) -> bool:
+    """Moved out by a shipper (@timestamp, network.client.ip, http.useragent)."""
+    return r.eventTime is None or r.sourceIPAddress is None or r.userAgent is None
+
+
+def _plain_identity(raw: bytes) -> bool:
+    """An identity block the strict path reads whole: present, typed, keys not lower-cased."""
+    return typed_identity(raw) and not _identity_incomplete(identity(raw))
+
+
+def _identity_incomplete(ui: UserIdentity | None) -> bool:
     if ui is None:
         return True
     # Lower-cased identity keys leave only ``type`` and ``arn`` (already lower case) readable.
@@ -187,10 +205,15 @@ def _incomplete(r: Record) -> bool:
                                                                   or ui.arn is not None)
 
 
+def _incomplete(r: Record) -> bool:
+    """A record missing what a shipper moves out, or whose identity keys were lower-cased."""
+    return _moved_out(r) or _identity_incomplete(identity(r.userIdentity))
+
+
 def _suspect_line(r: Record) -> bool:
     """Worth a look at the line's bytes: a line is short, so the test can be broader than
     :func:`_incomplete` and catch one lower-cased identity key (``accesskeyid``)."""
-    ui = r.userIdentity
+    ui = identity(r.userIdentity)
     return ui is None or ui.accessKeyId is None or _incomplete(r)
 
 
@@ -265,6 +288,8 @@ def _lines(data: bytes, out: SplitResult) -> None:
             rec = _ONE.decode(line)
         except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
             rec = None
+        if rec is not None and not typed_identity(rec.userIdentity):
+            rec = None  # strict but for its identity block: coerced by the generic path
         if (rec is not None and (rec.eventName or rec.eventSource)
                 and not (_suspect_line(rec) and _needs_generic(line))):
             out.records.append(rec)

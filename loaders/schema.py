@@ -5,14 +5,21 @@ it. Free-form payloads (``requestParameters``, ``responseElements``...) stay as 
 text (:class:`msgspec.Raw`): stored as they are, parsed only for the few event families
 whose graph facts need them.
 
+The identity block (``userIdentity``) is kept raw too: one session makes hundreds of calls
+with the same block, so :func:`identity` decodes each distinct block once (cached) and the
+events table is made from the distinct ones (:mod:`loaders.events`), not field by field for
+every call.
+
 Types are strict so the common case decodes without a Python call per field; a file whose
 scalars have another JSON type (account ids as numbers, booleans as strings, as some
 exports write them) fails the strict decode and goes through :func:`record_from_dict`,
-which coerces record by record.
+which coerces record by record. An identity block counts as part of the strict decode:
+:func:`typed_identity` says whether it decodes strictly.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,6 +38,8 @@ __all__ = [
     "SessionAttributes",
     "S3Delivery",
     "record_from_dict",
+    "identity",
+    "typed_identity",
 ]
 
 Text = str | None
@@ -97,7 +106,7 @@ class Record(Struct, omit_defaults=True):
     recipientAccountId: Text = None
     sharedEventID: Text = None
     sessionCredentialFromConsole: Flag = None
-    userIdentity: UserIdentity | None = None
+    userIdentity: Raw = Raw()  # a UserIdentity object: read it with identity()
     requestParameters: Raw = Raw()
     responseElements: Raw = Raw()
     additionalEventData: Raw = Raw()
@@ -138,11 +147,11 @@ def record_from_dict(d: dict[str, Any]) -> Record:
     block of the wrong type is dropped on its own, and the rest of the identity kept.
 
     >>> r = record_from_dict({"eventName": "X", "requestParameters": {"a": 1}, "userIdentity": "?"})
-    >>> r.eventName, bytes(r.requestParameters), r.userIdentity
+    >>> r.eventName, bytes(r.requestParameters), identity(r.userIdentity)
     ('X', b'{"a":1}', None)
     >>> r = record_from_dict({"recipientAccountId": 12345678901, "errorCode": 404,
     ...                       "userIdentity": {"arn": "a", "sessionContext": []}})
-    >>> r.recipientAccountId, r.errorCode, r.userIdentity.arn, r.userIdentity.sessionContext
+    >>> r.recipientAccountId, r.errorCode, identity(r.userIdentity).arn, identity(r.userIdentity).sessionContext
     ('012345678901', '404', 'a', None)
     """
     return _struct(d, Record)
@@ -156,6 +165,9 @@ def _struct(d: dict[str, Any], cls: type[Struct]) -> Any:
             continue
         if k in _RAW_FIELDS:  # null stays ``null``, as the typed path keeps it
             clean[k] = Raw(_ENCODE(_payload(v)))
+        elif k == "userIdentity":
+            if isinstance(v, dict):
+                clean[k] = _identity_raw(_struct(v, UserIdentity))
         elif k in _NESTED:
             if isinstance(v, dict):
                 clean[k] = _struct(v, _NESTED[k])
@@ -168,6 +180,66 @@ def _struct(d: dict[str, Any], cls: type[Struct]) -> Any:
         else:
             clean[k] = text(v)
     return cls(**clean)
+
+
+def _identity_raw(ui: UserIdentity) -> Raw:
+    """A coerced identity as the raw JSON :func:`identity` reads back to the same struct."""
+    try:
+        return Raw(_ENCODE(ui))
+    except (UnicodeEncodeError, msgspec.EncodeError):  # a lone surrogate: escaped, read by json
+        return Raw(json.dumps(msgspec.to_builtins(ui)).encode())
+
+
+_IDENTITY = msgspec.json.Decoder(UserIdentity | None)
+_IDENTITIES: dict[bytes, tuple[UserIdentity | None, bool]] = {}
+_IDENTITY_CACHE = 1 << 16  # distinct blocks kept decoded; a session's calls share one
+
+
+def _identity_entry(raw: Raw | bytes) -> tuple[UserIdentity | None, bool]:
+    key = bytes(raw)
+    hit = _IDENTITIES.get(key)
+    if hit is not None:
+        return hit
+    try:
+        hit = (_IDENTITY.decode(key), True)
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+        try:
+            v = _DECODE(key)
+        except (msgspec.DecodeError, RecursionError):
+            try:
+                v = json.loads(key)
+            except (ValueError, RecursionError):
+                v = None
+        hit = (_struct(v, UserIdentity) if isinstance(v, dict) else None, False)
+    if len(_IDENTITIES) >= _IDENTITY_CACHE:
+        _IDENTITIES.clear()
+    _IDENTITIES[key] = hit
+    return hit
+
+
+def identity(raw: Raw | bytes) -> UserIdentity | None:
+    """A record's ``userIdentity`` (its raw JSON) as a struct; None when absent or not an
+    object. A block whose scalars have other types is coerced as :func:`record_from_dict`
+    coerces them.
+
+    >>> identity(Raw(b'{"type": "IAMUser", "accountId": 12345678901}')).accountId
+    '012345678901'
+    >>> identity(Raw()), identity(Raw(b"null")), identity(Raw(b'"?"'))
+    (None, None, None)
+    """
+    if not len(raw):
+        return None
+    return _identity_entry(raw)[0]
+
+
+def typed_identity(raw: Raw | bytes) -> bool:
+    """True when the block decodes strictly (absent, ``null``, or every field typed as
+    CloudTrail writes it): what decides, with the rest of a record, the strict path.
+
+    >>> typed_identity(Raw(b'{"arn": "a"}')), typed_identity(Raw(b'{"arn": 1}')), typed_identity(Raw())
+    (True, False, True)
+    """
+    return not len(raw) or _identity_entry(raw)[1]
 
 
 def _payload(v: Any) -> Any:

@@ -50,7 +50,7 @@ from typing import IO, Any
 import pyarrow.parquet as pq
 
 from loaders.events import ISSUING_EVENTS, issued_credential
-from loaders.schema import Record, json_object, record_from_dict
+from loaders.schema import Record, identity, json_object, record_from_dict
 
 __all__ = ["PARQUET_MAGIC", "OcsfBatch", "read_ocsf", "ocsf_to_cloudtrail", "linking_gaps",
            "LinkingGaps", "NotOcsf"]
@@ -287,7 +287,7 @@ class LinkingGaps:
 
     def add(self, records: list[Record]) -> None:
         for r in records:
-            ui = r.userIdentity
+            ui = identity(r.userIdentity)
             if r.eventName in ISSUING_EVENTS and r.errorCode is None:
                 self.issuing_calls += 1
                 if not _credential_in(r):

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from loaders.records import split_records
+from loaders.schema import identity
 from loaders.sources.base import SourceError
 from loaders.sources.files import kind_of, list_files
 from tests import shapes as S
@@ -116,9 +117,9 @@ def test_every_envelope_gives_the_same_records_in_order(shape):
     # The identity and the payloads survive every envelope.
     first = out.records[1]
     assert first.eventTime == STORY[1]["eventTime"]
-    assert first.userIdentity.arn == STORY[1]["userIdentity"]["arn"]
+    assert identity(first.userIdentity).arn == STORY[1]["userIdentity"]["arn"]
     assert json.loads(bytes(first.responseElements)) == STORY[1]["responseElements"]
-    assert out.records[2].userIdentity.sessionContext.sessionIssuer.arn == S.ROLE_ARN
+    assert identity(out.records[2].userIdentity).sessionContext.sessionIssuer.arn == S.ROLE_ARN
 
 
 def test_single_object_file():
@@ -141,7 +142,7 @@ def test_lookup_events_string_is_the_record_not_the_summary():
 def test_eventbridge_envelope_is_recognised():
     out = split_records(json.dumps(S.eventbridge(S.create_access_key())).encode(), "eb.json")
     assert _names(out) == ["CreateAccessKey"]
-    assert out.records[0].userIdentity.userName == "alice"
+    assert identity(out.records[0].userIdentity).userName == "alice"
 
 
 def test_shipper_timestamp_fills_a_missing_event_time():
@@ -193,9 +194,9 @@ def test_lower_cased_identity_is_restored():
     assert "useridentity" in rec and "sessioncontext" in rec["useridentity"]
     r = split_records(json.dumps(rec).encode(), "x.json").records[0]
     assert r.eventName == "GetCallerIdentity"
-    assert r.userIdentity.accessKeyId == S.SESSION_KEY
-    assert r.userIdentity.sessionContext.sessionIssuer.arn == S.ROLE_ARN
-    assert r.userIdentity.sessionContext.attributes.mfaAuthenticated == "true"
+    assert identity(r.userIdentity).accessKeyId == S.SESSION_KEY
+    assert identity(r.userIdentity).sessionContext.sessionIssuer.arn == S.ROLE_ARN
+    assert identity(r.userIdentity).sessionContext.attributes.mfaAuthenticated == "true"
 
 
 @pytest.mark.parametrize("name,build", [("m.json", S.s3_delivery), ("m.jsonl", S.json_lines)])
@@ -205,10 +206,10 @@ def test_identity_alone_lower_cased(name, build):
     for r in recs:
         r["userIdentity"] = S.lower_keys(r["userIdentity"])
     out = split_records(build(recs), name)
-    assert [r.userIdentity.accessKeyId for r in out.records] == [S.ALICE_KEY, S.SESSION_KEY]
-    assert [r.userIdentity.principalId for r in out.records] == [
+    assert [identity(r.userIdentity).accessKeyId for r in out.records] == [S.ALICE_KEY, S.SESSION_KEY]
+    assert [identity(r.userIdentity).principalId for r in out.records] == [
         "AIDAALICEEXAMPLE00001", "AROADEPLOYROLEEXAMPLE:alice-deploy"]
-    assert out.records[1].userIdentity.sessionContext.sessionIssuer.arn == S.ROLE_ARN
+    assert identity(out.records[1].userIdentity).sessionContext.sessionIssuer.arn == S.ROLE_ARN
 
 
 def test_lower_cased_keys_keep_payload_keys():
