@@ -192,7 +192,7 @@ def _identity_raw(ui: UserIdentity) -> Raw:
 
 _IDENTITY = msgspec.json.Decoder(UserIdentity | None)
 _IDENTITIES: dict[bytes, tuple[UserIdentity | None, bool]] = {}
-_IDENTITY_CACHE = 1 << 16  # distinct blocks kept decoded; a session's calls share one
+_IDENTITY_CACHE = 1 << 13  # distinct blocks kept decoded (~1 kB each); a session's calls share one
 
 
 def _identity_entry(raw: Raw | bytes) -> tuple[UserIdentity | None, bool]:
