@@ -205,16 +205,11 @@ def _identity_incomplete(ui: UserIdentity | None) -> bool:
                                                                   or ui.arn is not None)
 
 
-def _incomplete(r: Record) -> bool:
-    """A record missing what a shipper moves out, or whose identity keys were lower-cased."""
-    return _moved_out(r) or _identity_incomplete(identity(r.userIdentity))
-
-
 def _suspect_line(r: Record) -> bool:
     """Worth a look at the line's bytes: a line is short, so the test can be broader than
-    :func:`_incomplete` and catch one lower-cased identity key (``accesskeyid``)."""
-    ui = identity(r.userIdentity)
-    return ui is None or ui.accessKeyId is None or _incomplete(r)
+    :func:`_identity_incomplete` and catch one lower-cased identity key (``accesskeyid``)."""
+    ui = identity(r.userIdentity)  # once: with a key present the identity is not incomplete
+    return ui is None or ui.accessKeyId is None or _moved_out(r)
 
 
 # Keys a log shipper adds when it moves fields out of the record (see _shipper_fixups), and
